@@ -1,0 +1,51 @@
+/**
+ * The one error type that crosses layer boundaries. `code` is stable for programs; `message` tells a
+ * user what to do; `status` is the HTTP status every protocol uses (each wraps it in its own envelope).
+ */
+export type ErrorCode =
+  | 'bad_input'
+  | 'payload_too_large'
+  | 'not_found'
+  | 'unauthorized'
+  | 'conflict'
+  | 'queue_full'
+  | 'timeout'
+  | 'not_supported'
+  | 'model_error'
+  | 'internal';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_input: 400,
+  payload_too_large: 413,
+  not_found: 404,
+  unauthorized: 401,
+  conflict: 409,
+  queue_full: 503,
+  timeout: 504,
+  not_supported: 400,
+  model_error: 500,
+  internal: 500,
+};
+
+export class KindlingError extends Error {
+  override readonly name = 'KindlingError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: { field?: string; retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+    this.status = STATUS[code];
+  }
+
+  static badInput(field: string, message: string): KindlingError {
+    return new KindlingError('bad_input', `${field}: ${message}`, { field });
+  }
+}
+
+export function toKindlingError(error: unknown): KindlingError {
+  if (error instanceof KindlingError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new KindlingError('internal', message);
+}

@@ -1,0 +1,18 @@
+/** What the server tells clients about the loaded model. */
+export interface ModelInfo {
+  /** Display name (file name without extension unless the GGUF names itself). */
+  name: string;
+  path: string;
+  /** Context window per generation slot. */
+  contextSize: number;
+  trainContextSize: number;
+  vocabularySize: number;
+  sizeBytes: number;
+  parameterCount?: number;
+  architecture: string;
+  /** Jinja chat template from the GGUF, when the model has one. */
+  chatTemplate?: string;
+  canEmbed: boolean;
+  /** True for our random-weight placeholder: its text is noise and every surface says so. */
+  placeholder: boolean;
+}

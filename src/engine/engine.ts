@@ -1,0 +1,58 @@
+import type { ModelInfo } from '../core/model-info.ts';
+import type { SamplingParams } from '../core/sampling-params.ts';
+
+/** One generation as the engine sees it: tokens in, tokens out. Text, stop strings and wire formats live above. */
+export interface EngineJob {
+  promptTokens: readonly number[];
+  sampling: SamplingParams;
+  /** The seed actually used (the scheduler picks one when the request has none). */
+  seed: number;
+  banEos: boolean;
+  /** Yield end-of-generation tokens instead of ending on them (the caller decides whether to stop). */
+  yieldEog: boolean;
+  /** Top alternatives to report per token (0: none, and no probability work at all). */
+  logprobs: number;
+}
+
+export interface TokenProbability {
+  tokenId: number;
+  logprob: number;
+}
+
+export type EngineEvent =
+  /** The prompt is in the KV cache: `reused` tokens came from the slot's cache, `evaluated` were computed. */
+  | { type: 'prompt-evaluated'; evaluated: number; reused: number }
+  | { type: 'token'; token: number; eog: boolean; logprob?: number; top?: TokenProbability[] };
+
+export interface EngineCounters {
+  /** Prompt tokens actually evaluated (not served from a slot's cache) since start. */
+  promptTokensEvaluated: number;
+  promptTokensReused: number;
+  tokensGenerated: number;
+}
+
+/**
+ * The inference engine: a model plus `slotCount` independent sequences (slots) that it decodes in shared
+ * batches. The scheduler owns which job runs in which slot; the engine never queues.
+ */
+export interface Engine {
+  readonly model: ModelInfo;
+  readonly slotCount: number;
+  readonly counters: EngineCounters;
+  readonly bosToken: number | undefined;
+  readonly eosToken: number | undefined;
+  tokenize(text: string, options: { special: boolean; addBos: boolean }): number[];
+  /** `context`: the tokens just before `tokens`, so leading spaces and partial characters come out right. */
+  detokenize(tokens: readonly number[], options: { special: boolean; context?: readonly number[] }): string;
+  isEog(token: number): boolean;
+  /** Tokens currently in a slot's KV cache: what a new job's prompt can reuse. */
+  cachedTokens(slot: number): readonly number[];
+  /**
+   * Runs a job in a slot. Yields `prompt-evaluated` once, then tokens until the consumer stops iterating
+   * (returning from the iterator ends the generation at once and frees the slot) or the signal aborts.
+   */
+  run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined>;
+  /** Embedding vector for a text, when the model supports it. */
+  embed?(text: string): Promise<number[]>;
+  dispose(): Promise<void>;
+}

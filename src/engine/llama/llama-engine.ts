@@ -1,0 +1,204 @@
+import { basename } from 'node:path';
+import {
+  getLlama,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+  LlamaLogLevel,
+  type Token,
+} from 'node-llama-cpp';
+import { KindlingError } from '../../core/kindling-error.ts';
+import type { ModelInfo } from '../../core/model-info.ts';
+import type { Engine, EngineCounters, EngineEvent, EngineJob, TokenProbability } from '../engine.ts';
+import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
+
+export interface LlamaEngineOptions {
+  modelPath: string;
+  /** Per-slot context window. */
+  contextSize: number;
+  slots: number;
+  /** CPU threads for decoding: never more than the cores we may use (oversubscription is ~300× slower). */
+  threads: number;
+  /** `'auto'` offloads what fits to a GPU when one exists; 0 keeps everything on the CPU. */
+  gpuLayers: number | 'auto';
+  batchSize?: number;
+  placeholder?: boolean;
+}
+
+/** The only module that talks to node-llama-cpp: model, one context, one sequence per slot. */
+export class LlamaEngine implements Engine {
+  readonly counters: EngineCounters = { promptTokensEvaluated: 0, promptTokensReused: 0, tokensGenerated: 0 };
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private readonly bannedCache = new Map<string, number[]>();
+
+  private constructor(
+    private readonly llama: Llama,
+    private readonly llamaModel: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly sequences: LlamaContextSequence[],
+    readonly model: ModelInfo,
+    private readonly batchSize: number,
+  ) {}
+
+  static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
+    const llama = await getLlama({
+      gpu: options.gpuLayers === 0 ? false : 'auto',
+      maxThreads: options.threads,
+      logLevel: LlamaLogLevel.error,
+      progressLogs: false,
+    });
+    const llamaModel = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers });
+    const contextSize = Math.min(options.contextSize, Math.max(llamaModel.trainContextSize, 256));
+    const batchSize = options.batchSize ?? 512;
+    const context = await llamaModel.createContext({
+      contextSize,
+      sequences: options.slots,
+      threads: { ideal: options.threads, min: options.threads },
+      batchSize,
+    });
+    const sequences = Array.from({ length: options.slots }, () => context.getSequence());
+    const metadata = llamaModel.fileInfo.metadata as {
+      general?: { name?: string; architecture?: string };
+      tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
+    };
+    const info: ModelInfo = {
+      name: basename(options.modelPath).replace(/\.gguf$/i, ''),
+      path: options.modelPath,
+      contextSize,
+      trainContextSize: llamaModel.trainContextSize,
+      vocabularySize: metadata.tokenizer?.ggml?.tokens?.length ?? 0,
+      sizeBytes: llamaModel.size,
+      parameterCount: llamaModel.fileInsights.totalParameters,
+      architecture: metadata.general?.architecture ?? 'unknown',
+      chatTemplate: metadata.tokenizer?.chat_template,
+      canEmbed: false,
+      placeholder: options.placeholder ?? false,
+    };
+    return new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize);
+  }
+
+  get slotCount(): number {
+    return this.sequences.length;
+  }
+  get bosToken(): number | undefined {
+    return this.llamaModel.tokens.bos ?? undefined;
+  }
+  get eosToken(): number | undefined {
+    return this.llamaModel.tokens.eos ?? undefined;
+  }
+
+  tokenize(text: string, options: { special: boolean; addBos: boolean }): number[] {
+    const tokens = this.llamaModel.tokenize(text, options.special) as number[];
+    const bos = this.bosToken;
+    if (options.addBos && bos !== undefined && this.llamaModel.tokens.shouldPrependBosToken && tokens[0] !== bos) return [bos, ...tokens];
+    return tokens;
+  }
+
+  detokenize(tokens: readonly number[], options: { special: boolean; context?: readonly number[] }): string {
+    return this.llamaModel.detokenize(tokens as Token[], options.special, options.context as Token[] | undefined);
+  }
+
+  isEog(token: number): boolean {
+    return this.llamaModel.isEogToken(token as Token);
+  }
+
+  cachedTokens(slot: number): readonly number[] {
+    return this.sequence(slot).contextTokens;
+  }
+
+  /** Compiles (once per distinct text) a GBNF grammar; a grammar llama.cpp rejects is the client's 400. */
+  async grammar(gbnf: string): Promise<LlamaGrammar> {
+    let grammar = this.grammars.get(gbnf);
+    if (!grammar) {
+      grammar = this.llama.createGrammar({ grammar: gbnf });
+      this.grammars.set(gbnf, grammar);
+      if (this.grammars.size > 64) this.grammars.delete(this.grammars.keys().next().value as string);
+    }
+    try {
+      return await grammar;
+    } catch (error) {
+      this.grammars.delete(gbnf);
+      throw KindlingError.badInput('grammar', `llama.cpp could not parse the GBNF grammar (${error instanceof Error ? error.message : error})`);
+    }
+  }
+
+  /** Every token whose text contains one of the banned strings, case-insensitively. */
+  private bannedTokens(strings: readonly string[]): number[] {
+    if (strings.length === 0) return [];
+    const key = strings.join('\u0000');
+    let banned = this.bannedCache.get(key);
+    if (!banned) {
+      const needles = strings.map((s) => s.toLowerCase()).filter((s) => s.length > 0);
+      banned = [];
+      const vocab = this.model.vocabularySize;
+      for (let token = 0; token < vocab; token++) {
+        const text = this.llamaModel.detokenize([token as Token], false).toLowerCase();
+        if (text && needles.some((needle) => text.includes(needle))) banned.push(token);
+      }
+      this.bannedCache.set(key, banned);
+    }
+    return banned;
+  }
+
+  async *run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
+    const sequence = this.sequence(slot);
+    const prompt = job.promptTokens.length > 0 ? job.promptTokens : [this.bosToken ?? 0];
+    const grammar = job.sampling.grammar ? await this.grammar(job.sampling.grammar) : undefined;
+    const reused = await reuseSequencePrefix(sequence, prompt);
+    const rest = prompt.slice(reused);
+    // Evaluate the prompt in batch-sized pieces so an abort lands within one batch, not after the whole prompt.
+    for (let i = 0; i < rest.length - 1; i += this.batchSize) {
+      if (signal.aborted) return;
+      await sequence.evaluateWithoutGeneratingNewTokens(rest.slice(i, Math.min(i + this.batchSize, rest.length - 1)) as Token[]);
+    }
+    if (signal.aborted) return;
+    this.counters.promptTokensEvaluated += rest.length;
+    this.counters.promptTokensReused += reused;
+    yield { type: 'prompt-evaluated', evaluated: rest.length, reused };
+
+    const history = [...prompt];
+    const options = llamaEvaluateOptions(this.llamaModel, job, grammar, () => history, this.bannedTokens(job.sampling.bannedStrings));
+    const wantProbabilities = job.logprobs > 0;
+    const generator = sequence.evaluateWithMetadata(rest.slice(-1) as Token[], { probabilities: wantProbabilities }, options);
+    try {
+      for await (const output of generator) {
+        if (signal.aborted) return;
+        const token = output.token as number;
+        history.push(token);
+        this.counters.tokensGenerated++;
+        const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
+        if (wantProbabilities) Object.assign(event, topProbabilities(token, (output as { probabilities?: Map<Token, number> }).probabilities, job.logprobs));
+        yield event;
+      }
+    } finally {
+      await generator.return(undefined);
+    }
+  }
+
+  private sequence(slot: number): LlamaContextSequence {
+    const sequence = this.sequences[slot];
+    if (!sequence) throw new RangeError(`slot ${slot} does not exist (${this.sequences.length} slots)`);
+    return sequence;
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.llamaModel.dispose();
+    await this.llama.dispose();
+  }
+}
+
+function topProbabilities(token: number, probabilities: Map<Token, number> | undefined, n: number): { logprob: number; top: TokenProbability[] } {
+  if (!probabilities) return { logprob: 0, top: [] };
+  const top: TokenProbability[] = [];
+  for (const [id, p] of probabilities) {
+    if (top.length < n) top.push({ tokenId: id, logprob: Math.log(p) });
+    else if (Math.log(p) > (top[top.length - 1] as TokenProbability).logprob) top[top.length - 1] = { tokenId: id, logprob: Math.log(p) };
+    else continue;
+    top.sort((a, b) => b.logprob - a.logprob);
+  }
+  const chosen = probabilities.get(token as Token);
+  return { logprob: chosen !== undefined && chosen > 0 ? Math.log(chosen) : Number.NEGATIVE_INFINITY, top };
+}

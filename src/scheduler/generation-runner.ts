@@ -1,0 +1,144 @@
+import { type KindlingError, toKindlingError } from '../core/kindling-error.ts';
+import type { StopReason } from '../core/stop-reason.ts';
+import type { TokenLogprob } from '../core/stream-part.ts';
+import type { Engine, EngineEvent } from '../engine/engine.ts';
+import { StopStringHoldback } from '../stream/stop-string-holdback.ts';
+import { TokenTextDecoder } from '../stream/token-text-decoder.ts';
+import type { Generation } from './generation.ts';
+
+export interface RunFigures {
+  promptTokens: number;
+  evaluatedPromptTokens: number;
+  generatedTokens: number;
+  promptMs: number;
+  generationMs: number;
+  reason: StopReason;
+}
+
+/**
+ * Drives one generation in one slot: engine tokens → UTF-8-safe text → stop-string holdback → log parts.
+ * Decides every stop condition (EOS, stop token, stop string, length, context, abort) in one place.
+ */
+export async function runGeneration(engine: Engine, generation: Generation, slot: number): Promise<RunFigures> {
+  const request = generation.request;
+  const started = performance.now();
+  generation.emit({ type: 'start', promptTokens: generation.promptTokens.length, seed: generation.seed });
+  const decoder = new TokenTextDecoder(
+    (tokens, context) => engine.detokenize(tokens, { special: request.renderSpecial, context }),
+    generation.promptTokens,
+  );
+  const holdback = new StopStringHoldback(request.stopStrings, request.trimStop);
+  const stopTokens = singleTokenStops(engine, request.stopStrings);
+  let promptMs = 0;
+  let firstTokenAt = 0;
+  let generated = 0;
+  let evaluated = 0;
+  let reused = 0;
+  let reason: StopReason = 'max-tokens';
+  let stopString: string | undefined;
+  let failure: KindlingError | undefined;
+  const contextRoom = engine.model.contextSize - generation.promptTokens.length;
+  const limit = Math.min(generation.maxTokens, contextRoom);
+
+  const emitText = (text: string, tokens: number[], logprobs?: TokenLogprob[]) => {
+    if (text || logprobs?.length) generation.emit({ type: 'text-delta', text, tokens, ...(logprobs ? { logprobs } : {}) });
+  };
+
+  if (limit <= 0) {
+    reason = generation.maxTokens <= 0 ? 'max-tokens' : 'context-full';
+  } else {
+    const events = engine.run(
+      slot,
+      {
+        promptTokens: generation.promptTokens,
+        sampling: request.sampling,
+        seed: generation.seed,
+        banEos: request.banEos,
+        yieldEog: true,
+        logprobs: request.logprobs,
+      },
+      generation.signal,
+    );
+    try {
+      for await (const event of events) {
+        if (event.type === 'prompt-evaluated') {
+          evaluated = event.evaluated;
+          reused = event.reused;
+          continue;
+        }
+        if (generated === 0) {
+          firstTokenAt = performance.now();
+          promptMs = firstTokenAt - started;
+        }
+        generated++;
+        const isStopToken = stopTokens.has(event.token);
+        if ((event.eog && !request.bypassEos) || isStopToken) {
+          reason = isStopToken && !event.eog ? 'stop-token' : 'eos';
+          if (request.renderSpecial && !isStopToken) emitText(decoder.push(event.token), [event.token]);
+          break;
+        }
+        const decoded = decoder.push(event.token);
+        const { text, match } = holdback.push(decoded);
+        emitText(text, [event.token], logprobOf(engine, event));
+        if (match) {
+          reason = 'stop-string';
+          stopString = match.stop;
+          break;
+        }
+        if (generated >= limit) {
+          reason = generated >= generation.maxTokens ? 'max-tokens' : 'context-full';
+          break;
+        }
+      }
+      if (generation.signal.aborted) reason = 'abort';
+    } catch (error) {
+      failure = toKindlingError(error);
+      reason = 'error';
+    }
+  }
+  if (reason !== 'stop-string' && reason !== 'error') {
+    const tail = holdback.push(decoder.flush()).text + holdback.flush();
+    emitText(tail, []);
+  }
+  const generationMs = firstTokenAt ? performance.now() - firstTokenAt : 0;
+  if (failure) {
+    generation.emit({ type: 'error', error: failure });
+  } else {
+    generation.emit({
+      type: 'finish',
+      reason,
+      ...(stopString !== undefined ? { stopString } : {}),
+      usage: {
+        promptTokens: generation.promptTokens.length,
+        cachedPromptTokens: reused,
+        completionTokens: generated,
+        truncatedPromptTokens: generation.truncatedTokens,
+      },
+      timings: { queuedMs: (generation.startedAt ?? generation.createdAt) - generation.createdAt, promptMs, generationMs },
+    });
+  }
+  return { promptTokens: generation.promptTokens.length, evaluatedPromptTokens: evaluated, generatedTokens: generated, promptMs, generationMs, reason };
+}
+
+/** Stop strings that are exactly one special token (e.g. `<|im_end|>`) are matched by id, like KoboldCpp. */
+function singleTokenStops(engine: Engine, stops: readonly string[]): Set<number> {
+  const ids = new Set<number>();
+  for (const stop of stops) {
+    const tokens = engine.tokenize(stop, { special: true, addBos: false });
+    if (tokens.length === 1 && engine.detokenize(tokens, { special: false }) === '') ids.add(tokens[0] as number);
+  }
+  return ids;
+}
+
+function logprobOf(engine: Engine, event: Extract<EngineEvent, { type: 'token' }>): TokenLogprob[] | undefined {
+  if (event.logprob === undefined) return undefined;
+  const text = (id: number) => engine.detokenize([id], { special: true });
+  return [
+    {
+      token: text(event.token),
+      tokenId: event.token,
+      logprob: event.logprob,
+      top: (event.top ?? []).map((t) => ({ token: text(t.tokenId), tokenId: t.tokenId, logprob: t.logprob })),
+    },
+  ];
+}

@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import type { GenerationRequest } from '../core/generation-request.ts';
+import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
+import type { Engine } from '../engine/engine.ts';
+import { Generation } from './generation.ts';
+import { runGeneration } from './generation-runner.ts';
+import { buildPromptTokens } from './prompt-tokens.ts';
+import { SchedulerStats } from './scheduler-stats.ts';
+
+export interface SchedulerOptions {
+  /** Requests allowed to wait beyond the busy slots; past that, submit fails with 503. */
+  maxQueue: number;
+  /** How long a finished generation stays findable by key (check, resume, abort). */
+  graceMs: number;
+  /** Wall-clock limit of one generation once running (0: none). */
+  maxGenerationMs: number;
+  /** Longest wait in the queue before the request fails with a timeout (0: none). */
+  maxQueueWaitMs: number;
+}
+
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxQueue: 16, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 };
+
+/**
+ * Owns the slots and the FIFO queue. A request goes to the free slot whose cached tokens share the longest
+ * prefix with its prompt (so a resent story only evaluates its new tail); aborted queued requests are
+ * dropped without running.
+ */
+export class Scheduler {
+  readonly stats = new SchedulerStats();
+  private readonly queue: Generation[] = [];
+  private readonly running = new Map<number, Generation>();
+  private readonly byKey = new Map<string, Generation>();
+  /** Most recently started generation: the "single-user view" Kobold's key-less check and abort use. */
+  private lastStarted?: Generation;
+  private draining = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly options: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS,
+  ) {}
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+  get busySlots(): number {
+    return this.running.size;
+  }
+  get slotCount(): number {
+    return this.engine.slotCount;
+  }
+
+  /** Queue position (1 = next to run) of a queued generation, 0 once it runs. */
+  positionOf(generation: Generation): number {
+    return this.queue.indexOf(generation) + 1;
+  }
+
+  find(key: string): Generation | undefined {
+    this.forgetExpired();
+    return this.byKey.get(key);
+  }
+
+  get last(): Generation | undefined {
+    return this.lastStarted;
+  }
+
+  submit(request: GenerationRequest): Generation {
+    if (this.draining) throw new KindlingError('queue_full', 'The server is shutting down.', { retryAfterSeconds: 5 });
+    this.forgetExpired();
+    const key = request.key || `kg-${randomBytes(9).toString('base64url')}`;
+    const existing = this.byKey.get(key);
+    if (existing && existing.status !== 'done') {
+      throw new KindlingError('conflict', `A generation with key "${key}" is still running; resume it with Last-Event-ID, or use a new key.`);
+    }
+    const freeSlots = this.engine.slotCount - this.running.size;
+    if (freeSlots <= 0 && this.queue.length >= this.options.maxQueue) {
+      throw new KindlingError('queue_full', `Server is busy: ${this.running.size} generations running and ${this.queue.length} waiting. Try again shortly.`, {
+        retryAfterSeconds: 2,
+      });
+    }
+    const prompt = buildPromptTokens(this.engine, request, this.engine.model.contextSize);
+    const generation = new Generation(key, Boolean(request.key), request, prompt.tokens, prompt.maxTokens, prompt.truncated);
+    generation.seed = request.sampling.seed ?? Math.floor(Math.random() * 1_000_000) + 1;
+    this.byKey.set(key, generation);
+    generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });
+    this.queue.push(generation);
+    this.dispatch();
+    if (generation.status === 'queued') {
+      generation.emit({ type: 'queued', position: this.positionOf(generation) });
+      if (this.options.maxQueueWaitMs > 0) {
+        const timer = setTimeout(() => generation.status === 'queued' && generation.abort('timeout'), this.options.maxQueueWaitMs);
+        timer.unref();
+      }
+    }
+    return generation;
+  }
+
+  /** Kobold `/abort` semantics, per generation: returns true when something was aborted. */
+  abort(key: string | undefined): boolean {
+    const target = key ? this.byKey.get(key) : this.queue.length === 0 ? this.lastKeylessRunning() : undefined;
+    if (!target || target.status === 'done') return false;
+    target.abort('client');
+    return true;
+  }
+
+  /** Stops taking work, aborts everything and waits for the slots to empty. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    for (const generation of [...this.queue, ...this.running.values()]) generation.abort('shutdown');
+    while (this.running.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  private lastKeylessRunning(): Generation | undefined {
+    const last = this.lastStarted;
+    return last && !last.clientKey && last.status === 'running' ? last : undefined;
+  }
+
+  private onAbort(generation: Generation): void {
+    const index = this.queue.indexOf(generation);
+    if (index < 0) return;
+    // A queued generation that is aborted never runs: it finishes at once with nothing generated.
+    this.queue.splice(index, 1);
+    generation.status = 'done';
+    generation.finishedAt = Date.now();
+    const reason = generation.abortCause === 'timeout' ? 'Queue wait limit reached' : undefined;
+    if (reason) {
+      generation.emit({ type: 'error', error: new KindlingError('timeout', `${reason}: the request waited longer than ${this.options.maxQueueWaitMs} ms for a free slot.`) });
+    } else {
+      generation.emit({
+        type: 'finish',
+        reason: 'abort',
+        usage: { promptTokens: generation.promptTokens.length, cachedPromptTokens: 0, completionTokens: 0, truncatedPromptTokens: generation.truncatedTokens },
+        timings: { queuedMs: Date.now() - generation.createdAt, promptMs: 0, generationMs: 0 },
+      });
+    }
+    this.announcePositions();
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && this.running.size < this.engine.slotCount) {
+      const generation = this.queue.shift() as Generation;
+      const slot = this.pickSlot(generation.promptTokens);
+      this.start(generation, slot);
+    }
+    this.announcePositions();
+  }
+
+  private announcePositions(): void {
+    this.queue.forEach((generation, index) => {
+      const last = generation.log.last;
+      if (last?.type === 'queued' && last.position !== index + 1) generation.emit({ type: 'queued', position: index + 1 });
+    });
+  }
+
+  /** The free slot whose cache shares the longest prefix with the prompt. */
+  private pickSlot(prompt: readonly number[]): number {
+    let best = -1;
+    let bestShared = -1;
+    for (let slot = 0; slot < this.engine.slotCount; slot++) {
+      if (this.running.has(slot)) continue;
+      const cached = this.engine.cachedTokens(slot);
+      let shared = 0;
+      const limit = Math.min(cached.length, prompt.length);
+      while (shared < limit && cached[shared] === prompt[shared]) shared++;
+      if (shared > bestShared) {
+        best = slot;
+        bestShared = shared;
+      }
+    }
+    return best;
+  }
+
+  private start(generation: Generation, slot: number): void {
+    generation.status = 'running';
+    generation.slot = slot;
+    generation.startedAt = Date.now();
+    this.running.set(slot, generation);
+    this.lastStarted = generation;
+    let timer: NodeJS.Timeout | undefined;
+    if (this.options.maxGenerationMs > 0) {
+      timer = setTimeout(() => generation.abort('timeout'), this.options.maxGenerationMs);
+      timer.unref();
+    }
+    runGeneration(this.engine, generation, slot)
+      .then((figures) => this.stats.record(figures, generation.seed))
+      .catch((error: unknown) => generation.emit({ type: 'error', error: toKindlingError(error) }))
+      .finally(() => {
+        clearTimeout(timer);
+        generation.status = 'done';
+        generation.finishedAt = Date.now();
+        this.running.delete(slot);
+        this.dispatch();
+      });
+  }
+
+  private forgetExpired(): void {
+    const cutoff = Date.now() - this.options.graceMs;
+    for (const [key, generation] of this.byKey) {
+      if (generation.status === 'done' && (generation.finishedAt ?? 0) < cutoff && generation !== this.lastStarted) this.byKey.delete(key);
+    }
+  }
+}

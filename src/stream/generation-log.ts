@@ -1,0 +1,79 @@
+import type { StreamPart } from '../core/stream-part.ts';
+
+/** A part with its event id: ids start at 1 and increase by one per part, so `Last-Event-ID` resumes exactly. */
+export interface LoggedPart {
+  id: number;
+  part: StreamPart;
+}
+
+/**
+ * The append-only record of one generation. The engine appends at its own pace; every reader (SSE
+ * stream, WebSocket, poll, a resumed connection) reads from its own cursor. A slow reader therefore never
+ * slows the engine or other readers, and gets what accumulated while it was blocked as one batch.
+ */
+export class GenerationLog {
+  private readonly parts: StreamPart[] = [];
+  private waiters: Array<() => void> = [];
+  private textSoFar = '';
+  private done = false;
+
+  append(part: StreamPart): void {
+    if (this.done) return;
+    this.parts.push(part);
+    if (part.type === 'text-delta') this.textSoFar += part.text;
+    if (part.type === 'finish' || part.type === 'error') this.done = true;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** All text emitted so far (what `/check` returns). */
+  get text(): string {
+    return this.textSoFar;
+  }
+  get ended(): boolean {
+    return this.done;
+  }
+  get lastId(): number {
+    return this.parts.length;
+  }
+  get last(): StreamPart | undefined {
+    return this.parts[this.parts.length - 1];
+  }
+
+  partsAfter(afterId: number): LoggedPart[] {
+    const start = Math.max(0, afterId);
+    return this.parts.slice(start).map((part, i) => ({ id: start + i + 1, part }));
+  }
+
+  /** Resolves when a part is appended after `afterId` (at once if one already is), or the signal aborts. */
+  waitForPartAfter(afterId: number, signal?: AbortSignal): Promise<void> {
+    if (this.parts.length > afterId || this.done || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const onAbort = () => resolve();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Yields batches of parts after `afterId` until the final part. Each batch holds everything that
+   * accumulated since the previous one, which is how a slow reader's tokens get coalesced.
+   */
+  async *read(afterId: number, signal?: AbortSignal): AsyncGenerator<LoggedPart[], void, undefined> {
+    let cursor = afterId;
+    while (!signal?.aborted) {
+      const batch = this.partsAfter(cursor);
+      if (batch.length > 0) {
+        cursor = (batch[batch.length - 1] as LoggedPart).id;
+        yield batch;
+        continue;
+      }
+      if (this.done) return;
+      await this.waitForPartAfter(cursor, signal);
+    }
+  }
+}
