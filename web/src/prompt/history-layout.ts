@@ -1,0 +1,82 @@
+import type { Session, Turn } from '../state/session.ts';
+import { instructStopSequences, instructTags } from './instruct-templates.ts';
+
+/**
+ * How one mode lays the history out as text: blocks are the units the budget drops from the front and the
+ * author's note depth counts from the back. `splittable` modes (story, adventure) are one running text cut into
+ * lines, so the oldest kept line may be cut mid-way; chat and instruct drop whole turns.
+ */
+export interface HistoryLayout {
+  blocks: string[];
+  /** Index of the first block of each turn, so message-based providers can keep the same turns. */
+  turnStarts: number[];
+  tail: string;
+  stops: string[];
+  splittable: boolean;
+}
+
+export interface LayoutOptions {
+  /** Continue the last assistant turn instead of starting a new one (no end tag, no new speaker tag). */
+  continueLast: boolean;
+}
+
+function adventureText(turn: Turn, userName: string): string {
+  if (turn.role === 'assistant' || turn.action === 'story') return turn.text;
+  const body = turn.action === 'say' ? `${userName} say "${turn.text.trim()}"` : turn.text.trim();
+  return `\n> ${body}\n`;
+}
+
+function splitLines(text: string): string[] {
+  return text.length === 0 ? [] : text.split(/(?<=\n)/);
+}
+
+export function layoutHistory(session: Session, options: LayoutOptions): HistoryLayout {
+  const { turns, mode } = session;
+  if (mode === 'story' || mode === 'adventure') {
+    const text = turns.map((t) => (mode === 'adventure' ? adventureText(t, session.userName) : t.text)).join('');
+    return {
+      blocks: splitLines(text),
+      turnStarts: [],
+      tail: '',
+      stops: mode === 'adventure' ? ['\n> '] : [],
+      splittable: true,
+    };
+  }
+  const blocks: string[] = [];
+  const turnStarts: number[] = [];
+  const last = turns.length - 1;
+  if (mode === 'chat') {
+    turns.forEach((turn, i) => {
+      const name = turn.name ?? (turn.role === 'user' ? session.userName : session.aiName);
+      const open = options.continueLast && i === last && turn.role === 'assistant';
+      turnStarts.push(blocks.length);
+      blocks.push(`${name}: ${turn.text}${open ? '' : '\n'}`);
+    });
+    const continuing = options.continueLast && turns[last]?.role === 'assistant';
+    return {
+      blocks,
+      turnStarts,
+      tail: continuing ? '' : `${session.aiName}:`,
+      stops: [`\n${session.userName}:`],
+      splittable: false,
+    };
+  }
+  const tags = instructTags(session.instruct);
+  turns.forEach((turn, i) => {
+    turnStarts.push(blocks.length);
+    if (turn.role === 'user') {
+      blocks.push(`${tags.userStart}${turn.text}${tags.userEnd}`);
+    } else {
+      const open = options.continueLast && i === last;
+      blocks.push(`${tags.assistantStart}${turn.text}${open ? '' : tags.assistantEnd}`);
+    }
+  });
+  const continuing = options.continueLast && turns[last]?.role === 'assistant';
+  return {
+    blocks,
+    turnStarts,
+    tail: continuing ? '' : tags.assistantStart,
+    stops: instructStopSequences(tags),
+    splittable: false,
+  };
+}

@@ -1,0 +1,56 @@
+import { createSession, newId, type Session } from '../state/session.ts';
+import { importLiteSave, isLiteSave } from './lite-import.ts';
+import { importTavernCard, importTavernPng, isPng, isTavernCard } from './tavern-card.ts';
+
+// Our own save format. Sessions never hold API keys (those live in the connection settings), so an export is
+// safe to share as it is.
+export const sessionFileFormat = 'kindling.session';
+
+export interface SessionFile {
+  format: typeof sessionFileFormat;
+  version: 1;
+  exportedAt: string;
+  session: Session;
+}
+
+export function exportSession(session: Session): string {
+  const file: SessionFile = { format: sessionFileFormat, version: 1, exportedAt: new Date().toISOString(), session };
+  return JSON.stringify(file, null, 2);
+}
+
+/**
+ * Every import becomes a new session with a fresh id, so loading a file can never overwrite work already in the
+ * browser. Unknown or missing fields fall back to defaults.
+ */
+export function importSessionFile(data: Record<string, unknown>): Session {
+  const raw = data.session as Partial<Session> | undefined;
+  if (typeof raw !== 'object' || raw === null) throw new Error('The file has no session in it.');
+  const base = createSession();
+  return {
+    ...base,
+    ...raw,
+    id: base.id,
+    rev: 0,
+    turns: Array.isArray(raw.turns) ? raw.turns.map((t) => ({ ...t, id: t.id || newId() })) : [],
+    gen: { ...base.gen, ...raw.gen, samplers: { ...base.gen.samplers, ...raw.gen?.samplers } },
+    instruct: { ...base.instruct, ...raw.instruct },
+    worldInfo: Array.isArray(raw.worldInfo) ? raw.worldInfo : [],
+  };
+}
+
+/** Recognises every format we load: our JSON, Lite/KoboldAI saves, Tavern cards (PNG or JSON). */
+export function importAnyFile(bytes: Uint8Array, fileName: string): Session {
+  if (isPng(bytes)) return importTavernPng(bytes);
+  let data: unknown;
+  try {
+    data = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new Error(`${fileName} is neither JSON nor a PNG character card.`);
+  }
+  if (typeof data !== 'object' || data === null) throw new Error(`${fileName} is not a save file.`);
+  const record = data as Record<string, unknown>;
+  if (record.format === sessionFileFormat) return importSessionFile(record);
+  if (isTavernCard(record)) return importTavernCard(record);
+  if (isLiteSave(record)) return importLiteSave(record, fileName);
+  throw new Error(`${fileName} is not a format Kindling knows (Kindling JSON, KoboldAI Lite save, Tavern card).`);
+}
