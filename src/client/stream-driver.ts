@@ -1,0 +1,221 @@
+import {
+  AbortedError,
+  HeartbeatTimeoutError,
+  HttpStatusError,
+  type KindlingClientError,
+  NetworkError,
+  ProtocolError,
+} from './client-errors.ts';
+import type { GenerationResult, StreamEvent, Usage } from './client-types.ts';
+import { HeartbeatTimer } from './heartbeat-timer.ts';
+import { sendRequest, toClientError } from './http-request.ts';
+import { LinkedAbortController } from './linked-abort-controller.ts';
+import { NdjsonReader } from './ndjson-reader.ts';
+import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
+import { backoffDelay, type RetryPolicy, sleep } from './retry-policy.ts';
+import { SseReader } from './sse-reader.ts';
+
+export interface DriverConfig {
+  fetch: typeof fetch;
+  retry: RetryPolicy;
+  heartbeatTimeoutMs: number;
+  /**
+   * Arm the heartbeat from the start. Otherwise it is armed once the server has shown that it sends
+   * keepalives (a comment, an `id:`, Anthropic's `ping`): KoboldCpp and plain OpenAI servers may be silent for
+   * minutes while a prompt is processed, and treating that as a fault would restart working generations.
+   */
+  heartbeatAlways: boolean;
+}
+
+/** How long an abort notification (Kobold `/api/extra/abort`) may delay the AbortedError. */
+const ABORT_NOTIFY_TIMEOUT_MS = 3000;
+
+/**
+ * The one streaming loop every provider shares: connect, read frames through the adapter, yield events,
+ * and when the connection fails decide between resuming (last event id), recovering (Kobold `/check`),
+ * re-sending (nothing was delivered yet) and giving up. Failures are counted consecutively: any attempt that
+ * delivers text resets the count, so a long stream survives any number of cuts as long as it progresses.
+ */
+export async function* driveStream(
+  adapter: ProviderAdapter,
+  config: DriverConfig,
+  signal: AbortSignal,
+): AsyncGenerator<StreamEvent, GenerationResult, undefined> {
+  const state: AttemptState = { resume: false, lastEventId: undefined, text: '', sawIds: false };
+  let sawKeepalive = false;
+  const heartbeatExpected = () => config.heartbeatAlways || sawKeepalive || state.sawIds;
+  let usage: Usage | undefined;
+  let result: GenerationResult | undefined;
+  let inBandError: KindlingClientError | undefined;
+  let pending: StreamEvent[] = [];
+  let progressed = false;
+  let lastStatusKey = '';
+  let currentId: string | undefined;
+  let serverRetryMs: number | undefined;
+  let requestSent = false;
+
+  const sink: StreamSink = {
+    text(delta) {
+      if (!delta || result) return;
+      state.text += delta;
+      progressed = true;
+      pending.push(currentId === undefined ? { type: 'text', text: delta } : { type: 'text', text: delta, id: currentId });
+    },
+    usage(update) {
+      usage = { ...usage, ...update };
+    },
+    status(status, detail) {
+      // Servers repeat their status in every keepalive; the caller only needs to hear about changes.
+      const key = `${status}:${detail?.queuePosition ?? ''}`;
+      if (key === lastStatusKey) return;
+      lastStatusKey = key;
+      pending.push(detail ? { type: 'status', status, detail } : { type: 'status', status });
+    },
+    finish(stopReason, raw) {
+      if (result) return;
+      result = { text: state.text, stopReason };
+      if (usage) result.usage = usage;
+      if (raw !== undefined) result.raw = raw;
+    },
+    fail(error) {
+      inBandError ??= error;
+    },
+  };
+
+  const partial = (stopReason: string): GenerationResult =>
+    usage ? { text: state.text, stopReason, usage } : { text: state.text, stopReason };
+  const withPartial = (error: KindlingClientError): KindlingClientError => {
+    error.partial ??= partial(error instanceof AbortedError ? 'abort' : 'error');
+    return error;
+  };
+
+  const makeReader = (): { push(bytes: Uint8Array): void; end(): void } => {
+    if (adapter.framing === 'ndjson') return new NdjsonReader((value) => adapter.onJsonLine?.(value, sink));
+    return new SseReader({
+      onEvent: (event) => {
+        if (event.id !== undefined && event.id !== '') {
+          // Our server replays strictly after Last-Event-ID; dropping anything not newer keeps a misbehaving
+          // replay from duplicating text.
+          if (isNotNewer(event.id, state.lastEventId)) return;
+          state.sawIds = true;
+          currentId = event.id;
+        }
+        if (event.event === 'ping') sawKeepalive = true;
+        adapter.onSseEvent?.(event, sink);
+        if (event.id !== undefined && event.id !== '') state.lastEventId = event.id;
+        currentId = undefined;
+      },
+      onComment: (comment) => {
+        sawKeepalive = true;
+        adapter.onSseComment?.(comment, sink);
+      },
+      onRetry: (ms) => {
+        serverRetryMs = ms;
+      },
+    });
+  };
+
+  let failures = 0;
+  let completed = false;
+  try {
+    for (;;) {
+      const attempt = new LinkedAbortController(signal);
+      const heartbeat = new HeartbeatTimer(config.heartbeatTimeoutMs, () =>
+        attempt.abort(new HeartbeatTimeoutError(config.heartbeatTimeoutMs)),
+      );
+      let error: KindlingClientError | undefined;
+      progressed = false;
+      try {
+        if (heartbeatExpected()) heartbeat.start();
+        requestSent = true;
+        const response = await sendRequest(config.fetch, adapter.request(state), attempt.signal);
+        if (!response.body) throw new ProtocolError('streaming response has no body');
+        const reader = response.body.getReader();
+        const frames = makeReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) frames.end();
+            else {
+              heartbeat.touch();
+              frames.push(value);
+            }
+            if (pending.length > 0) {
+              // A slow consumer must not look like a silent server: the heartbeat pauses while we yield.
+              heartbeat.stop();
+              const out = pending;
+              pending = [];
+              for (const event of out) yield event;
+            }
+            if (inBandError) throw inBandError;
+            if (result) break;
+            if (heartbeatExpected()) heartbeat.start();
+            if (done) break;
+          }
+        } finally {
+          reader.cancel().catch(() => {});
+        }
+        if (!result && adapter.acceptsEndWithoutFinish?.(state, sink)) {
+          for (const event of pending.splice(0)) yield event;
+        }
+        if (result) {
+          completed = true;
+          yield { type: 'finish', result };
+          return result;
+        }
+        error = new NetworkError('the stream ended before the generation finished');
+      } catch (caught) {
+        error = toClientError(caught, attempt.signal);
+      } finally {
+        heartbeat.stop();
+        attempt.dispose();
+      }
+
+      if (error instanceof AbortedError || !error.retryable) throw withPartial(error);
+      if (progressed) failures = 0;
+      failures += 1;
+      if (failures > config.retry.maxRetries) throw withPartial(error);
+
+      const started = state.text !== '' || state.sawIds;
+      const resumable = await adapter.canResume(state, signal).catch(() => false);
+      if (resumable) state.resume = true;
+      else if (started) {
+        // The generation is under way but cannot be re-attached to: take what the server kept, or fail.
+        if (adapter.recover && (await adapter.recover(state, sink, signal))) {
+          for (const event of pending.splice(0)) yield event;
+          if (result) {
+            completed = true;
+            yield { type: 'finish', result };
+            return result;
+          }
+        }
+        throw withPartial(error);
+      }
+      // else nothing was delivered yet, so sending the request again cannot duplicate text.
+
+      const hint = error instanceof HttpStatusError ? error.retryAfterMs : serverRetryMs;
+      const delayMs = backoffDelay(failures, config.retry, hint);
+      yield { type: 'status', status: 'reconnecting', detail: { attempt: failures, delayMs, error } };
+      lastStatusKey = 'reconnecting:';
+      await sleep(delayMs, signal);
+    }
+  } catch (caught) {
+    if (signal.aborted) {
+      const aborted = caught instanceof AbortedError ? caught : new AbortedError(undefined, signal.reason);
+      throw withPartial(aborted);
+    }
+    throw caught;
+  } finally {
+    if (!completed && signal.aborted && requestSent && adapter.notifyAbort) {
+      await Promise.race([adapter.notifyAbort().catch(() => {}), sleep(ABORT_NOTIFY_TIMEOUT_MS)]);
+    }
+  }
+}
+
+/** True when both ids are integers and `id` is not after `last` (ours are; other servers' ids are opaque). */
+function isNotNewer(id: string, last: string | undefined): boolean {
+  if (last === undefined) return false;
+  const a = Number(id);
+  const b = Number(last);
+  return Number.isInteger(a) && Number.isInteger(b) && a <= b;
+}
