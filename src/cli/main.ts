@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import { Command } from 'commander';
+import type { ServerConfig } from '../config/server-config.ts';
+import { KindlingError } from '../core/kindling-error.ts';
+import { startServer } from '../main.ts';
+import { KINDLING_VERSION } from '../version.ts';
+import { registerServeCommand } from './serve-command.ts';
+
+/** Commands that talk to a server through the SDK register themselves here when present. */
+async function registerClientCommands(program: Command): Promise<void> {
+  const optional = [
+    ['./generate-command.ts', 'registerGenerateCommand'],
+    ['./chat-command.ts', 'registerChatCommand'],
+  ] as const;
+  for (const [file, name] of optional) {
+    if (!existsSync(new URL(file, import.meta.url))) continue;
+    const module = (await import(file)) as Record<string, (program: Command) => void>;
+    module[name]?.(program);
+  }
+}
+
+async function serve(config: ServerConfig): Promise<void> {
+  const server = await startServer(config);
+  process.stdout.write(`Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} (web client: ${server.url}/, API docs: ${server.url}/api)\n`);
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) process.exit(130);
+    closing = true;
+    process.stdout.write(`\n${signal}: finishing up…\n`);
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+const program = new Command('kindling')
+  .description('Local LLM text generation: KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama APIs, and a writing/chat web client')
+  .version(KINDLING_VERSION)
+  .showHelpAfterError();
+registerServeCommand(program, serve);
+await registerClientCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // A user's mistake (missing model, bad flag value) is one line and exit code 2, never a stack trace.
+  if (error instanceof KindlingError) {
+    process.stderr.write(`kindling: ${error.message}\n`);
+    process.exit(2);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`kindling: ${message.split('\n')[0]}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,65 @@
+import { availableParallelism } from 'node:os';
+
+/** Everything the server needs, validated once at start-up. */
+export interface ServerConfig {
+  modelPath: string;
+  /** The model is our random-weight placeholder: every surface says its text is noise. */
+  placeholderModel: boolean;
+  host: string;
+  port: number;
+  /** Context window per generation slot. */
+  contextSize: number;
+  threads: number;
+  gpuLayers: number | 'auto';
+  password?: string;
+  /** Generation slots decoded together in shared batches. */
+  parallel: number;
+  /** Requests that may wait beyond the busy slots before new ones get 503. */
+  maxQueue: number;
+  /** How long a finished generation stays resumable and checkable by key. */
+  streamGraceMs: number;
+  /** Interval of `: ping` comments on idle SSE streams. */
+  heartbeatMs: number;
+  /** Wall-clock limit of one generation (0: none). */
+  maxGenerationMs: number;
+  /** Longest wait for a slot (0: none). */
+  maxQueueWaitMs: number;
+  /** `max_length` when a request names none. */
+  defaultMaxLength: number;
+  maxBodyBytes: number;
+  /** `true`: any origin (KoboldCpp's behaviour, which hosted clients like KoboldAI Lite need); or a list. */
+  corsOrigins: true | string[];
+  preloadStoryPath?: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** A slow reader blocked longer than this is cut; its generation stays resumable. */
+  stalledReaderMs: number;
+}
+
+export const DEFAULT_PORT = 5001;
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export function defaultServerConfig(modelPath: string): ServerConfig {
+  return {
+    modelPath,
+    placeholderModel: false,
+    host: '127.0.0.1',
+    port: DEFAULT_PORT,
+    contextSize: 4096,
+    threads: defaultThreads(),
+    gpuLayers: 'auto',
+    parallel: 4,
+    maxQueue: 16,
+    streamGraceMs: 60_000,
+    heartbeatMs: 15_000,
+    maxGenerationMs: 0,
+    maxQueueWaitMs: 0,
+    defaultMaxLength: 512,
+    maxBodyBytes: 32 * 1024 * 1024,
+    corsOrigins: true,
+    logLevel: 'info',
+    stalledReaderMs: 120_000,
+  };
+}

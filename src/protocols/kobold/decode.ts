@@ -1,0 +1,31 @@
+import type { GenerationRequest } from '../../core/generation-request.ts';
+import { decodeSampling } from '../shared/sampler-table.ts';
+import { normalizeStopSequences } from '../shared/stop-sequences.ts';
+import type { KoboldGenerateBody } from './wire.ts';
+
+export interface KoboldDefaults {
+  maxLength: number;
+}
+
+/** Kobold generate body → the core request. Field semantics follow KoboldCpp (see ../shared/spec). */
+export function decodeKoboldGenerate(body: KoboldGenerateBody | undefined, defaults: KoboldDefaults): GenerationRequest {
+  const b = (body ?? {}) as KoboldGenerateBody & Record<string, unknown>;
+  const key = typeof b.genkey === 'string' && b.genkey.trim() !== '' ? b.genkey.trim() : undefined;
+  return {
+    prompt: b.prompt ?? '',
+    memory: b.memory ?? '',
+    maxTokens: b.max_length ?? defaults.maxLength,
+    ...(b.max_context_length !== undefined && b.max_context_length > 0 ? { maxContextTokens: b.max_context_length } : {}),
+    parseSpecialTokens: true,
+    stopStrings: normalizeStopSequences(b.stop_sequence),
+    trimStop: b.trim_stop ?? true,
+    banEos: b.ban_eos_token ?? b.use_default_badwordsids ?? false,
+    bypassEos: b.bypass_eos ?? false,
+    renderSpecial: b.render_special ?? false,
+    sampling: decodeSampling(b),
+    logprobs: b.logprobs ? 5 : 0,
+    ...(key ? { key } : {}),
+    // A client that names its generation can come back for it (check, resume); anonymous ones are abandoned.
+    abortOnDisconnect: key === undefined,
+  };
+}

@@ -1,0 +1,48 @@
+import type { LoggedPart } from '../../stream/generation-log.ts';
+import type { WireMessage } from '../../core/wire-message.ts';
+import { koboldErrorBody } from './errors.ts';
+import { koboldFinishReason } from './finish-reason.ts';
+import { pythonJson } from './python-json.ts';
+
+/**
+ * Kobold SSE, readable by KoboldAI Lite's regex parser: `id:` first (Lite skips lines before `event:`),
+ * then `event: message`, then exactly one `data:` line. Text parts that accumulated while the reader
+ * was busy are joined into one event (its id is the last part's), so a slow reader gets fewer, larger
+ * events instead of an unbounded backlog. The final event carries only the finish reason, with JSON
+ * `null` before it (KoboldCpp ≥1.86 framing).
+ */
+export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] {
+  const out: WireMessage[] = [];
+  let text = '';
+  let lastTextId = 0;
+  const flushText = () => {
+    if (!text) return;
+    out.push({ kind: 'event', id: String(lastTextId), event: 'message', data: pythonJson({ token: text, finish_reason: null }) });
+    text = '';
+  };
+  for (const { id, part } of batch) {
+    switch (part.type) {
+      case 'text-delta':
+        text += part.text;
+        lastTextId = id;
+        break;
+      case 'queued':
+        flushText();
+        out.push({ kind: 'comment', text: `queued ${part.position}` });
+        break;
+      case 'start':
+        break;
+      case 'finish':
+        flushText();
+        out.push({ kind: 'event', id: String(id), event: 'message', data: pythonJson({ token: '', finish_reason: koboldFinishReason(part.reason) }) });
+        break;
+      case 'error':
+        flushText();
+        out.push({ kind: 'event', id: String(id), event: 'error', data: JSON.stringify(koboldErrorBody(part.error)) });
+        out.push({ kind: 'event', id: String(id), event: 'message', data: pythonJson({ token: '', finish_reason: 'error' }) });
+        break;
+    }
+  }
+  flushText();
+  return out;
+}

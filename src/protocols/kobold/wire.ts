@@ -1,0 +1,93 @@
+import { type Static, Type } from 'typebox';
+
+const num = (description: string) => Type.Optional(Type.Number({ description }));
+const int = (description: string) => Type.Optional(Type.Integer({ description }));
+const bool = (description: string) => Type.Optional(Type.Boolean({ description }));
+const text = (description: string) => Type.Optional(Type.String({ description }));
+
+/**
+ * `POST /api/v1/generate` and `/api/extra/generate/stream` body, as KoboldCpp and KoboldAI Lite send it.
+ * Unknown fields are accepted and ignored: a request never fails because a client sent a field we don't use.
+ */
+export const KoboldGenerateBody = Type.Object(
+  {
+    prompt: text('Text to continue. Trimmed from the front (token-exact) to fit max_context_length - max_length.'),
+    memory: text('Text kept at the very start of the context however long the prompt is.'),
+    max_length: int('Tokens to generate. Capped so at least 16 prompt tokens fit the context.'),
+    max_context_length: int('Context window for this request; at most the server context.'),
+    temperature: num('0 or below: greedy.'),
+    top_k: num('0: disabled.'),
+    top_p: num('1: disabled.'),
+    min_p: num('0: disabled.'),
+    rep_pen: num('Repetition penalty; aliases repetition_penalty, repeat_penalty (first present wins). 1: off.'),
+    rep_pen_range: num('Recent tokens the repetition penalty looks at.'),
+    rep_pen_slope: num('Accepted, ignored.'),
+    presence_penalty: num('Presence penalty.'),
+    frequency_penalty: num('Frequency penalty.'),
+    top_a: num('Accepted, ignored (llama.cpp has no top-a).'),
+    tfs: num('Accepted, ignored.'),
+    typical: num('Accepted, ignored.'),
+    mirostat: num('Accepted, ignored.'),
+    mirostat_tau: num('Accepted, ignored.'),
+    mirostat_eta: num('Accepted, ignored.'),
+    dynatemp_range: num('Accepted, ignored.'),
+    dynatemp_exponent: num('Accepted, ignored.'),
+    smoothing_factor: num('Accepted, ignored.'),
+    sampler_order: Type.Optional(Type.Array(Type.Number(), { description: 'Accepted, ignored: llama.cpp applies its own order.' })),
+    sampler_seed: num('Seed; 0 or below (or absent) picks a random seed, reported in /api/extra/perf last_seed.'),
+    stop_sequence: Type.Optional(
+      Type.Array(Type.Union([Type.String(), Type.Null()]), { description: 'Strings that end generation. A single string is accepted too.' }),
+    ),
+    trim_stop: bool('Remove the stop string from the output (default true).'),
+    ban_eos_token: bool('EOS/EOT can never be generated.'),
+    use_default_badwordsids: bool('Alias of ban_eos_token, used only when ban_eos_token is absent.'),
+    bypass_eos: bool('EOS may be generated but does not end the generation.'),
+    render_special: bool('Render special tokens (EOS, control tokens) as text.'),
+    grammar: text('GBNF grammar the output must follow.'),
+    grammar_retain_state: bool('Accepted, ignored.'),
+    genkey: text('Identifies the generation for /check, /abort, /last_logprobs and stream resume.'),
+    dry_multiplier: num('DRY strength; 0 disables DRY.'),
+    dry_base: num('DRY base.'),
+    dry_allowed_length: num('DRY allowed length.'),
+    dry_penalty_last_n: num('DRY window.'),
+    dry_sequence_breakers: Type.Optional(Type.Unknown({ description: 'List of strings, or a JSON-encoded list.' })),
+    xtc_threshold: num('XTC threshold.'),
+    xtc_probability: num('XTC probability; 0 disables XTC.'),
+    logit_bias: Type.Optional(Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans.' })),
+    custom_token_bans: text('Comma-separated token ids to ban.'),
+    banned_tokens: Type.Optional(Type.Array(Type.String(), { description: 'Strings whose tokens are never generated (alias banned_strings).' })),
+    banned_strings: Type.Optional(Type.Array(Type.String())),
+    logprobs: bool('Include the top-5 logprobs of each token in the response.'),
+    quiet: bool('Accepted, ignored.'),
+    images: Type.Optional(Type.Array(Type.String(), { description: 'Accepted, ignored (no vision model).' })),
+  },
+  { additionalProperties: true },
+);
+export type KoboldGenerateBody = Static<typeof KoboldGenerateBody>;
+
+export const GenkeyBody = Type.Object({ genkey: Type.Optional(Type.String()) }, { additionalProperties: true });
+
+export const TokenCountBody = Type.Object(
+  { prompt: Type.String({ description: 'Text to tokenize.' }), special: Type.Optional(Type.Boolean({ description: 'Add BOS and parse special tokens (default true).' })) },
+  { additionalProperties: true },
+);
+
+export const DetokenizeBody = Type.Object(
+  { ids: Type.Array(Type.Integer({ minimum: 0 })), special: Type.Optional(Type.Boolean()) },
+  { additionalProperties: true },
+);
+
+export const KoboldFinishReason = Type.Union([Type.Literal('stop'), Type.Literal('length'), Type.Literal('error')]);
+export type KoboldFinishReason = Static<typeof KoboldFinishReason>;
+
+export const KoboldGenerateResponse = Type.Object({
+  results: Type.Array(
+    Type.Object({
+      text: Type.String(),
+      finish_reason: KoboldFinishReason,
+      prompt_tokens: Type.Integer(),
+      completion_tokens: Type.Integer(),
+      logprobs: Type.Optional(Type.Unknown()),
+    }),
+  ),
+});

@@ -1,0 +1,97 @@
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { KindlingError } from '../core/kindling-error.ts';
+import { isAuthorized } from './auth.ts';
+import { errorEnvelope } from './error-envelope.ts';
+import { fromFastifyError } from './request-errors.ts';
+import './route-config.ts';
+import { registerDocsRoutes } from './routes/docs.ts';
+import { registerKoboldRoutes } from './routes/kobold.ts';
+import { registerWebRoutes } from './routes/web.ts';
+import type { ServerContext } from './server-context.ts';
+
+/** Headers KoboldCpp allows cross-origin; clients (Lite, SillyTavern) send these. */
+const ALLOWED_HEADERS = [
+  'Accept', 'Content-Type', 'Content-Length', 'Cache-Control', 'Accept-Encoding', 'X-CSRF-Token', 'Client-Agent', 'X-Fields',
+  'Authorization', 'X-Requested-With', 'X-HTTP-Method-Override', 'apikey', 'genkey', 'x-api-key', 'anthropic-version',
+  'anthropic-beta', 'anthropic-dangerous-direct-browser-access', 'Last-Event-ID', 'Idempotency-Key', 'X-Kindling-Stream',
+  'OpenAI-Organization', 'OpenAI-Project', 'X-Stainless-Lang', 'X-Stainless-Package-Version', 'X-Stainless-OS', 'X-Stainless-Arch',
+  'X-Stainless-Runtime', 'X-Stainless-Runtime-Version', 'X-Stainless-Retry-Count', 'X-Stainless-Timeout', 'User-Agent',
+];
+
+export type RouteRegistrar = (app: FastifyInstance, context: ServerContext) => void;
+
+/**
+ * The HTTP shell: body parsing, CORS, auth, errors in each protocol's envelope, then the route table.
+ * Protocol routes are registered by their own files; `extraRoutes` lets main.ts add protocols as they land.
+ */
+export async function createApp(context: ServerContext, extraRoutes: RouteRegistrar[] = []): Promise<FastifyInstance> {
+  const { config } = context;
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  });
+
+  // Kobold clients send JSON with any content type (or none); an empty body means "no body".
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      if (request.routeOptions.config?.lenientBody) return done(null, undefined);
+      done(new KindlingError('bad_input', `Error parsing input: the body is not valid JSON (${(error as Error).message}).`), undefined);
+    }
+  });
+
+  await app.register(cors, {
+    origin: config.corsOrigins,
+    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD'],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: ['x-kindling-generation', 'retry-after'],
+    optionsSuccessStatus: 200,
+    strictPreflight: false,
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Kindling API', version: context.version, description: 'KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama compatible text generation.' },
+    },
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;
+    if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
+    if (!isAuthorized(request, config.password)) throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.setErrorHandler((raw, request, reply) => {
+    const error = fromFastifyError(raw);
+    if (error.code === 'payload_too_large') {
+      Object.assign(error, { message: `Payload is too big. Max payload size is ${Math.round(config.maxBodyBytes / 1048576)}MB.` });
+    }
+    if (error.status >= 500) request.log.error({ err: raw }, 'request failed');
+    if (error.details.retryAfterSeconds) reply.header('retry-after', String(error.details.retryAfterSeconds));
+    const body = errorEnvelope(request.url, error);
+    // KoboldCpp's tokencount answers errors with {"value": -1}; keep that next to the envelope.
+    if (request.url.startsWith('/api/extra/tokencount') || request.url.startsWith('/api/extra/tokenize')) body.value = -1;
+    reply.status(error.status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new KindlingError('not_found', `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server. See /api for the list.`);
+    reply.status(404).send(errorEnvelope(request.url, error));
+  });
+
+  registerKoboldRoutes(app, context);
+  for (const register of extraRoutes) register(app, context);
+  registerDocsRoutes(app, context);
+  registerWebRoutes(app, context);
+  return app;
+}

@@ -1,0 +1,14 @@
+import type { FastifyReply } from 'fastify';
+
+/**
+ * Calls `onGone` when the client disconnects before the response finished. Fastify's `request.signal`
+ * cannot be used for this: on Node 20 it fires as soon as a POST body has been read.
+ */
+export function onClientGone(reply: FastifyReply, onGone: () => void): () => void {
+  const raw = reply.raw;
+  const listener = () => {
+    if (!raw.writableFinished) onGone();
+  };
+  raw.on('close', listener);
+  return () => raw.off('close', listener);
+}

@@ -1,0 +1,27 @@
+import type { KindlingError } from '../core/kindling-error.ts';
+import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
+import type { Generation } from '../scheduler/generation.ts';
+
+export type FinishPart = Extract<StreamPart, { type: 'finish' }>;
+
+export type GenerationOutcome =
+  | { ok: true; text: string; finish: FinishPart; logprobs: TokenLogprob[] }
+  | { ok: false; text: string; error: KindlingError };
+
+/** Waits for a generation to end and gathers what a non-streaming response needs. */
+export async function generationOutcome(generation: Generation): Promise<GenerationOutcome> {
+  const log = generation.log;
+  while (!log.ended) await log.waitForPartAfter(log.lastId);
+  const logprobs: TokenLogprob[] = [];
+  for (const { part } of log.partsAfter(0)) if (part.type === 'text-delta' && part.logprobs) logprobs.push(...part.logprobs);
+  const last = log.last;
+  if (last?.type === 'error') return { ok: false, text: log.text, error: last.error };
+  return { ok: true, text: log.text, finish: last as FinishPart, logprobs };
+}
+
+/** Every logprob entry recorded so far (for `/api/extra/last_logprobs`). */
+export function generationLogprobs(generation: Generation): TokenLogprob[] {
+  const out: TokenLogprob[] = [];
+  for (const { part } of generation.log.partsAfter(0)) if (part.type === 'text-delta' && part.logprobs) out.push(...part.logprobs);
+  return out;
+}

@@ -1,0 +1,97 @@
+import type { ServerResponse } from 'node:http';
+import type { WireMessage } from '../../core/wire-message.ts';
+import { formatWireMessage } from './format-wire-message.ts';
+
+export interface StreamResponseOptions {
+  contentType: 'text/event-stream' | 'application/x-ndjson';
+  /** Send a heartbeat after this much silence (SSE only: a `: ping` comment). 0 disables. */
+  heartbeatMs: number;
+  /** Cut a reader that has not drained for this long; the generation itself goes on. */
+  stalledReaderMs: number;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A streaming response on the raw socket: headers go out at once (so a queued client knows it was
+ * admitted), writes wait for `drain` (memory stays bounded however slow the reader), silence is filled
+ * with heartbeats, and `closed` fires the moment the client goes away.
+ */
+export class StreamResponse {
+  private readonly closedController = new AbortController();
+  private heartbeat?: NodeJS.Timeout;
+  private heartbeatText = 'ping';
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: StreamResponseOptions,
+  ) {
+    res.on('close', () => {
+      this.stopHeartbeat();
+      this.closedController.abort();
+    });
+    res.writeHead(200, {
+      'content-type': options.contentType === 'text/event-stream' ? 'text/event-stream; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+      ...options.headers,
+    });
+    res.flushHeaders();
+    this.armHeartbeat();
+  }
+
+  /** Aborts when the client disconnects (or the response ends). */
+  get closed(): AbortSignal {
+    return this.closedController.signal;
+  }
+
+  /** What the next heartbeat comment says (e.g. the queue position). */
+  setHeartbeatText(text: string): void {
+    this.heartbeatText = text;
+  }
+
+  async send(messages: readonly WireMessage[]): Promise<void> {
+    if (messages.length === 0 || this.closed.aborted) return;
+    let chunk = '';
+    for (const message of messages) chunk += formatWireMessage(message);
+    this.armHeartbeat();
+    if (!this.res.write(chunk)) await this.drained();
+  }
+
+  end(): void {
+    this.stopHeartbeat();
+    if (!this.res.writableEnded) this.res.end();
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.res.off('drain', done);
+        this.closed.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.res.destroy(new Error('reader stalled'));
+        done();
+      }, this.options.stalledReaderMs);
+      this.res.once('drain', done);
+      this.closed.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private armHeartbeat(): void {
+    if (this.options.heartbeatMs <= 0 || this.options.contentType !== 'text/event-stream') return;
+    this.stopHeartbeat();
+    this.heartbeat = setTimeout(() => {
+      if (this.closed.aborted) return;
+      this.res.write(formatWireMessage({ kind: 'comment', text: this.heartbeatText }));
+      this.armHeartbeat();
+    }, this.options.heartbeatMs);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearTimeout(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+}

@@ -1,0 +1,63 @@
+import type { FastifyReply } from 'fastify';
+import type { WireMessage } from '../core/wire-message.ts';
+import type { Generation } from '../scheduler/generation.ts';
+import type { LoggedPart } from '../stream/generation-log.ts';
+import type { ServerContext } from './server-context.ts';
+import { StreamResponse } from './sse/stream-response.ts';
+
+export interface StreamGenerationOptions {
+  /** Resume after this event id (from `Last-Event-ID`); 0 streams from the start. */
+  afterId: number;
+  encode: (batch: readonly LoggedPart[]) => WireMessage[];
+  contentType?: 'text/event-stream' | 'application/x-ndjson';
+  /** Messages sent once the generation has ended (e.g. OpenAI's `[DONE]`). */
+  trailer?: WireMessage[];
+  headers?: Record<string, string>;
+}
+
+/**
+ * Streams a generation's log to the client from `afterId` on, through a protocol's encoder. Used by
+ * every protocol, for new streams and resumed ones alike. A client that leaves aborts the generation
+ * only if the request asked for that (anonymous requests); named ones keep running for resume.
+ */
+export async function streamGeneration(context: ServerContext, reply: FastifyReply, generation: Generation, options: StreamGenerationOptions): Promise<void> {
+  reply.hijack();
+  const response = new StreamResponse(reply.raw, {
+    contentType: options.contentType ?? 'text/event-stream',
+    heartbeatMs: context.config.heartbeatMs,
+    stalledReaderMs: context.config.stalledReaderMs,
+    headers: { 'x-kindling-generation': generation.key, ...corsHeaders(reply), ...options.headers },
+  });
+  response.closed.addEventListener('abort', () => {
+    if (!generation.log.ended && generation.request.abortOnDisconnect) generation.abort('disconnect');
+  });
+  try {
+    for await (const batch of generation.log.read(options.afterId, response.closed)) {
+      for (const { part } of batch) {
+        if (part.type === 'queued') response.setHeartbeatText(`ping queued ${part.position}`);
+        else if (part.type === 'start') response.setHeartbeatText('ping');
+      }
+      await response.send(options.encode(batch));
+    }
+    if (generation.log.ended && options.trailer) await response.send(options.trailer);
+  } finally {
+    response.end();
+  }
+}
+
+/** Hijacked replies skip Fastify's onSend hooks, so CORS headers set by the plugin are copied over. */
+function corsHeaders(reply: FastifyReply): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (name.startsWith('access-control-') && value !== undefined) out[name] = String(value);
+  }
+  return out;
+}
+
+/** `Last-Event-ID` as a number, or undefined when absent or not one of our ids. */
+export function lastEventId(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.trim() === '') return undefined;
+  const id = Number(value);
+  return Number.isInteger(id) && id >= 0 ? id : undefined;
+}
