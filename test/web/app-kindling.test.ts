@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { RunningServer } from '../../src/main.ts';
+import { startTestServer } from '../support/test-server.ts';
+import { launchBrowser, outputText, skipReason, watchErrors } from './support/browser.ts';
+import { ensureWebBuild } from './support/web-build.ts';
+
+// The web client served by the real Kindling server (`/`), generating with the real engine on a tiny
+// random-weight model: connect, stream in every mode, stop, retry/undo/redo, reload, export → import.
+
+let server: RunningServer;
+let browser: Browser;
+
+async function openApp(context?: BrowserContext): Promise<{ page: Page; errors: string[]; context: BrowserContext }> {
+  const ctx = context ?? (await browser.newContext({ acceptDownloads: true }));
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await page.goto(server.url);
+  await page.getByTestId('status').filter({ hasText: 'ctx' }).waitFor({ timeout: 15_000 });
+  return { page, errors, context: ctx };
+}
+
+async function idle(page: Page): Promise<void> {
+  await page.getByTestId('generate').and(page.locator(':enabled')).waitFor({ timeout: 30_000 });
+}
+
+async function setMaxLength(page: Page, n: number): Promise<void> {
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByTestId('max-length').fill(String(n));
+  await page.getByRole('button', { name: 'Connect' }).first().click();
+}
+
+describe('web client on the real Kindling server', { skip: skipReason, timeout: 180_000 }, () => {
+  before(async () => {
+    await ensureWebBuild();
+    server = await startTestServer({ contextSize: 2048, parallel: 1 });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('auto-connects to its own origin and shows server, model and context size', async () => {
+    const { page, errors, context } = await openApp();
+    const status = (await page.getByTestId('status').textContent()) ?? '';
+    assert.match(status, /Kindling/);
+    assert.match(status, /ctx 2048/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('streams a reply in each mode', async () => {
+    const { page, errors, context } = await openApp();
+    await setMaxLength(page, 24);
+    for (const mode of ['story', 'chat', 'instruct', 'adventure']) {
+      await page.getByTestId('mode').selectOption(mode);
+      const before = (await outputText(page)).length;
+      await page.getByTestId('prompt').fill(`Hello from ${mode} mode.`);
+      await page.getByTestId('generate').click();
+      await idle(page);
+      const text = await outputText(page);
+      assert.ok(text.includes(`${mode} mode.`), `${mode}: the input is in the output`);
+      assert.ok(text.length > before + `Hello from ${mode} mode.`.length, `${mode}: a reply was added`);
+      assert.match((await page.getByTestId('stats').textContent()) ?? '', /\d+ tokens/);
+    }
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('Stop halts within 200 ms and keeps the partial text', async () => {
+    const { page, context } = await openApp();
+    await setMaxLength(page, 1500);
+    await page.getByTestId('prompt').fill('A long tale begins.');
+    await page.getByTestId('generate').click();
+    await page.waitForFunction(() => (document.querySelector('[data-testid="live-reply"]')?.textContent ?? '').length > 5);
+    const t0 = Date.now();
+    await page.getByTestId('stop').click();
+    await idle(page);
+    const stopMs = Date.now() - t0;
+    assert.ok(stopMs < 200, `stopped in ${stopMs} ms`);
+    const partial = await outputText(page);
+    assert.ok(partial.length > 'A long tale begins.'.length + 5, 'partial text kept');
+    assert.match((await page.getByTestId('stats').textContent()) ?? '', /ended: abort/);
+    // The server is free again: the next request is answered, not "busy".
+    await setMaxLength(page, 8);
+    await page.getByTestId('generate').click();
+    await idle(page);
+    assert.ok((await outputText(page)).length > partial.length);
+    await context.close();
+  });
+
+  it('retry, undo and redo', async () => {
+    const { page, context } = await openApp();
+    await setMaxLength(page, 16);
+    await page.getByTestId('prompt').fill('Seed text.');
+    await page.getByTestId('generate').click();
+    await idle(page);
+    const first = await outputText(page);
+    await page.getByTestId('retry').click();
+    await idle(page);
+    const second = await outputText(page);
+    assert.ok(second.startsWith('Seed text.'));
+    await page.getByTestId('undo').click();
+    assert.equal(await outputText(page), first, 'one undo restores the reply before the retry');
+    await page.getByTestId('redo').click();
+    assert.equal(await outputText(page), second);
+    await page.getByTestId('undo').click();
+    await page.getByTestId('undo').click();
+    assert.equal(await outputText(page), 'Seed text.');
+    await context.close();
+  });
+
+  it('reload restores the session, and export → import round-trips it', async () => {
+    const { page, context } = await openApp();
+    await setMaxLength(page, 12);
+    await page.getByRole('button', { name: 'Context' }).click();
+    await page.getByTestId('memory').fill('Remember the lighthouse.');
+    await page.getByTestId('prompt').fill('Keep this.');
+    await page.getByTestId('generate').click();
+    await idle(page);
+    const text = await outputText(page);
+    await page.waitForTimeout(500); // autosave debounce
+    await page.reload();
+    await page.getByTestId('output').filter({ hasText: 'Keep this.' }).waitFor();
+    assert.equal(await outputText(page), text);
+
+    const download = page.waitForEvent('download');
+    await page.getByTestId('export').click();
+    const file = await (await download).path();
+    await page.getByTestId('new-session').click();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="output"]')?.textContent?.includes('Keep this.'));
+    await page.getByTestId('import').setInputFiles(file);
+    await page.getByTestId('output').filter({ hasText: 'Keep this.' }).waitFor();
+    assert.equal(await outputText(page), text);
+    await page.getByRole('button', { name: 'Context' }).click();
+    assert.equal(await page.getByTestId('memory').inputValue(), 'Remember the lighthouse.');
+    await page.getByRole('button', { name: 'Sessions' }).click();
+    assert.equal(await page.getByTestId('session-list').locator('li').count(), 3, 'original, new, imported');
+    await context.close();
+  });
+});

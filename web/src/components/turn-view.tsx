@@ -1,0 +1,131 @@
+import { Component } from 'preact';
+import { deleteTurn, editTurn } from '../state/actions.ts';
+import type { Mode, Turn } from '../state/session.ts';
+
+export interface TurnViewProps {
+  turn: Turn;
+  mode: Mode;
+  userName: string;
+  aiName: string;
+  avatar?: string;
+  /** The reply currently streaming into this turn (continue): editing is blocked for it only. */
+  streaming: boolean;
+  /** Rendered after the text: the live continuation. */
+  children?: preact.ComponentChildren;
+}
+
+interface State {
+  editing: boolean;
+}
+
+function speaker(props: TurnViewProps): string {
+  const { turn } = props;
+  if (props.mode === 'instruct') return turn.role === 'user' ? 'Instruction' : 'Response';
+  return turn.name ?? (turn.role === 'user' ? props.userName : props.aiName);
+}
+
+function adventureLabel(turn: Turn, userName: string): string {
+  if (turn.role === 'assistant' || turn.action === 'story') return turn.text;
+  return turn.action === 'say' ? `\n> ${userName} say "${turn.text.trim()}"\n` : `\n> ${turn.text.trim()}\n`;
+}
+
+/**
+ * One turn, editable in place. It re-renders only when its own turn object changes (turns are immutable), so
+ * adding a reply to a story of thousands of turns renders one new component, not the whole story.
+ */
+export class TurnView extends Component<TurnViewProps, State> {
+  override state: State = { editing: false };
+
+  override shouldComponentUpdate(next: TurnViewProps, nextState: State): boolean {
+    const p = this.props;
+    return (
+      next.turn !== p.turn ||
+      next.mode !== p.mode ||
+      next.streaming !== p.streaming ||
+      next.children !== p.children ||
+      next.userName !== p.userName ||
+      next.aiName !== p.aiName ||
+      nextState.editing !== this.state.editing
+    );
+  }
+
+  startEdit = (): void => {
+    if (!this.props.streaming) this.setState({ editing: true });
+  };
+
+  commit = (text: string): void => {
+    this.setState({ editing: false });
+    editTurn(this.props.turn.id, text);
+  };
+
+  renderEditor() {
+    return (
+      <textarea
+        class="turn-editor"
+        ref={(el) => el?.focus()}
+        value={this.props.turn.text}
+        rows={Math.min(20, this.props.turn.text.split('\n').length + 1)}
+        aria-label="Edit text"
+        onBlur={(e) => this.commit(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') this.setState({ editing: false });
+          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) e.currentTarget.blur();
+        }}
+      />
+    );
+  }
+
+  override render() {
+    const { turn, mode } = this.props;
+    const error = turn.error ? (
+      <div class="turn-error" role="alert" data-testid="turn-error">
+        {turn.error}
+      </div>
+    ) : null;
+    if (mode === 'story' || mode === 'adventure') {
+      if (this.state.editing) return this.renderEditor();
+      const text = mode === 'adventure' ? adventureLabel(turn, this.props.userName) : turn.text;
+      return (
+        <>
+          <span
+            class={`chunk ${turn.role}`}
+            title="Click to edit"
+            data-turn-id={turn.id}
+            onClick={this.startEdit}
+          >
+            {text}
+            {this.props.children}
+          </span>
+          {error}
+        </>
+      );
+    }
+    return (
+      <div class={`turn ${turn.role}`} data-turn-id={turn.id}>
+        <div class="turn-head">
+          {turn.role === 'assistant' && this.props.avatar ? <img class="avatar" src={this.props.avatar} alt="" /> : null}
+          <strong>{speaker(this.props)}</strong>
+          <span class="turn-tools">
+            <button type="button" class="link" onClick={this.startEdit} disabled={this.props.streaming}>
+              edit
+            </button>
+            <button type="button" class="link" onClick={() => deleteTurn(turn.id)} disabled={this.props.streaming}>
+              delete
+            </button>
+          </span>
+        </div>
+        {this.state.editing ? (
+          this.renderEditor()
+        ) : (
+          <div class="turn-text" onDblClick={this.startEdit}>
+            {turn.text}
+            {this.props.children}
+          </div>
+        )}
+        {turn.stopReason && turn.stopReason !== 'stop' ? <div class="turn-meta">ended: {turn.stopReason}</div> : null}
+        {error}
+      </div>
+    );
+  }
+}
+

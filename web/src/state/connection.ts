@@ -1,0 +1,167 @@
+import { signal } from '@preact/signals';
+import type { TextClient } from '../../../src/client/client-types.ts';
+import { NetworkError } from '../../../src/client/client-errors.ts';
+import { createClient } from '../../../src/client/index.ts';
+import { diagnoseUnreachable, friendlyError } from '../api/friendly-error.ts';
+import {
+  type ConnectionConfig,
+  defaultConnection,
+  normalizeUserUrl,
+  originOf,
+  providers,
+  sameOrigin,
+} from '../api/providers.ts';
+
+// The active connection. Settings (never the key) persist in localStorage. The key lives in sessionStorage
+// unless the user ticks "remember", and it is bound to the origin it was entered for: pointing the provider at
+// another host leaves the key behind instead of sending it there.
+
+const configKey = 'kindling.connection';
+
+function loadConfig(): ConnectionConfig {
+  try {
+    return { ...defaultConnection, ...(JSON.parse(localStorage.getItem(configKey) ?? '{}') as Partial<ConnectionConfig>) };
+  } catch {
+    return { ...defaultConnection };
+  }
+}
+
+export const connectionConfig = signal<ConnectionConfig>(loadConfig());
+
+export function setConnectionConfig(patch: Partial<ConnectionConfig>): void {
+  connectionConfig.value = { ...connectionConfig.value, ...patch };
+  localStorage.setItem(configKey, JSON.stringify(connectionConfig.value));
+}
+
+interface StoredKey {
+  key: string;
+  origin: string;
+}
+
+const keyName = (provider: string) => `kindling.key.${provider}`;
+
+export function resolvedUrl(config: ConnectionConfig = connectionConfig.value): string {
+  if (config.provider === 'kindling') return sameOrigin() ?? '';
+  return normalizeUserUrl(config.baseUrl || providers[config.provider].defaultUrl, providers[config.provider].api);
+}
+
+/** The saved key for the current provider, only if it was entered for the same origin. */
+export function storedKey(config: ConnectionConfig = connectionConfig.value): string {
+  const raw = sessionStorage.getItem(keyName(config.provider)) ?? localStorage.getItem(keyName(config.provider));
+  if (raw === null) return '';
+  try {
+    const stored = JSON.parse(raw) as StoredKey;
+    return stored.origin === originOf(resolvedUrl(config)) ? stored.key : '';
+  } catch {
+    return '';
+  }
+}
+
+export const apiKey = signal<string>(storedKey());
+
+export function setApiKey(key: string): void {
+  apiKey.value = key;
+  const config = connectionConfig.value;
+  const name = keyName(config.provider);
+  sessionStorage.removeItem(name);
+  localStorage.removeItem(name);
+  const origin = originOf(resolvedUrl(config));
+  if (key.length === 0 || origin === undefined) return;
+  (config.rememberKey ? localStorage : sessionStorage).setItem(name, JSON.stringify({ key, origin }));
+}
+
+export interface ConnectionInfo {
+  url: string;
+  server?: string;
+  version?: string;
+  model?: string;
+  contextSize?: number;
+  models: string[];
+  canCountTokens: boolean;
+}
+
+export interface ConnectionState {
+  phase: 'idle' | 'connecting' | 'connected' | 'error';
+  info?: ConnectionInfo;
+  error?: string;
+  /** Set when a Kobold URL turned out to speak only the OpenAI API. */
+  suggestOpenAi?: string[];
+}
+
+export const connectionState = signal<ConnectionState>({ phase: 'idle' });
+
+let client: TextClient | undefined;
+let attempt = 0;
+
+export function currentClient(): TextClient | undefined {
+  return connectionState.value.phase === 'connected' ? client : undefined;
+}
+
+export async function connect(): Promise<void> {
+  const config = connectionConfig.value;
+  const def = providers[config.provider];
+  const url = resolvedUrl(config);
+  const id = ++attempt;
+  if (url.length === 0) {
+    connectionState.value = {
+      phase: 'error',
+      error: 'This page was opened from a file, so there is no Kindling server at its origin. Pick a provider and enter its URL.',
+    };
+    return;
+  }
+  connectionState.value = { phase: 'connecting' };
+  const key = apiKey.value.trim();
+  const next = createClient(def.api, { baseUrl: url, apiKey: key || undefined, model: config.model || undefined });
+  const signal = AbortSignal.timeout(15_000);
+  try {
+    const info = next.info ? await next.info({ signal }) : undefined;
+    let models: string[] = [];
+    try {
+      models = (await next.listModels({ signal })).sort((a, b) => a.localeCompare(b));
+    } catch (error) {
+      // Listing is how OpenAI-family and Anthropic connections are tested; elsewhere `info` already proved it.
+      if (info === undefined) throw error;
+    }
+    if (id !== attempt) return;
+    const model = info?.model ?? (config.model || models[0]);
+    if (def.api !== 'kobold' && model !== undefined && config.model.length === 0) setConnectionConfig({ model });
+    client = def.api !== 'kobold' && model !== undefined && model !== config.model
+      ? createClient(def.api, { baseUrl: url, apiKey: key || undefined, model })
+      : next;
+    connectionState.value = {
+      phase: 'connected',
+      info: {
+        url,
+        server: info?.kindling !== undefined ? 'Kindling' : info?.server ?? def.label,
+        version: info?.kindling ?? info?.version,
+        model,
+        contextSize: info?.maxContextLength,
+        models,
+        canCountTokens: typeof next.countTokens === 'function',
+      },
+    };
+  } catch (error) {
+    if (id !== attempt) return;
+    let message = friendlyError(error, url);
+    if (error instanceof NetworkError) message = (await diagnoseUnreachable(url)) ?? message;
+    const state: ConnectionState = { phase: 'error', error: message };
+    if (def.api === 'kobold') {
+      try {
+        const models = await createClient('openai', { baseUrl: url, apiKey: key || undefined }).listModels({
+          signal: AbortSignal.timeout(5000),
+        });
+        state.suggestOpenAi = models;
+        state.error = `${url} does not speak the Kobold API, but it answers as an OpenAI-compatible server.`;
+      } catch {
+        // Not OpenAI either: keep the first message.
+      }
+    }
+    if (id === attempt) connectionState.value = state;
+  }
+}
+
+export function disconnect(): void {
+  attempt += 1;
+  client = undefined;
+  connectionState.value = { phase: 'idle' };
+}

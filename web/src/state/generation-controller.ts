@@ -1,0 +1,226 @@
+import { batch } from '@preact/signals';
+import { AbortedError } from '../../../src/client/client-errors.ts';
+import type { GenerationResult, TextClient, TextRequest, TextStream } from '../../../src/client/client-types.ts';
+import { friendlyError } from '../api/friendly-error.ts';
+import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
+import { providers } from '../api/providers.ts';
+import { buildPrompt, type TokenCounter } from '../prompt/build-prompt.ts';
+import { addUserTurn, commitReply, dropLastReply } from './actions.ts';
+import { clearDraft, saveDraft } from './autosave.ts';
+import { apiKey, connect, connectionConfig, connectionState, currentClient } from './connection.ts';
+import { LiveText } from './live-text.ts';
+import { type ActionKind, newId, type Turn } from './session.ts';
+import { generation, lastRequest, notice, session, stats } from './store.ts';
+import { findStop, toTextRequest } from './text-request.ts';
+
+// One generation at a time, each with its own AbortController and run id. Events from a run that was stopped
+// or replaced are ignored by id, so a late token can never land in the next reply (a Lite race).
+
+interface Run {
+  id: number;
+  controller: AbortController;
+  stream?: TextStream;
+  client: TextClient;
+  genkey?: string;
+  target: { turnId: string; continues: boolean; merge: boolean };
+  sessionId: string;
+  chunks: number;
+  finished: boolean;
+}
+
+let runCounter = 0;
+let active: Run | undefined;
+
+export const liveText = new LiveText(() => {
+  const run = active;
+  const current = stats.value;
+  if (run === undefined || current === undefined) return;
+  const now = performance.now();
+  const firstAt = current.firstTokenMs === undefined ? undefined : current.startedAt + current.firstTokenMs;
+  const genSeconds = firstAt === undefined ? 0 : (now - firstAt) / 1000;
+  stats.value = {
+    ...current,
+    elapsedMs: now - current.startedAt,
+    tokens: run.chunks,
+    tokensPerSecond: genSeconds > 0.2 ? run.chunks / genSeconds : undefined,
+  };
+  saveDraft(run.sessionId, { turnId: run.target.turnId, text: liveText.text, continues: run.target.continues });
+});
+
+async function ensureClient(): Promise<TextClient | undefined> {
+  if (currentClient() === undefined && connectionState.value.phase !== 'connecting') await connect();
+  const client = currentClient();
+  if (client === undefined) {
+    notice.value = { kind: 'error', text: connectionState.value.error ?? 'Not connected. Open Connect and connect to a provider.' };
+  }
+  return client;
+}
+
+/** Generate from the prompt box. Empty input continues: the story, or the last reply in chat/instruct mode. */
+export async function generate(input: string, action?: ActionKind): Promise<void> {
+  if (active !== undefined) return;
+  if (input.trim().length > 0) addUserTurn(input, session.value.mode === 'adventure' ? (action ?? 'do') : undefined);
+  const s = session.value;
+  const last = s.turns.at(-1);
+  const continues = input.trim().length === 0 && (s.mode === 'chat' || s.mode === 'instruct') && last?.role === 'assistant';
+  await start({ turnId: continues ? last.id : newId(), continues, merge: false });
+}
+
+/** Generate the last reply again; one Undo brings the previous reply back. */
+export async function retry(): Promise<void> {
+  if (active !== undefined) return;
+  const dropped = dropLastReply();
+  if (!dropped && session.value.turns.at(-1)?.role !== 'user') return;
+  await start({ turnId: newId(), continues: false, merge: dropped });
+}
+
+export function stop(): void {
+  const run = active;
+  if (run === undefined) return;
+  run.controller.abort();
+  // The SDK's abort also tells a Kobold server to stop (POST /api/extra/abort with the genkey).
+  run.stream?.abort();
+  if (run.genkey !== undefined && run.stream === undefined) void run.client.abort?.(run.genkey);
+  finish(run, { text: liveText.text, stopReason: 'abort' });
+}
+
+function finish(run: Run, result: GenerationResult, error?: string): void {
+  if (run.finished) return;
+  run.finished = true;
+  const text = result.text;
+  batch(() => {
+    if (text.length > 0 || (error !== undefined && !run.target.continues)) {
+      const reply: Turn = { id: run.target.turnId, role: 'assistant', text, stopReason: result.stopReason };
+      if (error !== undefined) reply.error = error;
+      if (session.value.id === run.sessionId) commitReply(reply, { continues: run.target.continues, merge: run.target.merge });
+    }
+    if (error !== undefined) notice.value = { kind: 'error', text: error };
+    const current = stats.value;
+    if (current !== undefined) {
+      const completion = result.usage?.completionTokens;
+      stats.value = {
+        ...current,
+        elapsedMs: performance.now() - current.startedAt,
+        tokens: completion ?? run.chunks,
+        promptTokens: result.usage?.promptTokens ?? current.promptTokens,
+        stopReason: result.stopReason,
+      };
+    }
+    generation.value = { phase: 'idle' };
+    active = undefined;
+  });
+  void clearDraft(run.sessionId);
+}
+
+async function start(target: Run['target']): Promise<void> {
+  const s = session.value;
+  const run: Run = {
+    id: ++runCounter,
+    controller: new AbortController(),
+    client: undefined as unknown as TextClient,
+    target,
+    sessionId: s.id,
+    chunks: 0,
+    finished: false,
+  };
+  active = run;
+  // Stop is shown from this moment, before the prompt is even built.
+  batch(() => {
+    generation.value = { phase: 'sending', targetId: target.turnId };
+    stats.value = { startedAt: performance.now(), elapsedMs: 0, tokens: 0 };
+    notice.value = undefined;
+  });
+  liveText.reset();
+  const client = await ensureClient();
+  if (client === undefined || run.finished) {
+    finish(run, { text: '', stopReason: 'abort' });
+    return;
+  }
+  run.client = client;
+  const config = connectionConfig.value;
+  const def = providers[config.provider];
+  let counter: TokenCounter | undefined;
+  if (client.countTokens !== undefined) {
+    const count = client.countTokens.bind(client);
+    counter = (text) => count(text, { signal: run.controller.signal });
+  }
+  let request: TextRequest;
+  try {
+    let built = await buildPrompt(s, { continueLast: target.continues, countTokens: counter }).catch(() =>
+      // The server's tokenizer failed: estimate rather than refuse to generate.
+      buildPrompt(s, { continueLast: target.continues }),
+    );
+    if (run.finished) return;
+    const ctx = connectionState.value.info?.contextSize;
+    if (ctx !== undefined && ctx < s.gen.maxContextLength) {
+      built = await buildPrompt({ ...s, gen: { ...s.gen, maxContextLength: ctx } }, { continueLast: target.continues, countTokens: counter });
+    }
+    request = toTextRequest(built, s, config, def);
+    if (def.api === 'kobold') request.genkey = run.genkey = newGenkey();
+    lastRequest.value = { prompt: built.prompt, body: request };
+    stats.value = { ...stats.value!, promptTokens: built.promptTokens, budget: built.budget, trimmedChars: built.trimmedChars, exactCount: built.exactCount };
+    await consume(run, request, built.stopSequences);
+  } catch (error) {
+    if (run.finished) return;
+    const partial = error instanceof AbortedError ? error.partial?.text : undefined;
+    const text = liveText.text || partial || '';
+    finish(run, { text, stopReason: 'error' }, friendlyError(error, connectionState.value.info?.url ?? ''));
+  }
+}
+
+async function consume(run: Run, request: TextRequest, stops: string[]): Promise<void> {
+  const config = connectionConfig.value;
+  const signal = run.controller.signal;
+  const firstToken = () => {
+    if (stats.value !== undefined && stats.value.firstTokenMs === undefined) {
+      stats.value = { ...stats.value, firstTokenMs: performance.now() - stats.value.startedAt };
+      generation.value = { phase: 'streaming', targetId: run.target.turnId };
+    }
+  };
+  if (config.streaming === 'off' || (config.streaming === 'poll' && providers[config.provider].canPoll)) {
+    const result =
+      config.streaming === 'off'
+        ? await run.client.generate(request, { signal })
+        : await pollGenerate(
+            run.client,
+            { ...request, genkey: run.genkey ?? newGenkey() },
+            { baseUrl: connectionState.value.info?.url ?? '', apiKey: apiKey.value },
+            signal,
+            (text) => {
+              firstToken();
+              run.chunks += 1;
+              if (!run.finished) liveText.set(text);
+            },
+          );
+    if (run.finished) return;
+    firstToken();
+    liveText.set(result.text);
+    finish(run, result);
+    return;
+  }
+  const stream = run.client.stream(request, { signal });
+  run.stream = stream;
+  for await (const event of stream) {
+    if (run.finished) return;
+    if (event.type === 'text') {
+      firstToken();
+      run.chunks += 1;
+      liveText.append(event.text);
+      // Stop strings the provider could not take (OpenAI allows four) still end the reply, unshown.
+      const full = liveText.text;
+      const at = findStop(full, event.text.length, stops);
+      if (at !== -1) {
+        liveText.set(full.slice(0, at));
+        stream.abort();
+        finish(run, { text: full.slice(0, at), stopReason: 'stop' });
+        return;
+      }
+    } else if (event.type === 'status') {
+      generation.value = { ...generation.value, status: event.status };
+    } else if (event.type === 'finish') {
+      finish(run, { ...event.result, text: liveText.text || event.result.text });
+      return;
+    }
+  }
+  if (!run.finished) finish(run, { text: liveText.text, stopReason: 'stop' });
+}

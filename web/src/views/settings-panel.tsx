@@ -1,0 +1,135 @@
+import { NumberField } from '../components/number-field.tsx';
+import { instructTemplates } from '../prompt/instruct-templates.ts';
+import { setField, setGen, setInstruct, setSamplers } from '../state/actions.ts';
+import { connectionState } from '../state/connection.ts';
+import { samplerPresets } from '../state/sampler-presets.ts';
+import type { InstructTags } from '../state/session.ts';
+import { session } from '../state/store.ts';
+
+const tagLabels: [keyof InstructTags, string][] = [
+  ['systemStart', 'System start'],
+  ['systemEnd', 'System end'],
+  ['userStart', 'User start'],
+  ['userEnd', 'User end'],
+  ['assistantStart', 'Assistant start'],
+  ['assistantEnd', 'Assistant end'],
+];
+
+/** Lengths, samplers with presets, stop strings, names and instruct templates. Stored per session. */
+export function SettingsPanel() {
+  const s = session.value;
+  const sm = s.gen.samplers;
+  const serverCtx = connectionState.value.info?.contextSize;
+  return (
+    <section class="panel-body">
+      <h3>Length</h3>
+      <div class="grid">
+        <NumberField label="Max length" testId="max-length" value={s.gen.maxLength} min={1} max={8192} onChange={(v) => setGen({ maxLength: v })} />
+        <NumberField
+          label="Context size"
+          testId="context-size"
+          value={s.gen.maxContextLength}
+          min={64}
+          max={serverCtx ?? 1_000_000}
+          title={serverCtx ? `The server's context is ${serverCtx} tokens` : undefined}
+          onChange={(v) => setGen({ maxContextLength: v })}
+        />
+      </div>
+      <h3>Samplers</h3>
+      <label class="field wide">
+        <span>Preset</span>
+        <select
+          value={s.gen.samplerPreset}
+          onChange={(e) => {
+            const preset = samplerPresets[e.currentTarget.value];
+            if (preset) setSamplers(preset.samplers, e.currentTarget.value);
+          }}
+        >
+          {Object.entries(samplerPresets).map(([id, p]) => (
+            <option key={id} value={id}>
+              {p.label}
+            </option>
+          ))}
+          <option value="custom">Custom</option>
+        </select>
+      </label>
+      <div class="grid">
+        <NumberField label="Temperature" testId="temperature" value={sm.temperature} step={0.05} min={0} max={5} onChange={(v) => setSamplers({ temperature: v })} />
+        <NumberField label="Top P" value={sm.top_p} step={0.01} min={0} max={1} onChange={(v) => setSamplers({ top_p: v })} />
+        <NumberField label="Top K" value={sm.top_k} min={0} onChange={(v) => setSamplers({ top_k: v })} />
+        <NumberField label="Min P" value={sm.min_p} step={0.01} min={0} max={1} onChange={(v) => setSamplers({ min_p: v })} />
+        <NumberField label="Rep. penalty" value={sm.rep_pen} step={0.01} min={1} max={3} onChange={(v) => setSamplers({ rep_pen: v })} />
+        <NumberField label="Rep. range" value={sm.rep_pen_range} min={0} onChange={(v) => setSamplers({ rep_pen_range: v })} />
+        <NumberField label="DRY mult." value={sm.dry_multiplier} step={0.1} min={0} onChange={(v) => setSamplers({ dry_multiplier: v })} title="Kobold servers only" />
+        <NumberField label="DRY base" value={sm.dry_base} step={0.05} min={1} onChange={(v) => setSamplers({ dry_base: v })} title="Kobold servers only" />
+        <NumberField label="DRY length" value={sm.dry_allowed_length} min={1} onChange={(v) => setSamplers({ dry_allowed_length: v })} title="Kobold servers only" />
+        <NumberField label="XTC thresh." value={sm.xtc_threshold} step={0.01} min={0} max={1} onChange={(v) => setSamplers({ xtc_threshold: v })} title="Kobold servers only" />
+        <NumberField label="XTC prob." value={sm.xtc_probability} step={0.05} min={0} max={1} onChange={(v) => setSamplers({ xtc_probability: v })} title="Kobold servers only" />
+        <NumberField label="Seed (-1 random)" value={sm.seed} min={-1} onChange={(v) => setSamplers({ seed: v })} />
+      </div>
+      <label class="field wide">
+        <span>Stop sequences (one per line; \n for a newline)</span>
+        <textarea
+          rows={2}
+          value={s.gen.stopSequences.map((x) => x.replaceAll('\n', '\\n')).join('\n')}
+          onChange={(e) =>
+            setGen({
+              stopSequences: e.currentTarget.value
+                .split('\n')
+                .map((x) => x.replaceAll('\\n', '\n'))
+                .filter((x) => x.length > 0),
+            })
+          }
+        />
+      </label>
+      <h3>Names</h3>
+      <div class="grid">
+        <label class="field">
+          <span>Your name</span>
+          <input value={s.userName} onChange={(e) => setField('userName', e.currentTarget.value || 'You')} />
+        </label>
+        <label class="field">
+          <span>AI name</span>
+          <input value={s.aiName} onChange={(e) => setField('aiName', e.currentTarget.value || 'AI')} />
+        </label>
+      </div>
+      {s.mode === 'instruct' ? (
+        <>
+          <h3>Instruct template</h3>
+          <label class="field wide">
+            <span>Template</span>
+            <select value={s.instruct.preset} onChange={(e) => setInstruct({ preset: e.currentTarget.value })}>
+              {Object.entries(instructTemplates).map(([id, t]) => (
+                <option key={id} value={id}>
+                  {t.label}
+                </option>
+              ))}
+              <option value="custom">Custom</option>
+            </select>
+          </label>
+          {s.instruct.preset === 'custom' ? (
+            <div class="grid">
+              {tagLabels.map(([key, label]) => (
+                <label class="field" key={key}>
+                  <span>{label}</span>
+                  <input
+                    value={s.instruct.custom[key].replaceAll('\n', '\\n')}
+                    onChange={(e) =>
+                      setInstruct({ custom: { ...s.instruct.custom, [key]: e.currentTarget.value.replaceAll('\\n', '\n') } })
+                    }
+                  />
+                </label>
+              ))}
+            </div>
+          ) : null}
+        </>
+      ) : null}
+      {s.mode === 'instruct' || s.mode === 'chat' ? (
+        <label class="field wide">
+          <span>System prompt</span>
+          <textarea rows={3} value={s.instruct.systemPrompt} onChange={(e) => setInstruct({ systemPrompt: e.currentTarget.value })} />
+        </label>
+      ) : null}
+    </section>
+  );
+}
