@@ -52,6 +52,8 @@ export interface Engine {
    * (returning from the iterator ends the generation at once and frees the slot) or the signal aborts.
    */
   run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined>;
+  /** GBNF for a JSON schema (llama.cpp's converter); an unsupported schema is the client's 400. */
+  jsonSchemaToGrammar(schema: unknown): Promise<string>;
   /** Embedding vector for a text, when the model supports it. */
   embed?(text: string): Promise<number[]>;
   dispose(): Promise<void>;

@@ -124,6 +124,16 @@ export class LlamaEngine implements Engine {
     }
   }
 
+  async jsonSchemaToGrammar(schema: unknown): Promise<string> {
+    try {
+      // biome-ignore lint/suspicious/noExplicitAny: node-llama-cpp types the schema statically; ours arrives at run time.
+      const grammar = await this.llama.createGrammarForJsonSchema(schema as any);
+      return grammar.grammar;
+    } catch (error) {
+      throw KindlingError.badInput('schema', `cannot turn this JSON schema into a grammar (${error instanceof Error ? error.message : error})`);
+    }
+  }
+
   /** Every token whose text contains one of the banned strings, case-insensitively. */
   private bannedTokens(strings: readonly string[]): number[] {
     if (strings.length === 0) return [];

@@ -42,13 +42,12 @@ export function llamaEvaluateOptions(
   }
   if (s.xtc && s.xtc.probability > 0) options.xtc = { probability: s.xtc.probability, threshold: s.xtc.threshold };
   if (s.logitBias.size > 0 || bannedTokens.length > 0 || job.banEos) {
-    const bias = new TokenBias(model.tokenizer);
-    for (const [token, value] of s.logitBias) bias.set(token as Token, Number.isFinite(value) ? value : 'never');
-    for (const token of bannedTokens) bias.set(token as Token, 'never');
+    const logits = new Map<number, number>(s.logitBias);
+    for (const token of bannedTokens) logits.set(token, Number.NEGATIVE_INFINITY);
     if (job.banEos) {
-      for (const token of [model.tokens.eos, model.tokens.eot]) if (token != null) bias.set(token, 'never');
+      for (const token of [model.tokens.eos, model.tokens.eot]) if (token != null) logits.set(token, Number.NEGATIVE_INFINITY);
     }
-    options.tokenBias = bias;
+    options.tokenBias = logitBias(model, logits);
   }
   if (grammar) options.grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });
   return options;
@@ -66,4 +65,17 @@ export async function reuseSequencePrefix(sequence: LlamaContextSequence, prompt
     await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
   }
   return common;
+}
+
+/**
+ * A TokenBias holding raw logit biases. `TokenBias.set` silently skips end-of-generation tokens, but
+ * KoboldCpp's `ban_eos_token` and a client's `logit_bias` on EOS must reach the sampler, so the biases
+ * are written to the map node-llama-cpp hands to llama.cpp (`_biases`: token → logit).
+ */
+function logitBias(model: LlamaModel, logits: ReadonlyMap<number, number>): TokenBias {
+  const bias = new TokenBias(model.tokenizer);
+  const biases = (bias as unknown as { _biases?: Map<Token, number> })._biases;
+  if (!(biases instanceof Map)) throw new Error('node-llama-cpp TokenBias changed shape: update llama-options.ts');
+  for (const [token, logit] of logits) biases.set(token as Token, logit);
+  return bias;
 }

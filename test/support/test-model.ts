@@ -1,0 +1,18 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GgmlTypeName } from '../../src/gguf/gguf-value-types.ts';
+import { type RandomLlamaOptions, writeRandomLlamaModel } from '../../src/gguf/random-llama-model.ts';
+
+export const TEST_TMP = join(import.meta.dirname, '..', '.tmp');
+
+/**
+ * A small random-weight llama model written by our own GGUF tools (once per type and seed; test files run
+ * in parallel processes, and the writer renames atomically, so a concurrent writer is harmless).
+ */
+export function testModelPath(type: GgmlTypeName = 'F16', options: RandomLlamaOptions = {}): string {
+  mkdirSync(TEST_TMP, { recursive: true });
+  const seed = options.seed ?? 1234;
+  const path = join(TEST_TMP, `tiny-${type}-${seed}${options.hparams ? `-${JSON.stringify(options.hparams).replace(/\W+/g, '')}` : ''}.gguf`);
+  if (!existsSync(path)) writeRandomLlamaModel(path, { ...options, type, seed });
+  return path;
+}

@@ -1,0 +1,41 @@
+import { defaultServerConfig, type ServerConfig } from '../../src/config/server-config.ts';
+import { type RunningServer, startServer } from '../../src/main.ts';
+import { testModelPath } from './test-model.ts';
+
+/**
+ * The real server on a real (tiny, generated) model, on a free port, with one decoding thread so two
+ * test files can run side by side on two cores.
+ */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+  const config: ServerConfig = {
+    ...defaultServerConfig(overrides.modelPath ?? testModelPath()),
+    port: 0,
+    threads: 1,
+    gpuLayers: 0,
+    parallel: 2,
+    contextSize: 512,
+    logLevel: 'silent',
+    ...overrides,
+  };
+  return startServer(config);
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const response = await fetch(url, { headers });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: response.status, body: parsed, headers: response.headers };
+}
