@@ -172,6 +172,16 @@ export async function* driveStream(
       }
 
       if (error instanceof AbortedError || !error.retryable) throw withPartial(error);
+      if (adapter.acceptsEndWithoutFinish?.(state, sink)) {
+        // Cut after the provider had already said how the generation ended (an OpenAI finish_reason before
+        // the usage chunk and [DONE]): the text is complete, only trailing metadata was lost.
+        for (const event of pending.splice(0)) yield event;
+        if (result) {
+          completed = true;
+          yield { type: 'finish', result };
+          return result;
+        }
+      }
       if (progressed) failures = 0;
       failures += 1;
       if (failures > config.retry.maxRetries) throw withPartial(error);
