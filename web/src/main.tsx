@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { providers } from './api/providers.ts';
-import { connect, connectionConfig } from './state/connection.ts';
 import { startAutosave } from './state/autosave.ts';
+import { connect, connectionConfig } from './state/connection.ts';
 import { isGenerating } from './state/store.ts';
 import { App } from './views/app.tsx';
 import './styles.css';

@@ -34,10 +34,21 @@ export async function ensureWebBuild(): Promise<string> {
     }
     try {
       if (stale()) {
-        execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
-          cwd: root,
-          stdio: 'inherit',
-        });
+        execFileSync(
+          process.execPath,
+          [
+            join(root, 'node_modules', 'vite', 'bin', 'vite.js'),
+            'build',
+            '--config',
+            'web/vite.config.ts',
+            '--logLevel',
+            'warn',
+          ],
+          {
+            cwd: root,
+            stdio: 'inherit',
+          },
+        );
       }
     } finally {
       rmSync(lock, { recursive: true, force: true });

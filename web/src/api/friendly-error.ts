@@ -28,7 +28,8 @@ export function friendlyError(error: unknown, url: string): string {
     if (error.status === 503 || error.providerType === 'service_unavailable') {
       return `The server is busy with another generation (HTTP ${error.status}). Wait for it, or stop it, then retry.${detail}`;
     }
-    if (error.status === 400 || error.status === 422) return `The server refused the request (HTTP ${error.status}).${detail}`;
+    if (error.status === 400 || error.status === 422)
+      return `The server refused the request (HTTP ${error.status}).${detail}`;
     return `The server answered HTTP ${error.status}.${detail}`;
   }
   if (error instanceof HeartbeatTimeoutError) {

@@ -15,11 +15,46 @@ export interface ProviderDef {
 }
 
 export const providers: Record<ProviderId, ProviderDef> = {
-  kindling: { id: 'kindling', label: 'This Kindling server', api: 'kobold', defaultUrl: '', needsKey: false, canPoll: true },
-  kobold: { id: 'kobold', label: 'KoboldCpp / Kobold API', api: 'kobold', defaultUrl: 'http://localhost:5001', needsKey: false, canPoll: true },
-  openai: { id: 'openai', label: 'OpenAI-compatible', api: 'openai', defaultUrl: 'https://openrouter.ai/api/v1', needsKey: true, canPoll: false },
-  anthropic: { id: 'anthropic', label: 'Anthropic (Claude)', api: 'anthropic', defaultUrl: 'https://api.anthropic.com', needsKey: true, canPoll: false },
-  ollama: { id: 'ollama', label: 'Ollama', api: 'ollama', defaultUrl: 'http://localhost:11434', needsKey: false, canPoll: false },
+  kindling: {
+    id: 'kindling',
+    label: 'This Kindling server',
+    api: 'kobold',
+    defaultUrl: '',
+    needsKey: false,
+    canPoll: true,
+  },
+  kobold: {
+    id: 'kobold',
+    label: 'KoboldCpp / Kobold API',
+    api: 'kobold',
+    defaultUrl: 'http://localhost:5001',
+    needsKey: false,
+    canPoll: true,
+  },
+  openai: {
+    id: 'openai',
+    label: 'OpenAI-compatible',
+    api: 'openai',
+    defaultUrl: 'https://openrouter.ai/api/v1',
+    needsKey: true,
+    canPoll: false,
+  },
+  anthropic: {
+    id: 'anthropic',
+    label: 'Anthropic (Claude)',
+    api: 'anthropic',
+    defaultUrl: 'https://api.anthropic.com',
+    needsKey: true,
+    canPoll: false,
+  },
+  ollama: {
+    id: 'ollama',
+    label: 'Ollama',
+    api: 'ollama',
+    defaultUrl: 'http://localhost:11434',
+    needsKey: false,
+    canPoll: false,
+  },
 };
 
 export interface OpenAiPreset {
@@ -68,11 +103,17 @@ export function sameOrigin(): string | undefined {
  * `https://x/v1/chat/completions` all work. LAN-looking hosts get http, others https (Lite's rule).
  */
 export function normalizeUserUrl(raw: string, api: ApiKind): string {
-  let url = raw.trim().replace(/[#?].*$/, '').replace(/\/+$/, '');
+  let url = raw
+    .trim()
+    .replace(/[#?].*$/, '')
+    .replace(/\/+$/, '');
   if (url.length === 0) return url;
   if (!/^https?:\/\//i.test(url)) {
     const host = url.split(/[/:]/)[0] ?? '';
-    const local = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|\[?::1)/.test(host) || /\.(local|lan|internal)$/.test(host) || !host.includes('.');
+    const local =
+      /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|\[?::1)/.test(host) ||
+      /\.(local|lan|internal)$/.test(host) ||
+      !host.includes('.');
     url = `${local ? 'http' : 'https'}://${url}`;
   }
   url = url.replace(/\/(chat\/)?completions$/, '').replace(/\/messages$/, '');

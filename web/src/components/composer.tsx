@@ -64,7 +64,13 @@ export function Composer() {
         <button type="button" class="danger" data-testid="stop" disabled={!busy} onClick={stop}>
           Stop
         </button>
-        <button type="button" data-testid="retry" disabled={busy} onClick={() => void retry()} title="Generate the last reply again">
+        <button
+          type="button"
+          data-testid="retry"
+          disabled={busy}
+          onClick={() => void retry()}
+          title="Generate the last reply again"
+        >
           Retry
         </button>
         <button type="button" data-testid="undo" disabled={busy || !canUndo.value} onClick={undo}>

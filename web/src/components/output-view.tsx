@@ -23,7 +23,8 @@ export function OutputView() {
   const target = gen.phase === 'idle' ? undefined : gen.targetId;
   const continuing = target !== undefined && s.turns.some((t) => t.id === target);
   const live = target === undefined ? null : <LiveReply onGrow={onGrow} />;
-  const waiting = gen.phase === 'sending' ? <span class="waiting" aria-label="waiting for the first token" /> : null;
+  const waiting =
+    gen.phase === 'sending' ? <span class="waiting" role="status" aria-label="waiting for the first token" /> : null;
   const story = s.mode === 'story' || s.mode === 'adventure';
 
   return (
@@ -41,7 +42,14 @@ export function OutputView() {
       {story ? (
         <div class="doc">
           {s.turns.map((t) => (
-            <TurnView key={t.id} turn={t} mode={s.mode} userName={s.userName} aiName={s.aiName} streaming={t.id === target}>
+            <TurnView
+              key={t.id}
+              turn={t}
+              mode={s.mode}
+              userName={s.userName}
+              aiName={s.aiName}
+              streaming={t.id === target}
+            >
               {t.id === target ? live : undefined}
             </TurnView>
           ))}

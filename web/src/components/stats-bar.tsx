@@ -9,7 +9,9 @@ export function StatsBar() {
   if (gen.phase === 'sending') parts.push(gen.status ? `provider ${gen.status}…` : 'waiting for first token…');
   if (gen.phase === 'streaming' && gen.status) parts.push(`provider ${gen.status}…`);
   if (st.promptTokens !== undefined && st.budget !== undefined) {
-    parts.push(`prompt ${st.promptTokens}${st.exactCount ? '' : '≈'} / ${st.budget} tokens${st.trimmedChars ? ' (older text trimmed)' : ''}`);
+    parts.push(
+      `prompt ${st.promptTokens}${st.exactCount ? '' : '≈'} / ${st.budget} tokens${st.trimmedChars ? ' (older text trimmed)' : ''}`,
+    );
   }
   parts.push(`${st.tokens} tokens`);
   if (st.tokensPerSecond !== undefined) parts.push(`${st.tokensPerSecond.toFixed(1)} tok/s`);

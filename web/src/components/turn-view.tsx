@@ -87,12 +87,7 @@ export class TurnView extends Component<TurnViewProps, State> {
       const text = mode === 'adventure' ? adventureLabel(turn, this.props.userName) : turn.text;
       return (
         <>
-          <span
-            class={`chunk ${turn.role}`}
-            title="Click to edit"
-            data-turn-id={turn.id}
-            onClick={this.startEdit}
-          >
+          <span class={`chunk ${turn.role}`} title="Click to edit" data-turn-id={turn.id} onClick={this.startEdit}>
             {text}
             {this.props.children}
           </span>
@@ -103,7 +98,9 @@ export class TurnView extends Component<TurnViewProps, State> {
     return (
       <div class={`turn ${turn.role}`} data-turn-id={turn.id}>
         <div class="turn-head">
-          {turn.role === 'assistant' && this.props.avatar ? <img class="avatar" src={this.props.avatar} alt="" /> : null}
+          {turn.role === 'assistant' && this.props.avatar ? (
+            <img class="avatar" src={this.props.avatar} alt="" />
+          ) : null}
           <strong>{speaker(this.props)}</strong>
           <span class="turn-tools">
             <button type="button" class="link" onClick={this.startEdit} disabled={this.props.streaming}>
@@ -117,7 +114,7 @@ export class TurnView extends Component<TurnViewProps, State> {
         {this.state.editing ? (
           this.renderEditor()
         ) : (
-          <div class="turn-text" onDblClick={this.startEdit}>
+          <div class="turn-text">
             {turn.text}
             {this.props.children}
           </div>
@@ -128,4 +125,3 @@ export class TurnView extends Component<TurnViewProps, State> {
     );
   }
 }
-

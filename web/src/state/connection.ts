@@ -1,6 +1,6 @@
 import { signal } from '@preact/signals';
-import type { TextClient } from '../../../src/client/client-types.ts';
 import { NetworkError } from '../../../src/client/client-errors.ts';
+import type { TextClient } from '../../../src/client/client-types.ts';
 import { createClient } from '../../../src/client/index.ts';
 import { diagnoseUnreachable, friendlyError } from '../api/friendly-error.ts';
 import {
@@ -20,7 +20,10 @@ const configKey = 'kindling.connection';
 
 function loadConfig(): ConnectionConfig {
   try {
-    return { ...defaultConnection, ...(JSON.parse(localStorage.getItem(configKey) ?? '{}') as Partial<ConnectionConfig>) };
+    return {
+      ...defaultConnection,
+      ...(JSON.parse(localStorage.getItem(configKey) ?? '{}') as Partial<ConnectionConfig>),
+    };
   } catch {
     return { ...defaultConnection };
   }
@@ -105,7 +108,8 @@ export async function connect(): Promise<void> {
   if (url.length === 0) {
     connectionState.value = {
       phase: 'error',
-      error: 'This page was opened from a file, so there is no Kindling server at its origin. Pick a provider and enter its URL.',
+      error:
+        'This page was opened from a file, so there is no Kindling server at its origin. Pick a provider and enter its URL.',
     };
     return;
   }
@@ -125,14 +129,15 @@ export async function connect(): Promise<void> {
     if (id !== attempt) return;
     const model = info?.model ?? (config.model || models[0]);
     if (def.api !== 'kobold' && model !== undefined && config.model.length === 0) setConnectionConfig({ model });
-    client = def.api !== 'kobold' && model !== undefined && model !== config.model
-      ? createClient(def.api, { baseUrl: url, apiKey: key || undefined, model })
-      : next;
+    client =
+      def.api !== 'kobold' && model !== undefined && model !== config.model
+        ? createClient(def.api, { baseUrl: url, apiKey: key || undefined, model })
+        : next;
     connectionState.value = {
       phase: 'connected',
       info: {
         url,
-        server: info?.kindling !== undefined ? 'Kindling' : info?.server ?? def.label,
+        server: info?.kindling !== undefined ? 'Kindling' : (info?.server ?? def.label),
         version: info?.kindling ?? info?.version,
         model,
         contextSize: info?.maxContextLength,

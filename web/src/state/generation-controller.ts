@@ -51,7 +51,10 @@ async function ensureClient(): Promise<TextClient | undefined> {
   if (currentClient() === undefined && connectionState.value.phase !== 'connecting') await connect();
   const client = currentClient();
   if (client === undefined) {
-    notice.value = { kind: 'error', text: connectionState.value.error ?? 'Not connected. Open Connect and connect to a provider.' };
+    notice.value = {
+      kind: 'error',
+      text: connectionState.value.error ?? 'Not connected. Open Connect and connect to a provider.',
+    };
   }
   return client;
 }
@@ -62,7 +65,8 @@ export async function generate(input: string, action?: ActionKind): Promise<void
   if (input.trim().length > 0) addUserTurn(input, session.value.mode === 'adventure' ? (action ?? 'do') : undefined);
   const s = session.value;
   const last = s.turns.at(-1);
-  const continues = input.trim().length === 0 && (s.mode === 'chat' || s.mode === 'instruct') && last?.role === 'assistant';
+  const continues =
+    input.trim().length === 0 && (s.mode === 'chat' || s.mode === 'instruct') && last?.role === 'assistant';
   await start({ turnId: continues ? last.id : newId(), continues, merge: false });
 }
 
@@ -92,7 +96,8 @@ function finish(run: Run, result: GenerationResult, error?: string): void {
     if (text.length > 0 || (error !== undefined && !run.target.continues)) {
       const reply: Turn = { id: run.target.turnId, role: 'assistant', text, stopReason: result.stopReason };
       if (error !== undefined) reply.error = error;
-      if (session.value.id === run.sessionId) commitReply(reply, { continues: run.target.continues, merge: run.target.merge });
+      if (session.value.id === run.sessionId)
+        commitReply(reply, { continues: run.target.continues, merge: run.target.merge });
     }
     if (error !== undefined) notice.value = { kind: 'error', text: error };
     const current = stats.value;
@@ -153,12 +158,21 @@ async function start(target: Run['target']): Promise<void> {
     if (run.finished) return;
     const ctx = connectionState.value.info?.contextSize;
     if (ctx !== undefined && ctx < s.gen.maxContextLength) {
-      built = await buildPrompt({ ...s, gen: { ...s.gen, maxContextLength: ctx } }, { continueLast: target.continues, countTokens: counter });
+      built = await buildPrompt(
+        { ...s, gen: { ...s.gen, maxContextLength: ctx } },
+        { continueLast: target.continues, countTokens: counter },
+      );
     }
     request = toTextRequest(built, s, config, def);
     if (def.api === 'kobold') request.genkey = run.genkey = newGenkey();
     lastRequest.value = { prompt: built.prompt, body: request };
-    stats.value = { ...stats.value!, promptTokens: built.promptTokens, budget: built.budget, trimmedChars: built.trimmedChars, exactCount: built.exactCount };
+    stats.value = {
+      ...stats.value!,
+      promptTokens: built.promptTokens,
+      budget: built.budget,
+      trimmedChars: built.trimmedChars,
+      exactCount: built.exactCount,
+    };
     await consume(run, request, built.stopSequences);
   } catch (error) {
     if (run.finished) return;

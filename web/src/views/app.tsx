@@ -29,7 +29,13 @@ function StatusPill() {
     text = `${st.info.server ?? ''} ${st.info.version ?? ''} · ${st.info.model ?? 'no model'}${ctx}`.trim();
   }
   return (
-    <button type="button" class={`status ${st.phase}`} data-testid="status" title={st.error ?? text} onClick={() => (panelTab.value = 'connect')}>
+    <button
+      type="button"
+      class={`status ${st.phase}`}
+      data-testid="status"
+      title={st.error ?? text}
+      onClick={() => (panelTab.value = 'connect')}
+    >
       {text}
     </button>
   );
@@ -62,8 +68,18 @@ export function App() {
     <div class="app">
       <header class="topbar">
         <span class="brand">Kindling</span>
-        <input class="session-name" aria-label="Session name" value={s.name} onChange={(e) => setField('name', e.currentTarget.value || 'Untitled')} />
-        <select data-testid="mode" aria-label="Mode" value={s.mode} onChange={(e) => setMode(e.currentTarget.value as Mode)}>
+        <input
+          class="session-name"
+          aria-label="Session name"
+          value={s.name}
+          onChange={(e) => setField('name', e.currentTarget.value || 'Untitled')}
+        />
+        <select
+          data-testid="mode"
+          aria-label="Mode"
+          value={s.mode}
+          onChange={(e) => setMode(e.currentTarget.value as Mode)}
+        >
           <option value="story">Story</option>
           <option value="chat">Chat</option>
           <option value="instruct">Instruct</option>
@@ -74,7 +90,11 @@ export function App() {
         <button type="button" data-testid="new-session" disabled={busy} onClick={() => void newSession()}>
           New
         </button>
-        <button type="button" data-testid="export" onClick={() => download(`${s.name.replace(/[^\w.-]+/g, '_') || 'session'}.kindling.json`, exportSession(s))}>
+        <button
+          type="button"
+          data-testid="export"
+          onClick={() => download(`${s.name.replace(/[^\w.-]+/g, '_') || 'session'}.kindling.json`, exportSession(s))}
+        >
           Export
         </button>
         <label class="button" title="Kindling JSON, KoboldAI Lite saves, Tavern cards (PNG/JSON)">
@@ -110,7 +130,12 @@ export function App() {
         <aside class="side">
           <nav class="tabs">
             {tabs.map(([id, label]) => (
-              <button type="button" key={id} class={panelTab.value === id ? 'active' : ''} onClick={() => (panelTab.value = id)}>
+              <button
+                type="button"
+                key={id}
+                class={panelTab.value === id ? 'active' : ''}
+                onClick={() => (panelTab.value = id)}
+              >
                 {label}
               </button>
             ))}

@@ -23,7 +23,11 @@ export function ConnectPanel() {
     <section class="panel-body">
       <label class="field wide">
         <span>Provider</span>
-        <select data-testid="provider" value={config.provider} onChange={(e) => selectProvider(e.currentTarget.value as ProviderId)}>
+        <select
+          data-testid="provider"
+          value={config.provider}
+          onChange={(e) => selectProvider(e.currentTarget.value as ProviderId)}
+        >
           {Object.values(providers).map((p) => (
             <option key={p.id} value={p.id}>
               {p.label}
@@ -77,7 +81,10 @@ export function ConnectPanel() {
               onInput={(e) => setApiKey(e.currentTarget.value)}
             />
           </label>
-          <label class="check" title="Without this the key is forgotten when the tab closes. It is only ever sent to the URL above.">
+          <label
+            class="check"
+            title="Without this the key is forgotten when the tab closes. It is only ever sent to the URL above."
+          >
             <input
               type="checkbox"
               checked={config.rememberKey}
@@ -108,7 +115,11 @@ export function ConnectPanel() {
       ) : null}
       {config.provider === 'openai' ? (
         <label class="check">
-          <input type="checkbox" checked={config.chatApi} onChange={(e) => setConnectionConfig({ chatApi: e.currentTarget.checked })} />
+          <input
+            type="checkbox"
+            checked={config.chatApi}
+            onChange={(e) => setConnectionConfig({ chatApi: e.currentTarget.checked })}
+          />
           Chat completions (role-tagged messages)
         </label>
       ) : null}
@@ -122,7 +133,10 @@ export function ConnectPanel() {
         Stream tokens
       </label>
       {def.canPoll ? (
-        <label class="check" title="Polls /api/extra/generate/check instead of an event stream; works through buffering proxies">
+        <label
+          class="check"
+          title="Polls /api/extra/generate/check instead of an event stream; works through buffering proxies"
+        >
           <input
             type="checkbox"
             data-testid="poll-toggle"
@@ -132,7 +146,13 @@ export function ConnectPanel() {
           Polling mode
         </label>
       ) : null}
-      <button type="button" class="primary" data-testid="connect" disabled={state.phase === 'connecting'} onClick={() => void connect()}>
+      <button
+        type="button"
+        class="primary"
+        data-testid="connect"
+        disabled={state.phase === 'connecting'}
+        onClick={() => void connect()}
+      >
         {state.phase === 'connecting' ? 'Connecting…' : 'Connect'}
       </button>
       {state.phase === 'connected' && state.info ? (
@@ -163,7 +183,12 @@ export function ConnectPanel() {
               type="button"
               onClick={() => {
                 const url = resolvedUrl();
-                setConnectionConfig({ provider: 'openai', baseUrl: url, chatApi: false, model: state.suggestOpenAi?.[0] ?? '' });
+                setConnectionConfig({
+                  provider: 'openai',
+                  baseUrl: url,
+                  chatApi: false,
+                  model: state.suggestOpenAi?.[0] ?? '',
+                });
                 void connect();
               }}
             >

@@ -20,29 +20,54 @@ function WorldInfoRow(props: { entry: WorldInfoEntry }) {
         </label>
         <label class="field">
           <span>Secondary keys</span>
-          <input value={e.secondaryKeys.join(', ')} onChange={(ev) => set({ secondaryKeys: splitKeys(ev.currentTarget.value) })} />
+          <input
+            value={e.secondaryKeys.join(', ')}
+            onChange={(ev) => set({ secondaryKeys: splitKeys(ev.currentTarget.value) })}
+          />
         </label>
         <label class="field">
           <span>Anti-keys</span>
-          <input value={e.antiKeys.join(', ')} onChange={(ev) => set({ antiKeys: splitKeys(ev.currentTarget.value) })} />
+          <input
+            value={e.antiKeys.join(', ')}
+            onChange={(ev) => set({ antiKeys: splitKeys(ev.currentTarget.value) })}
+          />
         </label>
         <label class="field">
           <span>Probability %</span>
-          <input type="number" min={0} max={100} value={e.probability} onChange={(ev) => set({ probability: Number(ev.currentTarget.value) || 0 })} />
+          <input
+            type="number"
+            min={0}
+            max={100}
+            value={e.probability}
+            onChange={(ev) => set({ probability: Number(ev.currentTarget.value) || 0 })}
+          />
         </label>
       </div>
-      <textarea rows={2} placeholder="Entry text" value={e.content} onChange={(ev) => set({ content: ev.currentTarget.value })} />
+      <textarea
+        rows={2}
+        placeholder="Entry text"
+        value={e.content}
+        onChange={(ev) => set({ content: ev.currentTarget.value })}
+      />
       <div class="row">
         <label class="check">
           <input type="checkbox" checked={e.constant} onChange={(ev) => set({ constant: ev.currentTarget.checked })} />
           Always
         </label>
         <label class="check">
-          <input type="checkbox" checked={e.selective} onChange={(ev) => set({ selective: ev.currentTarget.checked })} />
+          <input
+            type="checkbox"
+            checked={e.selective}
+            onChange={(ev) => set({ selective: ev.currentTarget.checked })}
+          />
           Needs secondary
         </label>
         <label class="check">
-          <input type="checkbox" checked={e.caseSensitive} onChange={(ev) => set({ caseSensitive: ev.currentTarget.checked })} />
+          <input
+            type="checkbox"
+            checked={e.caseSensitive}
+            onChange={(ev) => set({ caseSensitive: ev.currentTarget.checked })}
+          />
           Case sensitive
         </label>
         <label class="check">
@@ -65,20 +90,38 @@ export function ContextPanel() {
     <section class="panel-body">
       <label class="field wide">
         <span>Memory (always sent first)</span>
-        <textarea data-testid="memory" rows={4} value={s.memory} onInput={(e) => setField('memory', e.currentTarget.value)} />
+        <textarea
+          data-testid="memory"
+          rows={4}
+          value={s.memory}
+          onInput={(e) => setField('memory', e.currentTarget.value)}
+        />
       </label>
       <label class="field wide">
         <span>Author’s note</span>
-        <textarea data-testid="authors-note" rows={2} value={s.authorsNote} onInput={(e) => setField('authorsNote', e.currentTarget.value)} />
+        <textarea
+          data-testid="authors-note"
+          rows={2}
+          value={s.authorsNote}
+          onInput={(e) => setField('authorsNote', e.currentTarget.value)}
+        />
       </label>
       <div class="grid">
         <label class="field" title="Turns (story: lines) before the end where the note is inserted">
           <span>Insertion depth</span>
-          <input type="number" min={0} value={s.authorsNoteDepth} onChange={(e) => setField('authorsNoteDepth', Number(e.currentTarget.value) || 0)} />
+          <input
+            type="number"
+            min={0}
+            value={s.authorsNoteDepth}
+            onChange={(e) => setField('authorsNoteDepth', Number(e.currentTarget.value) || 0)}
+          />
         </label>
         <label class="field">
           <span>Template (&lt;|&gt; = note)</span>
-          <input value={s.authorsNoteTemplate} onChange={(e) => setField('authorsNoteTemplate', e.currentTarget.value)} />
+          <input
+            value={s.authorsNoteTemplate}
+            onChange={(e) => setField('authorsNoteTemplate', e.currentTarget.value)}
+          />
         </label>
       </div>
       <h3>

@@ -24,7 +24,14 @@ export function SettingsPanel() {
     <section class="panel-body">
       <h3>Length</h3>
       <div class="grid">
-        <NumberField label="Max length" testId="max-length" value={s.gen.maxLength} min={1} max={8192} onChange={(v) => setGen({ maxLength: v })} />
+        <NumberField
+          label="Max length"
+          testId="max-length"
+          value={s.gen.maxLength}
+          min={1}
+          max={8192}
+          onChange={(v) => setGen({ maxLength: v })}
+        />
         <NumberField
           label="Context size"
           testId="context-size"
@@ -54,17 +61,87 @@ export function SettingsPanel() {
         </select>
       </label>
       <div class="grid">
-        <NumberField label="Temperature" testId="temperature" value={sm.temperature} step={0.05} min={0} max={5} onChange={(v) => setSamplers({ temperature: v })} />
-        <NumberField label="Top P" value={sm.top_p} step={0.01} min={0} max={1} onChange={(v) => setSamplers({ top_p: v })} />
+        <NumberField
+          label="Temperature"
+          testId="temperature"
+          value={sm.temperature}
+          step={0.05}
+          min={0}
+          max={5}
+          onChange={(v) => setSamplers({ temperature: v })}
+        />
+        <NumberField
+          label="Top P"
+          value={sm.top_p}
+          step={0.01}
+          min={0}
+          max={1}
+          onChange={(v) => setSamplers({ top_p: v })}
+        />
         <NumberField label="Top K" value={sm.top_k} min={0} onChange={(v) => setSamplers({ top_k: v })} />
-        <NumberField label="Min P" value={sm.min_p} step={0.01} min={0} max={1} onChange={(v) => setSamplers({ min_p: v })} />
-        <NumberField label="Rep. penalty" value={sm.rep_pen} step={0.01} min={1} max={3} onChange={(v) => setSamplers({ rep_pen: v })} />
-        <NumberField label="Rep. range" value={sm.rep_pen_range} min={0} onChange={(v) => setSamplers({ rep_pen_range: v })} />
-        <NumberField label="DRY mult." value={sm.dry_multiplier} step={0.1} min={0} onChange={(v) => setSamplers({ dry_multiplier: v })} title="Kobold servers only" />
-        <NumberField label="DRY base" value={sm.dry_base} step={0.05} min={1} onChange={(v) => setSamplers({ dry_base: v })} title="Kobold servers only" />
-        <NumberField label="DRY length" value={sm.dry_allowed_length} min={1} onChange={(v) => setSamplers({ dry_allowed_length: v })} title="Kobold servers only" />
-        <NumberField label="XTC thresh." value={sm.xtc_threshold} step={0.01} min={0} max={1} onChange={(v) => setSamplers({ xtc_threshold: v })} title="Kobold servers only" />
-        <NumberField label="XTC prob." value={sm.xtc_probability} step={0.05} min={0} max={1} onChange={(v) => setSamplers({ xtc_probability: v })} title="Kobold servers only" />
+        <NumberField
+          label="Min P"
+          value={sm.min_p}
+          step={0.01}
+          min={0}
+          max={1}
+          onChange={(v) => setSamplers({ min_p: v })}
+        />
+        <NumberField
+          label="Rep. penalty"
+          value={sm.rep_pen}
+          step={0.01}
+          min={1}
+          max={3}
+          onChange={(v) => setSamplers({ rep_pen: v })}
+        />
+        <NumberField
+          label="Rep. range"
+          value={sm.rep_pen_range}
+          min={0}
+          onChange={(v) => setSamplers({ rep_pen_range: v })}
+        />
+        <NumberField
+          label="DRY mult."
+          value={sm.dry_multiplier}
+          step={0.1}
+          min={0}
+          onChange={(v) => setSamplers({ dry_multiplier: v })}
+          title="Kobold servers only"
+        />
+        <NumberField
+          label="DRY base"
+          value={sm.dry_base}
+          step={0.05}
+          min={1}
+          onChange={(v) => setSamplers({ dry_base: v })}
+          title="Kobold servers only"
+        />
+        <NumberField
+          label="DRY length"
+          value={sm.dry_allowed_length}
+          min={1}
+          onChange={(v) => setSamplers({ dry_allowed_length: v })}
+          title="Kobold servers only"
+        />
+        <NumberField
+          label="XTC thresh."
+          value={sm.xtc_threshold}
+          step={0.01}
+          min={0}
+          max={1}
+          onChange={(v) => setSamplers({ xtc_threshold: v })}
+          title="Kobold servers only"
+        />
+        <NumberField
+          label="XTC prob."
+          value={sm.xtc_probability}
+          step={0.05}
+          min={0}
+          max={1}
+          onChange={(v) => setSamplers({ xtc_probability: v })}
+          title="Kobold servers only"
+        />
         <NumberField label="Seed (-1 random)" value={sm.seed} min={-1} onChange={(v) => setSamplers({ seed: v })} />
       </div>
       <label class="field wide">
@@ -115,7 +192,9 @@ export function SettingsPanel() {
                   <input
                     value={s.instruct.custom[key].replaceAll('\n', '\\n')}
                     onChange={(e) =>
-                      setInstruct({ custom: { ...s.instruct.custom, [key]: e.currentTarget.value.replaceAll('\\n', '\n') } })
+                      setInstruct({
+                        custom: { ...s.instruct.custom, [key]: e.currentTarget.value.replaceAll('\\n', '\n') },
+                      })
                     }
                   />
                 </label>
@@ -127,7 +206,11 @@ export function SettingsPanel() {
       {s.mode === 'instruct' || s.mode === 'chat' ? (
         <label class="field wide">
           <span>System prompt</span>
-          <textarea rows={3} value={s.instruct.systemPrompt} onChange={(e) => setInstruct({ systemPrompt: e.currentTarget.value })} />
+          <textarea
+            rows={3}
+            value={s.instruct.systemPrompt}
+            onChange={(e) => setInstruct({ systemPrompt: e.currentTarget.value })}
+          />
         </label>
       ) : null}
     </section>

@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import type { Server, ServerResponse } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { startFakeAnthropic, startFakeKobold, startFakeOpenRouter } from '../support/fake-providers/index.ts';
+import { launchBrowser, outputText, skipReason, watchErrors } from './support/browser.ts';
+import { serveStaticApp } from './support/static-app.ts';
+import { ensureWebBuild } from './support/web-build.ts';
+
+// The web client against real local servers speaking OpenRouter's, Anthropic's and KoboldCpp's wire formats
+// (test/support/fake-providers): live tokens, in-band errors shown with the partial kept, Stop closing the
+// upstream request, polling mode.
+
+let browser: Browser;
+let app: { url: string; close(): Promise<void> };
+
+async function connectTo(page: Page, provider: string, url: string, key = ''): Promise<void> {
+  await page.goto(app.url);
+  await page.getByTestId('provider').selectOption(provider);
+  await page.getByTestId('endpoint-url').fill(url);
+  await page.getByTestId('endpoint-url').dispatchEvent('change');
+  if (key) await page.getByTestId('api-key').fill(key);
+  await page.getByTestId('connect').click();
+  await page.locator('[data-testid="status"].connected').waitFor({ timeout: 10_000 });
+}
+
+async function setMaxLength(page: Page, n: number): Promise<void> {
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByTestId('max-length').fill(String(n));
+}
+
+async function idle(page: Page): Promise<void> {
+  await page.getByTestId('generate').and(page.locator(':enabled')).waitFor({ timeout: 20_000 });
+}
+
+/** Lengths of the live reply sampled while it streams: several distinct values mean tokens arrived live. */
+async function sampleLive(page: Page): Promise<number[]> {
+  // A string, not a function: tsx would wrap named inner functions in a `__name` helper the page lacks.
+  return page.evaluate(`new Promise((resolve) => {
+    const seen = [];
+    const tick = () => {
+      const live = document.querySelector('[data-testid="live-reply"]');
+      if (live === null && seen.length > 0) return resolve(seen);
+      const n = live?.textContent?.length ?? 0;
+      if (n > 0 && seen.at(-1) !== n) seen.push(n);
+      requestAnimationFrame(tick);
+    };
+    tick();
+  })`);
+}
+
+/** Records, per streamed completion request, whether the client closed it before the server finished. */
+function watchUpstream(server: Server): { closedEarly: number; finished: number } {
+  const counts = { closedEarly: 0, finished: 0 };
+  server.on('request', (req, res: ServerResponse) => {
+    if (req.method !== 'POST') return;
+    res.on('close', () => {
+      if (res.writableFinished) counts.finished += 1;
+      else counts.closedEarly += 1;
+    });
+  });
+  return counts;
+}
+
+describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', {
+  skip: skipReason,
+  timeout: 120_000,
+}, () => {
+  before(async () => {
+    app = await serveStaticApp(await ensureWebBuild());
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it('OpenRouter: connects with a key, lists models, streams tokens live', async () => {
+    const fake = await startFakeOpenRouter({
+      apiKey: 'sk-or-test',
+      tokenIntervalMs: 25,
+      models: ['b/model', 'a/model'],
+    });
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await connectTo(page, 'openai', `${fake.url}/api/v1`, 'sk-or-test');
+    assert.match((await page.getByTestId('status').textContent()) ?? '', /a\/model/, 'first model of the sorted list');
+    await setMaxLength(page, 30);
+    await page.getByTestId('mode').selectOption('chat');
+    await page.getByTestId('prompt').fill('Hi there');
+    const samples = sampleLive(page);
+    await page.getByTestId('generate').click();
+    const lengths = await samples;
+    await idle(page);
+    assert.ok(lengths.length >= 5, `text grew in ${lengths.length} steps while streaming`);
+    assert.ok((await outputText(page)).includes(fake.expectedText(1, 30)));
+    const request = fake.requests.find((r) => r.path.endsWith('/chat/completions'))!;
+    assert.equal(request.headers.authorization, 'Bearer sk-or-test');
+    const body = request.body as { stream: boolean; messages: { role: string; content: string }[]; model: string };
+    assert.equal(body.stream, true);
+    assert.equal(body.model, 'a/model');
+    assert.deepEqual(body.messages.at(-1), { role: 'user', content: 'Hi there' });
+    assert.match((await page.getByTestId('stats').textContent()) ?? '', /tok\/s/);
+    assert.deepEqual(errors, []);
+    await page.close();
+    await fake.close();
+  });
+
+  it('OpenRouter: a mid-stream error is displayed and the partial text kept', async () => {
+    const fake = await startFakeOpenRouter({ errorAfterTokens: 5, tokenIntervalMs: 5 });
+    const page = await browser.newPage();
+    await connectTo(page, 'openai', `${fake.url}/api/v1`, 'k');
+    await setMaxLength(page, 30);
+    await page.getByTestId('prompt').fill('Go');
+    await page.getByTestId('generate').click();
+    await idle(page);
+    const notice = (await page.getByTestId('notice').textContent()) ?? '';
+    assert.match(notice, /Provider disconnected unexpectedly/);
+    assert.match((await page.getByTestId('turn-error').textContent()) ?? '', /mid-stream/);
+    assert.ok((await outputText(page)).includes(fake.expectedText(1, 5)), 'the five tokens before the error are kept');
+    await page.close();
+    await fake.close();
+  });
+
+  it('OpenRouter: Stop aborts the upstream request at once', async () => {
+    const fake = await startFakeOpenRouter({ tokenIntervalMs: 30 });
+    const upstream = watchUpstream((fake as unknown as { server: Server }).server);
+    const page = await browser.newPage();
+    await connectTo(page, 'openai', `${fake.url}/api/v1`, 'k');
+    await setMaxLength(page, 300);
+    await page.getByTestId('prompt').fill('Tell me everything');
+    await page.getByTestId('generate').click();
+    await page.waitForFunction(
+      () => (document.querySelector('[data-testid="live-reply"]')?.textContent ?? '').length > 3,
+    );
+    const t0 = Date.now();
+    await page.getByTestId('stop').click();
+    await idle(page);
+    assert.ok(Date.now() - t0 < 200, 'UI stopped within 200 ms');
+    const deadline = Date.now() + 2000;
+    while (upstream.closedEarly === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(upstream.closedEarly, 1, 'the upstream response was cut by the client');
+    assert.equal(upstream.finished, 0);
+    const text = await outputText(page);
+    assert.ok(text.length > 'Tell me everything'.length, 'partial kept');
+    await page.close();
+    await fake.close();
+  });
+
+  it('Anthropic: streams with the browser-access header, shows a mid-stream error', async () => {
+    const fake = await startFakeAnthropic({ apiKey: 'ak-test', tokenIntervalMs: 20, tokenCount: 20 });
+    const page = await browser.newPage();
+    await connectTo(page, 'anthropic', fake.url, 'ak-test');
+    assert.match((await page.getByTestId('status').textContent()) ?? '', /claude-fake-1/);
+    await setMaxLength(page, 50);
+    await page.getByTestId('mode').selectOption('instruct');
+    await page.getByTestId('prompt').fill('Write a haiku');
+    const samples = sampleLive(page);
+    await page.getByTestId('generate').click();
+    const lengths = await samples;
+    await idle(page);
+    assert.ok(lengths.length >= 5, `text grew in ${lengths.length} steps`);
+    assert.ok((await outputText(page)).includes(fake.expectedText(1, 20)));
+    const request = fake.requests.find((r) => r.path === '/v1/messages')!;
+    assert.equal(request.headers['anthropic-dangerous-direct-browser-access'], 'true');
+    assert.equal(request.headers['x-api-key'], 'ak-test');
+    assert.equal((request.body as { stream: boolean }).stream, true);
+    await page.close();
+    await fake.close();
+
+    const failing = await startFakeAnthropic({
+      apiKey: 'ak-test',
+      errorAfterTokens: 4,
+      errorType: 'overloaded_error',
+      tokenIntervalMs: 5,
+    });
+    const page2 = await browser.newPage();
+    await connectTo(page2, 'anthropic', failing.url, 'ak-test');
+    await page2.getByTestId('prompt').fill('Again');
+    await page2.getByTestId('generate').click();
+    await idle(page2);
+    assert.match((await page2.getByTestId('notice').textContent()) ?? '', /overloaded_error/);
+    assert.ok((await outputText(page2)).includes(failing.expectedText(1, 4)));
+    await page2.close();
+    await failing.close();
+  });
+
+  it('KoboldCpp: a wrong URL says what to fix; polling mode generates; Stop calls abort with the genkey', async () => {
+    const page = await browser.newPage();
+    await page.goto(app.url);
+    await page.getByTestId('provider').selectOption('kobold');
+    await page.getByTestId('endpoint-url').fill('127.0.0.1:9');
+    await page.getByTestId('endpoint-url').dispatchEvent('change');
+    await page.getByTestId('connect').click();
+    await page.locator('[data-testid="status"].error').waitFor();
+    assert.match((await page.locator('.side .error').textContent()) ?? '', /Could not reach http:\/\/127\.0\.0\.1:9/);
+
+    const fake = await startFakeKobold({ flavor: 'koboldcpp', tokenIntervalMs: 40 });
+    await connectTo(page, 'kobold', fake.url.replace('http://', ''));
+    await page.getByTestId('poll-toggle').check();
+    await setMaxLength(page, 20);
+    await page.getByTestId('prompt').fill('Poll me.');
+    await page.getByTestId('generate').click();
+    await idle(page);
+    assert.ok((await outputText(page)).includes(fake.expectedText(1, 20)));
+    assert.ok(
+      fake.requests.some((r) => r.path === '/api/extra/generate/check'),
+      'polled /check',
+    );
+
+    await page.getByRole('button', { name: 'Connect' }).first().click();
+    await page.getByTestId('poll-toggle').uncheck();
+    await setMaxLength(page, 200);
+    await page.getByTestId('generate').click();
+    await page.waitForFunction(
+      () => (document.querySelector('[data-testid="live-reply"]')?.textContent ?? '').length > 3,
+    );
+    await page.getByTestId('stop').click();
+    await idle(page);
+    const deadline = Date.now() + 2000;
+    while (fake.aborts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const streamed = fake.requests.filter((r) => r.path === '/api/extra/generate/stream').at(-1)!;
+    assert.deepEqual(fake.aborts, [(streamed.body as { genkey: string }).genkey]);
+    await page.close();
+    await fake.close();
+  });
+});
