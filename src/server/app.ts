@@ -39,11 +39,12 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
+    const lenient = request.routeOptions.config?.lenientBody === true;
+    if (text.trim() === '') return done(null, lenient ? {} : undefined);
     try {
       done(null, JSON.parse(text));
     } catch (error) {
-      if (request.routeOptions.config?.lenientBody) return done(null, undefined);
+      if (lenient) return done(null, {});
       done(new KindlingError('bad_input', `Error parsing input: the body is not valid JSON (${(error as Error).message}).`), undefined);
     }
   });
@@ -66,6 +67,9 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
     if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;
     if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
     if (!isAuthorized(request, config.password)) throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.routeOptions.config?.lenientBody) request.body = {};
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
