@@ -191,7 +191,10 @@ export async function* driveStream(
       if (resumable) state.resume = true;
       else if (started) {
         // The generation is under way but cannot be re-attached to: take what the server kept, or fail.
-        if (adapter.recover && (await adapter.recover(state, sink, signal))) {
+        if (!adapter.recover) throw withPartial(error);
+        yield { type: 'status', status: 'reconnecting', detail: { attempt: failures, delayMs: 0, error, message: 'recovering through /check' } };
+        lastStatusKey = 'reconnecting:';
+        if (await adapter.recover(state, sink, signal)) {
           for (const event of pending.splice(0)) yield event;
           if (result) {
             completed = true;
