@@ -87,7 +87,18 @@ export class TurnView extends Component<TurnViewProps, State> {
       const text = mode === 'adventure' ? adventureLabel(turn, this.props.userName) : turn.text;
       return (
         <>
-          <span class={`chunk ${turn.role}`} title="Click to edit" data-turn-id={turn.id} onClick={this.startEdit}>
+          {/* biome-ignore lint/a11y/useSemanticElements: story chunks are inline runs of prose; a <button> would break the text flow */}
+          <span
+            class={`chunk ${turn.role}`}
+            title="Click to edit"
+            role="button"
+            tabIndex={0}
+            data-turn-id={turn.id}
+            onClick={this.startEdit}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') this.startEdit();
+            }}
+          >
             {text}
             {this.props.children}
           </span>

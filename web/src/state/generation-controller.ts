@@ -26,6 +26,8 @@ interface Run {
   sessionId: string;
   chunks: number;
   finished: boolean;
+  /** Chat and instruct replies start after "Name:" or a tag; the model's leading space/newline is not content. */
+  trim: boolean;
 }
 
 let runCounter = 0;
@@ -91,7 +93,7 @@ export function stop(): void {
 function finish(run: Run, result: GenerationResult, error?: string): void {
   if (run.finished) return;
   run.finished = true;
-  const text = result.text;
+  const text = run.trim ? result.text.trim() : result.text;
   batch(() => {
     if (text.length > 0 || (error !== undefined && !run.target.continues)) {
       const reply: Turn = { id: run.target.turnId, role: 'assistant', text, stopReason: result.stopReason };
@@ -127,6 +129,7 @@ async function start(target: Run['target']): Promise<void> {
     sessionId: s.id,
     chunks: 0,
     finished: false,
+    trim: !target.continues && (s.mode === 'chat' || s.mode === 'instruct'),
   };
   active = run;
   // Stop is shown from this moment, before the prompt is even built.
@@ -203,12 +206,12 @@ async function consume(run: Run, request: TextRequest, stops: string[]): Promise
             (text) => {
               firstToken();
               run.chunks += 1;
-              if (!run.finished) liveText.set(text);
+              if (!run.finished) liveText.set(run.trim ? text.trimStart() : text);
             },
           );
     if (run.finished) return;
     firstToken();
-    liveText.set(result.text);
+    liveText.set(run.trim ? result.text.trimStart() : result.text);
     finish(run, result);
     return;
   }
@@ -219,10 +222,11 @@ async function consume(run: Run, request: TextRequest, stops: string[]): Promise
     if (event.type === 'text') {
       firstToken();
       run.chunks += 1;
-      liveText.append(event.text);
+      const delta = run.trim && liveText.text.length === 0 ? event.text.trimStart() : event.text;
+      liveText.append(delta);
       // Stop strings the provider could not take (OpenAI allows four) still end the reply, unshown.
       const full = liveText.text;
-      const at = findStop(full, event.text.length, stops);
+      const at = findStop(full, delta.length, stops);
       if (at !== -1) {
         liveText.set(full.slice(0, at));
         stream.abort();
