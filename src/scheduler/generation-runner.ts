@@ -1,6 +1,6 @@
 import { type KindlingError, toKindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
-import type { TokenLogprob } from '../core/stream-part.ts';
+import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
 import type { Engine, EngineEvent } from '../engine/engine.ts';
 import { StopStringHoldback } from '../stream/stop-string-holdback.ts';
 import { TokenTextDecoder } from '../stream/token-text-decoder.ts';
@@ -18,8 +18,10 @@ export interface RunFigures {
 /**
  * Drives one generation in one slot: engine tokens → UTF-8-safe text → stop-string holdback → log parts.
  * Decides every stop condition (EOS, stop token, stop string, length, context, abort) in one place.
+ * The final part is returned, not emitted: the scheduler frees the slot first, so a client that sees
+ * the end of its generation always finds the slot free.
  */
-export async function runGeneration(engine: Engine, generation: Generation, slot: number): Promise<RunFigures> {
+export async function runGeneration(engine: Engine, generation: Generation, slot: number): Promise<{ figures: RunFigures; final: StreamPart }> {
   const request = generation.request;
   const started = performance.now();
   generation.emit({ type: 'start', promptTokens: generation.promptTokens.length, seed: generation.seed });
@@ -101,10 +103,11 @@ export async function runGeneration(engine: Engine, generation: Generation, slot
     emitText(tail, []);
   }
   const generationMs = firstTokenAt ? performance.now() - firstTokenAt : 0;
-  if (failure) {
-    generation.emit({ type: 'error', error: failure });
-  } else {
-    generation.emit({
+  const figures = { promptTokens: generation.promptTokens.length, evaluatedPromptTokens: evaluated, generatedTokens: generated, promptMs, generationMs, reason };
+  if (failure) return { figures, final: { type: 'error', error: failure } };
+  return {
+    figures,
+    final: {
       type: 'finish',
       reason,
       ...(stopString !== undefined ? { stopString } : {}),
@@ -115,9 +118,8 @@ export async function runGeneration(engine: Engine, generation: Generation, slot
         truncatedPromptTokens: generation.truncatedTokens,
       },
       timings: { queuedMs: (generation.startedAt ?? generation.createdAt) - generation.createdAt, promptMs, generationMs },
-    });
-  }
-  return { promptTokens: generation.promptTokens.length, evaluatedPromptTokens: evaluated, generatedTokens: generated, promptMs, generationMs, reason };
+    },
+  };
 }
 
 /** Stop strings that are exactly one special token (e.g. `<|im_end|>`) are matched by id, like KoboldCpp. */

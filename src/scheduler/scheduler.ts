@@ -181,13 +181,14 @@ export class Scheduler {
       timer.unref();
     }
     runGeneration(this.engine, generation, slot)
-      .then((figures) => this.stats.record(figures, generation.seed))
-      .catch((error: unknown) => generation.emit({ type: 'error', error: toKindlingError(error) }))
-      .finally(() => {
+      .catch((error: unknown) => ({ figures: undefined, final: { type: 'error', error: toKindlingError(error) } as const }))
+      .then(({ figures, final }) => {
         clearTimeout(timer);
+        this.running.delete(slot);
         generation.status = 'done';
         generation.finishedAt = Date.now();
-        this.running.delete(slot);
+        if (figures) this.stats.record(figures, generation.seed);
+        generation.emit(final);
         this.dispatch();
       });
   }

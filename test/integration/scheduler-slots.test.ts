@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { RunningServer } from '../../src/main.ts';
+import { parseLikeLite } from '../support/lite-sse-parser.ts';
+import { openStream } from '../support/sse-capture.ts';
+import { getJson, postJson, startTestServer } from '../support/test-server.ts';
+
+describe('parallel slots on the real engine', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startTestServer({ contextSize: 1024, parallel: 3, maxQueue: 8 });
+  });
+  after(async () => server.close());
+
+  test('concurrent streams each get exactly their own grammar-forced pattern, never another one', async () => {
+    const patterns = ['ab', 'cd', 'ef', 'gh', 'ij', 'kl'];
+    const streams = await Promise.all(
+      patterns.map((p) => openStream(`${server.url}/api/extra/generate/stream`, { prompt: `pattern ${p}`, max_length: 60, ban_eos_token: true, grammar: `root ::= ("${p}")+`, genkey: `ISO-${p}` })),
+    );
+    await Promise.all(streams.map((s) => s.done));
+    streams.forEach((stream, i) => {
+      const text = parseLikeLite(stream.text).events.map((e) => e.data.token).join('');
+      const p = patterns[i] as string;
+      assert.ok(text.length >= 40, `${p}: ${text.length} chars`);
+      assert.equal(text.replaceAll(p, ''), '', `${p} got ${text}`);
+    });
+    for (const p of patterns) {
+      const check = (await postJson(`${server.url}/api/extra/generate/check`, { genkey: `ISO-${p}` })).body.results[0];
+      assert.equal(check.text.replaceAll(p, ''), '');
+    }
+  });
+
+  test('a follow-up that resends the story plus a little evaluates only the new suffix', async () => {
+    const story = 'Once upon a time there was a little fox. '.repeat(12);
+    const follow = `${story}The fox ran.`;
+    await postJson(`${server.url}/api/v1/generate`, { prompt: story, max_length: 1, genkey: 'STORY-1' });
+    const tokensOf = async (text: string) => (await postJson(`${server.url}/api/extra/tokencount`, { prompt: text })).body.ids as number[];
+    const [a, b] = await Promise.all([tokensOf(story), tokensOf(follow)]);
+    let shared = 0;
+    while (shared < a.length && a[shared] === b[shared]) shared++;
+    const before = (await getJson(`${server.url}/api/extra/perf`)).body;
+    const result = await postJson(`${server.url}/api/v1/generate`, { prompt: follow, max_length: 1 });
+    assert.equal(result.status, 200);
+    const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
+    assert.equal(afterPerf.prompt_tokens_evaluated - before.prompt_tokens_evaluated, b.length - shared);
+    assert.equal(afterPerf.prompt_tokens_reused - before.prompt_tokens_reused, shared);
+    assert.ok(shared > 100);
+  });
+});
