@@ -3,6 +3,10 @@ import type { Server, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startFakeAnthropic, startFakeKobold, startFakeOpenRouter } from '../support/fake-providers/index.ts';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportSession } from '../../web/src/prompt/session-file.ts';
+import { createSession, newId } from '../../web/src/state/session.ts';
 import { launchBrowser, outputText, skipReason, watchErrors } from './support/browser.ts';
 import { serveStaticApp } from './support/static-app.ts';
 import { ensureWebBuild } from './support/web-build.ts';
@@ -183,6 +187,56 @@ describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', 
     assert.ok((await outputText(page2)).includes(failing.expectedText(1, 4)));
     await page2.close();
     await failing.close();
+  });
+
+  it('a 10,000-token story stays smooth: streaming touches only the live text node', async (t) => {
+    const fake = await startFakeOpenRouter({ tokenIntervalMs: 4 });
+    const words = 'the keeper climbed the winding stair and listened to the sea below'.split(' ');
+    const turns = Array.from({ length: 400 }, (_, i) => ({
+      id: newId(),
+      role: i % 2 ? ('assistant' as const) : ('user' as const),
+      text: `${Array.from({ length: 25 }, (_, j) => words[(i + j) % words.length]).join(' ')}.\n`,
+    }));
+    const big = createSession({ name: 'Long story', turns });
+    const dir = join(import.meta.dirname, '..', '.tmp');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'long-story.kindling.json');
+    writeFileSync(file, exportSession(big));
+    const page = await browser.newPage();
+    await connectTo(page, 'openai', `${fake.url}/api/v1`, 'k');
+    await page.getByTestId('import').setInputFiles(file);
+    await page.getByTestId('output').filter({ hasText: 'Imported' }).or(page.getByTestId('notice')).first().waitFor();
+    await setMaxLength(page, 300);
+    await page.getByTestId('generate').click();
+    await page.waitForFunction(() => (document.querySelector('[data-testid="live-reply"]')?.textContent ?? '').length > 0);
+    // From the first token on: every DOM mutation in the output and every frame gap, until the reply ends.
+    const report = await page.evaluate(`new Promise((resolve) => {
+      const output = document.querySelector('[data-testid="output"]');
+      const live = document.querySelector('[data-testid="live-reply"]');
+      let outside = 0, inside = 0, frames = 0, worst = 0, last = performance.now();
+      const mo = new MutationObserver((records) => {
+        for (const r of records) (live.contains(r.target) ? inside++ : outside++);
+      });
+      mo.observe(output, { subtree: true, childList: true, characterData: true, attributes: true });
+      const tick = (now) => {
+        frames++;
+        worst = Math.max(worst, now - last);
+        last = now;
+        if (document.querySelector('[data-testid="live-reply"]') === live) requestAnimationFrame(tick);
+        else { mo.disconnect(); resolve({ outside, inside, frames, worst, textLength: output.textContent.length }); }
+      };
+      requestAnimationFrame(tick);
+    })`);
+    const r = report as { outside: number; inside: number; frames: number; worst: number; textLength: number };
+    t.diagnostic(`story ${r.textLength} chars; ${r.inside} live-node updates in ${r.frames} frames; ${r.outside} other mutations; worst frame gap ${r.worst.toFixed(0)} ms`);
+    assert.ok(r.textLength > 40_000, `story of ${r.textLength} characters`);
+    assert.ok(r.inside > 20, `${r.inside} text-node updates while streaming`);
+    assert.ok(r.inside <= r.frames + 1, `at most one update per frame (${r.inside} updates, ${r.frames} frames)`);
+    // The only mutations outside the live node are the commit at the very end (the finished reply replacing it).
+    assert.ok(r.outside <= 4, `${r.outside} mutations outside the live reply`);
+    assert.ok(r.worst < 500, `worst frame gap ${r.worst.toFixed(0)} ms`);
+    await page.close();
+    await fake.close();
   });
 
   it('KoboldCpp: a wrong URL says what to fix; polling mode generates; Stop calls abort with the genkey', async () => {
