@@ -3,6 +3,7 @@ import type { ServerConfig } from './config/server-config.ts';
 import { checkModelFile } from './config/model-file.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { registerOpenaiRoutes } from './server/routes/openai.ts';
 import { createApp, type RouteRegistrar } from './server/app.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { KINDLING_VERSION } from './version.ts';
@@ -16,7 +17,7 @@ export interface RunningServer {
 }
 
 /** Extra protocols register here as they land (OpenAI, Anthropic, Ollama, WebSocket). */
-export const PROTOCOL_ROUTES: RouteRegistrar[] = [];
+export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes];
 
 /** The composition root: config → engine → scheduler → app → listen. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {

@@ -1,3 +1,4 @@
+import type { ChatMessage, ChatPrompt } from '../core/chat-message.ts';
 import type { ModelInfo } from '../core/model-info.ts';
 import type { SamplingParams } from '../core/sampling-params.ts';
 
@@ -54,6 +55,11 @@ export interface Engine {
   run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined>;
   /** GBNF for a JSON schema (llama.cpp's converter); an unsupported schema is the client's 400. */
   jsonSchemaToGrammar(schema: unknown): Promise<string>;
+  /**
+   * The chat rendered with the model's own template (from the GGUF); undefined when the model has none, and
+   * the protocols then use their documented fallback (protocols/shared/fallback-chat-template.ts).
+   */
+  formatChat?(messages: readonly ChatMessage[]): ChatPrompt | undefined;
   /** Embedding vector for a text, when the model supports it. */
   embed?(text: string): Promise<number[]>;
   dispose(): Promise<void>;

@@ -9,9 +9,11 @@ import {
   LlamaLogLevel,
   type Token,
 } from 'node-llama-cpp';
+import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import type { ModelInfo } from '../../core/model-info.ts';
 import type { Engine, EngineCounters, EngineEvent, EngineJob, TokenProbability } from '../engine.ts';
+import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
 
 export interface LlamaEngineOptions {
@@ -32,6 +34,7 @@ export class LlamaEngine implements Engine {
   readonly counters: EngineCounters = { promptTokensEvaluated: 0, promptTokensReused: 0, tokensGenerated: 0 };
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private readonly bannedCache = new Map<string, number[]>();
+  private chatTemplate?: LlamaChatTemplate | null;
 
   private constructor(
     private readonly llama: Llama,
@@ -77,6 +80,12 @@ export class LlamaEngine implements Engine {
       placeholder: options.placeholder ?? false,
     };
     return new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize);
+  }
+
+  formatChat(messages: readonly ChatMessage[]): ChatPrompt | undefined {
+    // Built on first use: parsing a large Jinja template costs start-up time that Kobold-only users never need.
+    if (this.chatTemplate === undefined) this.chatTemplate = LlamaChatTemplate.fromModel(this.llamaModel, this.model.chatTemplate) ?? null;
+    return this.chatTemplate?.format(messages);
   }
 
   get slotCount(): number {

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { RunningServer } from '../../src/main.ts';
+import { postJson, startTestServer } from '../support/test-server.ts';
+
+/** OpenAI routes byte for byte: SSE framing, chunk field order, [DONE], ids, resume, error envelope. */
+let server: RunningServer;
+before(async () => {
+  server = await startTestServer();
+});
+after(() => server.close());
+
+const chat = (extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, stream: true, ...extra });
+const post = (path: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+  fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+
+/** Splits an SSE body into events, asserting the framing rules on the way. */
+function events(body: string): Array<{ id: string; data: string }> {
+  assert.ok(body.endsWith('data: [DONE]\n\n'), '[DONE] is last and followed by a blank line');
+  assert.ok(!body.includes('\r'), 'LF line endings only');
+  const out: Array<{ id: string; data: string }> = [];
+  for (const block of body.split('\n\n').slice(0, -1)) {
+    if (block.startsWith(': ')) continue; // heartbeat / queue comment
+    const match = /^id: (\d+)\ndata: (.+)$/.exec(block);
+    assert.ok(match, `event framed as "id: n\\ndata: json": ${JSON.stringify(block)}`);
+    out.push({ id: match[1] as string, data: match[2] as string });
+  }
+  return out;
+}
+
+test('chat stream: id + data frames, fixed field order, role once, one finish, usage chunk, [DONE]', async () => {
+  const response = await post('/v1/chat/completions', chat({ stream_options: { include_usage: true } }));
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  assert.equal(response.headers.get('cache-control'), 'no-cache');
+  const list = events(await response.text());
+  assert.equal(list.at(-1)?.data, '[DONE]');
+  const chunks = list.slice(0, -1).map((e) => JSON.parse(e.data));
+  for (const chunk of chunks) {
+    assert.deepEqual(Object.keys(chunk), ['id', 'object', 'created', 'model', 'system_fingerprint', 'choices', 'usage']);
+    assert.equal(chunk.id, chunks[0].id);
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    assert.ok(Number.isInteger(chunk.created));
+  }
+  const ids = list.map((e) => Number(e.id));
+  assert.deepEqual([...ids].sort((a, b) => a - b), ids, 'event ids never go backwards');
+  assert.deepEqual(chunks[0].choices[0].delta, { role: 'assistant', content: '' });
+  assert.ok(chunks.slice(1).every((c) => c.choices.length === 0 || !('role' in c.choices[0].delta)), 'role only in the first delta');
+  const finishing = chunks.filter((c) => c.choices[0]?.finish_reason !== null && c.choices.length > 0);
+  assert.equal(finishing.length, 1);
+  assert.deepEqual(finishing[0].choices[0].delta, {});
+  const usage = chunks.at(-1);
+  assert.deepEqual(usage.choices, []);
+  assert.ok(usage.usage.prompt_tokens > 0);
+  assert.ok(chunks.slice(0, -1).every((c) => c.usage === null), 'usage: null on every other chunk');
+});
+
+test('without include_usage there is no usage key and no usage chunk', async () => {
+  const list = events(await (await post('/v1/chat/completions', chat())).text());
+  const chunks = list.slice(0, -1).map((e) => JSON.parse(e.data));
+  assert.ok(chunks.every((c) => !('usage' in c) && c.choices.length === 1));
+});
+
+test('completions stream: text_completion chunks, final empty text with finish_reason, [DONE]', async () => {
+  const list = events(await (await post('/v1/completions', { prompt: 'Once', max_tokens: 5, stream: true })).text());
+  const chunks = list.slice(0, -1).map((e) => JSON.parse(e.data));
+  assert.ok(chunks.every((c) => c.object === 'text_completion' && /^cmpl-/.test(c.id)));
+  assert.deepEqual(Object.keys(chunks[0].choices[0]), ['text', 'index', 'logprobs', 'finish_reason']);
+  const last = chunks.at(-1);
+  assert.equal(last.choices[0].text, '');
+  assert.ok(['stop', 'length'].includes(last.choices[0].finish_reason));
+});
+
+test('a keyed stream survives its client leaving and resumes after Last-Event-ID without a new generation', async () => {
+  const { scheduler } = server.context;
+  const key = `resume-${Date.now()}`;
+  const body = chat({ max_tokens: 60, logit_bias: { '2': -100 } });
+  const controller = new AbortController();
+  const first = await post('/v1/chat/completions', body, { 'X-Kindling-Stream': key }, controller.signal);
+  const reader = (first.body as ReadableStream<Uint8Array>).getReader();
+  let seen = '';
+  while (!/id: [3-9]\d*\ndata: .*\n\n/.test(seen)) seen += new TextDecoder().decode((await reader.read()).value);
+  controller.abort();
+  const blocks = seen.split('\n\n').filter((b) => b.startsWith('id: '));
+  const lastId = /^id: (\d+)/.exec(blocks.at(-1) as string)?.[1] as string;
+  const generation = scheduler.find(key);
+  assert.ok(generation, 'the keyed generation is still known');
+  while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
+  assert.notEqual(generation.stopReason, 'abort', 'a keyed generation keeps running when its client leaves');
+
+  const resumed = await post('/v1/chat/completions', body, { 'Idempotency-Key': key, 'Last-Event-ID': lastId });
+  const list = events(await resumed.text());
+  assert.equal(scheduler.find(key), generation, 'no new generation');
+  assert.ok(list.every((e) => Number(e.id) > Number(lastId)));
+  const before = blocks.map((b) => /data: (.*)$/.exec(b)?.[1] as string).map((d) => JSON.parse(d));
+  const afterChunks = list.slice(0, -1).map((e) => JSON.parse(e.data));
+  assert.equal(afterChunks[0].id, before[0].id, 'same completion id on the resumed connection');
+  const text = [...before, ...afterChunks].map((c) => c.choices[0]?.delta?.content ?? '').join('');
+  assert.equal(text, generation.log.text, 'first connection + resumed connection = the whole text, nothing twice');
+});
+
+test('an anonymous stream is aborted when its client leaves', async () => {
+  const { scheduler } = server.context;
+  const controller = new AbortController();
+  const response = await post('/v1/chat/completions', chat({ max_tokens: 400, logit_bias: { '2': -100 } }), {}, controller.signal);
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  const generation = scheduler.last;
+  controller.abort();
+  const deadline = Date.now() + 3000;
+  while (!generation?.log.ended && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(generation?.stopReason, 'abort');
+});
+
+test('errors use the OpenAI envelope and name the field; a live duplicate key is 409', async () => {
+  const bad = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], temperature: 'hot' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.type, 'invalid_request_error');
+  assert.equal(bad.body.error.param, 'temperature');
+  const missing = await postJson(`${server.url}/v1/chat/completions`, { max_tokens: 3 });
+  assert.equal(missing.status, 400);
+  assert.equal(missing.body.error.param, 'messages');
+  const image = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] });
+  assert.equal(image.status, 400);
+  assert.equal(image.body.error.param, 'messages[0].content[0]');
+  const notJson = await postJson(`${server.url}/v1/completions`, '{oops');
+  assert.equal(notJson.status, 400);
+  assert.ok(notJson.body.error.message.includes('JSON'));
+  const schema = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_schema', json_schema: { name: 'x' } } });
+  assert.equal(schema.status, 400);
+  assert.equal(schema.body.error.param, 'response_format.json_schema.schema');
+
+  const key = `dup-${Date.now()}`;
+  const controller = new AbortController();
+  const running = await post('/v1/chat/completions', chat({ max_tokens: 300, logit_bias: { '2': -100 } }), { 'X-Kindling-Stream': key }, controller.signal);
+  const dup = await post('/v1/chat/completions', chat(), { 'X-Kindling-Stream': key });
+  assert.equal(dup.status, 409);
+  assert.equal(((await dup.json()) as { error: { code: string } }).error.code, 'conflict');
+  controller.abort();
+  await running.body?.cancel().catch(() => {});
+  server.context.scheduler.abort(key);
+});
+
+test('json_object output is a JSON object; a max_completion_tokens of 1 yields length', async () => {
+  const one = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_completion_tokens: 1, max_tokens: 50, logit_bias: { '2': -100 } });
+  assert.equal(one.body.usage.completion_tokens, 1);
+  assert.equal(one.body.choices[0].finish_reason, 'length');
+  const json = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_tokens: 24, response_format: { type: 'json_object' } });
+  assert.equal(json.status, 200);
+  assert.ok(json.body.choices[0].message.content.startsWith('{'));
+});
