@@ -1,5 +1,5 @@
-import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import { type ClientConfig, definedFields } from './client-config.ts';
+import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import type { GenerationResult, StreamCallOptions, TextClient, TextRequest, TextStream } from './client-types.ts';
 import { collectStream } from './collect-stream.ts';
 import { requestJson } from './http-request.ts';
@@ -118,20 +118,23 @@ class AnthropicStreamAdapter implements ProviderAdapter {
     switch (type) {
       case 'message_start': {
         const usage = isRecord(data['message']) ? data['message']['usage'] : undefined;
-        if (isRecord(usage) && typeof usage['input_tokens'] === 'number') sink.usage({ promptTokens: usage['input_tokens'] });
+        if (isRecord(usage) && typeof usage['input_tokens'] === 'number')
+          sink.usage({ promptTokens: usage['input_tokens'] });
         return;
       }
       case 'content_block_delta': {
         const delta = data['delta'];
         // thinking_delta, input_json_delta and signature_delta are not answer text.
-        if (isRecord(delta) && delta['type'] === 'text_delta' && typeof delta['text'] === 'string') sink.text(delta['text']);
+        if (isRecord(delta) && delta['type'] === 'text_delta' && typeof delta['text'] === 'string')
+          sink.text(delta['text']);
         return;
       }
       case 'message_delta': {
         const delta = data['delta'];
         if (isRecord(delta) && typeof delta['stop_reason'] === 'string') this.#stopReason = delta['stop_reason'];
         const usage = data['usage'];
-        if (isRecord(usage) && typeof usage['output_tokens'] === 'number') sink.usage({ completionTokens: usage['output_tokens'] });
+        if (isRecord(usage) && typeof usage['output_tokens'] === 'number')
+          sink.usage({ completionTokens: usage['output_tokens'] });
         return;
       }
       case 'message_stop':

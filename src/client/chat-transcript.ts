@@ -11,7 +11,10 @@ export interface ChatTranscript {
  * ending with an open `Assistant:` line for the model to continue. Servers that apply a real chat template
  * are reached through the chat endpoints instead; this is the fallback for a bare completion API.
  */
-export function renderChatTranscript(messages: readonly ChatMessage[], names = { user: 'User', assistant: 'Assistant' }): ChatTranscript {
+export function renderChatTranscript(
+  messages: readonly ChatMessage[],
+  names = { user: 'User', assistant: 'Assistant' },
+): ChatTranscript {
   const lines: string[] = [];
   for (const message of messages) {
     if (message.role === 'system') lines.push(message.content);

@@ -1,5 +1,5 @@
-import type { ApiKind, ClientOptions } from './client-types.ts';
 import { ProtocolError } from './client-errors.ts';
+import type { ApiKind, ClientOptions } from './client-types.ts';
 import { resolveRetryPolicy } from './retry-policy.ts';
 import type { DriverConfig } from './stream-driver.ts';
 

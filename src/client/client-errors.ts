@@ -4,7 +4,13 @@ import type { GenerationResult } from './client-types.ts';
  * Every error the SDK throws is one of these classes, so callers branch with `instanceof` (or `error.kind`
  * where several copies of the SDK may be loaded) instead of matching message text.
  */
-export type ClientErrorKind = 'network' | 'heartbeat-timeout' | 'http-status' | 'provider-stream' | 'protocol' | 'aborted';
+export type ClientErrorKind =
+  | 'network'
+  | 'heartbeat-timeout'
+  | 'http-status'
+  | 'provider-stream'
+  | 'protocol'
+  | 'aborted';
 
 export class KindlingClientError extends Error {
   readonly kind: ClientErrorKind;
@@ -84,7 +90,13 @@ export class ProviderStreamError extends KindlingClientError {
   readonly code: string | number | undefined;
   readonly raw: unknown;
 
-  constructor(init: { message: string; type?: string | undefined; code?: string | number | undefined; raw?: unknown; retryable?: boolean }) {
+  constructor(init: {
+    message: string;
+    type?: string | undefined;
+    code?: string | number | undefined;
+    raw?: unknown;
+    retryable?: boolean;
+  }) {
     super('provider-stream', `provider error${init.type ? ` (${init.type})` : ''}: ${init.message}`, {
       retryable: init.retryable ?? false,
     });

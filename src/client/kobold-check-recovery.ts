@@ -1,5 +1,5 @@
-import { NetworkError } from './client-errors.ts';
 import type { ClientConfig } from './client-config.ts';
+import { NetworkError } from './client-errors.ts';
 import type { StopReason } from './client-types.ts';
 import { requestJson } from './http-request.ts';
 import { isRecord } from './provider-error-body.ts';

@@ -1,6 +1,6 @@
 import { renderChatTranscript } from './chat-transcript.ts';
-import { AbortedError, HttpStatusError, NetworkError, ProtocolError, ProviderStreamError } from './client-errors.ts';
 import { type ClientConfig, definedFields, randomKey } from './client-config.ts';
+import { AbortedError, HttpStatusError, NetworkError, ProtocolError, ProviderStreamError } from './client-errors.ts';
 import type {
   GenerationResult,
   ServerInfo,
@@ -147,7 +147,11 @@ export class KoboldClient implements TextClient {
   async #getJson(path: string, signal?: AbortSignal): Promise<unknown> {
     const controller = new LinkedAbortController(signal);
     try {
-      return await requestJson(this.#config.fetch, { method: 'GET', url: `${this.#config.baseUrl}${path}`, headers: this.headers() }, controller.signal);
+      return await requestJson(
+        this.#config.fetch,
+        { method: 'GET', url: `${this.#config.baseUrl}${path}`, headers: this.headers() },
+        controller.signal,
+      );
     } finally {
       controller.dispose();
     }
@@ -196,7 +200,11 @@ function readSyncResult(body: unknown): GenerationResult {
     throw new ProtocolError('/api/v1/generate: expected {"results": [{"text": ...}]}');
   }
   const finish = first['finish_reason'];
-  return { text: first['text'], stopReason: typeof finish === 'string' && finish !== 'null' ? finish : 'stop', raw: body };
+  return {
+    text: first['text'],
+    stopReason: typeof finish === 'string' && finish !== 'null' ? finish : 'stop',
+    raw: body,
+  };
 }
 
 class KoboldStreamAdapter implements ProviderAdapter {
@@ -219,11 +227,16 @@ class KoboldStreamAdapter implements ProviderAdapter {
     // Our server replays the events after this id for the same genkey instead of starting a new generation.
     // Ids start at 1, so "0" asks for everything when the cut came before the first event.
     if (state.resume) headers['last-event-id'] = state.lastEventId ?? '0';
-    return { method: 'POST' as const, url: `${this.#config.baseUrl}/api/extra/generate/stream`, headers, body: this.#body };
+    return {
+      method: 'POST' as const,
+      url: `${this.#config.baseUrl}/api/extra/generate/stream`,
+      headers,
+      body: this.#body,
+    };
   }
 
   onSseComment(comment: string, sink: StreamSink): void {
-    const queued = /^\s*queued\s*(\d+)?/i.exec(comment);
+    const queued = /\bqueued(?:\s+(\d+))?/i.exec(comment);
     if (queued) sink.status('queued', queued[1] ? { queuePosition: Number(queued[1]) } : {});
   }
 
@@ -236,7 +249,9 @@ class KoboldStreamAdapter implements ProviderAdapter {
     }
     if (event.event === 'error' || (isRecord(data) && (data['error'] !== undefined || data['detail'] !== undefined))) {
       const provider = readProviderErrorBody(data);
-      sink.fail(new ProviderStreamError({ message: provider.message ?? 'unknown error', type: provider.type, raw: data }));
+      sink.fail(
+        new ProviderStreamError({ message: provider.message ?? 'unknown error', type: provider.type, raw: data }),
+      );
       return;
     }
     if (event.event !== undefined && event.event !== 'message') return;

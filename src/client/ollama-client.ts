@@ -1,5 +1,5 @@
-import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import { type ClientConfig, definedFields } from './client-config.ts';
+import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import type { GenerationResult, StreamCallOptions, TextClient, TextRequest, TextStream } from './client-types.ts';
 import { collectStream } from './collect-stream.ts';
 import { requestJson } from './http-request.ts';

@@ -1,5 +1,5 @@
-import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import { type ClientConfig, definedFields, randomKey } from './client-config.ts';
+import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import type {
   ChatMessage,
   GenerationResult,
@@ -117,7 +117,7 @@ class OpenAIStreamAdapter implements ProviderAdapter {
 
   onSseComment(comment: string, sink: StreamSink): void {
     if (/PROCESSING/i.test(comment)) sink.status('processing', { message: comment.trim() });
-    const queued = /^\s*queued\s*(\d+)?/i.exec(comment);
+    const queued = /\bqueued(?:\s+(\d+))?/i.exec(comment);
     if (queued) sink.status('queued', queued[1] ? { queuePosition: Number(queued[1]) } : {});
   }
 
@@ -137,7 +137,14 @@ class OpenAIStreamAdapter implements ProviderAdapter {
     if (chunk['error'] !== undefined || event.event === 'error') {
       // OpenRouter sends `data: {"error":{…}}` (and a last chunk with finish_reason "error") mid-stream.
       const provider = readProviderErrorBody(chunk);
-      sink.fail(new ProviderStreamError({ message: provider.message ?? 'unknown error', type: provider.type, code: provider.code, raw: chunk }));
+      sink.fail(
+        new ProviderStreamError({
+          message: provider.message ?? 'unknown error',
+          type: provider.type,
+          code: provider.code,
+          raw: chunk,
+        }),
+      );
       return;
     }
     const usage = chunk['usage'];
@@ -159,7 +166,13 @@ class OpenAIStreamAdapter implements ProviderAdapter {
     // KoboldCpp 1.76 sends the string "null" on every chunk before the last.
     if (typeof finish === 'string' && finish !== 'null') {
       if (finish === 'error') {
-        sink.fail(new ProviderStreamError({ message: 'the provider ended the generation with an error', type: 'error', raw: chunk }));
+        sink.fail(
+          new ProviderStreamError({
+            message: 'the provider ended the generation with an error',
+            type: 'error',
+            raw: chunk,
+          }),
+        );
         return;
       }
       this.#finishReason = finish;

@@ -59,7 +59,9 @@ export async function* driveStream(
       if (!delta || result) return;
       state.text += delta;
       progressed = true;
-      pending.push(currentId === undefined ? { type: 'text', text: delta } : { type: 'text', text: delta, id: currentId });
+      pending.push(
+        currentId === undefined ? { type: 'text', text: delta } : { type: 'text', text: delta, id: currentId },
+      );
     },
     usage(update) {
       usage = { ...usage, ...update };
@@ -192,7 +194,11 @@ export async function* driveStream(
       else if (started) {
         // The generation is under way but cannot be re-attached to: take what the server kept, or fail.
         if (!adapter.recover) throw withPartial(error);
-        yield { type: 'status', status: 'reconnecting', detail: { attempt: failures, delayMs: 0, error, message: 'recovering through /check' } };
+        yield {
+          type: 'status',
+          status: 'reconnecting',
+          detail: { attempt: failures, delayMs: 0, error, message: 'recovering through /check' },
+        };
         lastStatusKey = 'reconnecting:';
         if (await adapter.recover(state, sink, signal)) {
           for (const event of pending.splice(0)) yield event;

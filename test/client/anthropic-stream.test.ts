@@ -20,7 +20,10 @@ test('Anthropic stream: text_delta events become text, pings are ignored, usage 
   for await (const event of stream) all.push(event);
   const result = await stream.result;
 
-  assert.deepEqual(all.map((e) => e.type).filter((type, i, a) => type !== a[i - 1]), ['text', 'finish']);
+  assert.deepEqual(
+    all.map((e) => e.type).filter((type, i, a) => type !== a[i - 1]),
+    ['text', 'finish'],
+  );
   assert.equal(result.text, fake.expectedText(1, 18));
   assert.equal(result.stopReason, 'stop', 'end_turn maps to stop');
   assert.equal(result.usage?.completionTokens, 18);
@@ -49,10 +52,12 @@ test('Anthropic max_tokens stop maps to length; a prompt becomes one user messag
   const short = await client.generate({ prompt: 'Hi', maxTokens: 7 });
   assert.equal(short.text, fake.expectedText(1, 7));
   assert.equal(short.stopReason, 'length');
-  assert.deepEqual((fake.requests[0]?.body as Record<string, unknown>)['messages'], [{ role: 'user', content: 'Hi' }]);
+  assert.deepEqual((fake.requests[0]?.body as Record<string, unknown> | undefined)?.['messages'], [
+    { role: 'user', content: 'Hi' },
+  ]);
   assert.equal(fake.requests[0]?.headers['anthropic-dangerous-direct-browser-access'], 'true');
   await client.generate({ prompt: 'Hi' });
-  assert.equal((fake.requests[1]?.body as Record<string, unknown>)['max_tokens'], 1024);
+  assert.equal((fake.requests[1]?.body as Record<string, unknown> | undefined)?.['max_tokens'], 1024);
 });
 
 test('Anthropic mid-stream `event: error` (overloaded_error) becomes ProviderStreamError with the partial text', async (t) => {
@@ -73,7 +78,11 @@ test('Anthropic mid-stream `event: error` (overloaded_error) becomes ProviderStr
 test('Anthropic overloaded_error before any text is re-sent (nothing could be duplicated), up to maxRetries', async (t) => {
   const fake = await startFakeAnthropic({ tokenCount: 6, errorAfterTokens: 0 });
   t.after(() => fake.close());
-  const client = createClient('anthropic', { baseUrl: fake.url, model: 'claude-fake-1', retry: { baseDelayMs: 1, maxRetries: 2 } });
+  const client = createClient('anthropic', {
+    baseUrl: fake.url,
+    model: 'claude-fake-1',
+    retry: { baseDelayMs: 1, maxRetries: 2 },
+  });
   await assert.rejects(client.generate({ prompt: 'Hi' }), ProviderStreamError);
   assert.equal(fake.requests.length, 3);
 });
@@ -81,7 +90,11 @@ test('Anthropic overloaded_error before any text is re-sent (nothing could be du
 test('Anthropic 529 overloaded responses are retried with backoff until one succeeds', async (t) => {
   const early = await startFakeAnthropic({ tokenCount: 6, failFirst: { count: 2, status: 529 } });
   t.after(() => early.close());
-  const client = createClient('anthropic', { baseUrl: early.url, model: 'claude-fake-1', retry: { baseDelayMs: 1, maxRetries: 3 } });
+  const client = createClient('anthropic', {
+    baseUrl: early.url,
+    model: 'claude-fake-1',
+    retry: { baseDelayMs: 1, maxRetries: 3 },
+  });
   const result = await client.generate({ prompt: 'Hi' });
   assert.equal(result.text, early.expectedText(1, 6));
   assert.equal(early.requests.length, 3);

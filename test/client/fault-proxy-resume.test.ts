@@ -11,7 +11,8 @@ async function collect(stream: AsyncIterable<StreamEvent>) {
   const texts: Array<{ text: string; id?: string }> = [];
   let reconnects = 0;
   for await (const event of stream) {
-    if (event.type === 'text') texts.push(event.id === undefined ? { text: event.text } : { text: event.text, id: event.id });
+    if (event.type === 'text')
+      texts.push(event.id === undefined ? { text: event.text } : { text: event.text, id: event.id });
     if (event.type === 'status' && event.status === 'reconnecting') reconnects += 1;
   }
   return { texts, reconnects };

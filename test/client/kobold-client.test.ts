@@ -8,7 +8,14 @@ test('Kobold stream on our server: queue comments become statuses, frames become
   const fake = await startFakeKobold({ tokenCount: 12, queuedComments: 2 });
   t.after(() => fake.close());
   const client = createClient('kobold', { baseUrl: `${fake.url}/api/v1` });
-  const stream = client.stream({ prompt: 'Once', system: 'A tale.', maxTokens: 12, seed: 5, temperature: 0.8, extra: { dry_multiplier: 0.8 } });
+  const stream = client.stream({
+    prompt: 'Once',
+    system: 'A tale.',
+    maxTokens: 12,
+    seed: 5,
+    temperature: 0.8,
+    extra: { dry_multiplier: 0.8 },
+  });
   const all: StreamEvent[] = [];
   for await (const event of stream) all.push(event);
   const result = await stream.result;
@@ -18,22 +25,28 @@ test('Kobold stream on our server: queue comments become statuses, frames become
     { type: 'status', status: 'queued', detail: { queuePosition: 1 } },
   ]);
   const texts = all.flatMap((e) => (e.type === 'text' ? [e] : []));
-  assert.deepEqual(texts.map((e) => e.id), Array.from({ length: 12 }, (_, i) => String(i + 1)));
+  assert.deepEqual(
+    texts.map((e) => e.id),
+    Array.from({ length: 12 }, (_, i) => String(i + 1)),
+  );
   assert.equal(result.text, fake.expectedText(5, 12));
   assert.equal(result.stopReason, 'length');
   const body = fake.requests[0]?.body as Record<string, unknown>;
   assert.equal(fake.requests[0]?.path, '/api/extra/generate/stream');
   assert.match(String(body['genkey']), /^KCPP\w+$/);
-  assert.deepEqual({ ...body, genkey: 'K' }, {
-    prompt: 'Once',
-    memory: 'A tale.',
-    max_length: 12,
-    temperature: 0.8,
-    sampler_seed: 5,
-    trim_stop: true,
-    genkey: 'K',
-    dry_multiplier: 0.8,
-  });
+  assert.deepEqual(
+    { ...body, genkey: 'K' },
+    {
+      prompt: 'Once',
+      memory: 'A tale.',
+      max_length: 12,
+      temperature: 0.8,
+      sampler_seed: 5,
+      trim_stop: true,
+      genkey: 'K',
+      dry_multiplier: 0.8,
+    },
+  );
 });
 
 test('Kobold chat messages are rendered as a transcript with a stop sequence for the next user turn', async (t) => {
@@ -57,7 +70,10 @@ test('aborting a Kobold stream cancels the fetch, calls /api/extra/abort with th
   const fake = await startFakeKobold({ tokenCount: 400, tokenIntervalMs: 3 });
   t.after(() => fake.close());
   const controller = new AbortController();
-  const stream = createClient('kobold', { baseUrl: fake.url }).stream({ prompt: 'x', genkey: 'KCPPabort1' }, { signal: controller.signal });
+  const stream = createClient('kobold', { baseUrl: fake.url }).stream(
+    { prompt: 'x', genkey: 'KCPPabort1' },
+    { signal: controller.signal },
+  );
   let received = '';
   await assert.rejects(
     (async () => {
@@ -111,7 +127,13 @@ test('aborting a sync Kobold generate also aborts it on the server', async (t) =
   t.after(() => fake.close());
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 50);
-  await assert.rejects(createClient('kobold', { baseUrl: fake.url }).generate({ prompt: 'x', genkey: 'KCPPsync' }, { signal: controller.signal }), AbortedError);
+  await assert.rejects(
+    createClient('kobold', { baseUrl: fake.url }).generate(
+      { prompt: 'x', genkey: 'KCPPsync' },
+      { signal: controller.signal },
+    ),
+    AbortedError,
+  );
   assert.deepEqual(fake.aborts, ['KCPPsync']);
 });
 
@@ -148,7 +170,11 @@ test('a cut KoboldCpp stream (no resume) is recovered through /check: the server
   assert.ok(beforeCut.length > 0 && result.text.startsWith(beforeCut) && result.text.length >= beforeCut.length);
   assert.ok(fake.expectedText(1, 300).startsWith(result.text) && result.text.length < fake.expectedText(1, 300).length);
   assert.equal(fake.streamConnections, 1, 'the stream was not re-sent (that would start a second generation)');
-  assert.ok(fake.requests.some((r) => r.path === '/api/extra/generate/check' && (r.body as { genkey?: string }).genkey === 'KCPPcut'));
+  assert.ok(
+    fake.requests.some(
+      (r) => r.path === '/api/extra/generate/check' && (r.body as { genkey?: string }).genkey === 'KCPPcut',
+    ),
+  );
 });
 
 test('a sync generate whose connection is cut is recovered through /check instead of generating twice', async (t) => {

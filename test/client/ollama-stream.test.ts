@@ -8,7 +8,14 @@ test('Ollama /api/generate NDJSON: response fields become text; the done line gi
   t.after(() => fake.close());
   const client = createClient('ollama', { baseUrl: fake.url, model: 'llama3.2:1b' });
   const chunks: string[] = [];
-  const stream = client.stream({ prompt: 'Why is the sky blue?', system: 'Short answers.', maxTokens: 10, temperature: 0.5, seed: 3, repPen: 1.1 });
+  const stream = client.stream({
+    prompt: 'Why is the sky blue?',
+    system: 'Short answers.',
+    maxTokens: 10,
+    temperature: 0.5,
+    seed: 3,
+    repPen: 1.1,
+  });
   for await (const event of stream) if (event.type === 'text') chunks.push(event.text);
   const result = await stream.result;
   assert.equal(chunks.join(''), fake.expectedText(3, 10));
@@ -33,7 +40,7 @@ test('Ollama /api/chat: message.content deltas; stop reason stop', async (t) => 
   assert.equal(result.text, fake.expectedText(1, 9));
   assert.equal(result.stopReason, 'stop');
   assert.equal(fake.requests[0]?.path, '/api/chat');
-  assert.deepEqual((fake.requests[0]?.body as Record<string, unknown>)['messages'], [
+  assert.deepEqual((fake.requests[0]?.body as Record<string, unknown> | undefined)?.['messages'], [
     { role: 'system', content: 'sys' },
     { role: 'user', content: 'hi' },
   ]);
@@ -42,18 +49,24 @@ test('Ollama /api/chat: message.content deltas; stop reason stop', async (t) => 
 test('Ollama errors: a 404 body and a mid-stream error line', async (t) => {
   const fake = await startFakeOllama({ tokenCount: 9, errorAfterTokens: 4 });
   t.after(() => fake.close());
-  await assert.rejects(createClient('ollama', { baseUrl: fake.url, model: 'missing' }).generate({ prompt: 'x' }), (error: unknown) => {
-    assert.ok(error instanceof HttpStatusError);
-    assert.equal(error.status, 404);
-    assert.equal(error.providerMessage, 'model "missing" not found, try pulling it first');
-    return true;
-  });
-  await assert.rejects(createClient('ollama', { baseUrl: fake.url, model: 'llama3.2:1b' }).generate({ prompt: 'x' }), (error: unknown) => {
-    assert.ok(error instanceof ProviderStreamError);
-    assert.match(error.providerMessage, /unexpected EOF/);
-    assert.equal(error.partial?.text, fake.expectedText(1, 4));
-    return true;
-  });
+  await assert.rejects(
+    createClient('ollama', { baseUrl: fake.url, model: 'missing' }).generate({ prompt: 'x' }),
+    (error: unknown) => {
+      assert.ok(error instanceof HttpStatusError);
+      assert.equal(error.status, 404);
+      assert.equal(error.providerMessage, 'model "missing" not found, try pulling it first');
+      return true;
+    },
+  );
+  await assert.rejects(
+    createClient('ollama', { baseUrl: fake.url, model: 'llama3.2:1b' }).generate({ prompt: 'x' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ProviderStreamError);
+      assert.match(error.providerMessage, /unexpected EOF/);
+      assert.equal(error.partial?.text, fake.expectedText(1, 4));
+      return true;
+    },
+  );
 });
 
 test('Ollama listModels reads /api/tags', async (t) => {

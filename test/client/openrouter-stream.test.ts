@@ -12,7 +12,12 @@ async function events(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]
 test('OpenRouter chat stream: PROCESSING comments become a status, deltas the text, the usage chunk the usage, [DONE] the end', async (t) => {
   const fake = await startFakeOpenRouter({ apiKey: 'sk-or-test', tokenCount: 25, processingComments: 3 });
   t.after(() => fake.close());
-  const client = createClient('openai', { baseUrl: `${fake.url}/api/v1`, apiKey: 'sk-or-test', model: 'fake/model-a', headers: { 'x-title': 'Kindling' } });
+  const client = createClient('openai', {
+    baseUrl: `${fake.url}/api/v1`,
+    apiKey: 'sk-or-test',
+    model: 'fake/model-a',
+    headers: { 'x-title': 'Kindling' },
+  });
   const stream = client.stream({ system: 'Be brief.', messages: [{ role: 'user', content: 'Tell a story' }] });
   const all = await events(stream);
   const result = await stream.result;
@@ -46,11 +51,27 @@ test('a bare prompt goes to /completions with the sampler fields that were set, 
   const fake = await startFakeOpenRouter({ tokenCount: 8, processingComments: 0 });
   t.after(() => fake.close());
   const client = createClient('openai', { baseUrl: fake.url, model: 'm', includeUsage: false });
-  const result = await client.generate({ prompt: 'Once upon', maxTokens: 5, temperature: 0.7, topK: 40, stop: ['\n\n'], extra: { provider: { order: ['A'] } } });
+  const result = await client.generate({
+    prompt: 'Once upon',
+    maxTokens: 5,
+    temperature: 0.7,
+    topK: 40,
+    stop: ['\n\n'],
+    extra: { provider: { order: ['A'] } },
+  });
   assert.equal(result.text, fake.expectedText(1, 5));
   assert.equal(result.usage, undefined);
   assert.equal(fake.requests[0]?.path, '/v1/completions');
-  assert.deepEqual(fake.requests[0]?.body, { model: 'm', prompt: 'Once upon', stream: true, max_tokens: 5, temperature: 0.7, top_k: 40, stop: ['\n\n'], provider: { order: ['A'] } });
+  assert.deepEqual(fake.requests[0]?.body, {
+    model: 'm',
+    prompt: 'Once upon',
+    stream: true,
+    max_tokens: 5,
+    temperature: 0.7,
+    top_k: 40,
+    stop: ['\n\n'],
+    provider: { order: ['A'] },
+  });
 });
 
 test('a mid-stream OpenRouter error object ends the stream with ProviderStreamError and keeps the partial text', async (t) => {
@@ -77,7 +98,12 @@ test('a mid-stream OpenRouter error object ends the stream with ProviderStreamEr
 });
 
 test('KoboldCpp 1.76 quirks: "null" finish_reason strings and a [DONE] without its blank line still finish cleanly', async (t) => {
-  const fake = await startFakeOpenRouter({ tokenCount: 12, koboldcppQuirks: true, processingComments: 0, finishReason: 'length' });
+  const fake = await startFakeOpenRouter({
+    tokenCount: 12,
+    koboldcppQuirks: true,
+    processingComments: 0,
+    finishReason: 'length',
+  });
   t.after(() => fake.close());
   const client = createClient('openai', { baseUrl: fake.url });
   const result = await client.stream({ messages: [{ role: 'user', content: 'x' }] }).result;

@@ -13,7 +13,10 @@ import {
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 
 test('503 with retry-after-ms is retried after the server-given delay, then succeeds', async (t) => {
-  const fake = await startFakeKobold({ tokenCount: 5, failFirst: { count: 2, status: 503, headers: { 'retry-after-ms': '80' } } });
+  const fake = await startFakeKobold({
+    tokenCount: 5,
+    failFirst: { count: 2, status: 503, headers: { 'retry-after-ms': '80' } },
+  });
   t.after(() => fake.close());
   const client = createClient('kobold', { baseUrl: fake.url, retry: { baseDelayMs: 1 } });
   const started = Date.now();
@@ -24,12 +27,17 @@ test('503 with retry-after-ms is retried after the server-given delay, then succ
   assert.ok(Date.now() - started >= 160);
   assert.equal(fake.requests.filter((r) => r.path === '/api/extra/generate/stream').length, 3);
   const details = statuses.map((s) => (s.type === 'status' ? s.detail : undefined));
-  assert.deepEqual(details.map((d) => d?.delayMs), [80, 80]);
+  assert.deepEqual(
+    details.map((d) => d?.delayMs),
+    [80, 80],
+  );
   assert.ok(details.every((d) => d?.error instanceof HttpStatusError && d.error.status === 503));
 });
 
 test('a 4xx other than 408/409/429 is thrown at once with the Kobold error message', async (t) => {
-  const fake = await startFakeKobold({ failFirst: { count: 1, status: 400, body: { detail: { msg: 'Error parsing input.', type: 'bad_input' } } } });
+  const fake = await startFakeKobold({
+    failFirst: { count: 1, status: 400, body: { detail: { msg: 'Error parsing input.', type: 'bad_input' } } },
+  });
   t.after(() => fake.close());
   const client = createClient('kobold', { baseUrl: fake.url, retry: { baseDelayMs: 1 } });
   await assert.rejects(client.stream({ prompt: 'x' }).result, (error: unknown) => {
@@ -40,14 +48,28 @@ test('a 4xx other than 408/409/429 is thrown at once with the Kobold error messa
     return true;
   });
   assert.equal(fake.requests.length, 1);
-  assert.deepEqual([400, 401, 403, 404, 422, 408, 409, 429, 500, 503].map(isRetryableStatus), [false, false, false, false, false, true, true, true, true, true]);
+  assert.deepEqual([400, 401, 403, 404, 422, 408, 409, 429, 500, 503].map(isRetryableStatus), [
+    false,
+    false,
+    false,
+    false,
+    false,
+    true,
+    true,
+    true,
+    true,
+    true,
+  ]);
 });
 
 test('retries stop after maxRetries consecutive failures with the last error', async (t) => {
   const fake = await startFakeKobold({ failFirst: { count: 10, status: 429 } });
   t.after(() => fake.close());
   const client = createClient('kobold', { baseUrl: fake.url, retry: { baseDelayMs: 1, maxRetries: 2 } });
-  await assert.rejects(client.stream({ prompt: 'x' }).result, (error: unknown) => error instanceof HttpStatusError && error.status === 429);
+  await assert.rejects(
+    client.stream({ prompt: 'x' }).result,
+    (error: unknown) => error instanceof HttpStatusError && error.status === 429,
+  );
   assert.equal(fake.requests.filter((r) => r.path === '/api/extra/generate/stream').length, 3);
 });
 
@@ -64,7 +86,11 @@ test('connection refused is a NetworkError, retried up to maxRetries', async () 
     calls += 1;
     return fetch(input, init);
   };
-  const client = createClient('openai', { baseUrl: `http://127.0.0.1:${port}`, fetch: countingFetch, retry: { baseDelayMs: 1, maxRetries: 2 } });
+  const client = createClient('openai', {
+    baseUrl: `http://127.0.0.1:${port}`,
+    fetch: countingFetch,
+    retry: { baseDelayMs: 1, maxRetries: 2 },
+  });
   await assert.rejects(client.generate({ prompt: 'x' }), (error: unknown) => {
     assert.ok(error instanceof NetworkError);
     assert.equal(error.retryable, true);
@@ -82,7 +108,8 @@ test('an abort during the backoff wait ends at once with AbortedError and sends 
   const started = Date.now();
   await assert.rejects(
     (async () => {
-      for await (const event of stream) if (event.type === 'status' && event.status === 'reconnecting') controller.abort();
+      for await (const event of stream)
+        if (event.type === 'status' && event.status === 'reconnecting') controller.abort();
     })(),
     AbortedError,
   );

@@ -1,11 +1,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay, MAX_RETRY_AFTER_MS, parseRetryAfter, resolveRetryPolicy, sleep } from '../../src/client/retry-policy.ts';
+import {
+  backoffDelay,
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+  resolveRetryPolicy,
+  sleep,
+} from '../../src/client/retry-policy.ts';
 
 test('backoff doubles per failure, is capped, and jitter only takes off up to 25 %', () => {
   const policy = resolveRetryPolicy({ baseDelayMs: 100, maxDelayMs: 1000 });
-  assert.deepEqual([1, 2, 3, 4, 5, 9].map((n) => backoffDelay(n, policy, undefined, () => 0)), [100, 200, 400, 800, 1000, 1000]);
-  assert.deepEqual([1, 2, 5].map((n) => backoffDelay(n, policy, undefined, () => 0.999)), [75, 150, 750]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 9].map((n) => backoffDelay(n, policy, undefined, () => 0)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
+  assert.deepEqual(
+    [1, 2, 5].map((n) => backoffDelay(n, policy, undefined, () => 0.999)),
+    [75, 150, 750],
+  );
 });
 
 test('a server hint replaces the computed delay, within the retry-after ceiling', () => {

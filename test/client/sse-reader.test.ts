@@ -51,7 +51,11 @@ test('SseReader parses comments, id, retry, multi-line data, CR/LF/CRLF and BOM 
       EXPECTED.events.map((e) => ({ event: e.event, data: e.data })),
       `chunk size ${size}`,
     );
-    assert.deepEqual(parsed.events.slice(0, 2).map((e) => e.id), ['1', '2'], `chunk size ${size}`);
+    assert.deepEqual(
+      parsed.events.slice(0, 2).map((e) => e.id),
+      ['1', '2'],
+      `chunk size ${size}`,
+    );
     assert.deepEqual(parsed.comments, EXPECTED.comments, `chunk size ${size}`);
     assert.deepEqual(parsed.retries, EXPECTED.retries, `chunk size ${size}`);
   }
@@ -59,5 +63,8 @@ test('SseReader parses comments, id, retry, multi-line data, CR/LF/CRLF and BOM 
 
 test('SseReader drops a half-received frame at end of body instead of dispatching it', () => {
   const parsed = parseInChunks(new TextEncoder().encode('data: complete\n\ndata: {"token": "cut'), 5);
-  assert.deepEqual(parsed.events.map((e) => e.data), ['complete']);
+  assert.deepEqual(
+    parsed.events.map((e) => e.data),
+    ['complete'],
+  );
 });

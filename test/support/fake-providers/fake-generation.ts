@@ -20,7 +20,10 @@ export class FakeGeneration {
   #finishReason: string;
   #intervalMs: number;
 
-  constructor(tokens: readonly string[], options: { intervalMs: number; finishReason?: string; startDelayMs?: number }) {
+  constructor(
+    tokens: readonly string[],
+    options: { intervalMs: number; finishReason?: string; startDelayMs?: number },
+  ) {
     this.tokens = tokens;
     this.#intervalMs = options.intervalMs;
     this.#finishReason = options.finishReason ?? 'length';

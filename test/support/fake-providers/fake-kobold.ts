@@ -1,6 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import { FakeGeneration, type GenerationEvent } from './fake-generation.ts';
-import { type FakeServer, type RecordedRequest, sendJson, startFakeHttpServer, startSse, write } from './fake-http-server.ts';
+import {
+  type FakeServer,
+  type RecordedRequest,
+  sendJson,
+  startFakeHttpServer,
+  startSse,
+  write,
+} from './fake-http-server.ts';
 import { asciiJsonString, seededTokens } from './seeded-tokens.ts';
 
 export interface FakeKoboldOptions {
@@ -19,7 +26,7 @@ export interface FakeKoboldOptions {
   tokenIntervalMs?: number;
   /** Kindling: `: ping` comment interval on open streams; 0 = none. Default 0. */
   pingIntervalMs?: number;
-  /** Kindling: send this many `: queued N` comments (N counting down, 20 ms apart) before generating. */
+  /** Kindling: send this many `: ping queued N` comments (as our server does) (N counting down, 20 ms apart) before generating. */
   queuedComments?: number;
   /** The first stream connection stops writing (without closing) after this many events. */
   silentAfterEvents?: number;
@@ -74,56 +81,74 @@ export async function startFakeKobold(options: FakeKoboldOptions = {}): Promise<
     return `id: ${event.id}\nevent: message\ndata: ${JSON.stringify({ token: event.token, finish_reason: event.finishReason })}\n\n`;
   };
 
-  const fake = (await startFakeHttpServer(async (request, _req, res) => {
-    const path = request.path.split('?')[0] ?? '/';
-    const body = isObject(request.body) ? request.body : {};
-    switch (`${request.method} ${path}`) {
-      case 'GET /api/v1/model':
-        return sendJson(res, 200, { result: 'koboldcpp/fake-model' });
-      case 'GET /api/extra/version':
-        return sendJson(res, 200, {
-          result: 'KoboldCpp',
-          version: '1.76',
-          protected: false,
-          ...(flavor === 'kindling' ? { kindling: '0.1.0' } : {}),
-        });
-      case 'GET /api/extra/true_max_context_length':
-        return sendJson(res, 200, { value: 4096 });
-      case 'GET /api/extra/perf': {
-        const busy = [...generations.values()].some((g) => !g.done);
-        return sendJson(res, 200, { idle: busy ? 0 : 1, queue: 0 });
-      }
-      case 'POST /api/extra/tokencount': {
-        const prompt = typeof body['prompt'] === 'string' ? body['prompt'] : '';
-        const ids = prompt.split(/\s+/).filter(Boolean).map((_, i) => i + 1);
-        return sendJson(res, 200, { value: ids.length, ids });
-      }
-      case 'POST /api/extra/abort': {
-        const genkey = typeof body['genkey'] === 'string' ? body['genkey'] : '';
-        aborts.push(genkey);
-        const generation = generations.get(genkey);
-        if (!generation || generation.done) return sendJson(res, 200, { success: 'false', done: 'false' });
-        generation.stop(flavor === 'koboldcpp' ? 'length' : 'abort');
-        return sendJson(res, 200, { success: 'true', done: 'true' });
-      }
-      case 'POST /api/extra/generate/check':
-        return sendJson(res, 200, checkBody(flavor, generations.get(String(body['genkey'] ?? ''))));
-      case 'POST /api/v1/generate':
-      case 'POST /api/extra/generate/stream': {
-        if (failuresLeft > 0) {
-          failuresLeft -= 1;
-          const failure = options.failFirst;
-          return sendJson(res, failure?.status ?? 503, failure?.body ?? { detail: { msg: 'Server is busy; please try again later.', type: 'service_unavailable' } }, failure?.headers);
+  const fake: FakeKobold = Object.assign(
+    await startFakeHttpServer(async (request, _req, res) => {
+      const path = request.path.split('?')[0] ?? '/';
+      const body = isObject(request.body) ? request.body : {};
+      switch (`${request.method} ${path}`) {
+        case 'GET /api/v1/model':
+          return sendJson(res, 200, { result: 'koboldcpp/fake-model' });
+        case 'GET /api/extra/version':
+          return sendJson(res, 200, {
+            result: 'KoboldCpp',
+            version: '1.76',
+            protected: false,
+            ...(flavor === 'kindling' ? { kindling: '0.1.0' } : {}),
+          });
+        case 'GET /api/extra/true_max_context_length':
+          return sendJson(res, 200, { value: 4096 });
+        case 'GET /api/extra/perf': {
+          const busy = [...generations.values()].some((g) => !g.done);
+          return sendJson(res, 200, { idle: busy ? 0 : 1, queue: 0 });
         }
-        const genkey = typeof body['genkey'] === 'string' ? body['genkey'] : `KCPP${++keyCounter}`;
-        if (path === '/api/v1/generate') return serveSync(res, genkey, body);
-        return serveStream(request, res, genkey, body);
+        case 'POST /api/extra/tokencount': {
+          const prompt = typeof body['prompt'] === 'string' ? body['prompt'] : '';
+          const ids = prompt
+            .split(/\s+/)
+            .filter(Boolean)
+            .map((_, i) => i + 1);
+          return sendJson(res, 200, { value: ids.length, ids });
+        }
+        case 'POST /api/extra/abort': {
+          const genkey = typeof body['genkey'] === 'string' ? body['genkey'] : '';
+          aborts.push(genkey);
+          const generation = generations.get(genkey);
+          if (!generation || generation.done) return sendJson(res, 200, { success: 'false', done: 'false' });
+          generation.stop(flavor === 'koboldcpp' ? 'length' : 'abort');
+          return sendJson(res, 200, { success: 'true', done: 'true' });
+        }
+        case 'POST /api/extra/generate/check':
+          return sendJson(res, 200, checkBody(flavor, generations.get(String(body['genkey'] ?? ''))));
+        case 'POST /api/v1/generate':
+        case 'POST /api/extra/generate/stream': {
+          if (failuresLeft > 0) {
+            failuresLeft -= 1;
+            const failure = options.failFirst;
+            return sendJson(
+              res,
+              failure?.status ?? 503,
+              failure?.body ?? {
+                detail: { msg: 'Server is busy; please try again later.', type: 'service_unavailable' },
+              },
+              failure?.headers,
+            );
+          }
+          const genkey = typeof body['genkey'] === 'string' ? body['genkey'] : `KCPP${++keyCounter}`;
+          if (path === '/api/v1/generate') return serveSync(res, genkey, body);
+          return serveStream(request, res, genkey, body);
+        }
+        default:
+          res.writeHead(404, { 'content-type': 'text/html' });
+          res.end('Error: HTTP Server is running, but this endpoint does not exist. Please check the URL.');
       }
-      default:
-        res.writeHead(404, { 'content-type': 'text/html' });
-        res.end('Error: HTTP Server is running, but this endpoint does not exist. Please check the URL.');
-    }
-  })) as FakeKobold;
+    }),
+    {
+      generations,
+      aborts,
+      streamConnections: 0,
+      expectedText: (seed = options.seed ?? 1, count = options.tokenCount ?? 40) => seededTokens(seed, count).join(''),
+    },
+  );
 
   async function serveSync(res: ServerResponse, genkey: string, body: Record<string, unknown>): Promise<void> {
     const existing = generations.get(genkey);
@@ -137,7 +162,12 @@ export async function startFakeKobold(options: FakeKoboldOptions = {}): Promise<
     sendJson(res, 200, { results: [{ text: generation.text, finish_reason: final?.finishReason ?? 'length' }] });
   }
 
-  async function serveStream(request: RecordedRequest, res: ServerResponse, genkey: string, body: Record<string, unknown>): Promise<void> {
+  async function serveStream(
+    request: RecordedRequest,
+    res: ServerResponse,
+    genkey: string,
+    body: Record<string, unknown>,
+  ): Promise<void> {
     fake.streamConnections += 1;
     const lastEventHeader = request.headers['last-event-id'];
     const existing = generations.get(genkey);
@@ -161,7 +191,8 @@ export async function startFakeKobold(options: FakeKoboldOptions = {}): Promise<
     }
     const timers: Array<ReturnType<typeof setInterval>> = [];
     if (flavor === 'kindling' && !request.headers['last-event-id']) {
-      for (let n = options.queuedComments ?? 0; n > 0; n--) await write(res, `: queued ${n}\n\n`).then(() => new Promise((r) => setTimeout(r, 20)));
+      for (let n = options.queuedComments ?? 0; n > 0; n--)
+        await write(res, `: ping queued ${n}\n\n`).then(() => new Promise((r) => setTimeout(r, 20)));
     }
     if (flavor === 'kindling' && (options.pingIntervalMs ?? 0) > 0) {
       timers.push(
@@ -186,10 +217,6 @@ export async function startFakeKobold(options: FakeKoboldOptions = {}): Promise<
     });
   }
 
-  fake.generations = generations;
-  fake.aborts = aborts;
-  fake.streamConnections = 0;
-  fake.expectedText = (seed = options.seed ?? 1, count = options.tokenCount ?? 40) => seededTokens(seed, count).join('');
   const close = fake.close;
   fake.close = async () => {
     for (const generation of generations.values()) generation.dispose();

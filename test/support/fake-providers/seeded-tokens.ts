@@ -4,9 +4,42 @@
  * CJK, an emoji outside the BMP) so that byte-level cuts and chunk splits land inside characters.
  */
 const WORDS = [
-  'the', 'quiet', 'kindling', 'caught', 'and', 'a', 'small', 'flame', 'rose', 'over', 'old', 'pines',
-  'café', 'naïve', 'señora', 'über', '日本', '火', '🔥', 'ember', 'river', 'stone', 'wind', 'lantern',
-  'said', 'she', 'he', 'they', 'walked', 'slowly', 'toward', 'home', '—', 'yes,', 'no.', '"well"',
+  'the',
+  'quiet',
+  'kindling',
+  'caught',
+  'and',
+  'a',
+  'small',
+  'flame',
+  'rose',
+  'over',
+  'old',
+  'pines',
+  'café',
+  'naïve',
+  'señora',
+  'über',
+  '日本',
+  '火',
+  '🔥',
+  'ember',
+  'river',
+  'stone',
+  'wind',
+  'lantern',
+  'said',
+  'she',
+  'he',
+  'they',
+  'walked',
+  'slowly',
+  'toward',
+  'home',
+  '—',
+  'yes,',
+  'no.',
+  '"well"',
 ];
 
 /** mulberry32: tiny, fast, good enough for test data. */
@@ -34,5 +67,8 @@ export function seededTokens(seed: number, count: number): string[] {
 
 /** Python's `json.dumps` string encoding (ensure_ascii): KoboldCpp escapes every non-ASCII UTF-16 unit as \uXXXX. */
 export function asciiJsonString(text: string): string {
-  return JSON.stringify(text).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(text).replace(
+    /[\u007f-\uffff]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
