@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeUserUrl } from '../../web/src/api/providers.ts';
+import { defaultConnection, normalizeUserUrl, providers } from '../../web/src/api/providers.ts';
 import { buildPrompt } from '../../web/src/prompt/build-prompt.ts';
 import { LiveText } from '../../web/src/state/live-text.ts';
 import { createSession, type Turn } from '../../web/src/state/session.ts';
 import { findStop, toTextRequest } from '../../web/src/state/text-request.ts';
 import { emptyHistory, maxUndoSteps, record, redo, undo } from '../../web/src/state/undo-history.ts';
-import { providers, defaultConnection } from '../../web/src/api/providers.ts';
 
 const t = (text: string): Turn => ({ id: text, role: 'user', text });
 
@@ -81,7 +80,12 @@ describe('requests and stop strings', () => {
     assert.equal(kobold.repPen, s.gen.samplers.rep_pen);
     assert.equal(kobold.seed, 7);
     assert.equal((kobold.extra as Record<string, number>).max_context_length, 4096);
-    const openai = toTextRequest(built, s, { ...defaultConnection, provider: 'openai', baseUrl: 'https://api.openai.com/v1' }, providers.openai);
+    const openai = toTextRequest(
+      built,
+      s,
+      { ...defaultConnection, provider: 'openai', baseUrl: 'https://api.openai.com/v1' },
+      providers.openai,
+    );
     assert.ok(openai.messages !== undefined && openai.prompt === undefined);
     assert.equal(openai.stop?.length, 4, 'OpenAI takes four stop strings; the rest are applied client-side');
     assert.equal(openai.topK, undefined, 'api.openai.com rejects top_k');

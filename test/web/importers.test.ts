@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exportSession, importAnyFile } from '../../web/src/prompt/session-file.ts';
+import { exportSession, importAnyFile, sessionToText } from '../../web/src/prompt/session-file.ts';
 import { createSession, createWorldInfoEntry } from '../../web/src/state/session.ts';
 import { makeCardPng } from './support/card-png.ts';
 
@@ -146,5 +146,24 @@ describe('importers', () => {
   it('rejects files it does not know with a readable message', () => {
     assert.throws(() => importAnyFile(enc({ hello: 1 }), 'x.json'), /not a format Kindling knows/);
     assert.throws(() => importAnyFile(new TextEncoder().encode('nope'), 'x.txt'), /neither JSON nor a PNG/);
+  });
+
+  it('exports plain text / Markdown', () => {
+    const chat = createSession({
+      mode: 'chat',
+      aiName: 'Bot',
+      turns: [
+        { id: 'a', role: 'user', text: 'Hi' },
+        { id: 'b', role: 'assistant', text: 'Hello!' },
+      ],
+    });
+    assert.equal(sessionToText(chat), '**You:** Hi\n\n**Bot:** Hello!');
+    const story = createSession({
+      turns: [
+        { id: 'a', role: 'user', text: 'Once' },
+        { id: 'b', role: 'assistant', text: ' upon.' },
+      ],
+    });
+    assert.equal(sessionToText(story), 'Once upon.');
   });
 });

@@ -54,3 +54,25 @@ export function importAnyFile(bytes: Uint8Array, fileName: string): Session {
   if (isLiteSave(record)) return importLiteSave(record, fileName);
   throw new Error(`${fileName} is not a format Kindling knows (Kindling JSON, KoboldAI Lite save, Tavern card).`);
 }
+
+/** Plain-text/Markdown export: the story as written, or the conversation as "Name: text" paragraphs. */
+export function sessionToText(session: Session): string {
+  if (session.mode === 'story' || session.mode === 'adventure') {
+    return session.turns
+      .map((t) =>
+        session.mode === 'adventure' && t.role === 'user' && t.action !== 'story' ? `\n> ${t.text.trim()}\n` : t.text,
+      )
+      .join('');
+  }
+  return session.turns
+    .map((t) => {
+      const name =
+        session.mode === 'instruct'
+          ? t.role === 'user'
+            ? 'User'
+            : 'Assistant'
+          : (t.name ?? (t.role === 'user' ? session.userName : session.aiName));
+      return `**${name}:** ${t.text.trim()}`;
+    })
+    .join('\n\n');
+}

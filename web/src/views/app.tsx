@@ -1,4 +1,5 @@
 import { Composer } from '../components/composer.tsx';
+import { downloadFile, fileStem } from '../components/download-file.ts';
 import { OutputView } from '../components/output-view.tsx';
 import { StatsBar } from '../components/stats-bar.tsx';
 import { exportSession, importAnyFile } from '../prompt/session-file.ts';
@@ -39,15 +40,6 @@ function StatusPill() {
       {text}
     </button>
   );
-}
-
-function download(name: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 async function importFile(file: File): Promise<void> {
@@ -93,7 +85,7 @@ export function App() {
         <button
           type="button"
           data-testid="export"
-          onClick={() => download(`${s.name.replace(/[^\w.-]+/g, '_') || 'session'}.kindling.json`, exportSession(s))}
+          onClick={() => downloadFile(`${fileStem(s.name)}.kindling.json`, exportSession(s))}
         >
           Export
         </button>

@@ -69,34 +69,37 @@ export function ConnectPanel() {
           }}
         />
       </label>
-      {config.provider !== 'kindling' ? (
-        <>
-          <label class="field wide">
-            <span>API key {def.needsKey ? '' : '(optional)'}</span>
-            <input
-              data-testid="api-key"
-              type="password"
-              autocomplete="off"
-              value={apiKey.value}
-              onInput={(e) => setApiKey(e.currentTarget.value)}
-            />
-          </label>
-          <label
-            class="check"
-            title="Without this the key is forgotten when the tab closes. It is only ever sent to the URL above."
-          >
-            <input
-              type="checkbox"
-              checked={config.rememberKey}
-              onChange={(e) => {
-                setConnectionConfig({ rememberKey: e.currentTarget.checked });
-                setApiKey(apiKey.value);
-              }}
-            />
-            Remember key in this browser
-          </label>
-        </>
-      ) : null}
+      <label class="field wide">
+        <span>
+          API key{' '}
+          {def.needsKey
+            ? ''
+            : config.provider === 'kindling' || config.provider === 'kobold'
+              ? '(if the server has a password)'
+              : '(optional)'}
+        </span>
+        <input
+          data-testid="api-key"
+          type="password"
+          autocomplete="off"
+          value={apiKey.value}
+          onInput={(e) => setApiKey(e.currentTarget.value)}
+        />
+      </label>
+      <label
+        class="check"
+        title="Without this the key is forgotten when the tab closes. It is only ever sent to the URL above."
+      >
+        <input
+          type="checkbox"
+          checked={config.rememberKey}
+          onChange={(e) => {
+            setConnectionConfig({ rememberKey: e.currentTarget.checked });
+            setApiKey(apiKey.value);
+          }}
+        />
+        Remember key in this browser
+      </label>
       {def.api !== 'kobold' ? (
         <label class="field wide">
           <span>Model</span>

@@ -1,3 +1,5 @@
+import { downloadFile, fileStem } from '../components/download-file.ts';
+import { sessionToText } from '../prompt/session-file.ts';
 import { deleteSession, duplicateSession, openSession, renameSession } from '../state/session-manager.ts';
 import { isGenerating, session, sessionList } from '../state/store.ts';
 
@@ -8,6 +10,14 @@ export function SessionsPanel() {
   return (
     <section class="panel-body">
       <p class="hint">Sessions are saved in this browser as you type. Export important work to a file as a backup.</p>
+      <button
+        type="button"
+        onClick={() =>
+          downloadFile(`${fileStem(session.value.name)}.md`, sessionToText(session.value), 'text/markdown')
+        }
+      >
+        Export current as text / Markdown
+      </button>
       <ul class="sessions" data-testid="session-list">
         {sessionList.value.map((m) => (
           <li key={m.id} class={m.id === current ? 'current' : ''}>
