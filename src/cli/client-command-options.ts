@@ -1,0 +1,77 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { API_KINDS, type ApiKind, createClient, type TextClient, type TextRequest } from '../client/index.ts';
+
+/** Flags shared by the commands that talk to a server (`generate`, `chat`), parsed by commander. */
+export interface ClientFlags {
+  url: string;
+  api: ApiKind;
+  model?: string;
+  key?: string;
+  maxTokens?: number;
+  temperature?: number;
+  seed?: number;
+  system?: string;
+  verbose?: boolean;
+}
+
+export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5001';
+
+export function addClientOptions(command: Command): Command {
+  return command
+    .option('--url <url>', 'server URL', DEFAULT_SERVER_URL)
+    .addOption(new Option('--api <api>', 'wire protocol of the server').choices(API_KINDS).default('kobold'))
+    .option('--model <name>', 'model name (needed by OpenAI-compatible, Anthropic and Ollama servers)')
+    .addOption(new Option('--key <key>', 'API key').env('KINDLING_API_KEY'))
+    .option('--max-tokens <n>', 'most tokens to generate', positiveInteger)
+    .option('--temperature <t>', 'sampling temperature', nonNegativeNumber)
+    .option('--seed <n>', 'sampling seed', integer)
+    .option('--system <text>', 'system prompt (Kobold: memory)')
+    .option('--verbose', 'report queue position and reconnects on stderr');
+}
+
+export function clientFromFlags(flags: ClientFlags): TextClient {
+  return createClient(flags.api, {
+    baseUrl: flags.url,
+    ...(flags.key ? { apiKey: flags.key } : {}),
+    ...(flags.model ? { model: flags.model } : {}),
+  });
+}
+
+/** The sampling part of a request, from the flags that were given. */
+export function requestFromFlags(flags: ClientFlags): TextRequest {
+  const request: TextRequest = {};
+  if (flags.maxTokens !== undefined) request.maxTokens = flags.maxTokens;
+  if (flags.temperature !== undefined) request.temperature = flags.temperature;
+  if (flags.seed !== undefined) request.seed = flags.seed;
+  if (flags.system !== undefined) request.system = flags.system;
+  return request;
+}
+
+/** Writes, then exits once stdout has taken everything (a piped stdout is asynchronous). */
+export function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
+/** One line on stderr: the SDK's error classes carry a complete message. */
+export function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `kindling: ${message.split('\n')[0]}\n`;
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('not an integer');
+  return n;
+}
+
+function positiveInteger(value: string): number {
+  const n = integer(value);
+  if (n <= 0) throw new InvalidArgumentError('must be at least 1');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('not a non-negative number');
+  return n;
+}
