@@ -3,6 +3,7 @@ import type { ServerConfig } from './config/server-config.ts';
 import { checkModelFile } from './config/model-file.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { registerAnthropicRoutes } from './server/routes/anthropic.ts';
 import { registerOpenaiRoutes } from './server/routes/openai.ts';
 import { createApp, type RouteRegistrar } from './server/app.ts';
 import type { ServerContext } from './server/server-context.ts';
@@ -17,7 +18,7 @@ export interface RunningServer {
 }
 
 /** Extra protocols register here as they land (OpenAI, Anthropic, Ollama, WebSocket). */
-export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes];
+export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes, registerAnthropicRoutes];
 
 /** The composition root: config → engine → scheduler → app → listen. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {

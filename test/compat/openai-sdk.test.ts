@@ -51,7 +51,7 @@ test('chat: response_format json_schema is enforced by a grammar', async () => {
 test('chat streaming: role first, content deltas, finish_reason, then a usage chunk; text equals the non-streamed text', async () => {
   const whole = await client.chat.completions.create({ model: 'any', messages, max_tokens: 12, seed: 5 });
   const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 12, seed: 5, stream: true, stream_options: { include_usage: true } });
-  const chunks = [];
+  const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
   for await (const chunk of stream) chunks.push(chunk);
   assert.equal(chunks[0]?.choices[0]?.delta.role, 'assistant');
   assert.ok(chunks.every((c) => c.id === chunks[0]?.id && c.object === 'chat.completion.chunk'));

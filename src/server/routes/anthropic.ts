@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { anthropicChatMessages, decodeAnthropicMessages } from '../../protocols/anthropic/decode.ts';
+import { encodeAnthropicMessage } from '../../protocols/anthropic/encode-response.ts';
+import { createAnthropicStreamEncoder } from '../../protocols/anthropic/encode-stream.ts';
+import {
+  type AnthropicCountTokensBody,
+  AnthropicCountTokensBody as AnthropicCountTokensSchema,
+  type AnthropicMessagesBody,
+  AnthropicMessagesBody as AnthropicMessagesSchema,
+  type AnthropicResponseMeta,
+} from '../../protocols/anthropic/wire.ts';
+import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
+import { renderChatPrompt } from '../../protocols/shared/fallback-chat-template.ts';
+import { normalizeStopSequences } from '../../protocols/shared/stop-sequences.ts';
+import { streamKey } from '../../protocols/shared/stream-key.ts';
+import type { Generation } from '../../scheduler/generation.ts';
+import { onClientGone } from '../client-gone.ts';
+import { generationOutcome } from '../generation-outcome.ts';
+import type { ServerContext } from '../server-context.ts';
+import { lastEventId, streamGeneration } from '../stream-generation.ts';
+import { submitOrResume } from '../submit-or-resume.ts';
+
+const tags = ['Anthropic'];
+
+/** Anthropic's Messages API (auth by `x-api-key` or Bearer, handled globally): decode → scheduler → encode. */
+export function registerAnthropicRoutes(app: FastifyInstance, context: ServerContext): void {
+  const { scheduler, engine } = context;
+  const template = chatTemplateSource(engine);
+
+  /** The id derives from the generation's key, so a resumed stream repeats the id its first connection saw. */
+  const meta = (generation: Generation, body: AnthropicMessagesBody): AnthropicResponseMeta => ({
+    id: `msg_${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
+    model: engine.model.name,
+    stopSequences: normalizeStopSequences(body.stop_sequences),
+  });
+
+  app.post<{ Body: AnthropicMessagesBody }>(
+    '/v1/messages',
+    { schema: { tags, summary: 'Create a message (stream: message_start … message_stop; resumable with X-Kindling-Stream + Last-Event-ID)', body: AnthropicMessagesSchema } },
+    async (request, reply) => {
+      const body = request.body;
+      if (body.stream === true) {
+        const key = streamKey(request.headers);
+        const core = decodeAnthropicMessages(body, template, key ? { key } : {});
+        const target = submitOrResume(scheduler, core, lastEventId(request.headers['last-event-id']));
+        const started = target.generation.log.partsAfter(0).some(({ id, part }) => id <= target.afterId && part.type === 'start');
+        const encode = createAnthropicStreamEncoder(meta(target.generation, body), { started });
+        await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
+        return undefined;
+      }
+      const generation = scheduler.submit(decodeAnthropicMessages(body, template, {}));
+      const stop = onClientGone(reply, () => generation.request.abortOnDisconnect && generation.abort('disconnect'));
+      const outcome = await generationOutcome(generation);
+      stop();
+      if (!outcome.ok) throw outcome.error;
+      return encodeAnthropicMessage(meta(generation, body), outcome.text, outcome.finish);
+    },
+  );
+
+  app.post<{ Body: AnthropicCountTokensBody }>(
+    '/v1/messages/count_tokens',
+    { schema: { tags, summary: 'Tokens the messages take as a prompt (rendered with the chat template, BOS included)', body: AnthropicCountTokensSchema } },
+    async (request) => {
+      const chat = renderChatPrompt(anthropicChatMessages(request.body), template);
+      return { input_tokens: engine.tokenize(chat.prompt, { special: true, addBos: true }).length };
+    },
+  );
+}
