@@ -37,3 +37,27 @@ export function watchErrors(page: Page): string[] {
 export async function outputText(page: Page): Promise<string> {
   return (await page.getByTestId('output').textContent()) ?? '';
 }
+
+/**
+ * Clicks Stop and returns the milliseconds, measured inside the page, from the click event to the moment the
+ * app is idle again (Generate re-enabled, live reply gone). Measuring in the page keeps the harness's own
+ * round trips (which grow on a loaded CI machine) out of the figure.
+ */
+export async function clickStopAndMeasure(page: Page): Promise<number> {
+  await page.evaluate(`(() => {
+    window.__stopMs = undefined;
+    const stop = document.querySelector('[data-testid="stop"]');
+    stop.addEventListener('click', () => {
+      const t0 = performance.now();
+      const check = () => {
+        const gen = document.querySelector('[data-testid="generate"]');
+        if (!gen.disabled && !document.querySelector('[data-testid="live-reply"]')) window.__stopMs = performance.now() - t0;
+        else requestAnimationFrame(check);
+      };
+      check();
+    }, { once: true, capture: true });
+  })()`);
+  await page.getByTestId('stop').click();
+  await page.waitForFunction('window.__stopMs !== undefined');
+  return (await page.evaluate('window.__stopMs')) as number;
+}
