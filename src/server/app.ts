@@ -1,5 +1,6 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import { isAuthorized } from './auth.ts';
@@ -8,6 +9,7 @@ import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
 import { registerKoboldRoutes } from './routes/kobold.ts';
+import { registerKoboldWsRoute } from './routes/kobold-ws.ts';
 import { registerWebRoutes } from './routes/web.ts';
 import type { ServerContext } from './server-context.ts';
 
@@ -63,6 +65,8 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
     },
   });
 
+  await app.register(websocket, { options: { maxPayload: config.maxBodyBytes } });
+
   app.addHook('onRequest', async (request) => {
     if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;
     if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
@@ -94,6 +98,7 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   });
 
   registerKoboldRoutes(app, context);
+  registerKoboldWsRoute(app, context);
   for (const register of extraRoutes) register(app, context);
   registerDocsRoutes(app, context);
   registerWebRoutes(app, context);

@@ -1,0 +1,18 @@
+import { type Static, Type } from 'typebox';
+import { KoboldGenerateBody } from './wire.ts';
+
+/**
+ * The WebSocket bridge (`GET /api/extra/generate/ws`): one connection carries many generations, each
+ * named by its genkey (`id`). Client messages:
+ * - `{"type":"start","id":K,"request":{…Kobold generate body…},"last_event_id"?:N}`: starts generation K,
+ *   or, with `last_event_id`, resumes it after that event (replay, then live).
+ * - `{"type":"abort","id":K}`; `{"type":"ping"}` (answered by `{"type":"pong"}`).
+ * Server messages: `queued`, `token` (`event_id`, `text`), `end` (`finish_reason`, `stop_reason`, `usage`),
+ * `error` (`status`, `message`), `aborted`, `pong`.
+ */
+export const WsClientMessage = Type.Union([
+  Type.Object({ type: Type.Literal('start'), id: Type.String({ minLength: 1 }), request: KoboldGenerateBody, last_event_id: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  Type.Object({ type: Type.Literal('abort'), id: Type.String({ minLength: 1 }) }),
+  Type.Object({ type: Type.Literal('ping') }),
+]);
+export type WsClientMessage = Static<typeof WsClientMessage>;

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { GenerationRequest } from '../../core/generation-request.ts';
+import { KindlingError } from '../../core/kindling-error.ts';
+import { decodeOllamaChat, decodeOllamaGenerate } from '../../protocols/ollama/decode.ts';
+import { encodeOllamaLoaded, encodeOllamaResponse } from '../../protocols/ollama/encode-response.ts';
+import { createOllamaStreamEncoder } from '../../protocols/ollama/encode-stream.ts';
+import { formatGrammar } from '../../protocols/ollama/format-grammar.ts';
+import {
+  type OllamaChatBody,
+  OllamaChatBody as OllamaChatSchema,
+  type OllamaGenerateBody,
+  OllamaGenerateBody as OllamaGenerateSchema,
+  type OllamaResponseMeta,
+  OllamaShowBody,
+} from '../../protocols/ollama/wire.ts';
+import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
+import type { Generation } from '../../scheduler/generation.ts';
+import { onClientGone } from '../client-gone.ts';
+import { generationOutcome } from '../generation-outcome.ts';
+import type { ServerContext } from '../server-context.ts';
+import { streamGeneration } from '../stream-generation.ts';
+
+const tags = ['Ollama'];
+
+/**
+ * The Ollama version we report. Clients gate features on it; 0.7.0 is what KoboldCpp reports, and every
+ * endpoint such clients call at that level is implemented here.
+ */
+const OLLAMA_COMPAT_VERSION = '0.7.0';
+
+/** Ollama's generate/chat (NDJSON as tokens arrive) and its model listing: decode → scheduler → encode. */
+export function registerOllamaRoutes(app: FastifyInstance, context: ServerContext): void {
+  const { scheduler, engine, config } = context;
+  const model = engine.model;
+  const template = chatTemplateSource(engine);
+  const name = `${model.name}:latest`;
+  const bos = engine.bosToken;
+  const stripBos = (ids: readonly number[]) => (bos !== undefined && ids[0] === bos ? ids.slice(1) : [...ids]);
+
+  const run = async (core: GenerationRequest, meta: OllamaResponseMeta, stream: boolean, reply: FastifyReply, withContext: boolean) => {
+    const generation = scheduler.submit(core);
+    if (withContext) meta.context = () => contextOf(generation);
+    if (stream) {
+      await streamGeneration(context, reply, generation, { afterId: 0, encode: createOllamaStreamEncoder(meta), contentType: 'application/x-ndjson' });
+      return undefined;
+    }
+    const stop = onClientGone(reply, () => generation.abort('disconnect'));
+    const outcome = await generationOutcome(generation);
+    stop();
+    if (!outcome.ok) throw outcome.error;
+    return encodeOllamaResponse(meta, outcome.text, outcome.finish);
+  };
+  /** `/api/generate`'s `context`: the prompt's tokens (without BOS, which is added again) and the generated ones. */
+  const contextOf = (generation: Generation) => {
+    const generated: number[] = [];
+    for (const { part } of generation.log.partsAfter(0)) if (part.type === 'text-delta') generated.push(...part.tokens);
+    return [...stripBos(generation.promptTokens), ...generated];
+  };
+  /** Nothing to generate: Ollama answers "loaded" at once (as one NDJSON line when streaming). */
+  const loaded = (meta: OllamaResponseMeta, stream: boolean, reply: FastifyReply) => {
+    const body = encodeOllamaLoaded(meta);
+    return stream ? reply.type('application/x-ndjson; charset=utf-8').send(`${JSON.stringify(body)}\n`) : body;
+  };
+  const decodeOptions = (grammar: string | undefined) => ({ defaultMaxTokens: config.defaultMaxLength, contextSize: model.contextSize, ...(grammar ? { grammar } : {}) });
+
+  app.post<{ Body: OllamaGenerateBody }>(
+    '/api/generate',
+    { schema: { tags, summary: 'Generate from a prompt (stream defaults to true: NDJSON lines as tokens arrive)', body: OllamaGenerateSchema } },
+    async (request, reply) => {
+      const body = request.body;
+      const stream = body.stream !== false;
+      const meta: OllamaResponseMeta = { model: name, kind: 'generate' };
+      if (!body.prompt) return loaded(meta, stream, reply);
+      const grammar = await formatGrammar(body.format, context.jsonSchemaToGrammar);
+      let contextText: string | undefined;
+      if (body.context && body.context.length > 0) {
+        const bad = body.context.find((id) => id >= model.vocabularySize);
+        if (bad !== undefined) throw KindlingError.badInput('context', `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`);
+        contextText = engine.detokenize(stripBos(body.context), { special: true });
+      }
+      const core = decodeOllamaGenerate(body, template, { ...decodeOptions(grammar), ...(contextText !== undefined ? { contextText } : {}) });
+      return run(core, meta, stream, reply, true);
+    },
+  );
+
+  app.post<{ Body: OllamaChatBody }>(
+    '/api/chat',
+    { schema: { tags, summary: 'Chat through the model’s template (stream defaults to true: NDJSON lines as tokens arrive)', body: OllamaChatSchema } },
+    async (request, reply) => {
+      const body = request.body;
+      const stream = body.stream !== false;
+      const meta: OllamaResponseMeta = { model: name, kind: 'chat' };
+      if (!body.messages || body.messages.length === 0) return loaded(meta, stream, reply);
+      const grammar = await formatGrammar(body.format, context.jsonSchemaToGrammar);
+      return run(decodeOllamaChat(body, template, decodeOptions(grammar)), meta, stream, reply, false);
+    },
+  );
+
+  const modified = () => {
+    try {
+      return statSync(model.path).mtime;
+    } catch {
+      return new Date(0);
+    }
+  };
+  const details = () => ({
+    parent_model: '',
+    format: 'gguf',
+    family: model.architecture,
+    families: [model.architecture],
+    parameter_size: parameterSize(model.parameterCount),
+    quantization_level: 'unknown',
+  });
+  // Not a content digest (hashing a multi-gigabyte file at every listing is too slow): stable per file version.
+  const digest = () => createHash('sha256').update(`${model.path}:${model.sizeBytes}:${modified().getTime()}`).digest('hex');
+  const entry = () => ({ name, model: name, modified_at: modified().toISOString(), size: model.sizeBytes, digest: digest(), details: details() });
+
+  app.get('/api/tags', { schema: { tags, summary: 'The loaded model, as Ollama lists models' } }, async () => ({ models: [entry()] }));
+  app.get('/api/ps', { schema: { tags, summary: 'Models in memory (the loaded one, kept loaded)' } }, async () => ({
+    models: [{ ...entry(), expires_at: '9999-12-31T23:59:59Z', size_vram: 0, context_length: model.contextSize }],
+  }));
+  app.get('/api/version', { schema: { tags, summary: 'Ollama API level we implement' }, config: { auth: false } }, async () => ({ version: OLLAMA_COMPAT_VERSION }));
+  app.post<{ Body: { model?: string; name?: string } }>(
+    '/api/show',
+    { schema: { tags, summary: 'Details of the loaded model (whatever name is asked for: one model is served)', body: OllamaShowBody } },
+    async () => ({
+      license: '',
+      modelfile: `FROM ${model.path}\n`,
+      parameters: '',
+      template: model.chatTemplate ?? '',
+      details: details(),
+      model_info: {
+        'general.architecture': model.architecture,
+        ...(model.parameterCount !== undefined ? { 'general.parameter_count': model.parameterCount } : {}),
+        [`${model.architecture}.context_length`]: model.trainContextSize,
+      },
+      capabilities: model.canEmbed ? ['completion', 'embedding'] : ['completion'],
+      modified_at: modified().toISOString(),
+    }),
+  );
+}
+
+function parameterSize(count: number | undefined): string {
+  if (count === undefined) return 'unknown';
+  if (count >= 1e9) return `${(count / 1e9).toFixed(1)}B`;
+  if (count >= 1e6) return `${(count / 1e6).toFixed(1)}M`;
+  return `${(count / 1e3).toFixed(1)}K`;
+}
