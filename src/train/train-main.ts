@@ -18,6 +18,7 @@ const numeric = [
   'context',
   'batch',
   'steps',
+  'time-budget-seconds',
   'learning-rate',
   'min-learning-rate',
   'warmup-steps',

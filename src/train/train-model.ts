@@ -34,6 +34,12 @@ export interface TrainModelOptions {
   /** Windows per optimizer step. */
   batch?: number;
   steps?: number;
+  /**
+   * Wall-clock seconds of training the schedule may take (0: no limit). When the machine is slower than
+   * planned, the cosine schedule advances by elapsed time instead of steps, so the run still ends with a
+   * fully decayed learning rate on time; it then stops before `steps`.
+   */
+  timeBudgetSeconds?: number;
   learningRate?: number;
   minLearningRate?: number;
   warmupSteps?: number;
@@ -88,6 +94,7 @@ const DEFAULTS = {
   context: 256,
   batch: 4,
   steps: 2000,
+  timeBudgetSeconds: 0,
   learningRate: 3e-3,
   minLearningRate: 3e-4,
   warmupSteps: 50,
@@ -180,7 +187,10 @@ export function trainModel(input: TrainModelOptions): TrainModelResult {
   let windowTokens = 0;
   let windowStart = performance.now();
   let stepTokens = 0;
-  while (step < o.steps) {
+  // The schedule position: steps done, or the share of the time budget spent, whichever is further.
+  const progressStep = () =>
+    o.timeBudgetSeconds > 0 ? Math.max(step, Math.floor((trainSeconds / o.timeBudgetSeconds) * o.steps)) : step;
+  while (progressStep() < o.steps) {
     const stepStart = performance.now();
     // The batch depends only on (seed, step), so a resumed run sees the same data as an uninterrupted one.
     const pick = seededRandom((o.seed * 1_000_003 + step) >>> 0);
@@ -197,15 +207,17 @@ export function trainModel(input: TrainModelOptions): TrainModelResult {
     stepTokens = o.batch * o.context;
     const gradNorm = clipGradientNorm(grads.data, o.gradClip);
     step++;
-    const lr = learningRateAt(step, schedule);
+    const lr = learningRateAt(Math.max(step, progressStep()), schedule);
     optimizer.update(params.data, grads.data, lr, step);
     trainSeconds += (performance.now() - stepStart) / 1000;
     windowLoss += loss;
     windowTokens += stepTokens;
-    if (step % o.logEvery === 0 || step === o.steps) {
+    if (step % o.logEvery === 0 || progressStep() >= o.steps) {
       const seconds = (performance.now() - windowStart) / 1000;
       const tps = windowTokens / seconds;
-      const eta = ((o.steps - step) * stepTokens) / tps;
+      const stepEta = ((o.steps - step) * stepTokens) / tps;
+      const eta =
+        o.timeBudgetSeconds > 0 ? Math.min(stepEta, Math.max(0, o.timeBudgetSeconds - trainSeconds)) : stepEta;
       log(
         `step ${step}/${o.steps} loss ${(windowLoss / windowTokens).toFixed(4)} lr ${lr.toExponential(2)} |g| ${gradNorm.toFixed(2)} ` +
           `${tps.toFixed(0)} tok/s elapsed ${formatDuration(trainSeconds)} ETA ${formatDuration(eta)}`,
