@@ -32,7 +32,6 @@ export function OutputView() {
       class={`output mode-${s.mode}`}
       data-testid="output"
       ref={ref}
-      aria-live="polite"
       onScroll={(e) => {
         const el = e.currentTarget;
         stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 48;

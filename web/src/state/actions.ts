@@ -39,7 +39,9 @@ export function addUserTurn(text: string, action?: ActionKind): Turn {
 export function commitReply(reply: Turn, options: { continues: boolean; merge: boolean }): void {
   const turns = session.value.turns;
   const next = options.continues
-    ? turns.map((t) => (t.id === reply.id ? { ...t, ...reply, text: t.text + reply.text } : t))
+    ? turns.map((t) =>
+        t.id === reply.id ? { ...t, text: t.text + reply.text, error: reply.error, stopReason: reply.stopReason } : t,
+      )
     : [...turns, reply];
   setTurns(next, !options.merge);
 }

@@ -14,6 +14,12 @@ let chain: Promise<void> = Promise.resolve();
 let lastSaved: Session | undefined;
 /** Revision we last wrote per session; kept outside the signal so recording it does not trigger a save. */
 const knownRev = new Map<string, number>();
+/** Deleted sessions: a save still queued for one of them must not bring it back. */
+const deleted = new Set<string>();
+
+export function forgetSession(id: string): void {
+  deleted.add(id);
+}
 
 export interface Draft {
   turnId: string;
@@ -23,7 +29,7 @@ export interface Draft {
 
 function persist(): Promise<void> {
   const s = session.value;
-  if (s === lastSaved) return chain;
+  if (s === lastSaved || deleted.has(s.id)) return chain;
   lastSaved = s;
   chain = chain
     .then(async () => {

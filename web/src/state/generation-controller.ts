@@ -50,7 +50,10 @@ export const liveText = new LiveText(() => {
 });
 
 async function ensureClient(): Promise<TextClient | undefined> {
-  if (currentClient() === undefined && connectionState.value.phase !== 'connecting') await connect();
+  // Generate pressed while the automatic connect is still running: wait for it rather than fail.
+  for (let i = 0; i < 300 && connectionState.value.phase === 'connecting'; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  if (currentClient() === undefined) await connect();
   const client = currentClient();
   if (client === undefined) {
     notice.value = {

@@ -1,5 +1,5 @@
 import { loadSession } from './actions.ts';
-import { flushSave, openStoredSession } from './autosave.ts';
+import { flushSave, forgetSession, openStoredSession } from './autosave.ts';
 import { createSession, newId, type Session } from './session.ts';
 import { deleteSessionRecord, listSessions, loadSessionRecord, saveSession } from './session-db.ts';
 import { session, sessionList } from './store.ts';
@@ -54,6 +54,7 @@ export async function duplicateSession(id: string): Promise<void> {
 }
 
 export async function deleteSession(id: string): Promise<void> {
+  forgetSession(id);
   await deleteSessionRecord(id);
   const remaining = await listSessions();
   sessionList.value = remaining;
