@@ -121,4 +121,13 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
     assert.ok(Date.now() - abortedAt < 2000);
     assert.ok((await first).body.results[0].completion_tokens < 2000);
   });
+
+  test('heartbeats keep the stream alive while a long prompt is processed, and Lite still parses it', async () => {
+    const stream = await openStream(path('/api/extra/generate/stream'), { prompt: ' the'.repeat(1900), max_length: 2, ban_eos_token: true });
+    await stream.done;
+    const beforeFirstEvent = stream.text.slice(0, stream.text.indexOf('event: message'));
+    assert.match(beforeFirstEvent, /^: ping\n\n/m);
+    const { events } = parseLikeLite(stream.text);
+    assert.equal(events.at(-1)?.data.finish_reason, 'length');
+  });
 });

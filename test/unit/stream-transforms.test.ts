@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { StopStringHoldback } from '../../src/stream/stop-string-holdback.ts';
+import { TokenTextDecoder } from '../../src/stream/token-text-decoder.ts';
+
+test('stop strings split across chunks are found; their start is held back and never emitted', () => {
+  const holdback = new StopStringHoldback(['\nUser:'], true);
+  const out = ['Hello', ' World', '\n', 'Us', 'er', ':'].map((chunk) => holdback.push(chunk));
+  assert.deepEqual(out.map((r) => r.text), ['Hello', ' World', '', '', '', '']);
+  assert.equal(out[5]?.match?.stop, '\nUser:');
+});
+
+test('held text that turns out not to be a stop string is released', () => {
+  const holdback = new StopStringHoldback(['\nUser:'], true);
+  assert.equal(holdback.push('a\nUs').text, 'a');
+  assert.equal(holdback.push('ed').text, '\nUsed');
+  assert.equal(holdback.push('\n').text, '');
+  assert.equal(holdback.flush(), '\n');
+});
+
+test('without trim the stop string is kept and nothing after it', () => {
+  const holdback = new StopStringHoldback(['END'], false);
+  const result = holdback.push('the END of it');
+  assert.deepEqual([result.text, result.match?.stop], ['the END', 'END']);
+});
+
+test('the earliest stop string wins; empty stop strings are ignored', () => {
+  const holdback = new StopStringHoldback(['', 'bc', 'ab'], true);
+  assert.deepEqual(holdback.push('xabc').text, 'x');
+});
+
+test('UTF-8: bytes of one character split over tokens come out whole; invalid bytes are dropped', () => {
+  const bytes = [...new TextEncoder().encode('a🔥é')];
+  // Each "token" is one byte; detokenize joins the bytes like llama.cpp would.
+  const detokenize = (tokens: readonly number[]) => new TextDecoder().decode(new Uint8Array(tokens));
+  const decoder = new TokenTextDecoder(detokenize);
+  const pieces = bytes.map((b) => decoder.push(b));
+  assert.deepEqual(pieces.filter(Boolean), ['a', '🔥', 'é']);
+  const broken = new TokenTextDecoder(detokenize);
+  const junk = [0xff, 0xfe, 0x41].map((b) => broken.push(b)).join('') + broken.flush();
+  assert.equal(junk, 'A');
+});
