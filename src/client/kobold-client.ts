@@ -1,6 +1,13 @@
 import { renderChatTranscript } from './chat-transcript.ts';
 import { type ClientConfig, definedFields, randomKey } from './client-config.ts';
-import { AbortedError, HttpStatusError, NetworkError, ProtocolError, ProviderStreamError } from './client-errors.ts';
+import {
+  AbortedError,
+  HttpStatusError,
+  type KindlingClientError,
+  NetworkError,
+  ProtocolError,
+  ProviderStreamError,
+} from './client-errors.ts';
 import type {
   GenerationResult,
   ServerInfo,
@@ -262,10 +269,18 @@ class KoboldStreamAdapter implements ProviderAdapter {
     if (typeof finish === 'string' && finish !== 'null' && finish !== '') sink.finish(finish, data);
   }
 
-  async canResume(state: AttemptState, signal: AbortSignal): Promise<boolean> {
+  async canResume(state: AttemptState, signal: AbortSignal, error: KindlingClientError): Promise<boolean> {
     const mode = this.#config.options.resume ?? 'auto';
     if (mode !== 'auto') return mode;
-    return state.sawIds || this.#client.isKindling(signal);
+    // Ids, or a 409 for our own genkey, only come from our server: the generation is alive there.
+    if (state.sawIds || (error instanceof HttpStatusError && error.status === 409)) return true;
+    // Nothing received yet: asking to resume from 0 is safe on both servers. Ours replays from the start
+    // (or starts the generation if the first request never arrived); KoboldCpp ignores the header and
+    // starts it, which is all a plain re-send would do.
+    if (state.text === '') return true;
+    // Text but no ids: KoboldCpp, unless the server says otherwise. Resuming there would restart the
+    // generation and repeat the text, so only a confirmed Kindling server is resumed.
+    return this.#client.isKindling(signal);
   }
 
   async recover(state: AttemptState, sink: StreamSink, signal: AbortSignal): Promise<boolean> {

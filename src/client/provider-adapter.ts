@@ -36,8 +36,11 @@ export interface ProviderAdapter {
   onSseEvent?(event: SseEvent, sink: StreamSink): void;
   onSseComment?(comment: string, sink: StreamSink): void;
   onJsonLine?(value: unknown, sink: StreamSink): void;
-  /** After a cut: can the stream be re-opened from `state.lastEventId` without restarting the generation? */
-  canResume(state: AttemptState, signal: AbortSignal): Promise<boolean>;
+  /**
+   * After a failed attempt (`error`): can the stream be re-opened from `state.lastEventId` without
+   * restarting the generation?
+   */
+  canResume(state: AttemptState, signal: AbortSignal, error: KindlingClientError): Promise<boolean>;
   /**
    * When it cannot: fetch what the server generated anyway (Kobold `/check`) and end the stream through the
    * sink. Resolves false when there is nothing to recover from.

@@ -53,6 +53,7 @@ export async function* driveStream(
   let currentId: string | undefined;
   let serverRetryMs: number | undefined;
   let requestSent = false;
+  let resumedAfter: string | undefined;
 
   const sink: StreamSink = {
     text(delta) {
@@ -96,15 +97,20 @@ export async function* driveStream(
     return new SseReader({
       onEvent: (event) => {
         if (event.id !== undefined && event.id !== '') {
-          // Our server replays strictly after Last-Event-ID; dropping anything not newer keeps a misbehaving
-          // replay from duplicating text.
-          if (isNotNewer(event.id, state.lastEventId)) return;
+          // Our server replays strictly after Last-Event-ID; dropping anything not after it keeps a misbehaving
+          // replay from duplicating text. Within one connection an id may repeat (a usage chunk and [DONE]
+          // belong to the same log part as the finish chunk), so the floor is where this connection resumed.
+          if (isNotNewer(event.id, resumedAfter)) return;
           state.sawIds = true;
           currentId = event.id;
         }
         if (event.event === 'ping') sawKeepalive = true;
         adapter.onSseEvent?.(event, sink);
-        if (event.id !== undefined && event.id !== '') state.lastEventId = event.id;
+        if (event.id !== undefined && event.id !== '') {
+          state.lastEventId = event.id;
+          // A new id is progress even without text: a resume now starts later in the log.
+          progressed = true;
+        }
         currentId = undefined;
       },
       onComment: (comment) => {
@@ -130,6 +136,7 @@ export async function* driveStream(
       try {
         if (heartbeatExpected()) heartbeat.start();
         requestSent = true;
+        resumedAfter = state.resume ? state.lastEventId : undefined;
         const response = await sendRequest(config.fetch, adapter.request(state), attempt.signal);
         if (!response.body) throw new ProtocolError('streaming response has no body');
         const reader = response.body.getReader();
@@ -189,7 +196,7 @@ export async function* driveStream(
       if (failures > config.retry.maxRetries) throw withPartial(error);
 
       const started = state.text !== '' || state.sawIds;
-      const resumable = await adapter.canResume(state, signal).catch(() => false);
+      const resumable = await adapter.canResume(state, signal, error).catch(() => false);
       if (resumable) state.resume = true;
       else if (started) {
         // The generation is under way but cannot be re-attached to: take what the server kept, or fail.
@@ -231,10 +238,10 @@ export async function* driveStream(
   }
 }
 
-/** True when both ids are integers and `id` is not after `last` (ours are; other servers' ids are opaque). */
-function isNotNewer(id: string, last: string | undefined): boolean {
-  if (last === undefined) return false;
+/** True when both ids are integers and `id` is not after `floor` (ours are; other servers' ids are opaque). */
+function isNotNewer(id: string, floor: string | undefined): boolean {
+  if (floor === undefined) return false;
   const a = Number(id);
-  const b = Number(last);
+  const b = Number(floor);
   return Number.isInteger(a) && Number.isInteger(b) && a <= b;
 }

@@ -131,3 +131,14 @@ test('listModels reads /models', async (t) => {
   t.after(() => fake.close());
   assert.deepEqual(await createClient('openai', { baseUrl: `${fake.url}/v1/` }).listModels(), ['a/b', 'c/d']);
 });
+
+test('resumable stream (our server): frames repeating the last id (usage, [DONE]) are kept, not taken for replays', async (t) => {
+  const fake = await startFakeOpenRouter({ resumable: true, tokenCount: 10, processingComments: 0 });
+  t.after(() => fake.close());
+  const client = createClient('openai', { baseUrl: fake.url, model: 'm', resume: true });
+  const result = await client.stream({ messages: [{ role: 'user', content: 'x' }] }).result;
+  assert.equal(result.text, fake.expectedText(1, 10));
+  assert.equal(result.usage?.completionTokens, 10);
+  assert.match(String(fake.requests[0]?.headers['x-kindling-stream']), /^ks-/);
+  assert.equal(fake.requests[0]?.headers['last-event-id'], undefined);
+});

@@ -199,9 +199,10 @@ function serveChunks(res: ServerResponse, generation: FakeGeneration, afterId: n
         completion_tokens: completion,
         total_tokens: ctx.promptTokens + completion,
       };
-      out += `data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
+      // Like our server: the usage chunk and [DONE] repeat the finish event's id (one log part, three frames).
+      out += `${idLine(event)}data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
     }
-    out += options.koboldcppQuirks ? 'data: [DONE]' : 'data: [DONE]\n\n';
+    out += options.koboldcppQuirks ? 'data: [DONE]' : `${idLine(event)}data: [DONE]\n\n`;
     void write(res, out);
     res.end();
   });
