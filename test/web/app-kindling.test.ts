@@ -92,7 +92,7 @@ describe('web client on the real Kindling server', { skip: skipReason, timeout: 
     await context.close();
   });
 
-  it('retry, undo and redo', async () => {
+  it('retry (keeping both versions), undo and redo', async () => {
     const { page, context } = await openApp();
     await setMaxLength(page, 16);
     await page.getByTestId('prompt').fill('Seed text.');
@@ -110,6 +110,15 @@ describe('web client on the real Kindling server', { skip: skipReason, timeout: 
     await page.getByTestId('undo').click();
     await page.getByTestId('undo').click();
     assert.equal(await outputText(page), 'Seed text.');
+    // Retry kept both versions of the reply: switch between them.
+    await page.getByTestId('redo').click();
+    await page.getByTestId('redo').click();
+    assert.equal(await outputText(page), second);
+    assert.equal(await page.getByTestId('variant-count').textContent(), '2/2');
+    await page.getByTestId('variant-prev').click();
+    assert.equal(await outputText(page), first);
+    await page.getByTestId('variant-next').click();
+    assert.equal(await outputText(page), second);
     await context.close();
   });
 

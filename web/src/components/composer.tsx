@@ -1,5 +1,5 @@
 import { useSignal } from '@preact/signals';
-import { back, redo, undo } from '../state/actions.ts';
+import { back, redo, selectVariant, undo } from '../state/actions.ts';
 import { generate, retry, stop } from '../state/generation-controller.ts';
 import type { ActionKind } from '../state/session.ts';
 import { canRedo, canUndo, isGenerating, session } from '../state/store.ts';
@@ -13,6 +13,9 @@ export function Composer() {
   const enterSends = useSignal(localStorage.getItem(enterKey) !== 'false');
   const busy = isGenerating.value;
   const mode = session.value.mode;
+  const last = session.value.turns.at(-1);
+  const variants = last?.variants?.length ?? 0;
+  const index = last?.variantIndex ?? 0;
 
   const send = () => {
     if (busy) return;
@@ -82,6 +85,31 @@ export function Composer() {
         <button type="button" data-testid="back" disabled={busy} onClick={back} title="Remove the last part">
           Back
         </button>
+        {last !== undefined && variants > 1 ? (
+          <span class="variants" title="Versions of the last reply made by Retry">
+            <button
+              type="button"
+              data-testid="variant-prev"
+              disabled={busy || index === 0}
+              onClick={() => selectVariant(last.id, index - 1)}
+              aria-label="Previous version"
+            >
+              ‹
+            </button>
+            <span data-testid="variant-count">
+              {index + 1}/{variants}
+            </span>
+            <button
+              type="button"
+              data-testid="variant-next"
+              disabled={busy || index >= variants - 1}
+              onClick={() => selectVariant(last.id, index + 1)}
+              aria-label="Next version"
+            >
+              ›
+            </button>
+          </span>
+        ) : null}
         <label class="check" title="Enter sends, Shift+Enter adds a line">
           <input
             type="checkbox"

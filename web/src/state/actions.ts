@@ -50,7 +50,13 @@ export function editTurn(id: string, text: string): void {
   const turns = session.value.turns;
   const old = turns.find((t) => t.id === id);
   if (old === undefined || old.text === text) return;
-  setTurns(turns.map((t) => (t.id === id ? { ...t, text, error: undefined } : t)));
+  setTurns(
+    turns.map((t) => {
+      if (t.id !== id) return t;
+      const variants = t.variants?.map((v, i) => (i === t.variantIndex ? text : v));
+      return { ...t, text, error: undefined, ...(variants ? { variants } : {}) };
+    }),
+  );
 }
 
 export function deleteTurn(id: string): void {
@@ -62,12 +68,21 @@ export function back(): void {
   if (session.value.turns.length > 0) setTurns(session.value.turns.slice(0, -1));
 }
 
-/** Removes the last reply so it can be generated again; returns false when the last turn is not a reply. */
-export function dropLastReply(): boolean {
+/** Removes the last reply so it can be generated again; returns it, or undefined when the last turn is not one. */
+export function dropLastReply(): Turn | undefined {
   const last = session.value.turns.at(-1);
-  if (last?.role !== 'assistant') return false;
+  if (last?.role !== 'assistant') return undefined;
   setTurns(session.value.turns.slice(0, -1));
-  return true;
+  return last;
+}
+
+/** Shows another version of a reply that Retry produced. */
+export function selectVariant(id: string, index: number): void {
+  const turns = session.value.turns;
+  const turn = turns.find((t) => t.id === id);
+  const text = turn?.variants?.[index];
+  if (turn === undefined || text === undefined) return;
+  setTurns(turns.map((t) => (t.id === id ? { ...t, text, variantIndex: index } : t)));
 }
 
 export function undo(): void {

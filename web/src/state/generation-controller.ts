@@ -22,7 +22,8 @@ interface Run {
   stream?: TextStream;
   client: TextClient;
   genkey?: string;
-  target: { turnId: string; continues: boolean; merge: boolean };
+  /** `previous`: the reply Retry replaced; the new one becomes its next variant, or it comes back if nothing came. */
+  target: { turnId: string; continues: boolean; merge: boolean; previous?: Turn };
   sessionId: string;
   chunks: number;
   finished: boolean;
@@ -78,9 +79,9 @@ export async function generate(input: string, action?: ActionKind): Promise<void
 /** Generate the last reply again; one Undo brings the previous reply back. */
 export async function retry(): Promise<void> {
   if (active !== undefined) return;
-  const dropped = dropLastReply();
-  if (!dropped && session.value.turns.at(-1)?.role !== 'user') return;
-  await start({ turnId: newId(), continues: false, merge: dropped });
+  const previous = dropLastReply();
+  if (previous === undefined && session.value.turns.at(-1)?.role !== 'user') return;
+  await start({ turnId: previous?.id ?? newId(), continues: false, merge: previous !== undefined, previous });
 }
 
 export function stop(): void {
@@ -98,9 +99,18 @@ function finish(run: Run, result: GenerationResult, error?: string): void {
   run.finished = true;
   const text = run.trim ? result.text.trim() : result.text;
   batch(() => {
-    if (text.length > 0 || (error !== undefined && !run.target.continues)) {
+    const previous = run.target.previous;
+    if (text.length === 0 && previous !== undefined) {
+      // Retry produced nothing (stopped at once, or failed): the reply it replaced comes back.
+      if (session.value.id === run.sessionId) commitReply(previous, { continues: false, merge: true });
+    } else if (text.length > 0 || (error !== undefined && !run.target.continues)) {
       const reply: Turn = { id: run.target.turnId, role: 'assistant', text, stopReason: result.stopReason };
       if (error !== undefined) reply.error = error;
+      if (previous !== undefined) {
+        reply.variants = [...(previous.variants ?? [previous.text]), text];
+        reply.variantIndex = reply.variants.length - 1;
+        if (previous.name !== undefined) reply.name = previous.name;
+      }
       if (session.value.id === run.sessionId)
         commitReply(reply, { continues: run.target.continues, merge: run.target.merge });
     }

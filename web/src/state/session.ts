@@ -18,6 +18,9 @@ export interface Turn {
   /** Set on a reply that ended badly (provider error, stop pressed, interrupted by a reload). */
   error?: string;
   stopReason?: string;
+  /** Every version Retry produced for this reply ("swipes"); `text` is `variants[variantIndex]`. */
+  variants?: string[];
+  variantIndex?: number;
 }
 
 export interface WorldInfoEntry {
