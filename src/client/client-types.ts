@@ -21,7 +21,10 @@ export interface RetryOptions {
   maxRetries?: number;
   /** First backoff delay in ms; doubles per consecutive failure. Default 500. */
   baseDelayMs?: number;
-  /** Upper bound of one backoff delay in ms (also caps `retry-after` and SSE `retry:`). Default 8000. */
+  /**
+   * Upper bound of one computed backoff delay in ms. Default 8000. A server's own delay (`retry-after`,
+   * `retry-after-ms`, SSE `retry:`) is honoured instead, up to 60 s.
+   */
   maxDelayMs?: number;
 }
 
@@ -43,7 +46,10 @@ export interface ClientOptions {
   retry?: RetryOptions;
   /**
    * A stream that delivers no byte for this many ms is treated as dropped and reconnected (or failed when
-   * the provider cannot resume). Our server sends `: ping` every 15 s, so the default is 45000. 0 disables.
+   * the provider cannot resume). When left unset, 45000 applies once the server has shown it sends
+   * keepalives (our server's `: ping` every 15 s, OpenRouter comments, Anthropic `ping`), because KoboldCpp
+   * and plain OpenAI servers can be silent for minutes while a prompt is processed. Set it to arm the
+   * heartbeat from the start; 0 disables it.
    */
   heartbeatTimeoutMs?: number;
   /**

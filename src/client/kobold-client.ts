@@ -17,6 +17,7 @@ import type {
   TextStream,
 } from './client-types.ts';
 import { requestJson, toClientError } from './http-request.ts';
+import { KeepaliveStatus } from './keepalive-status.ts';
 import { recoverFromCheck } from './kobold-check-recovery.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
@@ -216,6 +217,7 @@ function readSyncResult(body: unknown): GenerationResult {
 
 class KoboldStreamAdapter implements ProviderAdapter {
   readonly framing = 'sse' as const;
+  readonly #keepalive = new KeepaliveStatus();
   readonly #client: KoboldClient;
   readonly #config: ClientConfig;
   readonly #body: Record<string, unknown>;
@@ -243,8 +245,7 @@ class KoboldStreamAdapter implements ProviderAdapter {
   }
 
   onSseComment(comment: string, sink: StreamSink): void {
-    const queued = /\bqueued(?:\s+(\d+))?/i.exec(comment);
-    if (queued) sink.status('queued', queued[1] ? { queuePosition: Number(queued[1]) } : {});
+    this.#keepalive.onComment(comment, sink);
   }
 
   onSseEvent(event: SseEvent, sink: StreamSink): void {

@@ -10,6 +10,7 @@ import type {
 } from './client-types.ts';
 import { collectStream } from './collect-stream.ts';
 import { requestJson } from './http-request.ts';
+import { KeepaliveStatus } from './keepalive-status.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord, readProviderErrorBody } from './provider-error-body.ts';
@@ -71,6 +72,7 @@ export function toOpenAIMessages(request: TextRequest): ChatMessage[] {
 
 class OpenAIStreamAdapter implements ProviderAdapter {
   readonly framing = 'sse' as const;
+  readonly #keepalive = new KeepaliveStatus();
   readonly #config: ClientConfig;
   readonly #request: TextRequest;
   readonly #chat: boolean;
@@ -116,9 +118,7 @@ class OpenAIStreamAdapter implements ProviderAdapter {
   }
 
   onSseComment(comment: string, sink: StreamSink): void {
-    if (/PROCESSING/i.test(comment)) sink.status('processing', { message: comment.trim() });
-    const queued = /\bqueued(?:\s+(\d+))?/i.exec(comment);
-    if (queued) sink.status('queued', queued[1] ? { queuePosition: Number(queued[1]) } : {});
+    this.#keepalive.onComment(comment, sink);
   }
 
   onSseEvent(event: SseEvent, sink: StreamSink): void {

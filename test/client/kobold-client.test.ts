@@ -4,8 +4,8 @@ import { AbortedError, createClient, type StreamEvent } from '../../src/client/i
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 
-test('Kobold stream on our server: queue comments become statuses, frames become text with ids, body carries the genkey', async (t) => {
-  const fake = await startFakeKobold({ tokenCount: 12, queuedComments: 2 });
+test('Kobold stream on our server: queue comments become statuses (then processing), frames become text with ids, body carries the genkey', async (t) => {
+  const fake = await startFakeKobold({ tokenCount: 12, queuedComments: 2, pingIntervalMs: 5, tokenIntervalMs: 4 });
   t.after(() => fake.close());
   const client = createClient('kobold', { baseUrl: `${fake.url}/api/v1` });
   const stream = client.stream({
@@ -20,10 +20,18 @@ test('Kobold stream on our server: queue comments become statuses, frames become
   for await (const event of stream) all.push(event);
   const result = await stream.result;
 
-  assert.deepEqual(all.slice(0, 2), [
-    { type: 'status', status: 'queued', detail: { queuePosition: 2 } },
-    { type: 'status', status: 'queued', detail: { queuePosition: 1 } },
-  ]);
+  assert.deepEqual(
+    all.filter((e) => e.type === 'status'),
+    [
+      { type: 'status', status: 'queued', detail: { queuePosition: 2 } },
+      { type: 'status', status: 'queued', detail: { queuePosition: 1 } },
+      { type: 'status', status: 'processing' },
+    ],
+  );
+  assert.deepEqual(
+    all.slice(0, 2).map((e) => e.type),
+    ['status', 'status'],
+  );
   const texts = all.flatMap((e) => (e.type === 'text' ? [e] : []));
   assert.deepEqual(
     texts.map((e) => e.id),
