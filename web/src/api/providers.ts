@@ -1,4 +1,5 @@
 import type { ApiKind } from '../../../src/client/client-types.ts';
+import type { Samplers } from '../state/session.ts';
 
 // The providers the connect panel offers. "kindling" is this server, reached at the page's own origin.
 export type ProviderId = 'kindling' | 'kobold' | 'openai' | 'anthropic' | 'ollama';
@@ -129,3 +130,26 @@ export function originOf(url: string): string | undefined {
     return undefined;
   }
 }
+
+const allSamplers: (keyof Samplers)[] = [
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'rep_pen',
+  'rep_pen_range',
+  'dry_multiplier',
+  'dry_base',
+  'dry_allowed_length',
+  'xtc_threshold',
+  'xtc_probability',
+  'seed',
+];
+
+/** Samplers each API takes; the settings panel greys out the others instead of sending what is ignored. */
+export const samplerSupport: Record<ApiKind, ReadonlySet<keyof Samplers>> = {
+  kobold: new Set(allSamplers),
+  ollama: new Set<keyof Samplers>(['temperature', 'top_p', 'top_k', 'min_p', 'rep_pen', 'rep_pen_range', 'seed']),
+  openai: new Set<keyof Samplers>(['temperature', 'top_p', 'top_k', 'seed']),
+  anthropic: new Set<keyof Samplers>(['temperature', 'top_p', 'top_k']),
+};

@@ -8,6 +8,7 @@ export interface NumberFieldProps {
   step?: number;
   testId?: string;
   title?: string;
+  disabled?: boolean;
 }
 
 export function NumberField(props: NumberFieldProps) {
@@ -21,6 +22,7 @@ export function NumberField(props: NumberFieldProps) {
         max={props.max}
         step={props.step ?? 1}
         data-testid={props.testId}
+        disabled={props.disabled}
         onInput={(e) => {
           const n = Number.parseFloat(e.currentTarget.value);
           if (Number.isFinite(n)) props.onChange(n);

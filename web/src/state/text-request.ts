@@ -25,7 +25,7 @@ export function toTextRequest(built: BuiltPrompt, s: Session, config: Connection
     request.repPen = sm.rep_pen;
     request.repPenRange = sm.rep_pen_range;
   }
-  if (sm.seed >= 0) request.seed = sm.seed;
+  if (sm.seed >= 0 && def.api !== 'anthropic') request.seed = sm.seed;
   if (def.api === 'kobold') {
     request.extra = {
       max_context_length: s.gen.maxContextLength,

@@ -1,7 +1,8 @@
+import { providers, samplerSupport } from '../api/providers.ts';
 import { NumberField } from '../components/number-field.tsx';
 import { instructTemplates } from '../prompt/instruct-templates.ts';
 import { setField, setGen, setInstruct, setSamplers } from '../state/actions.ts';
-import { connectionState } from '../state/connection.ts';
+import { connectionConfig, connectionState } from '../state/connection.ts';
 import { samplerPresets } from '../state/sampler-presets.ts';
 import type { InstructTags } from '../state/session.ts';
 import { session } from '../state/store.ts';
@@ -20,6 +21,13 @@ export function SettingsPanel() {
   const s = session.value;
   const sm = s.gen.samplers;
   const serverCtx = connectionState.value.info?.contextSize;
+  const api = providers[connectionConfig.value.provider].api;
+  const supported = samplerSupport[api];
+  // Samplers this provider ignores are shown greyed out, with the reason, rather than sent for nothing.
+  const off = (key: keyof typeof sm) =>
+    supported.has(key)
+      ? {}
+      : { disabled: true, title: `${providers[connectionConfig.value.provider].label} does not take this sampler` };
   return (
     <section class="panel-body">
       <h3>Length</h3>
@@ -62,6 +70,7 @@ export function SettingsPanel() {
       </label>
       <div class="grid">
         <NumberField
+          {...off('temperature')}
           label="Temperature"
           testId="temperature"
           value={sm.temperature}
@@ -71,6 +80,7 @@ export function SettingsPanel() {
           onChange={(v) => setSamplers({ temperature: v })}
         />
         <NumberField
+          {...off('top_p')}
           label="Top P"
           value={sm.top_p}
           step={0.01}
@@ -78,8 +88,15 @@ export function SettingsPanel() {
           max={1}
           onChange={(v) => setSamplers({ top_p: v })}
         />
-        <NumberField label="Top K" value={sm.top_k} min={0} onChange={(v) => setSamplers({ top_k: v })} />
         <NumberField
+          {...off('top_k')}
+          label="Top K"
+          value={sm.top_k}
+          min={0}
+          onChange={(v) => setSamplers({ top_k: v })}
+        />
+        <NumberField
+          {...off('min_p')}
           label="Min P"
           value={sm.min_p}
           step={0.01}
@@ -88,6 +105,7 @@ export function SettingsPanel() {
           onChange={(v) => setSamplers({ min_p: v })}
         />
         <NumberField
+          {...off('rep_pen')}
           label="Rep. penalty"
           value={sm.rep_pen}
           step={0.01}
@@ -96,53 +114,60 @@ export function SettingsPanel() {
           onChange={(v) => setSamplers({ rep_pen: v })}
         />
         <NumberField
+          {...off('rep_pen_range')}
           label="Rep. range"
           value={sm.rep_pen_range}
           min={0}
           onChange={(v) => setSamplers({ rep_pen_range: v })}
         />
         <NumberField
+          {...off('dry_multiplier')}
           label="DRY mult."
           value={sm.dry_multiplier}
           step={0.1}
           min={0}
           onChange={(v) => setSamplers({ dry_multiplier: v })}
-          title="Kobold servers only"
         />
         <NumberField
+          {...off('dry_base')}
           label="DRY base"
           value={sm.dry_base}
           step={0.05}
           min={1}
           onChange={(v) => setSamplers({ dry_base: v })}
-          title="Kobold servers only"
         />
         <NumberField
+          {...off('dry_allowed_length')}
           label="DRY length"
           value={sm.dry_allowed_length}
           min={1}
           onChange={(v) => setSamplers({ dry_allowed_length: v })}
-          title="Kobold servers only"
         />
         <NumberField
+          {...off('xtc_threshold')}
           label="XTC thresh."
           value={sm.xtc_threshold}
           step={0.01}
           min={0}
           max={1}
           onChange={(v) => setSamplers({ xtc_threshold: v })}
-          title="Kobold servers only"
         />
         <NumberField
+          {...off('xtc_probability')}
           label="XTC prob."
           value={sm.xtc_probability}
           step={0.05}
           min={0}
           max={1}
           onChange={(v) => setSamplers({ xtc_probability: v })}
-          title="Kobold servers only"
         />
-        <NumberField label="Seed (-1 random)" value={sm.seed} min={-1} onChange={(v) => setSamplers({ seed: v })} />
+        <NumberField
+          {...off('seed')}
+          label="Seed (-1 random)"
+          value={sm.seed}
+          min={-1}
+          onChange={(v) => setSamplers({ seed: v })}
+        />
       </div>
       <label class="field wide">
         <span>Stop sequences (one per line; \n for a newline)</span>
