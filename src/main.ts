@@ -4,6 +4,7 @@ import { checkModelFile } from './config/model-file.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { registerAnthropicRoutes } from './server/routes/anthropic.ts';
+import { registerOllamaRoutes } from './server/routes/ollama.ts';
 import { registerOpenaiRoutes } from './server/routes/openai.ts';
 import { createApp, type RouteRegistrar } from './server/app.ts';
 import type { ServerContext } from './server/server-context.ts';
@@ -18,7 +19,7 @@ export interface RunningServer {
 }
 
 /** Extra protocols register here as they land (OpenAI, Anthropic, Ollama, WebSocket). */
-export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes, registerAnthropicRoutes];
+export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes, registerAnthropicRoutes, registerOllamaRoutes];
 
 /** The composition root: config → engine → scheduler → app → listen. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {

@@ -52,12 +52,15 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     if (!outcome.ok) throw outcome.error;
     return encodeOllamaResponse(meta, outcome.text, outcome.finish);
   };
-  /** `/api/generate`'s `context`: the prompt's tokens (without BOS, which is added again) and the generated ones. */
-  const contextOf = (generation: Generation) => {
-    const generated: number[] = [];
-    for (const { part } of generation.log.partsAfter(0)) if (part.type === 'text-delta') generated.push(...part.tokens);
-    return [...stripBos(generation.promptTokens), ...generated];
-  };
+  /**
+   * `/api/generate`'s `context`: the prompt's tokens (without BOS, which is added again) and the tokens of the
+   * text returned. The text is tokenised again rather than taken from the log, because tokens whose bytes were
+   * held back (a partial character, a trimmed stop string) are not in the log's parts.
+   */
+  const contextOf = (generation: Generation) => [
+    ...stripBos(generation.promptTokens),
+    ...engine.tokenize(generation.log.text, { special: false, addBos: false }),
+  ];
   /** Nothing to generate: Ollama answers "loaded" at once (as one NDJSON line when streaming). */
   const loaded = (meta: OllamaResponseMeta, stream: boolean, reply: FastifyReply) => {
     const body = encodeOllamaLoaded(meta);
