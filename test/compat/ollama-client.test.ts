@@ -19,7 +19,7 @@ test('generate streaming: parts as tokens arrive, a final part with done_reason,
   for await (const part of await ollama.generate({ model: 'any', prompt: 'Once upon a time', stream: true, options: { num_predict: 10, seed: 9 } })) parts.push(part);
   const final = parts.at(-1);
   assert.ok(final?.done);
-  assert.ok(parts.slice(0, -1).every((p) => !p.done && p.response.length > 0));
+  assert.ok(parts.slice(0, -1).every((p) => !p.done && (p.response ?? '').length > 0));
   assert.equal(final?.response, '');
   assert.equal(parts.map((p) => p.response).join(''), whole.response, 'same seed: streamed text = whole text');
   assert.ok(final?.done_reason === 'stop' || final?.done_reason === 'length');
@@ -36,7 +36,7 @@ test('generate streaming: parts as tokens arrive, a final part with done_reason,
 test('generate with format (JSON schema) is enforced; raw prompts skip the template', async () => {
   const schema = { type: 'object', properties: { answer: { enum: ['no'] } }, required: ['answer'], additionalProperties: false };
   const result = await ollama.generate({ model: 'any', prompt: 'Answer', format: schema, options: { num_predict: 40 } });
-  assert.deepEqual(JSON.parse(result.response), { answer: 'no' });
+  assert.deepEqual(JSON.parse(result.response ?? ''), { answer: 'no' });
   const raw = await ollama.generate({ model: 'any', prompt: 'Once upon a time', raw: true, options: { num_predict: 1 } });
   const counted = await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'Once upon a time' });
   assert.equal(raw.prompt_eval_count, counted.body.value);
