@@ -95,7 +95,11 @@ describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', 
     await connectTo(page, 'openai', `${fake.url}/api/v1`, 'sk-or-test');
     assert.match((await page.getByTestId('status').textContent()) ?? '', /a\/model/, 'first model of the sorted list');
     await setMaxLength(page, 30);
-    assert.equal(await page.getByLabel('DRY mult.').isDisabled(), true, 'samplers OpenAI-style APIs ignore are greyed out');
+    assert.equal(
+      await page.getByLabel('DRY mult.').isDisabled(),
+      true,
+      'samplers OpenAI-style APIs ignore are greyed out',
+    );
     assert.equal(await page.getByTestId('temperature').isDisabled(), false);
     await page.getByTestId('mode').selectOption('chat');
     await page.getByTestId('prompt').fill('Hi there');

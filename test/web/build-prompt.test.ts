@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildPrompt, estimateTokens } from '../../web/src/prompt/build-prompt.ts';
+import { splitReasoning } from '../../web/src/prompt/reasoning.ts';
 import { createSession, createWorldInfoEntry, type Session, type Turn } from '../../web/src/state/session.ts';
 
 const turn = (role: Turn['role'], text: string, extra: Partial<Turn> = {}): Turn => ({
@@ -223,5 +224,32 @@ describe('buildPrompt: modes and instruct templates', () => {
     const s = createSession({ mode: 'chat', turns: [turn('user', 'x')] });
     s.gen.stopSequences = ['\nYou:', 'THE END'];
     assert.deepEqual((await buildPrompt(s)).stopSequences, ['\nYou:', 'THE END']);
+  });
+});
+
+describe('reasoning blocks', () => {
+  it('splits a leading <think> block from the answer, open or closed', () => {
+    assert.deepEqual(splitReasoning('<think>\nhmm\n</think>\n\nAnswer.'), {
+      reasoning: 'hmm',
+      answer: 'Answer.',
+      open: false,
+    });
+    assert.deepEqual(splitReasoning('<think>still going'), { reasoning: 'still going', answer: '', open: true });
+    assert.deepEqual(splitReasoning('No tags <think>x</think>'), {
+      reasoning: undefined,
+      answer: 'No tags <think>x</think>',
+      open: false,
+    });
+  });
+
+  it('leaves earlier replies’ reasoning out of the prompt and the messages', async () => {
+    const s = createSession({
+      mode: 'instruct',
+      turns: [turn('user', 'Q1'), turn('assistant', '<think>long musing</think>A1'), turn('user', 'Q2')],
+    });
+    const built = await buildPrompt(s);
+    assert.ok(!built.prompt.includes('musing'));
+    assert.ok(built.prompt.includes('<|im_start|>assistant\nA1<|im_end|>'));
+    assert.deepEqual(built.messages[1], { role: 'assistant', content: 'A1' });
   });
 });

@@ -1,4 +1,5 @@
 import { Component } from 'preact';
+import { splitReasoning } from '../prompt/reasoning.ts';
 import { deleteTurn, editTurn } from '../state/actions.ts';
 import type { Mode, Turn } from '../state/session.ts';
 
@@ -75,6 +76,22 @@ export class TurnView extends Component<TurnViewProps, State> {
     );
   }
 
+  /** A reply's <think> block is folded into a closed <details>; the answer follows as plain text. */
+  renderText() {
+    const { turn } = this.props;
+    const split = turn.role === 'assistant' ? splitReasoning(turn.text) : undefined;
+    if (split?.reasoning === undefined) return turn.text;
+    return (
+      <>
+        <details class="think">
+          <summary>{split.open ? 'Thinking (unfinished)' : 'Thinking'}</summary>
+          {split.reasoning}
+        </details>
+        {split.answer}
+      </>
+    );
+  }
+
   override render() {
     const { turn, mode } = this.props;
     const error = turn.error ? (
@@ -126,7 +143,7 @@ export class TurnView extends Component<TurnViewProps, State> {
           this.renderEditor()
         ) : (
           <div class="turn-text">
-            {turn.text}
+            {this.renderText()}
             {this.props.children}
           </div>
         )}

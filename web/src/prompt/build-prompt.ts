@@ -2,6 +2,7 @@ import type { Session } from '../state/session.ts';
 import { formatAuthorsNote, insertAuthorsNote } from './authors-note.ts';
 import { type HistoryLayout, layoutHistory } from './history-layout.ts';
 import { instructTags } from './instruct-templates.ts';
+import { stripReasoning } from './reasoning.ts';
 import { activeWorldInfo } from './world-info.ts';
 
 /** Counts tokens of a text; the server's tokenizer when it has one, `estimateTokens` otherwise. */
@@ -188,7 +189,8 @@ function buildMessages(
   const kept = session.turns.slice(cut);
   kept.forEach((turn, i) => {
     const last = i === kept.length - 1;
-    const text = last && continueLast && turn.role === 'assistant' ? turn.text.trimEnd() : turn.text;
+    const open = last && continueLast && turn.role === 'assistant';
+    const text = open ? turn.text.trimEnd() : turn.role === 'assistant' ? stripReasoning(turn.text) : turn.text;
     messages.push({ role: turn.role, content: text });
   });
   return messages;

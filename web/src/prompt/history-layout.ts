@@ -1,5 +1,6 @@
 import type { Session, Turn } from '../state/session.ts';
 import { instructStopSequences, instructTags } from './instruct-templates.ts';
+import { stripReasoning } from './reasoning.ts';
 
 /**
  * How one mode lays the history out as text: blocks are the units the budget drops from the front and the
@@ -50,7 +51,8 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
       const name = turn.name ?? (turn.role === 'user' ? session.userName : session.aiName);
       const open = options.continueLast && i === last && turn.role === 'assistant';
       turnStarts.push(blocks.length);
-      blocks.push(`${name}: ${turn.text}${open ? '' : '\n'}`);
+      const text = turn.role === 'assistant' && !open ? stripReasoning(turn.text) : turn.text;
+      blocks.push(`${name}: ${text}${open ? '' : '\n'}`);
     });
     const continuing = options.continueLast && turns[last]?.role === 'assistant';
     return {
@@ -68,7 +70,8 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
       blocks.push(`${tags.userStart}${turn.text}${tags.userEnd}`);
     } else {
       const open = options.continueLast && i === last;
-      blocks.push(`${tags.assistantStart}${turn.text}${open ? '' : tags.assistantEnd}`);
+      const text = open ? turn.text : stripReasoning(turn.text);
+      blocks.push(`${tags.assistantStart}${text}${open ? '' : tags.assistantEnd}`);
     }
   });
   const continuing = options.continueLast && turns[last]?.role === 'assistant';
