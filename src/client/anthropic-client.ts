@@ -4,7 +4,7 @@ import type { GenerationResult, StreamCallOptions, TextClient, TextRequest, Text
 import { collectStream } from './collect-stream.ts';
 import { requestJson } from './http-request.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
-import type { ProviderAdapter, StreamSink } from './provider-adapter.ts';
+import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord } from './provider-error-body.ts';
 import type { SseEvent } from './sse-reader.ts';
 import { driveStream } from './stream-driver.ts';
@@ -157,6 +157,13 @@ class AnthropicStreamAdapter implements ProviderAdapter {
         // content_block_start/stop and event types added later carry no text.
         return;
     }
+  }
+
+  acceptsEndWithoutFinish(_state: AttemptState, sink: StreamSink): boolean {
+    // message_delta carries the stop reason; losing only message_stop after it loses nothing.
+    if (this.#stopReason === undefined) return false;
+    sink.finish(toStopReason(this.#stopReason));
+    return true;
   }
 
   async canResume(): Promise<boolean> {

@@ -207,7 +207,15 @@ export async function* driveStream(
           detail: { attempt: failures, delayMs: 0, error, message: 'recovering through /check' },
         };
         lastStatusKey = 'reconnecting:';
-        if (await adapter.recover(state, sink, signal)) {
+        let recovered: boolean;
+        try {
+          recovered = await adapter.recover(state, sink, signal);
+        } catch (recoveryError) {
+          // The cut is the failure the caller needs to hear about; the recovery attempt only failed to help.
+          if (signal.aborted) throw recoveryError;
+          throw withPartial(error);
+        }
+        if (recovered) {
           for (const event of pending.splice(0)) yield event;
           if (result) {
             completed = true;

@@ -61,14 +61,15 @@ test('generate streams the answer to stdout and exits 0', async (t) => {
   );
 });
 
-test('generate --no-stream uses the sync endpoint; --api openai sends model and key', async (t) => {
+test('generate - --no-stream reads stdin and uses the sync endpoint; --api openai sends model and key', async (t) => {
   const kobold = await startFakeKobold({ tokenCount: 6 });
   const openrouter = await startFakeOpenRouter({ apiKey: 'k-1', tokenCount: 5 });
   t.after(() => Promise.all([kobold.close(), openrouter.close()]));
-  const sync = await runCli(['generate', 'x', '--url', kobold.url, '--no-stream']);
+  const sync = await runCli(['generate', '-', '--url', kobold.url, '--no-stream'], { stdin: 'from stdin' });
   assert.equal(sync.code, 0, sync.stderr);
   assert.equal(sync.stdout.trimEnd(), kobold.expectedText(1, 6).trimEnd());
   assert.equal(kobold.requests[0]?.path, '/api/v1/generate');
+  assert.equal((kobold.requests[0]?.body as Record<string, unknown> | undefined)?.['prompt'], 'from stdin');
 
   const openai = await runCli([
     'generate',
