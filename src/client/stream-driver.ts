@@ -241,7 +241,14 @@ export async function* driveStream(
     throw caught;
   } finally {
     if (!completed && signal.aborted && requestSent && adapter.notifyAbort) {
-      await Promise.race([adapter.notifyAbort().catch(() => {}), sleep(ABORT_NOTIFY_TIMEOUT_MS)]);
+      // Bounded, and the timer is cleared, so a server that never answers neither blocks the caller nor keeps
+      // a process alive for the whole timeout.
+      const timeout = new AbortController();
+      await Promise.race([
+        adapter.notifyAbort().catch(() => {}),
+        sleep(ABORT_NOTIFY_TIMEOUT_MS, timeout.signal).catch(() => {}),
+      ]);
+      timeout.abort();
     }
   }
 }
