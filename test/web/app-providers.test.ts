@@ -133,6 +133,11 @@ describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', 
     assert.match(notice, /Provider disconnected unexpectedly/);
     assert.match((await page.getByTestId('turn-error').textContent()) ?? '', /mid-stream/);
     assert.ok((await outputText(page)).includes(fake.expectedText(1, 5)), 'the five tokens before the error are kept');
+    await page.getByRole('button', { name: 'Context' }).click();
+    const log = (await page.getByTestId('stream-log').textContent()) ?? '';
+    assert.match(log, /status processing: OPENROUTER PROCESSING/, 'keepalive comments are a status, not text');
+    assert.match(log, /text "/);
+    assert.match(log, /error .*Provider disconnected unexpectedly/);
     await page.close();
     await fake.close();
   });

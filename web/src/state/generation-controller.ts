@@ -27,6 +27,8 @@ interface Run {
   sessionId: string;
   chunks: number;
   finished: boolean;
+  /** Stream events as received, for the "last request" inspector (capped; set on the store once, at the end). */
+  events: string[];
   /** Chat and instruct replies start after "Name:" or a tag; the model's leading space/newline is not content. */
   trim: boolean;
 }
@@ -94,9 +96,18 @@ export function stop(): void {
   finish(run, { text: liveText.text, stopReason: 'abort' });
 }
 
+const maxLoggedEvents = 2000;
+
+function log(run: Run, line: string): void {
+  if (run.events.length < maxLoggedEvents)
+    run.events.push(`${Math.round(performance.now() - (stats.value?.startedAt ?? 0))} ms ${line}`);
+}
+
 function finish(run: Run, result: GenerationResult, error?: string): void {
   if (run.finished) return;
   run.finished = true;
+  if (error !== undefined) log(run, `error ${error}`);
+  if (lastRequest.value !== undefined) lastRequest.value = { ...lastRequest.value, events: run.events };
   const text = run.trim ? result.text.trim() : result.text;
   batch(() => {
     const previous = run.target.previous;
@@ -141,6 +152,7 @@ async function start(target: Run['target']): Promise<void> {
     target,
     sessionId: s.id,
     chunks: 0,
+    events: [],
     finished: false,
     trim: !target.continues && (s.mode === 'chat' || s.mode === 'instruct'),
   };
@@ -233,6 +245,7 @@ async function consume(run: Run, request: TextRequest, stops: string[]): Promise
   for await (const event of stream) {
     if (run.finished) return;
     if (event.type === 'text') {
+      log(run, `text ${JSON.stringify(event.text)}`);
       firstToken();
       run.chunks += 1;
       const delta = run.trim && liveText.text.length === 0 ? event.text.trimStart() : event.text;
@@ -247,8 +260,20 @@ async function consume(run: Run, request: TextRequest, stops: string[]): Promise
         return;
       }
     } else if (event.type === 'status') {
-      generation.value = { ...generation.value, status: event.status };
+      const d = event.detail;
+      const where =
+        d?.queuePosition !== undefined
+          ? ` (position ${d.queuePosition})`
+          : d?.attempt !== undefined
+            ? ` (attempt ${d.attempt})`
+            : '';
+      generation.value = { ...generation.value, status: `${event.status}${where}` };
+      log(run, `status ${event.status}${where}${d?.message ? `: ${d.message}` : ''}`);
     } else if (event.type === 'finish') {
+      log(
+        run,
+        `finish ${event.result.stopReason}${event.result.usage ? ` ${JSON.stringify(event.result.usage)}` : ''}`,
+      );
       finish(run, { ...event.result, text: liveText.text || event.result.text });
       return;
     }

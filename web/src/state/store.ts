@@ -53,7 +53,7 @@ export interface Notice {
 export const notice = signal<Notice | undefined>(undefined);
 
 /** The last request sent, for the "view final prompt" inspector. */
-export const lastRequest = signal<{ prompt: string; body: unknown } | undefined>(undefined);
+export const lastRequest = signal<{ prompt: string; body: unknown; events?: string[] } | undefined>(undefined);
 
 export type PanelTab = 'connect' | 'settings' | 'context' | 'sessions';
 export const panelTab = signal<PanelTab>('connect');

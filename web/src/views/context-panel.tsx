@@ -134,11 +134,12 @@ export function ContextPanel() {
         Add entry
       </button>
       <details class="inspector">
-        <summary>Last prompt sent</summary>
+        <summary>Last request: prompt, body and stream events</summary>
         {last ? (
           <>
             <pre data-testid="last-prompt">{last.prompt}</pre>
             <pre>{JSON.stringify(last.body, null, 2)}</pre>
+            {last.events ? <pre data-testid="stream-log">{last.events.join('\n')}</pre> : null}
           </>
         ) : (
           <p>Nothing sent yet.</p>
