@@ -64,7 +64,8 @@ describe('web client on the real Kindling server', { skip: skipReason, timeout: 
       assert.ok(text.includes(input), `${mode}: the input is in the output`);
       const reply = text.slice(text.lastIndexOf(input) + input.length);
       assert.ok(reply.trim().length > 0, `${mode}: a reply follows the input`);
-      assert.match((await page.getByTestId('stats').textContent()) ?? '', /\d+ tokens/);
+      // Budget = the server's 2048-token context - max length 24, measured with the server's tokenizer (no ≈).
+      assert.match((await page.getByTestId('stats').textContent()) ?? '', /prompt \d+ \/ 2024 tokens · \d+ tokens/);
     }
     assert.deepEqual(errors, []);
     await context.close();

@@ -179,19 +179,16 @@ async function start(target: Run['target']): Promise<void> {
   }
   let request: TextRequest;
   try {
-    let built = await buildPrompt(s, { continueLast: target.continues, countTokens: counter }).catch(() =>
+    // A context size above the server's would only make the server cut the prompt itself; budget for its real one.
+    const ctx = connectionState.value.info?.contextSize;
+    const effective =
+      ctx !== undefined && ctx < s.gen.maxContextLength ? { ...s, gen: { ...s.gen, maxContextLength: ctx } } : s;
+    const built = await buildPrompt(effective, { continueLast: target.continues, countTokens: counter }).catch(() =>
       // The server's tokenizer failed: estimate rather than refuse to generate.
-      buildPrompt(s, { continueLast: target.continues }),
+      buildPrompt(effective, { continueLast: target.continues }),
     );
     if (run.finished) return;
-    const ctx = connectionState.value.info?.contextSize;
-    if (ctx !== undefined && ctx < s.gen.maxContextLength) {
-      built = await buildPrompt(
-        { ...s, gen: { ...s.gen, maxContextLength: ctx } },
-        { continueLast: target.continues, countTokens: counter },
-      );
-    }
-    request = toTextRequest(built, s, config, def);
+    request = toTextRequest(built, effective, config, def);
     if (def.api === 'kobold') request.genkey = run.genkey = newGenkey();
     lastRequest.value = { prompt: built.prompt, body: request };
     stats.value = {
