@@ -37,8 +37,18 @@ export class LlamaChatTemplate {
     } catch (error) {
       throw KindlingError.badInput('messages', `the model's chat template rejected these messages (${error instanceof Error ? error.message : error})`);
     }
-    const stops = (state.stopGenerationTriggers ?? []).map((trigger) => this.text(trigger, false)).filter((stop) => stop !== '');
+    const stops = (state.stopGenerationTriggers ?? []).map((trigger) => this.stopText(trigger)).filter((stop) => stop !== '');
     return { prompt: this.text(state.contextText, true), stopStrings: [...new Set(stops)], template: 'model' };
+  }
+
+  /**
+   * A stop trigger as a stop string, without trailing whitespace: templates end a turn with `<|im_end|>\n`
+   * and node-llama-cpp matches that token by token, but our stop strings see text, where an unrendered
+   * special token has none; the marker alone matches (by token id in the runner, or as text).
+   */
+  private stopText(trigger: LlamaText): string {
+    const text = this.text(trigger, false);
+    return text.trimEnd() || text;
   }
 
   /** LlamaText → prompt text. The scheduler adds BOS itself, so a leading BOS from the template is dropped. */
