@@ -7,7 +7,8 @@ import { startFakeOpenRouter } from '../support/fake-providers/fake-openrouter.t
 test('a server that goes silent (no data, no pings, socket open) trips the heartbeat; the stream resumes and completes', async (t) => {
   const fake = await startFakeKobold({ tokenCount: 30, tokenIntervalMs: 2, pingIntervalMs: 20, silentAfterEvents: 5 });
   t.after(() => fake.close());
-  const client = createClient('kobold', { baseUrl: fake.url, heartbeatTimeoutMs: 200, retry: { baseDelayMs: 1 } });
+  // Timeouts are generous: the fake shares this process, and on a loaded machine a short one fires spuriously.
+  const client = createClient('kobold', { baseUrl: fake.url, heartbeatTimeoutMs: 500, retry: { baseDelayMs: 1 } });
   const started = Date.now();
   const stream = client.stream({ prompt: 'x' });
   const statuses: StreamEvent[] = [];
@@ -22,35 +23,35 @@ test('a server that goes silent (no data, no pings, socket open) trips the heart
   assert.equal(fake.streamConnections, 2);
   assert.equal(fake.requests[1]?.headers['last-event-id'], '5');
   const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 190 && elapsed < 3000, `elapsed ${elapsed} ms`);
+  assert.ok(elapsed >= 490 && elapsed < 8000, `elapsed ${elapsed} ms`);
 });
 
 test('without resume, a silent stream fails with HeartbeatTimeoutError carrying the partial text', async (t) => {
   const fake = await startFakeOpenRouter({ tokenCount: 30, silentAfterTokens: 4, processingComments: 1 });
   t.after(() => fake.close());
-  const client = createClient('openai', { baseUrl: fake.url, heartbeatTimeoutMs: 150, retry: { baseDelayMs: 1 } });
+  const client = createClient('openai', { baseUrl: fake.url, heartbeatTimeoutMs: 500, retry: { baseDelayMs: 1 } });
   const started = Date.now();
   await assert.rejects(client.generate({ messages: [{ role: 'user', content: 'x' }] }), (error: unknown) => {
     assert.ok(error instanceof HeartbeatTimeoutError);
-    assert.equal(error.timeoutMs, 150);
+    assert.equal(error.timeoutMs, 500);
     assert.equal(error.partial?.text, fake.expectedText(1, 4));
     return true;
   });
-  assert.ok(Date.now() - started < 3000);
+  assert.ok(Date.now() - started < 8000);
   assert.equal(fake.streamConnections, 1, 'text had been delivered, so the request is not sent again');
 });
 
 test('a slow consumer is not mistaken for a silent server', async (t) => {
-  const fake = await startFakeOpenRouter({ tokenCount: 6, processingComments: 1 });
+  const fake = await startFakeOpenRouter({ tokenCount: 2, processingComments: 1 });
   t.after(() => fake.close());
-  const client = createClient('openai', { baseUrl: fake.url, heartbeatTimeoutMs: 80 });
+  const client = createClient('openai', { baseUrl: fake.url, heartbeatTimeoutMs: 400 });
   let text = '';
   for await (const event of client.stream({ messages: [{ role: 'user', content: 'x' }] })) {
     if (event.type === 'text') {
       text += event.text;
-      await new Promise((resolve) => setTimeout(resolve, 120));
+      await new Promise((resolve) => setTimeout(resolve, 800));
     }
   }
-  assert.equal(text, fake.expectedText(1, 6));
+  assert.equal(text, fake.expectedText(1, 2));
   assert.equal(fake.streamConnections, 1);
 });
