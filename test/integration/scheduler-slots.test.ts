@@ -47,3 +47,27 @@ describe('parallel slots on the real engine', () => {
     assert.ok(shared > 100);
   });
 });
+
+describe('context shift on the real engine', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startTestServer({ contextSize: 256, parallel: 1 });
+  });
+  after(async () => server.close());
+
+  test('a story that outgrew the context is shifted, not re-evaluated: only the new text is computed', async () => {
+    const words = ['fox', 'dog', 'cat', 'ran', 'happy', 'little', 'time', 'story', 'end', 'World'];
+    let story = '';
+    for (let i = 0; i < 400; i++) story += ` ${words[(i * 7 + Math.floor(i / 3)) % words.length]}`;
+    const first = await postJson(`${server.url}/api/v1/generate`, { prompt: story, max_length: 16, ban_eos_token: true });
+    assert.ok(first.body.results[0].prompt_tokens >= 230, 'the first request fills the context');
+    const before = (await getJson(`${server.url}/api/extra/perf`)).body;
+    const next = `${story} the end of the story`;
+    const second = await postJson(`${server.url}/api/v1/generate`, { prompt: next, max_length: 16, ban_eos_token: true });
+    assert.equal(second.status, 200);
+    const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
+    const evaluated = afterPerf.prompt_tokens_evaluated - before.prompt_tokens_evaluated;
+    assert.ok(evaluated <= 20, `evaluated ${evaluated} of ${second.body.results[0].prompt_tokens} prompt tokens`);
+    assert.ok(afterPerf.prompt_tokens_reused - before.prompt_tokens_reused >= 200);
+  });
+});

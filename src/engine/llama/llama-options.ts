@@ -53,12 +53,43 @@ export function llamaEvaluateOptions(
   return options;
 }
 
-/** Ends a slot's cached tokens where the new prompt stops matching, keeping the shared prefix. */
+/** Tokens a shifted prompt must share, in a row, with the cache before we trust the alignment. */
+const SHIFT_PROBE = 16;
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  const limit = Math.min(a.length, b.length);
+  while (n < limit && a[n] === b[n]) n++;
+  return n;
+}
+
+/**
+ * Where the prompt continues inside the cache after `from`, when the client cut the oldest part of its
+ * text (a story that outgrew the context): the cached position at which the prompt's next tokens appear.
+ */
+function findShift(cached: readonly number[], prompt: readonly number[], from: number): number | undefined {
+  if (prompt.length - from < SHIFT_PROBE) return undefined;
+  for (let q = from + 1; q + SHIFT_PROBE <= cached.length; q++) {
+    let k = 0;
+    while (k < SHIFT_PROBE && cached[q + k] === prompt[from + k]) k++;
+    if (k === SHIFT_PROBE) return q;
+  }
+  return undefined;
+}
+
+/**
+ * Keeps as much of a slot's KV cache as the new prompt can use and returns how many prompt tokens are
+ * already in place. First the common prefix; then, if the prompt's next tokens appear further on in the
+ * cache (the front of the story was trimmed), the tokens in between are erased and the rest is shifted
+ * down (llama.cpp's context shift) instead of re-evaluating everything after the cut.
+ */
 export async function reuseSequencePrefix(sequence: LlamaContextSequence, prompt: readonly number[]): Promise<number> {
-  const cached = sequence.contextTokens;
-  let common = 0;
-  const limit = Math.min(cached.length, prompt.length);
-  while (common < limit && cached[common] === prompt[common]) common++;
+  let common = commonPrefix(sequence.contextTokens, prompt);
+  const shiftTo = common < prompt.length ? findShift(sequence.contextTokens, prompt, common) : undefined;
+  if (shiftTo !== undefined) {
+    await sequence.eraseContextTokenRanges([{ start: common, end: shiftTo }]);
+    common = commonPrefix(sequence.contextTokens, prompt);
+  }
   // The last prompt token must be evaluated again: its logits are what the first new token is sampled from.
   if (common === prompt.length) common = Math.max(0, common - 1);
   if (sequence.nextTokenIndex > common) {
