@@ -71,6 +71,24 @@ describe('web client on the real Kindling server', { skip: skipReason, timeout: 
     await context.close();
   });
 
+  it('impersonate writes the user’s next message into the input box, not the chat', async () => {
+    const { page, context } = await openApp();
+    await setMaxLength(page, 12);
+    await page.getByTestId('mode').selectOption('chat');
+    await page.getByTestId('prompt').fill('Hi!');
+    await page.getByTestId('generate').click();
+    await idle(page);
+    const before = await outputText(page);
+    await page.getByTestId('impersonate').click();
+    await idle(page);
+    assert.equal(await outputText(page), before, 'no turn added');
+    assert.ok(
+      (await page.getByTestId('prompt').inputValue()).length > 0,
+      'the input box holds the impersonated message',
+    );
+    await context.close();
+  });
+
   it('Stop halts within 200 ms and keeps the partial text', async (t) => {
     const { page, context } = await openApp();
     await setMaxLength(page, 1500);

@@ -253,3 +253,22 @@ describe('reasoning blocks', () => {
     assert.deepEqual(built.messages[1], { role: 'assistant', content: 'A1' });
   });
 });
+
+describe('impersonation', () => {
+  it('ends the prompt on the user’s name or tag and stops at the AI’s', async () => {
+    const chat = createSession({
+      mode: 'chat',
+      userName: 'Ann',
+      aiName: 'Bob',
+      turns: [turn('assistant', 'Hello Ann.')],
+    });
+    const built = await buildPrompt(chat, { speaker: 'user' });
+    assert.equal(built.prompt, 'Bob: Hello Ann.\nAnn:');
+    assert.deepEqual(built.stopSequences, ['\nBob:']);
+    assert.match(built.messages.at(-1)!.content, /Write Ann's next message/);
+    const instruct = createSession({ mode: 'instruct', turns: [turn('user', 'Q'), turn('assistant', 'A')] });
+    const ib = await buildPrompt(instruct, { speaker: 'user' });
+    assert.ok(ib.prompt.endsWith('<|im_start|>assistant\nA<|im_end|>\n<|im_start|>user\n'));
+    assert.deepEqual(ib.stopSequences, ['<|im_start|>assistant', '<|im_end|>']);
+  });
+});

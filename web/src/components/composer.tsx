@@ -1,14 +1,14 @@
 import { useSignal } from '@preact/signals';
 import { back, redo, selectVariant, undo } from '../state/actions.ts';
-import { generate, retry, stop } from '../state/generation-controller.ts';
+import { generate, impersonate, retry, stop } from '../state/generation-controller.ts';
 import type { ActionKind } from '../state/session.ts';
-import { canRedo, canUndo, isGenerating, session } from '../state/store.ts';
+import { canRedo, canUndo, composerText, isGenerating, session } from '../state/store.ts';
 
 const enterKey = 'kindling.enterSends';
 
 /** The input box and the generation buttons. Stop is enabled from the moment a request starts. */
 export function Composer() {
-  const text = useSignal('');
+  const text = composerText;
   const action = useSignal<ActionKind>('do');
   const enterSends = useSignal(localStorage.getItem(enterKey) !== 'false');
   const busy = isGenerating.value;
@@ -76,6 +76,17 @@ export function Composer() {
         >
           Retry
         </button>
+        {mode === 'chat' || mode === 'instruct' ? (
+          <button
+            type="button"
+            data-testid="impersonate"
+            disabled={busy}
+            onClick={() => void impersonate()}
+            title="Let the model write your next message into the box"
+          >
+            Impersonate
+          </button>
+        ) : null}
         <button type="button" data-testid="undo" disabled={busy || !canUndo.value} onClick={undo}>
           Undo
         </button>

@@ -10,6 +10,11 @@ const emptyHints = {
   instruct: 'Write an instruction below.',
 };
 
+function pendingLabel(mode: string, role: 'assistant' | 'user' | undefined, userName: string, aiName: string): string {
+  if (mode === 'instruct') return role === 'user' ? 'Instruction (impersonating)' : 'Response';
+  return role === 'user' ? `${userName} (impersonating)` : aiName;
+}
+
 /** The story or conversation. Auto-scroll follows the stream until the user scrolls up, and resumes at the bottom. */
 export function OutputView() {
   const s = session.value;
@@ -75,10 +80,10 @@ export function OutputView() {
             </TurnView>
           ))}
           {target !== undefined && !continuing ? (
-            <div class="turn assistant pending">
+            <div class={`turn ${gen.role ?? 'assistant'} pending`}>
               <div class="turn-head">
-                {s.avatar ? <img class="avatar" src={s.avatar} alt="" /> : null}
-                <strong>{s.mode === 'instruct' ? 'Response' : s.aiName}</strong>
+                {s.avatar && gen.role !== 'user' ? <img class="avatar" src={s.avatar} alt="" /> : null}
+                <strong>{pendingLabel(s.mode, gen.role, s.userName, s.aiName)}</strong>
               </div>
               <div class="turn-text">
                 {live}

@@ -20,6 +20,8 @@ export interface ChatMessage {
 
 export interface BuildOptions {
   continueLast?: boolean;
+  /** "user": write the user's next turn instead of a reply (impersonate; chat and instruct modes). */
+  speaker?: 'assistant' | 'user';
   countTokens?: TokenCounter;
   random?: () => number;
 }
@@ -63,7 +65,7 @@ function keptBlocks(layout: HistoryLayout, history: string, cut: Cut): string[] 
 export async function buildPrompt(session: Session, options: BuildOptions = {}): Promise<BuiltPrompt> {
   const counter = options.countTokens ?? estimateTokens;
   const exact = options.countTokens !== undefined;
-  const layout = layoutHistory(session, { continueLast: options.continueLast ?? false });
+  const layout = layoutHistory(session, { continueLast: options.continueLast ?? false, speaker: options.speaker });
   const history = layout.blocks.join('');
   const budget = Math.max(16, session.gen.maxContextLength - session.gen.maxLength);
 
@@ -150,7 +152,11 @@ export async function buildPrompt(session: Session, options: BuildOptions = {}):
     : layout.blocks.slice(0, chosen.cut).reduce((n, b) => n + b.length, 0);
   return {
     prompt: chosen.prompt,
-    messages: buildMessages(session, layout, history, chosen.cut, context, note, options.continueLast ?? false),
+    messages: withImpersonation(
+      buildMessages(session, layout, history, chosen.cut, context, note, options.continueLast ?? false),
+      session,
+      options.speaker,
+    ),
     stopSequences,
     promptTokens: chosen.tokens,
     exactCount: exact,
@@ -194,4 +200,11 @@ function buildMessages(
     messages.push({ role: turn.role, content: text });
   });
   return messages;
+}
+
+/** Chat APIs always answer as the assistant, so impersonation is asked for in words. */
+function withImpersonation(messages: ChatMessage[], session: Session, speaker: BuildOptions['speaker']): ChatMessage[] {
+  if (speaker !== 'user' || session.mode === 'story' || session.mode === 'adventure') return messages;
+  const ask = `(Write ${session.userName}'s next message in this conversation, in their voice. Reply with the message only.)`;
+  return [...messages, { role: 'user', content: ask }];
 }

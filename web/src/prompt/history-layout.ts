@@ -19,6 +19,8 @@ export interface HistoryLayout {
 export interface LayoutOptions {
   /** Continue the last assistant turn instead of starting a new one (no end tag, no new speaker tag). */
   continueLast: boolean;
+  /** "user" writes the user's next turn (impersonate) in chat and instruct modes. */
+  speaker?: 'assistant' | 'user';
 }
 
 function adventureText(turn: Turn, userName: string): string {
@@ -55,6 +57,9 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
       blocks.push(`${name}: ${text}${open ? '' : '\n'}`);
     });
     const continuing = options.continueLast && turns[last]?.role === 'assistant';
+    if (options.speaker === 'user') {
+      return { blocks, turnStarts, tail: `${session.userName}:`, stops: [`\n${session.aiName}:`], splittable: false };
+    }
     return {
       blocks,
       turnStarts,
@@ -75,6 +80,10 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
     }
   });
   const continuing = options.continueLast && turns[last]?.role === 'assistant';
+  if (options.speaker === 'user') {
+    const stops = [tags.assistantStart.trim(), tags.userEnd.trim()].filter((x) => x.length > 0);
+    return { blocks, turnStarts, tail: tags.userStart, stops: [...new Set(stops)], splittable: false };
+  }
   return {
     blocks,
     turnStarts,

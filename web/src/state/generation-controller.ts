@@ -10,7 +10,7 @@ import { clearDraft, saveDraft } from './autosave.ts';
 import { apiKey, connect, connectionConfig, connectionState, currentClient } from './connection.ts';
 import { LiveText } from './live-text.ts';
 import { type ActionKind, newId, type Turn } from './session.ts';
-import { generation, lastRequest, notice, session, stats } from './store.ts';
+import { composerText, generation, lastRequest, notice, session, stats } from './store.ts';
 import { findStop, toTextRequest } from './text-request.ts';
 
 // One generation at a time, each with its own AbortController and run id. Events from a run that was stopped
@@ -23,7 +23,7 @@ interface Run {
   client: TextClient;
   genkey?: string;
   /** `previous`: the reply Retry replaced; the new one becomes its next variant, or it comes back if nothing came. */
-  target: { turnId: string; continues: boolean; merge: boolean; previous?: Turn };
+  target: { turnId: string; continues: boolean; merge: boolean; previous?: Turn; impersonate?: boolean };
   sessionId: string;
   chunks: number;
   finished: boolean;
@@ -49,7 +49,8 @@ export const liveText = new LiveText(() => {
     tokens: run.chunks,
     tokensPerSecond: genSeconds > 0.2 ? run.chunks / genSeconds : undefined,
   };
-  saveDraft(run.sessionId, { turnId: run.target.turnId, text: liveText.text, continues: run.target.continues });
+  if (!run.target.impersonate)
+    saveDraft(run.sessionId, { turnId: run.target.turnId, text: liveText.text, continues: run.target.continues });
 });
 
 async function ensureClient(): Promise<TextClient | undefined> {
@@ -86,6 +87,14 @@ export async function retry(): Promise<void> {
   await start({ turnId: previous?.id ?? newId(), continues: false, merge: previous !== undefined, previous });
 }
 
+/** Writes the user's next message (chat and instruct modes) into the input box, for them to edit and send. */
+export async function impersonate(): Promise<void> {
+  if (active !== undefined) return;
+  const mode = session.value.mode;
+  if (mode !== 'chat' && mode !== 'instruct') return;
+  await start({ turnId: newId(), continues: false, merge: false, impersonate: true });
+}
+
 export function stop(): void {
   const run = active;
   if (run === undefined) return;
@@ -111,7 +120,9 @@ function finish(run: Run, result: GenerationResult, error?: string): void {
   const text = run.trim ? result.text.trim() : result.text;
   batch(() => {
     const previous = run.target.previous;
-    if (text.length === 0 && previous !== undefined) {
+    if (run.target.impersonate) {
+      if (text.length > 0) composerText.value = text;
+    } else if (text.length === 0 && previous !== undefined) {
       // Retry produced nothing (stopped at once, or failed): the reply it replaced comes back.
       if (session.value.id === run.sessionId) commitReply(previous, { continues: false, merge: true });
     } else if (text.length > 0 || (error !== undefined && !run.target.continues)) {
@@ -159,7 +170,7 @@ async function start(target: Run['target']): Promise<void> {
   active = run;
   // Stop is shown from this moment, before the prompt is even built.
   batch(() => {
-    generation.value = { phase: 'sending', targetId: target.turnId };
+    generation.value = { phase: 'sending', targetId: target.turnId, role: target.impersonate ? 'user' : 'assistant' };
     stats.value = { startedAt: performance.now(), elapsedMs: 0, tokens: 0 };
     notice.value = undefined;
   });
@@ -183,9 +194,11 @@ async function start(target: Run['target']): Promise<void> {
     const ctx = connectionState.value.info?.contextSize;
     const effective =
       ctx !== undefined && ctx < s.gen.maxContextLength ? { ...s, gen: { ...s.gen, maxContextLength: ctx } } : s;
-    const built = await buildPrompt(effective, { continueLast: target.continues, countTokens: counter }).catch(() =>
-      // The server's tokenizer failed: estimate rather than refuse to generate.
-      buildPrompt(effective, { continueLast: target.continues }),
+    const speaker = target.impersonate ? 'user' : 'assistant';
+    const built = await buildPrompt(effective, { continueLast: target.continues, speaker, countTokens: counter }).catch(
+      () =>
+        // The server's tokenizer failed: estimate rather than refuse to generate.
+        buildPrompt(effective, { continueLast: target.continues, speaker }),
     );
     if (run.finished) return;
     request = toTextRequest(built, effective, config, def);
@@ -213,7 +226,7 @@ async function consume(run: Run, request: TextRequest, stops: string[]): Promise
   const firstToken = () => {
     if (stats.value !== undefined && stats.value.firstTokenMs === undefined) {
       stats.value = { ...stats.value, firstTokenMs: performance.now() - stats.value.startedAt };
-      generation.value = { phase: 'streaming', targetId: run.target.turnId };
+      generation.value = { ...generation.value, phase: 'streaming' };
     }
   };
   if (config.streaming === 'off' || (config.streaming === 'poll' && providers[config.provider].canPoll)) {

@@ -26,6 +26,8 @@ export interface GenerationState {
   targetId?: string;
   /** Provider-side status shown while waiting: queued, processing, reconnecting. */
   status?: string;
+  /** "user" while impersonating: the text is the user's next message, headed for the input box. */
+  role?: 'assistant' | 'user';
 }
 export const generation = signal<GenerationState>({ phase: 'idle' });
 export const isGenerating = computed(() => generation.value.phase !== 'idle');
@@ -54,6 +56,9 @@ export const notice = signal<Notice | undefined>(undefined);
 
 /** The last request sent, for the "view final prompt" inspector. */
 export const lastRequest = signal<{ prompt: string; body: unknown; events?: string[] } | undefined>(undefined);
+
+/** The input box's text; impersonation writes into it. */
+export const composerText = signal('');
 
 export type PanelTab = 'connect' | 'settings' | 'context' | 'sessions';
 export const panelTab = signal<PanelTab>('connect');
