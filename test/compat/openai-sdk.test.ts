@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
+import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import type { RunningServer } from '../../src/main.ts';
 import { postJson, startTestServer } from '../support/test-server.ts';
 
@@ -13,7 +14,8 @@ const YES_SCHEMA = {
 } as const;
 
 before(async () => {
-  server = await startTestServer();
+  // Short heartbeats, so the queued-stream test below sees `: ping` comments in the stream.
+  server = await startTestServer({ heartbeatMs: 40 });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 after(() => server.close());
@@ -93,7 +95,9 @@ test('completions: raw prompt, stop string trimmed, finish_reason stop; streamin
 test('completions: logprobs returns one entry per generated token', async () => {
   const result = await client.completions.create({ model: 'any', prompt: 'Once', max_tokens: 4, logprobs: 2, seed: 3 });
   const logprobs = result.choices[0]?.logprobs;
-  assert.equal(logprobs?.tokens?.length, result.usage?.completion_tokens);
+  // An end-of-generation token counts in usage but has no text, so it has no logprobs entry.
+  const usage = result.usage?.completion_tokens ?? 0;
+  assert.ok(logprobs?.tokens?.length === usage || (result.choices[0]?.finish_reason === 'stop' && logprobs?.tokens?.length === usage - 1));
   assert.ok(logprobs?.top_logprobs?.every((top) => Object.keys(top).length <= 2));
   assert.ok(logprobs?.token_logprobs?.every((lp) => typeof lp === 'number' && lp <= 0));
 });
@@ -133,4 +137,38 @@ test('errors arrive as typed SDK errors with the field named', async () => {
     return true;
   });
   await assert.rejects(client.embeddings.create({ model: 'any', input: 'x' }), (error: unknown) => error instanceof OpenAI.BadRequestError);
+});
+
+test('a queued stream gets queue and heartbeat comments, which the SDK skips, then its chunks', async () => {
+  const { scheduler } = server.context;
+  // Two long generations fill both slots, so the next requests wait in the queue.
+  const blockers = ['block-a', 'block-b'].map((key) =>
+    scheduler.submit({
+      prompt: 'Once',
+      memory: '',
+      maxTokens: 400,
+      parseSpecialTokens: true,
+      stopStrings: [],
+      trimStop: true,
+      banEos: true,
+      bypassEos: false,
+      renderSpecial: false,
+      sampling: { ...DEFAULT_SAMPLING, seed: 1 },
+      logprobs: 0,
+      key,
+      abortOnDisconnect: false,
+    }),
+  );
+  const raw = fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, max_tokens: 3, stream: true }) });
+  const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 3, stream: true });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  for (const blocker of blockers) blocker.abort('client');
+  const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  assert.equal(chunks[0]?.choices[0]?.delta.role, 'assistant');
+  assert.ok(chunks.some((c) => c.choices[0]?.finish_reason));
+  const body = await (await raw).text();
+  assert.match(body, /^: queued \d+\n\n/, 'the queue position comes first');
+  assert.match(body, /\n\n: ping queued \d+\n\n|^: ping queued/, 'heartbeats while queued');
+  assert.ok(body.endsWith('data: [DONE]\n\n'));
 });

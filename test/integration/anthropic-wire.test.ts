@@ -102,3 +102,14 @@ test('errors: Anthropic envelope, field named, HTTP status matching the type', a
   assert.equal(role.status, 400);
   assert.match(role.body.error.message, /messages\.0\.role/);
 });
+
+test('a generation that fails after the stream started ends with an error event in Anthropic’s envelope', async () => {
+  // `grammar` is a Kindling extension here too; an invalid one fails only once the generation runs.
+  const response = await post(body({ grammar: 'root ::= (' }));
+  assert.equal(response.status, 200);
+  const list = events(await response.text());
+  const last = list.at(-1);
+  assert.equal(last?.type, 'error');
+  assert.equal(last?.data.error.type, 'invalid_request_error');
+  assert.match(last?.data.error.message, /^grammar:/);
+});

@@ -82,3 +82,10 @@ test('errors are {"error": "..."} naming the field', async () => {
   const version = await fetch(`${server.url}/api/version`);
   assert.deepEqual(await version.json(), { version: '0.7.0' });
 });
+
+test('a generation that fails after streaming started ends with an {"error"} line', async () => {
+  const response = await post('/api/generate', { prompt: 'Hi', options: { grammar: 'root ::= (' } });
+  const list = lines(await response.text());
+  assert.deepEqual(Object.keys(list.at(-1)), ['error']);
+  assert.match(list.at(-1).error, /^grammar:/);
+});

@@ -149,3 +149,43 @@ test('json_object output is a JSON object; a max_completion_tokens of 1 yields l
   assert.equal(json.status, 200);
   assert.ok(json.body.choices[0].message.content.startsWith('{'));
 });
+
+test('chat logprobs: one entry per token with at most top_logprobs alternatives; completions accept token-id prompts', async () => {
+  const result = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, logprobs: true, top_logprobs: 2 });
+  const content = result.body.choices[0].logprobs.content;
+  // An end-of-generation token is counted in usage but has no text, so it gets no logprobs entry.
+  const usage = result.body.usage.completion_tokens;
+  if (result.body.choices[0].finish_reason === 'length') assert.equal(content.length, usage);
+  else assert.ok(content.length === usage || content.length === usage - 1);
+  for (const entry of content) {
+    assert.deepEqual(Object.keys(entry), ['token', 'logprob', 'bytes', 'top_logprobs']);
+    assert.ok(entry.top_logprobs.length <= 2);
+  }
+  const ids = (await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'Once upon', special: false })).body.ids;
+  const byIds = await postJson(`${server.url}/v1/completions`, { prompt: ids, max_tokens: 2 });
+  const byText = await postJson(`${server.url}/v1/completions`, { prompt: 'Once upon', max_tokens: 2 });
+  assert.equal(byIds.body.usage.prompt_tokens, byText.body.usage.prompt_tokens);
+  const several = await postJson(`${server.url}/v1/completions`, { prompt: ['a', 'b'], max_tokens: 2 });
+  assert.equal(several.status, 400);
+  assert.equal(several.body.error.param, 'prompt');
+});
+
+test('a generation that fails after the stream started ends with an error payload, then [DONE]', async () => {
+  // An invalid grammar is only compiled when the generation runs, after the 200 and its headers went out.
+  const response = await post('/v1/chat/completions', chat({ grammar: 'root ::= (' }));
+  assert.equal(response.status, 200);
+  const list = events(await response.text());
+  const error = JSON.parse(list.at(-2)?.data as string);
+  assert.equal(error.error.type, 'invalid_request_error');
+  assert.equal(error.error.param, 'grammar');
+  const whole = await postJson(`${server.url}/v1/chat/completions`, { ...chat({ grammar: 'root ::= (' }), stream: false });
+  assert.equal(whole.status, 400);
+  assert.equal(whole.body.error.param, 'grammar');
+});
+
+test('the OpenAPI document at /api describes the OpenAI, Anthropic and Ollama routes', async () => {
+  const doc = (await (await fetch(`${server.url}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
+  for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/models', '/v1/embeddings', '/v1/messages', '/v1/messages/count_tokens', '/api/generate', '/api/chat', '/api/tags', '/api/show']) {
+    assert.ok(path in doc.paths, `${path} documented`);
+  }
+});

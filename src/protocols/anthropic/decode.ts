@@ -18,10 +18,11 @@ export function anthropicChatMessages(body: AnthropicCountTokensBody): ChatMessa
   return out;
 }
 
-/** `/v1/messages` → the core request. Anthropic's sampler names are already the shared table's names. */
+/** `/v1/messages` → the core request. */
 export function decodeAnthropicMessages(body: AnthropicMessagesBody, template: ChatTemplateSource, options: { key?: string }): GenerationRequest {
   const chat = renderChatPrompt(anthropicChatMessages(body), template);
-  const sampling = decodeSampling({ temperature: body.temperature, top_p: body.top_p, top_k: body.top_k });
+  // temperature, top_p and top_k are the shared table's own names; Kobold extensions (min_p, rep_pen, grammar…) work too.
+  const sampling = decodeSampling(body);
   return {
     prompt: chat.prompt,
     memory: '',
