@@ -8,6 +8,7 @@ const int = (name: string, min = 0) => (value: string) => {
   return n;
 };
 const gpuLayers = (value: string) => (value === 'auto' ? 'auto' : int('--gpulayers')(value));
+const slots = (value: string) => (value === 'auto' ? 'auto' : int('--parallel', 1)(value));
 
 interface ServeFlags {
   model?: string;
@@ -17,7 +18,7 @@ interface ServeFlags {
   threads: number;
   gpulayers: number | 'auto';
   password?: string;
-  parallel: number;
+  parallel: number | 'auto';
   queue: number;
   streamGrace: number;
   heartbeat: number;
@@ -50,7 +51,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
     .option('--gpulayers <n|auto>', 'layers to offload to a GPU; 0 = CPU only (alias --gpu-layers)', gpuLayers, d.gpuLayers)
     .addOption(new Option('--gpu-layers <n|auto>').argParser(gpuLayers).hideHelp())
     .option('--password <key>', 'require this key (Bearer, x-api-key or apikey header) on generation endpoints')
-    .option('--parallel <n>', 'generation slots decoded together (alias --parallelrequests)', int('--parallel', 1), d.parallel)
+    .option('--parallel <n|auto>', 'generation slots decoded together (alias --parallelrequests); auto: 4 when their KV caches fit in half the free memory, else fewer', slots, d.parallel)
     .addOption(new Option('--parallelrequests <n>').argParser(int('--parallelrequests', 1)).hideHelp())
     .option('--queue <n>', 'requests that may wait for a slot; beyond that: 503 with Retry-After', int('--queue', 0), d.maxQueue)
     .option('--stream-grace <seconds>', 'how long a finished generation stays resumable and checkable', int('--stream-grace', 0), d.streamGraceMs / 1000)

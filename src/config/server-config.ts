@@ -12,8 +12,8 @@ export interface ServerConfig {
   threads: number;
   gpuLayers: number | 'auto';
   password?: string;
-  /** Generation slots decoded together in shared batches. */
-  parallel: number;
+  /** Generation slots decoded together in shared batches; `'auto'` picks from the model and free memory. */
+  parallel: number | 'auto';
   /** Requests that may wait beyond the busy slots before new ones get 503. */
   maxQueue: number;
   /** How long a finished generation stays resumable and checkable by key. */
@@ -50,7 +50,7 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     contextSize: 4096,
     threads: defaultThreads(),
     gpuLayers: 'auto',
-    parallel: 4,
+    parallel: 'auto',
     maxQueue: 16,
     streamGraceMs: 60_000,
     heartbeatMs: 15_000,

@@ -154,7 +154,7 @@ describe('Kobold auth with --password', () => {
   });
 
   test('the key works as Bearer, x-api-key and apikey', async () => {
-    for (const headers of [{ authorization: 'Bearer s3cret' }, { 'x-api-key': 's3cret' }, { apikey: 's3cret' }]) {
+    for (const headers of [{ authorization: 'Bearer s3cret' }, { 'x-api-key': 's3cret' }, { apikey: 's3cret' }] as Record<string, string>[]) {
       const { status } = await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'hi' }, headers);
       assert.equal(status, 200, JSON.stringify(headers));
     }

@@ -2,16 +2,17 @@
 export class StreamCapture {
   text = '';
   done: Promise<void>;
-  private reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private listeners: Array<() => void> = [];
 
   constructor(readonly response: Response) {
-    this.reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    this.reader = reader;
     const decoder = new TextDecoder();
     this.done = (async () => {
       try {
         for (;;) {
-          const { done, value } = await this.reader.read();
+          const { done, value } = await reader.read();
           if (done) break;
           this.text += decoder.decode(value, { stream: true });
           for (const listener of this.listeners.splice(0)) listener();

@@ -1,4 +1,11 @@
-import { type ChatHistoryItem, JinjaTemplateChatWrapper, type LlamaModel, type LlamaText, SpecialToken, SpecialTokensText } from 'node-llama-cpp';
+import {
+  type ChatHistoryItem,
+  JinjaTemplateChatWrapper,
+  type LlamaModel,
+  type LlamaText,
+  SpecialToken,
+  SpecialTokensText,
+} from 'node-llama-cpp';
 import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 
@@ -18,7 +25,12 @@ export class LlamaChatTemplate {
     if (!template || template.trim() === '') return undefined;
     try {
       // Reasoning off: clients of these APIs expect the answer itself, not a hidden thought segment first.
-      const wrapper = new JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer, reasoning: false, trimLeadingWhitespaceInResponses: false });
+      const wrapper = new JinjaTemplateChatWrapper({
+        template,
+        tokenizer: model.tokenizer,
+        reasoning: false,
+        trimLeadingWhitespaceInResponses: false,
+      });
       return new LlamaChatTemplate(model, wrapper);
     } catch {
       return undefined;
@@ -27,7 +39,9 @@ export class LlamaChatTemplate {
 
   format(messages: readonly ChatMessage[]): ChatPrompt {
     const history: ChatHistoryItem[] = messages.map((message) =>
-      message.role === 'assistant' ? { type: 'model', response: [message.content] } : { type: message.role, text: message.content },
+      message.role === 'assistant'
+        ? { type: 'model', response: [message.content] }
+        : { type: message.role, text: message.content },
     );
     // A trailing assistant message is a prefill the model continues; otherwise it starts a new turn.
     if (messages[messages.length - 1]?.role !== 'assistant') history.push({ type: 'model', response: [] });
@@ -35,9 +49,14 @@ export class LlamaChatTemplate {
     try {
       state = this.wrapper.generateContextState({ chatHistory: history });
     } catch (error) {
-      throw KindlingError.badInput('messages', `the model's chat template rejected these messages (${error instanceof Error ? error.message : error})`);
+      throw KindlingError.badInput(
+        'messages',
+        `the model's chat template rejected these messages (${error instanceof Error ? error.message : error})`,
+      );
     }
-    const stops = (state.stopGenerationTriggers ?? []).map((trigger) => this.stopText(trigger)).filter((stop) => stop !== '');
+    const stops = (state.stopGenerationTriggers ?? [])
+      .map((trigger) => this.stopText(trigger))
+      .filter((stop) => stop !== '');
     return { prompt: this.text(state.contextText, true), stopStrings: [...new Set(stops)], template: 'model' };
   }
 

@@ -1,3 +1,4 @@
+import { freemem } from 'node:os';
 import { basename } from 'node:path';
 import {
   getLlama,
@@ -20,7 +21,8 @@ export interface LlamaEngineOptions {
   modelPath: string;
   /** Per-slot context window. */
   contextSize: number;
-  slots: number;
+  /** Generation slots, or `'auto'`: see `autoSlotCount`. */
+  slots: number | 'auto';
   /** CPU threads for decoding: never more than the cores we may use (oversubscription is ~300× slower). */
   threads: number;
   /** `'auto'` offloads what fits to a GPU when one exists; 0 keeps everything on the CPU. */
@@ -55,13 +57,14 @@ export class LlamaEngine implements Engine {
     const llamaModel = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers });
     const contextSize = Math.min(options.contextSize, Math.max(llamaModel.trainContextSize, 256));
     const batchSize = options.batchSize ?? 512;
+    const slots = options.slots === 'auto' ? await autoSlotCount(llama, llamaModel, contextSize) : options.slots;
     const context = await llamaModel.createContext({
       contextSize,
-      sequences: options.slots,
+      sequences: slots,
       threads: { ideal: options.threads, min: options.threads },
       batchSize,
     });
-    const sequences = Array.from({ length: options.slots }, () => context.getSequence());
+    const sequences = Array.from({ length: slots }, () => context.getSequence());
     const metadata = llamaModel.fileInfo.metadata as {
       general?: { name?: string; architecture?: string };
       tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
@@ -207,6 +210,22 @@ export class LlamaEngine implements Engine {
     await this.llamaModel.dispose();
     await this.llama.dispose();
   }
+}
+
+/** Slots used when `--parallel` is not given. */
+export const AUTO_SLOTS_MAX = 4;
+
+/**
+ * The default slot count: 4 (where batching several sequences pays off on most machines) when four
+ * slots' KV caches fit in half of the memory that is free now (VRAM when layers are offloaded, RAM
+ * otherwise), else as many as fit, and at least 1.
+ */
+async function autoSlotCount(llama: Llama, model: LlamaModel, contextSize: number): Promise<number> {
+  const perSlot = await model.fileInsights.estimateContextResourceRequirementsV2({ contextSize, modelGpuLayers: model.gpuLayers, sequences: 1 });
+  const onGpu = model.gpuLayers > 0;
+  const free = onGpu ? (await llama.getVramState()).free : freemem();
+  const bytes = Math.max(1, onGpu ? perSlot.gpuVram : perSlot.cpuRam);
+  return Math.max(1, Math.min(AUTO_SLOTS_MAX, Math.floor((free * 0.5) / bytes)));
 }
 
 function topProbabilities(token: number, probabilities: Map<Token, number> | undefined, n: number): { logprob: number; top: TokenProbability[] } {
