@@ -1,0 +1,35 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BENCH_LLAMA, writeRandomLlamaModel } from '../src/gguf/random-llama-model.ts';
+
+export const BENCH_TMP = join(import.meta.dirname, '.tmp');
+
+/**
+ * The benchmark model of the scheduler issue: llama shape, n_embd 768, 12 layers, 12 heads, n_ff 2048,
+ * vocab 32000, Q8_0 (134M parameters, ~143 MB), random weights written by our GGUF tools.
+ */
+export function benchModelPath(): string {
+  mkdirSync(BENCH_TMP, { recursive: true });
+  const path = join(BENCH_TMP, 'bench-134m-q8_0.gguf');
+  if (!existsSync(path)) {
+    const started = Date.now();
+    writeRandomLlamaModel(path, { type: 'Q8_0', vocabSize: 32000, hparams: BENCH_LLAMA, seed: 42, weightStd: 0.02 });
+    console.error(`wrote ${path} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  return path;
+}
+
+/** A story prompt of about `tokens` tokens for the given tokenizer. */
+export function benchPrompt(tokenize: (text: string) => number[], tokens: number): string {
+  const sentence = 'Once upon a time there was a little fox and the dog said yes to the happy cat. ';
+  let text = '';
+  while (tokenize(text).length < tokens) text += sentence;
+  while (tokenize(text).length > tokens) text = text.slice(0, -1);
+  return text;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
