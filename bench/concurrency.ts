@@ -11,7 +11,14 @@ import { startServer } from '../src/main.ts';
 import { benchModelPath, benchPrompt, median } from './bench-model.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
-const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' }, levels: { type: 'string', default: '1,4,8' }, model: { type: 'string' }, tokens: { type: 'string', default: '128' } } });
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '2' },
+    levels: { type: 'string', default: '1,4,8' },
+    model: { type: 'string' },
+    tokens: { type: 'string', default: '128' },
+  },
+});
 const threads = Number(values.threads);
 const levels = (values.levels as string).split(',').map(Number);
 const generate = Number(values.tokens);
@@ -28,7 +35,12 @@ interface Level {
 async function direct(clients: number): Promise<Level> {
   const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({ contextSize: 512, sequences: clients, threads: { ideal: threads, min: threads }, batchSize: 512 });
+  const context = await model.createContext({
+    contextSize: 512,
+    sequences: clients,
+    threads: { ideal: threads, min: threads },
+    batchSize: 512,
+  });
   const prompt = benchPrompt((t) => model.tokenize(t), 146);
   const started = performance.now();
   const ttft: number[] = [];
@@ -53,13 +65,28 @@ async function direct(clients: number): Promise<Level> {
 }
 
 async function server(clients: number): Promise<Level> {
-  const running = await startServer({ ...defaultServerConfig(modelPath), port: 0, threads, gpuLayers: 0, parallel: clients, contextSize: 512, logLevel: 'silent' });
+  const running = await startServer({
+    ...defaultServerConfig(modelPath),
+    port: 0,
+    threads,
+    gpuLayers: 0,
+    parallel: clients,
+    contextSize: 512,
+    logLevel: 'silent',
+  });
   const prompt = benchPrompt((t) => running.context.engine.tokenize(t, { special: false, addBos: false }), 146);
   const before = running.context.engine.counters.tokensGenerated;
   const started = performance.now();
   const timings = await Promise.all(
     Array.from({ length: clients }, (_, i) =>
-      timeKoboldStream(running.url, { prompt: `${i} ${prompt}`, max_length: generate, sampler_seed: i + 1, temperature: 0.7, top_k: 100, top_p: 0.92 }),
+      timeKoboldStream(running.url, {
+        prompt: `${i} ${prompt}`,
+        max_length: generate,
+        sampler_seed: i + 1,
+        temperature: 0.7,
+        top_k: 100,
+        top_p: 0.92,
+      }),
     ),
   );
   const wall = performance.now() - started;
@@ -69,11 +96,17 @@ async function server(clients: number): Promise<Level> {
   return { clients, aggregate: (total * 1000) / wall, ttftP50: median(ttft), ttftMax: Math.max(...ttft) };
 }
 
-console.log(`model ${modelPath}; threads ${threads}; 146-token prompts, ${generate} tokens each; one fresh process-wide engine per row`);
-console.log('| clients | node-llama-cpp direct: aggregate t/s | Kindling: aggregate t/s | ratio | Kindling TTFT p50 / max (ms) | direct TTFT p50 / max (ms) |');
+console.log(
+  `model ${modelPath}; threads ${threads}; 146-token prompts, ${generate} tokens each; one fresh process-wide engine per row`,
+);
+console.log(
+  '| clients | node-llama-cpp direct: aggregate t/s | Kindling: aggregate t/s | ratio | Kindling TTFT p50 / max (ms) | direct TTFT p50 / max (ms) |',
+);
 console.log('|---|---|---|---|---|---|');
 for (const clients of levels) {
   const d = await direct(clients);
   const s = await server(clients);
-  console.log(`| ${clients} | ${d.aggregate.toFixed(1)} | ${s.aggregate.toFixed(1)} | ${((s.aggregate / d.aggregate) * 100).toFixed(0)}% | ${s.ttftP50.toFixed(0)} / ${s.ttftMax.toFixed(0)} | ${d.ttftP50.toFixed(0)} / ${d.ttftMax.toFixed(0)} |`);
+  console.log(
+    `| ${clients} | ${d.aggregate.toFixed(1)} | ${s.aggregate.toFixed(1)} | ${((s.aggregate / d.aggregate) * 100).toFixed(0)}% | ${s.ttftP50.toFixed(0)} / ${s.ttftMax.toFixed(0)} | ${d.ttftP50.toFixed(0)} / ${d.ttftMax.toFixed(0)} |`,
+  );
 }

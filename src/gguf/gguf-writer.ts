@@ -9,7 +9,7 @@ import {
   type GgufScalarType,
   GgufValueType,
 } from './gguf-value-types.ts';
-import { encodeTensor, encodedTensorBytes } from './tensor-encoding.ts';
+import { encodedTensorBytes, encodeTensor } from './tensor-encoding.ts';
 
 export interface GgufTensor {
   name: string;
@@ -40,37 +40,90 @@ class ByteSink {
     this.buf = next;
     this.view = new DataView(next.buffer);
   }
-  u8(v: number) { this.reserve(1); this.view.setUint8(this.length, v); this.length += 1; }
-  i8(v: number) { this.reserve(1); this.view.setInt8(this.length, v); this.length += 1; }
-  u16(v: number) { this.reserve(2); this.view.setUint16(this.length, v, true); this.length += 2; }
-  i16(v: number) { this.reserve(2); this.view.setInt16(this.length, v, true); this.length += 2; }
-  u32(v: number) { this.reserve(4); this.view.setUint32(this.length, v, true); this.length += 4; }
-  i32(v: number) { this.reserve(4); this.view.setInt32(this.length, v, true); this.length += 4; }
-  f32(v: number) { this.reserve(4); this.view.setFloat32(this.length, v, true); this.length += 4; }
-  f64(v: number) { this.reserve(8); this.view.setFloat64(this.length, v, true); this.length += 8; }
-  u64(v: number | bigint) { this.reserve(8); this.view.setBigUint64(this.length, BigInt(v), true); this.length += 8; }
-  i64(v: number | bigint) { this.reserve(8); this.view.setBigInt64(this.length, BigInt(v), true); this.length += 8; }
-  bytes(b: Uint8Array) { this.reserve(b.length); this.buf.set(b, this.length); this.length += b.length; }
-  string(s: string) { const b = new TextEncoder().encode(s); this.u64(b.length); this.bytes(b); }
-  pad(alignment: number) { while (this.length % alignment !== 0) this.u8(0); }
-  result(): Uint8Array { return this.buf.subarray(0, this.length); }
+  u8(v: number) {
+    this.reserve(1);
+    this.view.setUint8(this.length, v);
+    this.length += 1;
+  }
+  i8(v: number) {
+    this.reserve(1);
+    this.view.setInt8(this.length, v);
+    this.length += 1;
+  }
+  u16(v: number) {
+    this.reserve(2);
+    this.view.setUint16(this.length, v, true);
+    this.length += 2;
+  }
+  i16(v: number) {
+    this.reserve(2);
+    this.view.setInt16(this.length, v, true);
+    this.length += 2;
+  }
+  u32(v: number) {
+    this.reserve(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  i32(v: number) {
+    this.reserve(4);
+    this.view.setInt32(this.length, v, true);
+    this.length += 4;
+  }
+  f32(v: number) {
+    this.reserve(4);
+    this.view.setFloat32(this.length, v, true);
+    this.length += 4;
+  }
+  f64(v: number) {
+    this.reserve(8);
+    this.view.setFloat64(this.length, v, true);
+    this.length += 8;
+  }
+  u64(v: number | bigint) {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  i64(v: number | bigint) {
+    this.reserve(8);
+    this.view.setBigInt64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  bytes(b: Uint8Array) {
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+  string(s: string) {
+    const b = new TextEncoder().encode(s);
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  pad(alignment: number) {
+    while (this.length % alignment !== 0) this.u8(0);
+  }
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 function writeScalar(sink: ByteSink, type: GgufScalarType, value: number | bigint | boolean | string): void {
-  switch (type) {
-    case 'uint8': return sink.u8(Number(value));
-    case 'int8': return sink.i8(Number(value));
-    case 'uint16': return sink.u16(Number(value));
-    case 'int16': return sink.i16(Number(value));
-    case 'uint32': return sink.u32(Number(value));
-    case 'int32': return sink.i32(Number(value));
-    case 'float32': return sink.f32(Number(value));
-    case 'float64': return sink.f64(Number(value));
-    case 'bool': return sink.u8(value ? 1 : 0);
-    case 'string': return sink.string(String(value));
-    case 'uint64': return sink.u64(value as number | bigint);
-    case 'int64': return sink.i64(value as number | bigint);
-  }
+  const writers: Record<GgufScalarType, () => void> = {
+    uint8: () => sink.u8(Number(value)),
+    int8: () => sink.i8(Number(value)),
+    uint16: () => sink.u16(Number(value)),
+    int16: () => sink.i16(Number(value)),
+    uint32: () => sink.u32(Number(value)),
+    int32: () => sink.i32(Number(value)),
+    float32: () => sink.f32(Number(value)),
+    float64: () => sink.f64(Number(value)),
+    bool: () => sink.u8(value ? 1 : 0),
+    string: () => sink.string(String(value)),
+    uint64: () => sink.u64(value as number | bigint),
+    int64: () => sink.i64(value as number | bigint),
+  };
+  writers[type]();
 }
 
 function alignmentOf(doc: GgufDocument): number {

@@ -36,7 +36,10 @@ export function llamaTensorShapes(h: LlamaHyperParams, vocabSize: number): Array
       { name: `blk.${i}.ffn_down.weight`, shape: [h.feedForwardLength, h.embeddingLength] },
     );
   }
-  shapes.push({ name: 'output_norm.weight', shape: [h.embeddingLength] }, { name: 'output.weight', shape: [h.embeddingLength, vocabSize] });
+  shapes.push(
+    { name: 'output_norm.weight', shape: [h.embeddingLength] },
+    { name: 'output.weight', shape: [h.embeddingLength, vocabSize] },
+  );
   return shapes;
 }
 

@@ -71,7 +71,8 @@ export function encodeTensor(type: GgmlTypeName, data: Float32Array): Uint8Array
       const inv = d ? 1 / d : 0;
       const base = b * Q8_0_BLOCK_BYTES;
       view.setUint16(base, float32ToFloat16(d), true);
-      for (let j = 0; j < Q8_0_BLOCK; j++) view.setInt8(base + 2 + j, Math.round((data[b * Q8_0_BLOCK + j] as number) * inv));
+      for (let j = 0; j < Q8_0_BLOCK; j++)
+        view.setInt8(base + 2 + j, Math.round((data[b * Q8_0_BLOCK + j] as number) * inv));
     }
   }
   return out;

@@ -1,4 +1,12 @@
-import { type LlamaContextSequence, type LlamaGrammar, LlamaGrammarEvaluationState, type LlamaModel, type SequenceEvaluateOptions, TokenBias, type Token } from 'node-llama-cpp';
+import {
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  LlamaGrammarEvaluationState,
+  type LlamaModel,
+  type SequenceEvaluateOptions,
+  type Token,
+  TokenBias,
+} from 'node-llama-cpp';
 import type { EngineJob } from '../engine.ts';
 
 /**
@@ -15,7 +23,7 @@ export function llamaEvaluateOptions(
   const s = job.sampling;
   const options: SequenceEvaluateOptions = {
     temperature: Math.max(0, s.temperature),
-    topK: s.topK > 0 ? s.topK : 0,
+    topK: Math.max(s.topK, 0),
     topP: s.topP > 0 && s.topP < 1 ? s.topP : undefined,
     minP: s.minP > 0 ? s.minP : undefined,
     seed: job.seed,
@@ -45,7 +53,8 @@ export function llamaEvaluateOptions(
     const logits = new Map<number, number>(s.logitBias);
     for (const token of bannedTokens) logits.set(token, Number.NEGATIVE_INFINITY);
     if (job.banEos) {
-      for (const token of [model.tokens.eos, model.tokens.eot]) if (token != null) logits.set(token, Number.NEGATIVE_INFINITY);
+      for (const token of [model.tokens.eos, model.tokens.eot])
+        if (token != null) logits.set(token, Number.NEGATIVE_INFINITY);
     }
     options.tokenBias = logitBias(model, logits);
   }
