@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { ServerConfig } from './config/server-config.ts';
 import { checkModelFile } from './config/model-file.ts';
+import type { ServerConfig } from './config/server-config.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { createApp, type RouteRegistrar } from './server/app.ts';
 import { registerAnthropicRoutes } from './server/routes/anthropic.ts';
 import { registerOllamaRoutes } from './server/routes/ollama.ts';
 import { registerOpenaiRoutes } from './server/routes/openai.ts';
-import { createApp, type RouteRegistrar } from './server/app.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { KINDLING_VERSION } from './version.ts';
 
@@ -51,7 +51,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   if (config.placeholderModel) {
-    app.log.warn('Serving an UNTRAINED PLACEHOLDER model (random weights): its text is noise. Pass --model <file.gguf> for a real model.');
+    app.log.warn(
+      'Serving an UNTRAINED PLACEHOLDER model (random weights): its text is noise. Pass --model <file.gguf> for a real model.',
+    );
   }
   return {
     url: `http://${host}:${port}`,

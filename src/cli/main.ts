@@ -21,7 +21,9 @@ async function registerClientCommands(program: Command): Promise<void> {
 
 async function serve(config: ServerConfig): Promise<void> {
   const server = await startServer(config);
-  process.stdout.write(`Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} (web client: ${server.url}/, API docs: ${server.url}/api)\n`);
+  process.stdout.write(
+    `Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} (web client: ${server.url}/, API docs: ${server.url}/api)\n`,
+  );
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) process.exit(130);
@@ -35,7 +37,9 @@ async function serve(config: ServerConfig): Promise<void> {
 }
 
 const program = new Command('kindling')
-  .description('Local LLM text generation: KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama APIs, and a writing/chat web client')
+  .description(
+    'Local LLM text generation: KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama APIs, and a writing/chat web client',
+  )
   .version(KINDLING_VERSION)
   .showHelpAfterError();
 registerServeCommand(program, serve);

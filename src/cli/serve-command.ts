@@ -2,11 +2,13 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { defaultModel } from '../config/default-model.ts';
 import { DEFAULT_PORT, defaultServerConfig, defaultThreads, type ServerConfig } from '../config/server-config.ts';
 
-const int = (name: string, min = 0) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}.`);
-  return n;
-};
+const int =
+  (name: string, min = 0) =>
+  (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}.`);
+    return n;
+  };
 const gpuLayers = (value: string) => (value === 'auto' ? 'auto' : int('--gpulayers')(value));
 const slots = (value: string) => (value === 'auto' ? 'auto' : int('--parallel', 1)(value));
 
@@ -45,49 +47,114 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
     .option('-m, --model <file>', 'GGUF model file (default: the bundled demo model)')
     .option('--port <n>', 'TCP port', int('--port', 0), DEFAULT_PORT)
     .option('--host <address>', 'address to listen on (0.0.0.0 for the whole network)', d.host)
-    .option('--contextsize <n>', 'context window per slot in tokens (alias --context-size)', int('--contextsize', 64), d.contextSize)
+    .option(
+      '--contextsize <n>',
+      'context window per slot in tokens (alias --context-size)',
+      int('--contextsize', 64),
+      d.contextSize,
+    )
     .addOption(new Option('--context-size <n>').argParser(int('--context-size', 64)).hideHelp())
-    .option('--threads <n>', 'CPU threads for decoding (default: available cores)', int('--threads', 1), defaultThreads())
-    .option('--gpulayers <n|auto>', 'layers to offload to a GPU; 0 = CPU only (alias --gpu-layers)', gpuLayers, d.gpuLayers)
+    .option(
+      '--threads <n>',
+      'CPU threads for decoding (default: available cores)',
+      int('--threads', 1),
+      defaultThreads(),
+    )
+    .option(
+      '--gpulayers <n|auto>',
+      'layers to offload to a GPU; 0 = CPU only (alias --gpu-layers)',
+      gpuLayers,
+      d.gpuLayers,
+    )
     .addOption(new Option('--gpu-layers <n|auto>').argParser(gpuLayers).hideHelp())
     .option('--password <key>', 'require this key (Bearer, x-api-key or apikey header) on generation endpoints')
-    .option('--parallel <n|auto>', 'generation slots decoded together (alias --parallelrequests); auto: 4 when their KV caches fit in half the free memory, else fewer', slots, d.parallel)
+    .option(
+      '--parallel <n|auto>',
+      'generation slots decoded together (alias --parallelrequests); auto: 4 when their KV caches fit in half the free memory, else fewer',
+      slots,
+      d.parallel,
+    )
     .addOption(new Option('--parallelrequests <n>').argParser(int('--parallelrequests', 1)).hideHelp())
-    .option('--queue <n>', 'requests that may wait for a slot; beyond that: 503 with Retry-After', int('--queue', 0), d.maxQueue)
-    .option('--stream-grace <seconds>', 'how long a finished generation stays resumable and checkable', int('--stream-grace', 0), d.streamGraceMs / 1000)
-    .option('--heartbeat <seconds>', 'SSE heartbeat interval on idle streams (0: off)', int('--heartbeat', 0), d.heartbeatMs / 1000)
+    .option(
+      '--queue <n>',
+      'requests that may wait for a slot; beyond that: 503 with Retry-After',
+      int('--queue', 0),
+      d.maxQueue,
+    )
+    .option(
+      '--stream-grace <seconds>',
+      'how long a finished generation stays resumable and checkable',
+      int('--stream-grace', 0),
+      d.streamGraceMs / 1000,
+    )
+    .option(
+      '--heartbeat <seconds>',
+      'SSE heartbeat interval on idle streams (0: off)',
+      int('--heartbeat', 0),
+      d.heartbeatMs / 1000,
+    )
     .option('--max-gen-seconds <n>', 'wall-clock limit of one generation (0: none)', int('--max-gen-seconds', 0), 0)
-    .option('--queue-wait-seconds <n>', 'longest wait for a slot before a 504 (0: none)', int('--queue-wait-seconds', 0), 0)
-    .option('--default-max-length <n>', 'max_length / max_tokens when a request names none', int('--default-max-length', 1), d.defaultMaxLength)
-    .option('--max-body-mb <n>', 'largest request body in MiB (larger: 413)', int('--max-body-mb', 1), d.maxBodyBytes / 1048576)
+    .option(
+      '--queue-wait-seconds <n>',
+      'longest wait for a slot before a 504 (0: none)',
+      int('--queue-wait-seconds', 0),
+      0,
+    )
+    .option(
+      '--default-max-length <n>',
+      'max_length / max_tokens when a request names none',
+      int('--default-max-length', 1),
+      d.defaultMaxLength,
+    )
+    .option(
+      '--max-body-mb <n>',
+      'largest request body in MiB (larger: 413)',
+      int('--max-body-mb', 1),
+      d.maxBodyBytes / 1048576,
+    )
     .option('--cors <origins>', 'allowed browser origins, comma-separated, or * for any', '*')
     .option('--preloadstory <file>', 'story JSON served at /api/extra/preloadstory')
-    .addOption(new Option('--log-level <level>', 'log detail').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
+    .addOption(
+      new Option('--log-level <level>', 'log detail')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent'])
+        .default('info'),
+    )
     .option('--quiet', 'log warnings and errors only')
-    .action(async (modelArgument: string | undefined, flags: ServeFlags & { contextSize?: number; gpuLayers?: number | 'auto'; parallelrequests?: number }) => {
-      const explicit = flags.model ?? modelArgument;
-      const model = explicit ? { path: explicit, placeholder: false } : defaultModel();
-      const config: ServerConfig = {
-        ...defaultServerConfig(model.path),
-        placeholderModel: model.placeholder,
-        host: flags.host,
-        port: flags.port,
-        contextSize: flags.contextSize ?? flags.contextsize,
-        threads: flags.threads,
-        gpuLayers: flags.gpuLayers ?? flags.gpulayers,
-        parallel: flags.parallelrequests ?? flags.parallel,
-        maxQueue: flags.queue,
-        streamGraceMs: flags.streamGrace * 1000,
-        heartbeatMs: flags.heartbeat * 1000,
-        maxGenerationMs: flags.maxGenSeconds * 1000,
-        maxQueueWaitMs: flags.queueWaitSeconds * 1000,
-        defaultMaxLength: flags.defaultMaxLength,
-        maxBodyBytes: flags.maxBodyMb * 1048576,
-        corsOrigins: flags.cors === '*' ? true : flags.cors.split(',').map((s) => s.trim()).filter(Boolean),
-        logLevel: flags.quiet ? 'warn' : flags.logLevel,
-        ...(flags.password ? { password: flags.password } : {}),
-        ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
-      };
-      await start(config);
-    });
+    .action(
+      async (
+        modelArgument: string | undefined,
+        flags: ServeFlags & { contextSize?: number; gpuLayers?: number | 'auto'; parallelrequests?: number },
+      ) => {
+        const explicit = flags.model ?? modelArgument;
+        const model = explicit ? { path: explicit, placeholder: false } : defaultModel();
+        const config: ServerConfig = {
+          ...defaultServerConfig(model.path),
+          placeholderModel: model.placeholder,
+          host: flags.host,
+          port: flags.port,
+          contextSize: flags.contextSize ?? flags.contextsize,
+          threads: flags.threads,
+          gpuLayers: flags.gpuLayers ?? flags.gpulayers,
+          parallel: flags.parallelrequests ?? flags.parallel,
+          maxQueue: flags.queue,
+          streamGraceMs: flags.streamGrace * 1000,
+          heartbeatMs: flags.heartbeat * 1000,
+          maxGenerationMs: flags.maxGenSeconds * 1000,
+          maxQueueWaitMs: flags.queueWaitSeconds * 1000,
+          defaultMaxLength: flags.defaultMaxLength,
+          maxBodyBytes: flags.maxBodyMb * 1048576,
+          corsOrigins:
+            flags.cors === '*'
+              ? true
+              : flags.cors
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean),
+          logLevel: flags.quiet ? 'warn' : flags.logLevel,
+          ...(flags.password ? { password: flags.password } : {}),
+          ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
+        };
+        await start(config);
+      },
+    );
 }

@@ -13,6 +13,9 @@ export function checkModelFile(path: string): void {
     closeSync(fd);
   }
   if (magic.toString('latin1') !== 'GGUF') {
-    throw new KindlingError('bad_input', `${path} is not a GGUF model (llama.cpp models start with "GGUF"; this file starts with ${JSON.stringify(magic.toString('latin1'))}).`);
+    throw new KindlingError(
+      'bad_input',
+      `${path} is not a GGUF model (llama.cpp models start with "GGUF"; this file starts with ${JSON.stringify(magic.toString('latin1'))}).`,
+    );
   }
 }

@@ -21,7 +21,11 @@ export interface RunFigures {
  * The final part is returned, not emitted: the scheduler frees the slot first, so a client that sees
  * the end of its generation always finds the slot free.
  */
-export async function runGeneration(engine: Engine, generation: Generation, slot: number): Promise<{ figures: RunFigures; final: StreamPart }> {
+export async function runGeneration(
+  engine: Engine,
+  generation: Generation,
+  slot: number,
+): Promise<{ figures: RunFigures; final: StreamPart }> {
   const request = generation.request;
   const started = performance.now();
   generation.emit({ type: 'start', promptTokens: generation.promptTokens.length, seed: generation.seed });
@@ -43,7 +47,8 @@ export async function runGeneration(engine: Engine, generation: Generation, slot
   const limit = Math.min(generation.maxTokens, contextRoom);
 
   const emitText = (text: string, tokens: number[], logprobs?: TokenLogprob[]) => {
-    if (text || logprobs?.length) generation.emit({ type: 'text-delta', text, tokens, ...(logprobs ? { logprobs } : {}) });
+    if (text || logprobs?.length)
+      generation.emit({ type: 'text-delta', text, tokens, ...(logprobs ? { logprobs } : {}) });
   };
 
   if (limit <= 0) {
@@ -103,7 +108,14 @@ export async function runGeneration(engine: Engine, generation: Generation, slot
     emitText(tail, []);
   }
   const generationMs = firstTokenAt ? performance.now() - firstTokenAt : 0;
-  const figures = { promptTokens: generation.promptTokens.length, evaluatedPromptTokens: evaluated, generatedTokens: generated, promptMs, generationMs, reason };
+  const figures = {
+    promptTokens: generation.promptTokens.length,
+    evaluatedPromptTokens: evaluated,
+    generatedTokens: generated,
+    promptMs,
+    generationMs,
+    reason,
+  };
   if (failure) return { figures, final: { type: 'error', error: failure } };
   return {
     figures,
@@ -117,7 +129,11 @@ export async function runGeneration(engine: Engine, generation: Generation, slot
         completionTokens: generated,
         truncatedPromptTokens: generation.truncatedTokens,
       },
-      timings: { queuedMs: (generation.startedAt ?? generation.createdAt) - generation.createdAt, promptMs, generationMs },
+      timings: {
+        queuedMs: (generation.startedAt ?? generation.createdAt) - generation.createdAt,
+        promptMs,
+        generationMs,
+      },
     },
   };
 }

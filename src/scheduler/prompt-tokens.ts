@@ -22,8 +22,12 @@ export function buildPromptTokens(engine: Engine, request: GenerationRequest, se
   const context = Math.max(8, Math.min(request.maxContextTokens ?? serverContext, serverContext));
   const maxTokens = Math.max(0, Math.min(request.maxTokens, context - promptReserve(context)));
   const bos = engine.tokenize('', { special: true, addBos: true });
-  const memory = request.memory ? engine.tokenize(request.memory, { special: request.parseSpecialTokens, addBos: false }) : [];
-  const prompt = request.prompt ? engine.tokenize(request.prompt, { special: request.parseSpecialTokens, addBos: false }) : [];
+  const memory = request.memory
+    ? engine.tokenize(request.memory, { special: request.parseSpecialTokens, addBos: false })
+    : [];
+  const prompt = request.prompt
+    ? engine.tokenize(request.prompt, { special: request.parseSpecialTokens, addBos: false })
+    : [];
   const budget = Math.max(1, context - maxTokens);
   let head = [...bos, ...memory];
   if (head.length > budget) head = [...bos, ...memory.slice(memory.length - (budget - bos.length))];

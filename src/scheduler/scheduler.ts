@@ -18,7 +18,12 @@ export interface SchedulerOptions {
   maxQueueWaitMs: number;
 }
 
-export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxQueue: 16, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 };
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
+  maxQueue: 16,
+  graceMs: 60_000,
+  maxGenerationMs: 0,
+  maxQueueWaitMs: 0,
+};
 
 /**
  * Owns the slots and the FIFO queue. A request goes to the free slot whose cached tokens share the longest
@@ -69,16 +74,30 @@ export class Scheduler {
     const key = request.key || `kg-${randomBytes(9).toString('base64url')}`;
     const existing = this.byKey.get(key);
     if (existing && existing.status !== 'done') {
-      throw new KindlingError('conflict', `A generation with key "${key}" is still running; resume it with Last-Event-ID, or use a new key.`);
+      throw new KindlingError(
+        'conflict',
+        `A generation with key "${key}" is still running; resume it with Last-Event-ID, or use a new key.`,
+      );
     }
     const freeSlots = this.engine.slotCount - this.running.size;
     if (freeSlots <= 0 && this.queue.length >= this.options.maxQueue) {
-      throw new KindlingError('queue_full', `Server is busy: ${this.running.size} generations running and ${this.queue.length} waiting. Try again shortly.`, {
-        retryAfterSeconds: 2,
-      });
+      throw new KindlingError(
+        'queue_full',
+        `Server is busy: ${this.running.size} generations running and ${this.queue.length} waiting. Try again shortly.`,
+        {
+          retryAfterSeconds: 2,
+        },
+      );
     }
     const prompt = buildPromptTokens(this.engine, request, this.engine.model.contextSize);
-    const generation = new Generation(key, Boolean(request.key), request, prompt.tokens, prompt.maxTokens, prompt.truncated);
+    const generation = new Generation(
+      key,
+      Boolean(request.key),
+      request,
+      prompt.tokens,
+      prompt.maxTokens,
+      prompt.truncated,
+    );
     generation.seed = request.sampling.seed ?? Math.floor(Math.random() * 1_000_000) + 1;
     this.byKey.set(key, generation);
     generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });
@@ -87,7 +106,10 @@ export class Scheduler {
     if (generation.status === 'queued') {
       generation.emit({ type: 'queued', position: this.positionOf(generation) });
       if (this.options.maxQueueWaitMs > 0) {
-        const timer = setTimeout(() => generation.status === 'queued' && generation.abort('timeout'), this.options.maxQueueWaitMs);
+        const timer = setTimeout(
+          () => generation.status === 'queued' && generation.abort('timeout'),
+          this.options.maxQueueWaitMs,
+        );
         timer.unref();
       }
     }
@@ -123,12 +145,23 @@ export class Scheduler {
     generation.finishedAt = Date.now();
     const reason = generation.abortCause === 'timeout' ? 'Queue wait limit reached' : undefined;
     if (reason) {
-      generation.emit({ type: 'error', error: new KindlingError('timeout', `${reason}: the request waited longer than ${this.options.maxQueueWaitMs} ms for a free slot.`) });
+      generation.emit({
+        type: 'error',
+        error: new KindlingError(
+          'timeout',
+          `${reason}: the request waited longer than ${this.options.maxQueueWaitMs} ms for a free slot.`,
+        ),
+      });
     } else {
       generation.emit({
         type: 'finish',
         reason: 'abort',
-        usage: { promptTokens: generation.promptTokens.length, cachedPromptTokens: 0, completionTokens: 0, truncatedPromptTokens: generation.truncatedTokens },
+        usage: {
+          promptTokens: generation.promptTokens.length,
+          cachedPromptTokens: 0,
+          completionTokens: 0,
+          truncatedPromptTokens: generation.truncatedTokens,
+        },
         timings: { queuedMs: Date.now() - generation.createdAt, promptMs: 0, generationMs: 0 },
       });
     }
@@ -147,7 +180,8 @@ export class Scheduler {
   private announcePositions(): void {
     this.queue.forEach((generation, index) => {
       const last = generation.log.last;
-      if (last?.type === 'queued' && last.position !== index + 1) generation.emit({ type: 'queued', position: index + 1 });
+      if (last?.type === 'queued' && last.position !== index + 1)
+        generation.emit({ type: 'queued', position: index + 1 });
     });
   }
 
@@ -181,7 +215,10 @@ export class Scheduler {
       timer.unref();
     }
     runGeneration(this.engine, generation, slot)
-      .catch((error: unknown) => ({ figures: undefined, final: { type: 'error', error: toKindlingError(error) } as const }))
+      .catch((error: unknown) => ({
+        figures: undefined,
+        final: { type: 'error', error: toKindlingError(error) } as const,
+      }))
       .then(({ figures, final }) => {
         clearTimeout(timer);
         this.running.delete(slot);
@@ -196,7 +233,8 @@ export class Scheduler {
   private forgetExpired(): void {
     const cutoff = Date.now() - this.options.graceMs;
     for (const [key, generation] of this.byKey) {
-      if (generation.status === 'done' && (generation.finishedAt ?? 0) < cutoff && generation !== this.lastStarted) this.byKey.delete(key);
+      if (generation.status === 'done' && (generation.finishedAt ?? 0) < cutoff && generation !== this.lastStarted)
+        this.byKey.delete(key);
     }
   }
 }

@@ -15,11 +15,37 @@ import type { ServerContext } from './server-context.ts';
 
 /** Headers KoboldCpp allows cross-origin; clients (Lite, SillyTavern) send these. */
 const ALLOWED_HEADERS = [
-  'Accept', 'Content-Type', 'Content-Length', 'Cache-Control', 'Accept-Encoding', 'X-CSRF-Token', 'Client-Agent', 'X-Fields',
-  'Authorization', 'X-Requested-With', 'X-HTTP-Method-Override', 'apikey', 'genkey', 'x-api-key', 'anthropic-version',
-  'anthropic-beta', 'anthropic-dangerous-direct-browser-access', 'Last-Event-ID', 'Idempotency-Key', 'X-Kindling-Stream',
-  'OpenAI-Organization', 'OpenAI-Project', 'X-Stainless-Lang', 'X-Stainless-Package-Version', 'X-Stainless-OS', 'X-Stainless-Arch',
-  'X-Stainless-Runtime', 'X-Stainless-Runtime-Version', 'X-Stainless-Retry-Count', 'X-Stainless-Timeout', 'User-Agent',
+  'Accept',
+  'Content-Type',
+  'Content-Length',
+  'Cache-Control',
+  'Accept-Encoding',
+  'X-CSRF-Token',
+  'Client-Agent',
+  'X-Fields',
+  'Authorization',
+  'X-Requested-With',
+  'X-HTTP-Method-Override',
+  'apikey',
+  'genkey',
+  'x-api-key',
+  'anthropic-version',
+  'anthropic-beta',
+  'anthropic-dangerous-direct-browser-access',
+  'Last-Event-ID',
+  'Idempotency-Key',
+  'X-Kindling-Stream',
+  'OpenAI-Organization',
+  'OpenAI-Project',
+  'X-Stainless-Lang',
+  'X-Stainless-Package-Version',
+  'X-Stainless-OS',
+  'X-Stainless-Arch',
+  'X-Stainless-Runtime',
+  'X-Stainless-Runtime-Version',
+  'X-Stainless-Retry-Count',
+  'X-Stainless-Timeout',
+  'User-Agent',
 ];
 
 export type RouteRegistrar = (app: FastifyInstance, context: ServerContext) => void;
@@ -47,7 +73,13 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
       done(null, JSON.parse(text));
     } catch (error) {
       if (lenient) return done(null, {});
-      done(new KindlingError('bad_input', `Error parsing input: the body is not valid JSON (${(error as Error).message}).`), undefined);
+      done(
+        new KindlingError(
+          'bad_input',
+          `Error parsing input: the body is not valid JSON (${(error as Error).message}).`,
+        ),
+        undefined,
+      );
     }
   });
 
@@ -61,7 +93,11 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Kindling API', version: context.version, description: 'KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama compatible text generation.' },
+      info: {
+        title: 'Kindling API',
+        version: context.version,
+        description: 'KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama compatible text generation.',
+      },
     },
   });
 
@@ -70,7 +106,8 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   app.addHook('onRequest', async (request) => {
     if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;
     if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
-    if (!isAuthorized(request, config.password)) throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
+    if (!isAuthorized(request, config.password))
+      throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
   });
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.config?.lenientBody) request.body = {};
@@ -83,17 +120,23 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   app.setErrorHandler((raw, request, reply) => {
     const error = fromFastifyError(raw);
     if (error.code === 'payload_too_large') {
-      Object.assign(error, { message: `Payload is too big. Max payload size is ${Math.round(config.maxBodyBytes / 1048576)}MB.` });
+      Object.assign(error, {
+        message: `Payload is too big. Max payload size is ${Math.round(config.maxBodyBytes / 1048576)}MB.`,
+      });
     }
     if (error.status >= 500) request.log.error({ err: raw }, 'request failed');
     if (error.details.retryAfterSeconds) reply.header('retry-after', String(error.details.retryAfterSeconds));
     const body = errorEnvelope(request.url, error);
     // KoboldCpp's tokencount answers errors with {"value": -1}; keep that next to the envelope.
-    if (request.url.startsWith('/api/extra/tokencount') || request.url.startsWith('/api/extra/tokenize')) body.value = -1;
+    if (request.url.startsWith('/api/extra/tokencount') || request.url.startsWith('/api/extra/tokenize'))
+      body.value = -1;
     reply.status(error.status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new KindlingError('not_found', `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server. See /api for the list.`);
+    const error = new KindlingError(
+      'not_found',
+      `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server. See /api for the list.`,
+    );
     reply.status(404).send(errorEnvelope(request.url, error));
   });
 

@@ -59,7 +59,8 @@ export class FakeEngine implements Engine {
   async *run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
     const cache = this.caches[slot] as number[];
     let reused = 0;
-    while (reused < cache.length && reused < job.promptTokens.length && cache[reused] === job.promptTokens[reused]) reused++;
+    while (reused < cache.length && reused < job.promptTokens.length && cache[reused] === job.promptTokens[reused])
+      reused++;
     this.caches[slot] = [...job.promptTokens];
     this.started.push({ slot, prompt: this.detokenize(job.promptTokens) });
     this.counters.promptTokensEvaluated += job.promptTokens.length - reused;

@@ -6,8 +6,8 @@ import {
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaGrammar,
-  type LlamaModel,
   LlamaLogLevel,
+  type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
 import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
@@ -54,7 +54,10 @@ export class LlamaEngine implements Engine {
       logLevel: LlamaLogLevel.error,
       progressLogs: false,
     });
-    const llamaModel = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers });
+    const llamaModel = await llama.loadModel({
+      modelPath: options.modelPath,
+      gpuLayers: options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers,
+    });
     const contextSize = Math.min(options.contextSize, Math.max(llamaModel.trainContextSize, 256));
     const batchSize = options.batchSize ?? 512;
     const slots = options.slots === 'auto' ? await autoSlotCount(llama, llamaModel, contextSize) : options.slots;
@@ -87,7 +90,8 @@ export class LlamaEngine implements Engine {
 
   formatChat(messages: readonly ChatMessage[]): ChatPrompt | undefined {
     // Built on first use: parsing a large Jinja template costs start-up time that Kobold-only users never need.
-    if (this.chatTemplate === undefined) this.chatTemplate = LlamaChatTemplate.fromModel(this.llamaModel, this.model.chatTemplate) ?? null;
+    if (this.chatTemplate === undefined)
+      this.chatTemplate = LlamaChatTemplate.fromModel(this.llamaModel, this.model.chatTemplate) ?? null;
     return this.chatTemplate?.format(messages);
   }
 
@@ -104,7 +108,8 @@ export class LlamaEngine implements Engine {
   tokenize(text: string, options: { special: boolean; addBos: boolean }): number[] {
     const tokens = this.llamaModel.tokenize(text, options.special) as number[];
     const bos = this.bosToken;
-    if (options.addBos && bos !== undefined && this.llamaModel.tokens.shouldPrependBosToken && tokens[0] !== bos) return [bos, ...tokens];
+    if (options.addBos && bos !== undefined && this.llamaModel.tokens.shouldPrependBosToken && tokens[0] !== bos)
+      return [bos, ...tokens];
     return tokens;
   }
 
@@ -132,7 +137,10 @@ export class LlamaEngine implements Engine {
       return await grammar;
     } catch (error) {
       this.grammars.delete(gbnf);
-      throw KindlingError.badInput('grammar', `llama.cpp could not parse the GBNF grammar (${error instanceof Error ? error.message : error})`);
+      throw KindlingError.badInput(
+        'grammar',
+        `llama.cpp could not parse the GBNF grammar (${error instanceof Error ? error.message : error})`,
+      );
     }
   }
 
@@ -142,7 +150,10 @@ export class LlamaEngine implements Engine {
       const grammar = await this.llama.createGrammarForJsonSchema(schema as any);
       return grammar.grammar;
     } catch (error) {
-      throw KindlingError.badInput('schema', `cannot turn this JSON schema into a grammar (${error instanceof Error ? error.message : error})`);
+      throw KindlingError.badInput(
+        'schema',
+        `cannot turn this JSON schema into a grammar (${error instanceof Error ? error.message : error})`,
+      );
     }
   }
 
@@ -173,7 +184,9 @@ export class LlamaEngine implements Engine {
     // Evaluate the prompt in batch-sized pieces so an abort lands within one batch, not after the whole prompt.
     for (let i = 0; i < rest.length - 1; i += this.batchSize) {
       if (signal.aborted) return;
-      await sequence.evaluateWithoutGeneratingNewTokens(rest.slice(i, Math.min(i + this.batchSize, rest.length - 1)) as Token[]);
+      await sequence.evaluateWithoutGeneratingNewTokens(
+        rest.slice(i, Math.min(i + this.batchSize, rest.length - 1)) as Token[],
+      );
     }
     if (signal.aborted) return;
     this.counters.promptTokensEvaluated += rest.length;
@@ -181,9 +194,19 @@ export class LlamaEngine implements Engine {
     yield { type: 'prompt-evaluated', evaluated: rest.length, reused };
 
     const history = [...prompt];
-    const options = llamaEvaluateOptions(this.llamaModel, job, grammar, () => history, this.bannedTokens(job.sampling.bannedStrings));
+    const options = llamaEvaluateOptions(
+      this.llamaModel,
+      job,
+      grammar,
+      () => history,
+      this.bannedTokens(job.sampling.bannedStrings),
+    );
     const wantProbabilities = job.logprobs > 0;
-    const generator = sequence.evaluateWithMetadata(rest.slice(-1) as Token[], { probabilities: wantProbabilities }, options);
+    const generator = sequence.evaluateWithMetadata(
+      rest.slice(-1) as Token[],
+      { probabilities: wantProbabilities },
+      options,
+    );
     try {
       for await (const output of generator) {
         if (signal.aborted) return;
@@ -191,7 +214,11 @@ export class LlamaEngine implements Engine {
         history.push(token);
         this.counters.tokensGenerated++;
         const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
-        if (wantProbabilities) Object.assign(event, topProbabilities(token, (output as { probabilities?: Map<Token, number> }).probabilities, job.logprobs));
+        if (wantProbabilities)
+          Object.assign(
+            event,
+            topProbabilities(token, (output as { probabilities?: Map<Token, number> }).probabilities, job.logprobs),
+          );
         yield event;
       }
     } finally {
@@ -221,19 +248,28 @@ export const AUTO_SLOTS_MAX = 4;
  * otherwise), else as many as fit, and at least 1.
  */
 async function autoSlotCount(llama: Llama, model: LlamaModel, contextSize: number): Promise<number> {
-  const perSlot = await model.fileInsights.estimateContextResourceRequirementsV2({ contextSize, modelGpuLayers: model.gpuLayers, sequences: 1 });
+  const perSlot = await model.fileInsights.estimateContextResourceRequirementsV2({
+    contextSize,
+    modelGpuLayers: model.gpuLayers,
+    sequences: 1,
+  });
   const onGpu = model.gpuLayers > 0;
   const free = onGpu ? (await llama.getVramState()).free : freemem();
   const bytes = Math.max(1, onGpu ? perSlot.gpuVram : perSlot.cpuRam);
   return Math.max(1, Math.min(AUTO_SLOTS_MAX, Math.floor((free * 0.5) / bytes)));
 }
 
-function topProbabilities(token: number, probabilities: Map<Token, number> | undefined, n: number): { logprob: number; top: TokenProbability[] } {
+function topProbabilities(
+  token: number,
+  probabilities: Map<Token, number> | undefined,
+  n: number,
+): { logprob: number; top: TokenProbability[] } {
   if (!probabilities) return { logprob: 0, top: [] };
   const top: TokenProbability[] = [];
   for (const [id, p] of probabilities) {
     if (top.length < n) top.push({ tokenId: id, logprob: Math.log(p) });
-    else if (Math.log(p) > (top[top.length - 1] as TokenProbability).logprob) top[top.length - 1] = { tokenId: id, logprob: Math.log(p) };
+    else if (Math.log(p) > (top[top.length - 1] as TokenProbability).logprob)
+      top[top.length - 1] = { tokenId: id, logprob: Math.log(p) };
     else continue;
     top.sort((a, b) => b.logprob - a.logprob);
   }
