@@ -37,3 +37,9 @@ export { KoboldClient } from './kobold-client.ts';
 export { OllamaClient } from './ollama-client.ts';
 export { OpenAIClient } from './openai-client.ts';
 export { type SseEvent, type SseHandlers, SseReader } from './sse-reader.ts';
+export {
+  KindlingWsClient,
+  type KindlingWsClientOptions,
+  type WebSocketConstructorLike,
+  type WebSocketLike,
+} from './kindling-ws-client.ts';
