@@ -5,32 +5,14 @@
  * `node --import tsx bench/train-verify-export.ts <checkpoint> <gguf>`
  */
 import { getLlama, type Token } from 'node-llama-cpp';
-import type { LlamaHyperParams } from '../src/gguf/llama-gguf.ts';
-import type { Vocabulary } from '../src/gguf/vocabulary.ts';
+import { loadCheckpointModel } from '../src/train/checkpoint-model.ts';
 import { LlamaComputation } from '../src/train/llama-computation.ts';
-import { LlamaParameters } from '../src/train/llama-parameters.ts';
 import { SpmTokenizer } from '../src/train/spm-tokenizer.ts';
 import { generateStoryCorpus } from '../src/train/story-corpus.ts';
-import { loadTrainingCheckpoint } from '../src/train/training-checkpoint.ts';
 
 const [checkpointPath = '', modelPath = 'models/demo.gguf'] = process.argv.slice(2);
-const ckpt = loadTrainingCheckpoint<{
-  vocab: Vocabulary;
-  options: { dim: number; layers: number; heads: number; ffn: number; context: number; name: string };
-}>(checkpointPath);
-const { vocab, options: o } = ckpt.header;
-const hparams: LlamaHyperParams = {
-  name: o.name,
-  contextLength: o.context,
-  embeddingLength: o.dim,
-  blockCount: o.layers,
-  feedForwardLength: o.ffn,
-  headCount: o.heads,
-  headCountKv: o.heads,
-  rmsEpsilon: 1e-5,
-  ropeFreqBase: 10000,
-};
-const params = new LlamaParameters(hparams, vocab.tokens.length, ckpt.arrays.params);
+const { params, vocab } = loadCheckpointModel(checkpointPath);
+const contextLength = params.hparams.contextLength;
 const tokenizer = new SpmTokenizer(vocab);
 const llama = await getLlama({ gpu: false, maxThreads: 1 });
 const model = await llama.loadModel({ modelPath });
@@ -40,8 +22,8 @@ for (const s of stories)
   if (JSON.stringify(tokenizer.encode(s)) !== JSON.stringify([...model.tokenize(s)])) mismatches++;
 console.log(`tokenization: ${mismatches} mismatches in ${stories.length} unseen stories`);
 
-const ids = [vocab.bos, ...tokenizer.encode(stories[0] as string)].slice(0, o.context);
-const logits = LlamaComputation.for(params, o.context).forward(params, ids, ids.length);
+const ids = [vocab.bos, ...tokenizer.encode(stories[0] as string)].slice(0, contextLength);
+const logits = LlamaComputation.for(params, contextLength).forward(params, ids, ids.length);
 const context = await model.createContext({ contextSize: 256, threads: 1 });
 const sequence = context.getSequence();
 const V = vocab.tokens.length;

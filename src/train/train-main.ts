@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
+import { exportCheckpoint } from './checkpoint-model.ts';
 import { type TrainModelOptions, trainModel } from './train-model.ts';
 
 /**
  * Command line for the trainer: `node --import tsx src/train/train-main.ts --out models/demo.gguf
- * --checkpoint .train/demo.ckpt [--resume] [--steps N --dim 128 ...]`. Numbers map one to one onto
+ * --checkpoint .train/demo.ckpt [--resume] [--steps N --dim 128 ...]`, or `--export-only` to write a
+ * checkpoint's current weights as GGUF. Numbers map one to one onto
  * TrainModelOptions; anything not given takes trainModel's defaults.
  */
 const numeric = [
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'models/demo.gguf' },
     checkpoint: { type: 'string' },
     resume: { type: 'boolean', default: false },
+    'export-only': { type: 'boolean', default: false },
     name: { type: 'string' },
     ...Object.fromEntries(numeric.map((k) => [k, { type: 'string' as const }])),
   },
@@ -55,5 +58,11 @@ for (const key of numeric) {
   if (!Number.isFinite(n)) throw new Error(`--${key} must be a number, got ${raw}`);
   (options as unknown as Record<string, number>)[camel(key)] = n;
 }
-const result = trainModel(options);
-console.log(JSON.stringify(result));
+if (values['export-only']) {
+  // Ship or sample a run in progress: the checkpoint's current weights, no training.
+  if (!options.checkpointPath) throw new Error('--export-only needs --checkpoint');
+  const step = exportCheckpoint(options.checkpointPath, options.outputPath);
+  console.log(`exported ${options.outputPath} from ${options.checkpointPath} at step ${step}`);
+} else {
+  console.log(JSON.stringify(trainModel(options)));
+}

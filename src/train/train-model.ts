@@ -4,6 +4,7 @@ import type { LlamaHyperParams } from '../gguf/llama-gguf.ts';
 import { seededRandom } from '../gguf/seeded-random.ts';
 import type { Vocabulary } from '../gguf/vocabulary.ts';
 import { AdamW, clipGradientNorm, DEFAULT_ADAMW } from './adamw.ts';
+import { hyperParamsFor, TRAINED_MODEL_METADATA } from './checkpoint-model.ts';
 import { learningRateAt } from './cosine-schedule.ts';
 import { evaluateStories, unigramBaseline } from './evaluate-stories.ts';
 import { exportLlamaGguf } from './export-llama-gguf.ts';
@@ -145,17 +146,7 @@ export function trainModel(input: TrainModelOptions): TrainModelResult {
   const tokenizer = new SpmTokenizer(vocab);
   const train = new StoryDataset(trainTexts, tokenizer);
   const heldOut = new StoryDataset(heldOutTexts, tokenizer);
-  const hparams: LlamaHyperParams = {
-    name: o.name,
-    contextLength: o.context,
-    embeddingLength: o.dim,
-    blockCount: o.layers,
-    feedForwardLength: o.ffn,
-    headCount: o.heads,
-    headCountKv: o.heads,
-    rmsEpsilon: 1e-5,
-    ropeFreqBase: 10000,
-  };
+  const hparams = hyperParamsFor(o);
   const V = vocab.tokens.length;
   const params = resumed
     ? new LlamaParameters(hparams, V, resumed.arrays.params)
@@ -255,16 +246,7 @@ export function trainModel(input: TrainModelOptions): TrainModelResult {
   mkdirSync(dirname(input.outputPath), { recursive: true });
   exportLlamaGguf(input.outputPath, params, vocab, {
     type: 'F32',
-    extraMetadata: [
-      [
-        'general.description',
-        {
-          type: 'string',
-          value: "Kindling demo model: a small llama trained from scratch on generated children's stories",
-        },
-      ],
-      ['general.license', { type: 'string', value: 'MIT' }],
-    ],
+    extraMetadata: TRAINED_MODEL_METADATA,
   });
   log(`exported ${input.outputPath}`);
   return {

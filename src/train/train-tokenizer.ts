@@ -6,17 +6,24 @@ export interface TokenizerTrainingOptions {
 }
 
 /**
+ * Pieces are learned within a letter run or a punctuation run, never across: "time," must end in the
+ * same "▁time" token whether or not a comma follows, or a prompt like "Once upon a time" would end in a
+ * token the model never saw in training. (At tokenization time llama.cpp does not pre-split; it simply
+ * finds no piece that crosses these boundaries.)
+ */
+const WORD = /\n|\u2581?[\p{L}\p{N}']+|\u2581?[^\p{L}\p{N}'\u2581\n]+|\u2581/gu;
+
+/**
  * Learns a SentencePiece-style ("llama") vocabulary by BPE merges over the corpus's words.
  * Every merged piece is the join of two pieces already in the vocabulary and gets a higher score the
  * earlier it was learned, so llama.cpp's greedy highest-score-first merging can always build it.
- * Words are split before U+2581 (an escaped space) and around newlines, so no piece spans two words.
+ * Words are split before U+2581 (an escaped space), around newlines and between letters and punctuation.
  */
 export function trainTokenizer(texts: readonly string[], options: TokenizerTrainingOptions): Vocabulary {
   const wordCounts = new Map<string, number>();
   for (const text of texts) {
     const escaped = SPACE_MARK + text.replaceAll(' ', SPACE_MARK);
-    for (const w of escaped.match(/\n|\u2581[^\u2581\n]*|[^\u2581\n]+/g) ?? [])
-      wordCounts.set(w, (wordCounts.get(w) ?? 0) + 1);
+    for (const w of escaped.match(WORD) ?? []) wordCounts.set(w, (wordCounts.get(w) ?? 0) + 1);
   }
   const words = [...wordCounts.entries()].map(([w, count]) => ({ symbols: [...w], count }));
   const chars = new Set<string>();
