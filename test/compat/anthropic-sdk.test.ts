@@ -18,7 +18,12 @@ before(async () => {
 after(() => server.close());
 
 const client = (options: { apiKey?: string | null; authToken?: string | null } = { apiKey: PASSWORD }) =>
-  new Anthropic({ baseURL: server.url, maxRetries: 0, apiKey: options.apiKey ?? null, authToken: options.authToken ?? null });
+  new Anthropic({
+    baseURL: server.url,
+    maxRetries: 0,
+    apiKey: options.apiKey ?? null,
+    authToken: options.authToken ?? null,
+  });
 
 test('messages.create: a message with one text block, real usage, unique ids', async () => {
   const a = await client().messages.create({ model: 'any', max_tokens: 6, messages });
@@ -42,7 +47,13 @@ test('stop_sequences: the matching sequence is reported as stop_sequence and tri
   assert.ok(text.length >= 4, `greedy text long enough: ${JSON.stringify(text)}`);
   const stop = text.slice(2, 4);
   const expected = text.slice(0, text.indexOf(stop));
-  const stopped = await client().messages.create({ model: 'any', max_tokens: 12, messages, ...greedy, stop_sequences: [stop] });
+  const stopped = await client().messages.create({
+    model: 'any',
+    max_tokens: 12,
+    messages,
+    ...greedy,
+    stop_sequences: [stop],
+  });
   assert.equal(stopped.stop_reason, 'stop_sequence');
   assert.equal(stopped.stop_sequence, stop);
   assert.deepEqual(stopped.content, [{ type: 'text', text: expected }]);
@@ -71,21 +82,43 @@ test('.stream() helper: events in order, accumulated final message equals the st
 });
 
 test('auth: x-api-key and Bearer both work; a wrong key is an AuthenticationError in Anthropic’s envelope', async () => {
-  const bearer = await client({ authToken: PASSWORD }).messages.create({ model: 'any', max_tokens: 2, messages, system: 'Be brief.' });
-  assert.equal(bearer.type, 'message');
-  await assert.rejects(client({ apiKey: 'wrong' }).messages.create({ model: 'any', max_tokens: 2, messages }), (error: unknown) => {
-    assert.ok(error instanceof Anthropic.AuthenticationError);
-    assert.equal(((error as InstanceType<typeof Anthropic.AuthenticationError>).error as { type?: string }).type, 'error');
-    return true;
+  const bearer = await client({ authToken: PASSWORD }).messages.create({
+    model: 'any',
+    max_tokens: 2,
+    messages,
+    system: 'Be brief.',
   });
+  assert.equal(bearer.type, 'message');
+  await assert.rejects(
+    client({ apiKey: 'wrong' }).messages.create({ model: 'any', max_tokens: 2, messages }),
+    (error: unknown) => {
+      assert.ok(error instanceof Anthropic.AuthenticationError);
+      assert.equal(
+        ((error as InstanceType<typeof Anthropic.AuthenticationError>).error as { type?: string }).type,
+        'error',
+      );
+      return true;
+    },
+  );
 });
 
 test('bad input is an invalid_request_error naming the field', async () => {
   await assert.rejects(
-    client().messages.create({ model: 'any', max_tokens: 2, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' } }] }] }),
+    client().messages.create({
+      model: 'any',
+      max_tokens: 2,
+      messages: [
+        {
+          role: 'user',
+          content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' } }],
+        },
+      ],
+    }),
     (error: unknown) => {
       assert.ok(error instanceof Anthropic.BadRequestError);
-      const body = (error as InstanceType<typeof Anthropic.BadRequestError>).error as { error: { type: string; message: string } };
+      const body = (error as InstanceType<typeof Anthropic.BadRequestError>).error as {
+        error: { type: string; message: string };
+      };
       assert.equal(body.error.type, 'invalid_request_error');
       assert.match(body.error.message, /messages\[0\]\.content\[0\]/);
       return true;

@@ -14,9 +14,19 @@ before(async () => {
 after(() => server.close());
 
 test('generate streaming: parts as tokens arrive, a final part with done_reason, counters and context', async () => {
-  const whole = await ollama.generate({ model: 'any', prompt: 'Once upon a time', options: { num_predict: 10, seed: 9 } });
+  const whole = await ollama.generate({
+    model: 'any',
+    prompt: 'Once upon a time',
+    options: { num_predict: 10, seed: 9 },
+  });
   const parts = [];
-  for await (const part of await ollama.generate({ model: 'any', prompt: 'Once upon a time', stream: true, options: { num_predict: 10, seed: 9 } })) parts.push(part);
+  for await (const part of await ollama.generate({
+    model: 'any',
+    prompt: 'Once upon a time',
+    stream: true,
+    options: { num_predict: 10, seed: 9 },
+  }))
+    parts.push(part);
   const final = parts.at(-1);
   assert.ok(final?.done);
   assert.ok(parts.slice(0, -1).every((p) => !p.done && (p.response ?? '').length > 0));
@@ -34,10 +44,25 @@ test('generate streaming: parts as tokens arrive, a final part with done_reason,
 });
 
 test('generate with format (JSON schema) is enforced; raw prompts skip the template', async () => {
-  const schema = { type: 'object', properties: { answer: { enum: ['no'] } }, required: ['answer'], additionalProperties: false };
-  const result = await ollama.generate({ model: 'any', prompt: 'Answer', format: schema, options: { num_predict: 40 } });
+  const schema = {
+    type: 'object',
+    properties: { answer: { enum: ['no'] } },
+    required: ['answer'],
+    additionalProperties: false,
+  };
+  const result = await ollama.generate({
+    model: 'any',
+    prompt: 'Answer',
+    format: schema,
+    options: { num_predict: 40 },
+  });
   assert.deepEqual(JSON.parse(result.response ?? ''), { answer: 'no' });
-  const raw = await ollama.generate({ model: 'any', prompt: 'Once upon a time', raw: true, options: { num_predict: 1 } });
+  const raw = await ollama.generate({
+    model: 'any',
+    prompt: 'Once upon a time',
+    raw: true,
+    options: { num_predict: 1 },
+  });
   const counted = await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'Once upon a time' });
   assert.equal(raw.prompt_eval_count, counted.body.value);
 });
@@ -48,7 +73,13 @@ test('chat streaming: assistant message parts, then done with counters', async (
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'Hi' },
   ];
-  for await (const part of await ollama.chat({ model: 'any', messages, stream: true, options: { num_predict: 8, temperature: 0 } })) parts.push(part);
+  for await (const part of await ollama.chat({
+    model: 'any',
+    messages,
+    stream: true,
+    options: { num_predict: 8, temperature: 0 },
+  }))
+    parts.push(part);
   const whole = await ollama.chat({ model: 'any', messages, options: { num_predict: 8, temperature: 0 } });
   assert.ok(parts.every((p) => p.message.role === 'assistant'));
   assert.equal(parts.map((p) => p.message.content).join(''), whole.message.content);
@@ -97,6 +128,9 @@ test('list, ps, show and version describe the loaded model', async () => {
 });
 
 test('errors reject with the server’s message', async () => {
-  await assert.rejects(ollama.chat({ model: 'any', messages: [{ role: 'tool', content: 'x' }] }), /messages\[0\]\.role/);
+  await assert.rejects(
+    ollama.chat({ model: 'any', messages: [{ role: 'tool', content: 'x' }] }),
+    /messages\[0\]\.role/,
+  );
   await assert.rejects(ollama.generate({ model: 'any', prompt: 'x', format: 'yaml' as 'json' }), /format/);
 });

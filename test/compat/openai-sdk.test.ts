@@ -10,7 +10,16 @@ let server: RunningServer;
 let client: OpenAI;
 const YES_SCHEMA = {
   type: 'json_schema',
-  json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { answer: { enum: ['yes'] } }, required: ['answer'], additionalProperties: false } },
+  json_schema: {
+    name: 'answer',
+    strict: true,
+    schema: {
+      type: 'object',
+      properties: { answer: { enum: ['yes'] } },
+      required: ['answer'],
+      additionalProperties: false,
+    },
+  },
 } as const;
 
 before(async () => {
@@ -36,7 +45,9 @@ test('chat: a chat.completion with a unique id, real usage, and the ChatML fallb
   assert.equal(choice.message.content, b.choices[0]?.message.content, 'same seed, same text');
   assert.ok(choice.finish_reason === 'stop' || choice.finish_reason === 'length');
   // The test model has no template of its own and knows ChatML's markers, so the fallback is ChatML.
-  const rendered = await postJson(`${server.url}/api/extra/tokencount`, { prompt: '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n' });
+  const rendered = await postJson(`${server.url}/api/extra/tokencount`, {
+    prompt: '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+  });
   assert.equal(a.usage?.prompt_tokens, rendered.body.value);
   assert.ok((a.usage?.completion_tokens ?? 0) >= 1 && (a.usage?.completion_tokens ?? 0) <= 6);
   if (choice.finish_reason === 'length') assert.equal(a.usage?.completion_tokens, 6);
@@ -45,14 +56,26 @@ test('chat: a chat.completion with a unique id, real usage, and the ChatML fallb
 });
 
 test('chat: response_format json_schema is enforced by a grammar', async () => {
-  const result = await client.chat.completions.create({ model: 'any', messages, max_tokens: 40, response_format: YES_SCHEMA });
+  const result = await client.chat.completions.create({
+    model: 'any',
+    messages,
+    max_tokens: 40,
+    response_format: YES_SCHEMA,
+  });
   assert.deepEqual(JSON.parse(result.choices[0]?.message.content ?? ''), { answer: 'yes' });
   assert.equal(result.choices[0]?.finish_reason, 'stop');
 });
 
 test('chat streaming: role first, content deltas, finish_reason, then a usage chunk; text equals the non-streamed text', async () => {
   const whole = await client.chat.completions.create({ model: 'any', messages, max_tokens: 12, seed: 5 });
-  const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 12, seed: 5, stream: true, stream_options: { include_usage: true } });
+  const stream = await client.chat.completions.create({
+    model: 'any',
+    messages,
+    max_tokens: 12,
+    seed: 5,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
   for await (const chunk of stream) chunks.push(chunk);
   assert.equal(chunks[0]?.choices[0]?.delta.role, 'assistant');
@@ -73,7 +96,13 @@ test('chat streaming: role first, content deltas, finish_reason, then a usage ch
 test('completions: raw prompt, stop string trimmed, finish_reason stop; streaming gives the same text', async () => {
   // A Kobold-style grammar field (honoured on OpenAI routes too) forces the text, so the stop string is certain.
   const extra = { grammar: 'root ::= "yes no yes"' } as Record<string, unknown>;
-  const result = await client.completions.create({ model: 'any', prompt: 'Once upon a time', max_tokens: 10, stop: ' no', ...extra });
+  const result = await client.completions.create({
+    model: 'any',
+    prompt: 'Once upon a time',
+    max_tokens: 10,
+    stop: ' no',
+    ...extra,
+  });
   assert.equal(result.object, 'text_completion');
   assert.match(result.id, /^cmpl-/);
   assert.equal(result.choices[0]?.text, 'yes');
@@ -81,7 +110,14 @@ test('completions: raw prompt, stop string trimmed, finish_reason stop; streamin
   const rendered = await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'Once upon a time' });
   assert.equal(result.usage?.prompt_tokens, rendered.body.value);
 
-  const stream = await client.completions.create({ model: 'any', prompt: 'Once upon a time', max_tokens: 10, stop: [' no'], stream: true, ...extra });
+  const stream = await client.completions.create({
+    model: 'any',
+    prompt: 'Once upon a time',
+    max_tokens: 10,
+    stop: [' no'],
+    stream: true,
+    ...extra,
+  });
   let text = '';
   let finish: string | null = null;
   for await (const chunk of stream) {
@@ -97,14 +133,23 @@ test('completions: logprobs returns one entry per generated token', async () => 
   const logprobs = result.choices[0]?.logprobs;
   // An end-of-generation token counts in usage but has no text, so it has no logprobs entry.
   const usage = result.usage?.completion_tokens ?? 0;
-  assert.ok(logprobs?.tokens?.length === usage || (result.choices[0]?.finish_reason === 'stop' && logprobs?.tokens?.length === usage - 1));
+  assert.ok(
+    logprobs?.tokens?.length === usage ||
+      (result.choices[0]?.finish_reason === 'stop' && logprobs?.tokens?.length === usage - 1),
+  );
   assert.ok(logprobs?.top_logprobs?.every((top) => Object.keys(top).length <= 2));
   assert.ok(logprobs?.token_logprobs?.every((lp) => typeof lp === 'number' && lp <= 0));
 });
 
 test('abort mid-stream (breaking out of the SDK iterator) frees the slot at once', async () => {
   const { scheduler } = server.context;
-  const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 400, stream: true, logit_bias: { '2': -100 } });
+  const stream = await client.chat.completions.create({
+    model: 'any',
+    messages,
+    max_tokens: 400,
+    stream: true,
+    logit_bias: { '2': -100 },
+  });
   let seen = 0;
   for await (const chunk of stream) {
     if (chunk.choices[0]?.delta.content) seen++;
@@ -136,7 +181,10 @@ test('errors arrive as typed SDK errors with the field named', async () => {
     assert.equal((error as InstanceType<typeof OpenAI.BadRequestError>).param, 'n');
     return true;
   });
-  await assert.rejects(client.embeddings.create({ model: 'any', input: 'x' }), (error: unknown) => error instanceof OpenAI.BadRequestError);
+  await assert.rejects(
+    client.embeddings.create({ model: 'any', input: 'x' }),
+    (error: unknown) => error instanceof OpenAI.BadRequestError,
+  );
 });
 
 test('a queued stream gets queue and heartbeat comments, which the SDK skips, then its chunks', async () => {
@@ -159,7 +207,11 @@ test('a queued stream gets queue and heartbeat comments, which the SDK skips, th
       abortOnDisconnect: false,
     }),
   );
-  const raw = fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, max_tokens: 3, stream: true }) });
+  const raw = fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages, max_tokens: 3, stream: true }),
+  });
   const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 3, stream: true });
   await new Promise((resolve) => setTimeout(resolve, 150));
   for (const blocker of blockers) blocker.abort('client');

@@ -10,9 +10,20 @@ before(async () => {
 });
 after(() => server.close());
 
-const body = (extra: Record<string, unknown> = {}) => ({ model: 'x', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }], stream: true, ...extra });
+const body = (extra: Record<string, unknown> = {}) => ({
+  model: 'x',
+  max_tokens: 8,
+  messages: [{ role: 'user', content: 'Hi' }],
+  stream: true,
+  ...extra,
+});
 const post = (payload: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
-  fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload), ...(signal ? { signal } : {}) });
+  fetch(`${server.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(payload),
+    ...(signal ? { signal } : {}),
+  });
 
 /** Every event must be exactly `id: n`, `event: <type>`, one `data:` line whose `type` is the event name, blank line. */
 function events(text: string): Array<{ id: number; type: string; data: any }> {
@@ -40,9 +51,21 @@ test('stream: message_start, content_block_start, ping, deltas, content_block_st
   assert.deepEqual(types.slice(-3), ['content_block_stop', 'message_delta', 'message_stop']);
   assert.ok(types.slice(3, -3).every((t) => t === 'content_block_delta'));
   const start = list[0]?.data.message;
-  assert.deepEqual(Object.keys(start), ['id', 'type', 'role', 'model', 'content', 'stop_reason', 'stop_sequence', 'usage']);
+  assert.deepEqual(Object.keys(start), [
+    'id',
+    'type',
+    'role',
+    'model',
+    'content',
+    'stop_reason',
+    'stop_sequence',
+    'usage',
+  ]);
   assert.match(start.id, /^msg_/);
-  const count = await postJson(`${server.url}/v1/messages/count_tokens`, { model: 'x', messages: [{ role: 'user', content: 'Hi' }] });
+  const count = await postJson(`${server.url}/v1/messages/count_tokens`, {
+    model: 'x',
+    messages: [{ role: 'user', content: 'Hi' }],
+  });
   assert.equal(start.usage.input_tokens, count.body.input_tokens);
   assert.equal(start.usage.output_tokens, 0);
   assert.deepEqual(list[1]?.data, { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
@@ -50,17 +73,31 @@ test('stream: message_start, content_block_start, ping, deltas, content_block_st
   assert.ok(['end_turn', 'max_tokens'].includes(delta.delta.stop_reason));
   assert.equal(delta.delta.stop_sequence, null);
   const deltas = list.filter((e) => e.type === 'content_block_delta');
-  assert.ok(deltas.every((e) => e.data.index === 0 && e.data.delta.type === 'text_delta' && e.data.delta.text.length > 0));
+  assert.ok(
+    deltas.every((e) => e.data.index === 0 && e.data.delta.type === 'text_delta' && e.data.delta.text.length > 0),
+  );
   const ids = list.map((e) => e.id);
-  assert.deepEqual([...ids].sort((a, b) => a - b), ids);
+  assert.deepEqual(
+    [...ids].sort((a, b) => a - b),
+    ids,
+  );
 });
 
 test('non-stream and stream agree for the same greedy request; system as text blocks is accepted', async () => {
-  const payload = { model: 'x', max_tokens: 10, temperature: 0, system: [{ type: 'text', text: 'Be kind.' }], messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }] };
+  const payload = {
+    model: 'x',
+    max_tokens: 10,
+    temperature: 0,
+    system: [{ type: 'text', text: 'Be kind.' }],
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
+  };
   const whole = await postJson(`${server.url}/v1/messages`, payload);
   assert.equal(whole.status, 200);
   const list = events(await (await post({ ...payload, stream: true })).text());
-  const streamed = list.filter((e) => e.type === 'content_block_delta').map((e) => e.data.delta.text).join('');
+  const streamed = list
+    .filter((e) => e.type === 'content_block_delta')
+    .map((e) => e.data.delta.text)
+    .join('');
   assert.equal(streamed, whole.body.content[0].text);
   assert.equal(list.at(-2)?.data.usage.output_tokens, whole.body.usage.output_tokens);
   assert.equal(list.at(-2)?.data.delta.stop_reason, whole.body.stop_reason);
@@ -73,32 +110,54 @@ test('a keyed stream resumes after Last-Event-ID: no second generation, nothing 
   const first = await post(payload, { 'Idempotency-Key': key }, controller.signal);
   const reader = (first.body as ReadableStream<Uint8Array>).getReader();
   let seen = '';
-  while ((seen.match(/event: content_block_delta\n/g) ?? []).length < 2 || !seen.endsWith('\n\n')) seen += new TextDecoder().decode((await reader.read()).value);
+  while ((seen.match(/event: content_block_delta\n/g) ?? []).length < 2 || !seen.endsWith('\n\n'))
+    seen += new TextDecoder().decode((await reader.read()).value);
   controller.abort();
   const before = events(seen);
   const generation = server.context.scheduler.find(key);
   assert.ok(generation);
-  const resumed = events(await (await post(payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(before.at(-1)?.id) })).text());
+  const resumed = events(
+    await (await post(payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(before.at(-1)?.id) })).text(),
+  );
   assert.equal(server.context.scheduler.find(key), generation, 'no new generation');
-  assert.equal(resumed[0]?.type, 'content_block_delta', 'replay starts after the last event seen, not with message_start');
+  assert.equal(
+    resumed[0]?.type,
+    'content_block_delta',
+    'replay starts after the last event seen, not with message_start',
+  );
   const all = [...before, ...resumed];
-  const text = all.filter((e) => e.type === 'content_block_delta').map((e) => e.data.delta.text).join('');
+  const text = all
+    .filter((e) => e.type === 'content_block_delta')
+    .map((e) => e.data.delta.text)
+    .join('');
   assert.equal(text, generation.log.text);
   assert.equal(all.filter((e) => e.type === 'message_start').length, 1);
   assert.equal(all.at(-1)?.type, 'message_stop');
 });
 
 test('errors: Anthropic envelope, field named, HTTP status matching the type', async () => {
-  const missing = await postJson(`${server.url}/v1/messages`, { model: 'x', messages: [{ role: 'user', content: 'Hi' }] });
+  const missing = await postJson(`${server.url}/v1/messages`, {
+    model: 'x',
+    messages: [{ role: 'user', content: 'Hi' }],
+  });
   assert.equal(missing.status, 400);
   assert.deepEqual(Object.keys(missing.body), ['type', 'error']);
   assert.equal(missing.body.type, 'error');
   assert.equal(missing.body.error.type, 'invalid_request_error');
   assert.match(missing.body.error.message, /max_tokens/);
-  const tools = await postJson(`${server.url}/v1/messages`, { model: 'x', max_tokens: 3, tools: [{ name: 't' }], messages: [{ role: 'user', content: 'Hi' }] });
+  const tools = await postJson(`${server.url}/v1/messages`, {
+    model: 'x',
+    max_tokens: 3,
+    tools: [{ name: 't' }],
+    messages: [{ role: 'user', content: 'Hi' }],
+  });
   assert.equal(tools.status, 400);
   assert.match(tools.body.error.message, /^tools:/);
-  const role = await postJson(`${server.url}/v1/messages`, { model: 'x', max_tokens: 3, messages: [{ role: 'system', content: 'Hi' }] });
+  const role = await postJson(`${server.url}/v1/messages`, {
+    model: 'x',
+    max_tokens: 3,
+    messages: [{ role: 'system', content: 'Hi' }],
+  });
   assert.equal(role.status, 400);
   assert.match(role.body.error.message, /messages\.0\.role/);
 });

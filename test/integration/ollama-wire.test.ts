@@ -10,12 +10,20 @@ before(async () => {
 });
 after(() => server.close());
 
-const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (path: string, body: unknown) =>
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 function lines(text: string): any[] {
   assert.ok(text.endsWith('\n'), 'every line, the last one too, ends with a newline');
   assert.ok(!text.includes('data:') && !text.includes('\n\n'), 'NDJSON, not SSE');
-  return text.slice(0, -1).split('\n').map((line) => JSON.parse(line));
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 test('generate streams by default: NDJSON lines, field order, final line with done_reason, context and counters', async () => {
@@ -23,10 +31,22 @@ test('generate streams by default: NDJSON lines, field order, final line with do
   assert.equal(response.status, 200);
   assert.equal(response.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
   const list = lines(await response.text());
-  for (const line of list.slice(0, -1)) assert.deepEqual(Object.keys(line), ['model', 'created_at', 'response', 'done']);
+  for (const line of list.slice(0, -1))
+    assert.deepEqual(Object.keys(line), ['model', 'created_at', 'response', 'done']);
   const final = list.at(-1);
   assert.deepEqual(Object.keys(final), [
-    'model', 'created_at', 'response', 'done', 'done_reason', 'context', 'total_duration', 'load_duration', 'prompt_eval_count', 'prompt_eval_duration', 'eval_count', 'eval_duration',
+    'model',
+    'created_at',
+    'response',
+    'done',
+    'done_reason',
+    'context',
+    'total_duration',
+    'load_duration',
+    'prompt_eval_count',
+    'prompt_eval_duration',
+    'eval_count',
+    'eval_duration',
   ]);
   assert.equal(final.done, true);
   assert.ok(['stop', 'length'].includes(final.done_reason));
@@ -35,7 +55,10 @@ test('generate streams by default: NDJSON lines, field order, final line with do
 });
 
 test('lines are written as tokens arrive, not after the generation ended', async () => {
-  const response = await post('/api/generate', { prompt: 'Once', options: { num_predict: 300, logit_bias: { '2': -100 } } });
+  const response = await post('/api/generate', {
+    prompt: 'Once',
+    options: { num_predict: 300, logit_bias: { '2': -100 } },
+  });
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const first = new TextDecoder().decode((await reader.read()).value);
   const generation = server.context.scheduler.last;
@@ -45,11 +68,19 @@ test('lines are written as tokens arrive, not after the generation ended', async
 });
 
 test('stream: false gives one JSON object; chat has message objects; empty input answers done_reason "load"', async () => {
-  const whole = await postJson(`${server.url}/api/generate`, { prompt: 'Hi', stream: false, options: { num_predict: 3 } });
+  const whole = await postJson(`${server.url}/api/generate`, {
+    prompt: 'Hi',
+    stream: false,
+    options: { num_predict: 3 },
+  });
   assert.equal(whole.body.done, true);
   assert.equal(typeof whole.body.response, 'string');
   assert.ok(Array.isArray(whole.body.context));
-  const chat = await postJson(`${server.url}/api/chat`, { messages: [{ role: 'user', content: 'Hi' }], stream: false, options: { num_predict: 3 } });
+  const chat = await postJson(`${server.url}/api/chat`, {
+    messages: [{ role: 'user', content: 'Hi' }],
+    stream: false,
+    options: { num_predict: 3 },
+  });
   assert.deepEqual(Object.keys(chat.body.message), ['role', 'content']);
   assert.equal(chat.body.message.role, 'assistant');
   assert.equal(chat.body.context, undefined, 'chat responses carry no context');
@@ -62,8 +93,17 @@ test('stream: false gives one JSON object; chat has message objects; empty input
 });
 
 test('context from one response continues in the next request', async () => {
-  const first = await postJson(`${server.url}/api/generate`, { prompt: 'Hi', stream: false, options: { num_predict: 4 } });
-  const second = await postJson(`${server.url}/api/generate`, { prompt: 'More', context: first.body.context, stream: false, options: { num_predict: 2 } });
+  const first = await postJson(`${server.url}/api/generate`, {
+    prompt: 'Hi',
+    stream: false,
+    options: { num_predict: 4 },
+  });
+  const second = await postJson(`${server.url}/api/generate`, {
+    prompt: 'More',
+    context: first.body.context,
+    stream: false,
+    options: { num_predict: 2 },
+  });
   assert.equal(second.status, 200);
   assert.ok(second.body.prompt_eval_count > first.body.context.length);
   const bad = await postJson(`${server.url}/api/generate`, { prompt: 'x', context: [10_000_000], stream: false });
@@ -76,7 +116,10 @@ test('errors are {"error": "..."} naming the field', async () => {
   assert.equal(badType.status, 400);
   assert.deepEqual(Object.keys(badType.body), ['error']);
   assert.match(badType.body.error, /options\.temperature/);
-  const tools = await postJson(`${server.url}/api/chat`, { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function' }] });
+  const tools = await postJson(`${server.url}/api/chat`, {
+    messages: [{ role: 'user', content: 'x' }],
+    tools: [{ type: 'function' }],
+  });
   assert.equal(tools.status, 400);
   assert.match(tools.body.error, /^tools:/);
   const version = await fetch(`${server.url}/api/version`);

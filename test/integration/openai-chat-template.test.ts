@@ -47,7 +47,8 @@ before(async () => {
 });
 after(() => server.close());
 
-const count = async (prompt: string) => (await postJson(`${server.url}/api/extra/tokencount`, { prompt })).body.value as number;
+const count = async (prompt: string) =>
+  (await postJson(`${server.url}/api/extra/tokencount`, { prompt })).body.value as number;
 
 test('chat prompts are rendered with the GGUF’s own template, not the fallback', async () => {
   const messages = [
@@ -55,12 +56,18 @@ test('chat prompts are rendered with the GGUF’s own template, not the fallback
     { role: 'user', content: 'Hi' },
   ];
   const expected = await count('[SYSTEM] Be kind.<|im_end|>\n[USER] Hi<|im_end|>\n[ASSISTANT] ');
-  const chatml = await count('<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+  const chatml = await count(
+    '<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+  );
   assert.notEqual(expected, chatml);
   const openai = await postJson(`${server.url}/v1/chat/completions`, { messages, max_tokens: 2 });
   assert.equal(openai.status, 200);
   assert.equal(openai.body.usage.prompt_tokens, expected);
-  const anthropic = await postJson(`${server.url}/v1/messages/count_tokens`, { model: 'x', system: 'Be kind.', messages: [{ role: 'user', content: 'Hi' }] });
+  const anthropic = await postJson(`${server.url}/v1/messages/count_tokens`, {
+    model: 'x',
+    system: 'Be kind.',
+    messages: [{ role: 'user', content: 'Hi' }],
+  });
   assert.equal(anthropic.body.input_tokens, expected, 'one BOS: the template’s bos_token is not doubled');
   const ollama = await postJson(`${server.url}/api/chat`, { messages, stream: false, options: { num_predict: 2 } });
   assert.equal(ollama.body.prompt_eval_count, expected);

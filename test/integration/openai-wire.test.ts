@@ -10,9 +10,19 @@ before(async () => {
 });
 after(() => server.close());
 
-const chat = (extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, stream: true, ...extra });
+const chat = (extra: Record<string, unknown> = {}) => ({
+  messages: [{ role: 'user', content: 'Hi' }],
+  max_tokens: 8,
+  stream: true,
+  ...extra,
+});
 const post = (path: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
-  fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
 
 /** Splits an SSE body into events, asserting the framing rules on the way. */
 function events(body: string): Array<{ id: string; data: string }> {
@@ -37,22 +47,40 @@ test('chat stream: id + data frames, fixed field order, role once, one finish, u
   assert.equal(list.at(-1)?.data, '[DONE]');
   const chunks = list.slice(0, -1).map((e) => JSON.parse(e.data));
   for (const chunk of chunks) {
-    assert.deepEqual(Object.keys(chunk), ['id', 'object', 'created', 'model', 'system_fingerprint', 'choices', 'usage']);
+    assert.deepEqual(Object.keys(chunk), [
+      'id',
+      'object',
+      'created',
+      'model',
+      'system_fingerprint',
+      'choices',
+      'usage',
+    ]);
     assert.equal(chunk.id, chunks[0].id);
     assert.equal(chunk.object, 'chat.completion.chunk');
     assert.ok(Number.isInteger(chunk.created));
   }
   const ids = list.map((e) => Number(e.id));
-  assert.deepEqual([...ids].sort((a, b) => a - b), ids, 'event ids never go backwards');
+  assert.deepEqual(
+    [...ids].sort((a, b) => a - b),
+    ids,
+    'event ids never go backwards',
+  );
   assert.deepEqual(chunks[0].choices[0].delta, { role: 'assistant', content: '' });
-  assert.ok(chunks.slice(1).every((c) => c.choices.length === 0 || !('role' in c.choices[0].delta)), 'role only in the first delta');
+  assert.ok(
+    chunks.slice(1).every((c) => c.choices.length === 0 || !('role' in c.choices[0].delta)),
+    'role only in the first delta',
+  );
   const finishing = chunks.filter((c) => c.choices[0]?.finish_reason !== null && c.choices.length > 0);
   assert.equal(finishing.length, 1);
   assert.deepEqual(finishing[0].choices[0].delta, {});
   const usage = chunks.at(-1);
   assert.deepEqual(usage.choices, []);
   assert.ok(usage.usage.prompt_tokens > 0);
-  assert.ok(chunks.slice(0, -1).every((c) => c.usage === null), 'usage: null on every other chunk');
+  assert.ok(
+    chunks.slice(0, -1).every((c) => c.usage === null),
+    'usage: null on every other chunk',
+  );
 });
 
 test('without include_usage there is no usage key and no usage chunk', async () => {
@@ -102,7 +130,12 @@ test('a keyed stream survives its client leaving and resumes after Last-Event-ID
 test('an anonymous stream is aborted when its client leaves', async () => {
   const { scheduler } = server.context;
   const controller = new AbortController();
-  const response = await post('/v1/chat/completions', chat({ max_tokens: 400, logit_bias: { '2': -100 } }), {}, controller.signal);
+  const response = await post(
+    '/v1/chat/completions',
+    chat({ max_tokens: 400, logit_bias: { '2': -100 } }),
+    {},
+    controller.signal,
+  );
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   await reader.read();
   const generation = scheduler.last;
@@ -113,26 +146,39 @@ test('an anonymous stream is aborted when its client leaves', async () => {
 });
 
 test('errors use the OpenAI envelope and name the field; a live duplicate key is 409', async () => {
-  const bad = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], temperature: 'hot' });
+  const bad = await postJson(`${server.url}/v1/chat/completions`, {
+    messages: [{ role: 'user', content: 'Hi' }],
+    temperature: 'hot',
+  });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.type, 'invalid_request_error');
   assert.equal(bad.body.error.param, 'temperature');
   const missing = await postJson(`${server.url}/v1/chat/completions`, { max_tokens: 3 });
   assert.equal(missing.status, 400);
   assert.equal(missing.body.error.param, 'messages');
-  const image = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] });
+  const image = await postJson(`${server.url}/v1/chat/completions`, {
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }],
+  });
   assert.equal(image.status, 400);
   assert.equal(image.body.error.param, 'messages[0].content[0]');
   const notJson = await postJson(`${server.url}/v1/completions`, '{oops');
   assert.equal(notJson.status, 400);
   assert.ok(notJson.body.error.message.includes('JSON'));
-  const schema = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_schema', json_schema: { name: 'x' } } });
+  const schema = await postJson(`${server.url}/v1/chat/completions`, {
+    messages: [{ role: 'user', content: 'Hi' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'x' } },
+  });
   assert.equal(schema.status, 400);
   assert.equal(schema.body.error.param, 'response_format.json_schema.schema');
 
   const key = `dup-${Date.now()}`;
   const controller = new AbortController();
-  const running = await post('/v1/chat/completions', chat({ max_tokens: 300, logit_bias: { '2': -100 } }), { 'X-Kindling-Stream': key }, controller.signal);
+  const running = await post(
+    '/v1/chat/completions',
+    chat({ max_tokens: 300, logit_bias: { '2': -100 } }),
+    { 'X-Kindling-Stream': key },
+    controller.signal,
+  );
   const dup = await post('/v1/chat/completions', chat(), { 'X-Kindling-Stream': key });
   assert.equal(dup.status, 409);
   assert.equal(((await dup.json()) as { error: { code: string } }).error.code, 'conflict');
@@ -142,16 +188,30 @@ test('errors use the OpenAI envelope and name the field; a live duplicate key is
 });
 
 test('json_object output is a JSON object; a max_completion_tokens of 1 yields length', async () => {
-  const one = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_completion_tokens: 1, max_tokens: 50, logit_bias: { '2': -100 } });
+  const one = await postJson(`${server.url}/v1/chat/completions`, {
+    messages: [{ role: 'user', content: 'Hi' }],
+    max_completion_tokens: 1,
+    max_tokens: 50,
+    logit_bias: { '2': -100 },
+  });
   assert.equal(one.body.usage.completion_tokens, 1);
   assert.equal(one.body.choices[0].finish_reason, 'length');
-  const json = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_tokens: 24, response_format: { type: 'json_object' } });
+  const json = await postJson(`${server.url}/v1/chat/completions`, {
+    messages: [{ role: 'user', content: 'Hi' }],
+    max_tokens: 24,
+    response_format: { type: 'json_object' },
+  });
   assert.equal(json.status, 200);
   assert.ok(json.body.choices[0].message.content.startsWith('{'));
 });
 
 test('chat logprobs: one entry per token with at most top_logprobs alternatives; completions accept token-id prompts', async () => {
-  const result = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, logprobs: true, top_logprobs: 2 });
+  const result = await postJson(`${server.url}/v1/chat/completions`, {
+    messages: [{ role: 'user', content: 'Hi' }],
+    max_tokens: 4,
+    logprobs: true,
+    top_logprobs: 2,
+  });
   const content = result.body.choices[0].logprobs.content;
   // An end-of-generation token is counted in usage but has no text, so it gets no logprobs entry.
   const usage = result.body.usage.completion_tokens;
@@ -178,14 +238,48 @@ test('a generation that fails after the stream started ends with an error payloa
   const error = JSON.parse(list.at(-2)?.data as string);
   assert.equal(error.error.type, 'invalid_request_error');
   assert.equal(error.error.param, 'grammar');
-  const whole = await postJson(`${server.url}/v1/chat/completions`, { ...chat({ grammar: 'root ::= (' }), stream: false });
+  const whole = await postJson(`${server.url}/v1/chat/completions`, {
+    ...chat({ grammar: 'root ::= (' }),
+    stream: false,
+  });
   assert.equal(whole.status, 400);
   assert.equal(whole.body.error.param, 'grammar');
 });
 
 test('the OpenAPI document at /api describes the OpenAI, Anthropic and Ollama routes', async () => {
   const doc = (await (await fetch(`${server.url}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
-  for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/models', '/v1/embeddings', '/v1/messages', '/v1/messages/count_tokens', '/api/generate', '/api/chat', '/api/tags', '/api/show']) {
+  for (const path of [
+    '/v1/chat/completions',
+    '/v1/completions',
+    '/v1/models',
+    '/v1/embeddings',
+    '/v1/messages',
+    '/v1/messages/count_tokens',
+    '/api/generate',
+    '/api/chat',
+    '/api/tags',
+    '/api/show',
+  ]) {
     assert.ok(path in doc.paths, `${path} documented`);
   }
+});
+
+test('a connection cut inside the final group (after the finish chunk) resumes with the usage chunk and [DONE]', async () => {
+  const key = `final-group-${Date.now()}`;
+  const payload = chat({ max_tokens: 4, stream_options: { include_usage: true } });
+  const whole = events(await (await post('/v1/chat/completions', payload, { 'X-Kindling-Stream': key })).text());
+  const [finish, usage, done] = whole.slice(-3);
+  assert.equal(done?.data, '[DONE]');
+  assert.equal(Number(finish?.id), Number(done?.id) - 1, 'the group’s first event carries the previous part’s id');
+  assert.equal(usage?.id, done?.id);
+  // The client saw the finish chunk, then the connection broke: it resumes with that chunk's id.
+  const resumed = events(
+    await (
+      await post('/v1/chat/completions', payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(finish?.id) })
+    ).text(),
+  );
+  assert.deepEqual(
+    resumed.map((e) => e.data),
+    [finish?.data, usage?.data, '[DONE]'],
+  );
 });

@@ -8,18 +8,25 @@ import type { AnthropicCountTokensBody, AnthropicMessagesBody } from './wire.ts'
 
 /** `system` + `messages` → our chat messages; anything but text is a 400 naming the block. */
 export function anthropicChatMessages(body: AnthropicCountTokensBody): ChatMessage[] {
-  if (Array.isArray(body.tools) && body.tools.length > 0) throw new KindlingError('not_supported', 'tools: tool use is not supported by this server.', { field: 'tools' });
+  if (Array.isArray(body.tools) && body.tools.length > 0)
+    throw new KindlingError('not_supported', 'tools: tool use is not supported by this server.', { field: 'tools' });
   const out: ChatMessage[] = [];
   if (body.system !== undefined && body.system !== null) {
     const system = textOf(body.system, 'system');
     if (system !== '') out.push({ role: 'system', content: system });
   }
-  body.messages.forEach((message, i) => out.push({ role: message.role, content: textOf(message.content, `messages[${i}].content`) }));
+  for (const [i, message] of body.messages.entries()) {
+    out.push({ role: message.role, content: textOf(message.content, `messages[${i}].content`) });
+  }
   return out;
 }
 
 /** `/v1/messages` → the core request. */
-export function decodeAnthropicMessages(body: AnthropicMessagesBody, template: ChatTemplateSource, options: { key?: string }): GenerationRequest {
+export function decodeAnthropicMessages(
+  body: AnthropicMessagesBody,
+  template: ChatTemplateSource,
+  options: { key?: string },
+): GenerationRequest {
   const chat = renderChatPrompt(anthropicChatMessages(body), template);
   // temperature, top_p and top_k are the shared table's own names; Kobold extensions (min_p, rep_pen, grammar…) work too.
   const sampling = decodeSampling(body);
@@ -47,8 +54,13 @@ function textOf(content: unknown, field: string): string {
     .map((block: unknown, j) => {
       const typed = block as { type?: unknown; text?: unknown } | null;
       if (typed?.type === 'text' && typeof typed.text === 'string') return typed.text;
-      if (typeof typed?.type !== 'string') throw KindlingError.badInput(`${field}[${j}]`, 'expected a content block with a "type"');
-      throw new KindlingError('not_supported', `${field}[${j}]: "${typed.type}" blocks are not supported (text only).`, { field: `${field}[${j}]` });
+      if (typeof typed?.type !== 'string')
+        throw KindlingError.badInput(`${field}[${j}]`, 'expected a content block with a "type"');
+      throw new KindlingError(
+        'not_supported',
+        `${field}[${j}]: "${typed.type}" blocks are not supported (text only).`,
+        { field: `${field}[${j}]` },
+      );
     })
     .join('\n');
 }

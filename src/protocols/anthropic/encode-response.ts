@@ -9,10 +9,19 @@ type Finish = Extract<StreamPart, { type: 'finish' }>;
  * reuse is invisible to billing-style counts), so they are 0 and `input_tokens` is the whole prompt.
  */
 export function anthropicUsage(inputTokens: number, outputTokens: number): Record<string, unknown> {
-  return { input_tokens: inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: outputTokens };
+  return {
+    input_tokens: inputTokens,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    output_tokens: outputTokens,
+  };
 }
 
-export function encodeAnthropicMessage(meta: AnthropicResponseMeta, text: string, finish: Finish): Record<string, unknown> {
+export function encodeAnthropicMessage(
+  meta: AnthropicResponseMeta,
+  text: string,
+  finish: Finish,
+): Record<string, unknown> {
   const usage: Usage = finish.usage;
   return {
     id: meta.id,

@@ -11,7 +11,10 @@ const AnthropicMessage = Type.Object(
 
 const conversation = {
   model: Type.String({ description: 'Accepted for compatibility; the loaded model answers.' }),
-  messages: Type.Array(AnthropicMessage, { minItems: 1, description: 'A trailing assistant message is continued (prefill).' }),
+  messages: Type.Array(AnthropicMessage, {
+    minItems: 1,
+    description: 'A trailing assistant message is continued (prefill).',
+  }),
   system: Type.Optional(Type.Unknown({ description: 'A string or a list of text blocks.' })),
   tools: Type.Optional(Type.Unknown({ description: 'Not supported: a non-empty list is a 400.' })),
 };
@@ -20,8 +23,13 @@ const conversation = {
 export const AnthropicMessagesBody = Type.Object(
   {
     ...conversation,
-    max_tokens: Type.Integer({ minimum: 1, description: 'Tokens to generate; capped so the prompt keeps room in the context.' }),
-    stop_sequences: Type.Optional(Type.Array(Type.String(), { description: 'Strings that end the turn (stop_reason "stop_sequence").' })),
+    max_tokens: Type.Integer({
+      minimum: 1,
+      description: 'Tokens to generate; capped so the prompt keeps room in the context.',
+    }),
+    stop_sequences: Type.Optional(
+      Type.Array(Type.String(), { description: 'Strings that end the turn (stop_reason "stop_sequence").' }),
+    ),
     temperature: Type.Optional(Type.Number({ minimum: 0, description: '0: greedy.' })),
     top_p: Type.Optional(Type.Number({ description: 'Nucleus sampling.' })),
     top_k: Type.Optional(Type.Integer({ minimum: 0, description: 'Top-k sampling; 0 disables it.' })),

@@ -19,9 +19,17 @@ export interface OllamaDecodeOptions {
 const OPTION_RENAMES: Readonly<Record<string, string>> = { typical_p: 'typical', tfs_z: 'tfs' };
 
 /** `/api/generate` → the core request: the prompt goes through the chat template unless `raw`. */
-export function decodeOllamaGenerate(body: OllamaGenerateBody, template: ChatTemplateSource, options: OllamaDecodeOptions): GenerationRequest {
-  if (body.suffix) throw new KindlingError('not_supported', 'suffix: fill-in-the-middle is not supported by this server.', { field: 'suffix' });
-  if (body.images && body.images.length > 0) throw new KindlingError('not_supported', 'images: the loaded model has no vision support.', { field: 'images' });
+export function decodeOllamaGenerate(
+  body: OllamaGenerateBody,
+  template: ChatTemplateSource,
+  options: OllamaDecodeOptions,
+): GenerationRequest {
+  if (body.suffix)
+    throw new KindlingError('not_supported', 'suffix: fill-in-the-middle is not supported by this server.', {
+      field: 'suffix',
+    });
+  if (body.images && body.images.length > 0)
+    throw new KindlingError('not_supported', 'images: the loaded model has no vision support.', { field: 'images' });
   const prompt = body.prompt ?? '';
   if (body.raw) return coreRequest(body, `${options.contextText ?? ''}${prompt}`, [], options);
   const messages: ChatMessage[] = body.system ? [{ role: 'system', content: body.system }] : [];
@@ -31,12 +39,25 @@ export function decodeOllamaGenerate(body: OllamaGenerateBody, template: ChatTem
 }
 
 /** `/api/chat` → the core request through the chat template. */
-export function decodeOllamaChat(body: OllamaChatBody, template: ChatTemplateSource, options: OllamaDecodeOptions): GenerationRequest {
-  if (Array.isArray(body.tools) && body.tools.length > 0) throw new KindlingError('not_supported', 'tools: tool calling is not supported by this server.', { field: 'tools' });
+export function decodeOllamaChat(
+  body: OllamaChatBody,
+  template: ChatTemplateSource,
+  options: OllamaDecodeOptions,
+): GenerationRequest {
+  if (Array.isArray(body.tools) && body.tools.length > 0)
+    throw new KindlingError('not_supported', 'tools: tool calling is not supported by this server.', {
+      field: 'tools',
+    });
   const messages = (body.messages ?? []).map((message, i): ChatMessage => {
-    if (message.images && message.images.length > 0) throw new KindlingError('not_supported', `messages[${i}].images: the loaded model has no vision support.`, { field: `messages[${i}].images` });
+    if (message.images && message.images.length > 0)
+      throw new KindlingError('not_supported', `messages[${i}].images: the loaded model has no vision support.`, {
+        field: `messages[${i}].images`,
+      });
     if (message.role !== 'system' && message.role !== 'user' && message.role !== 'assistant') {
-      throw KindlingError.badInput(`messages[${i}].role`, `"${message.role}" is not supported (system, user or assistant)`);
+      throw KindlingError.badInput(
+        `messages[${i}].role`,
+        `"${message.role}" is not supported (system, user or assistant)`,
+      );
     }
     return { role: message.role, content: message.content };
   });
@@ -44,13 +65,19 @@ export function decodeOllamaChat(body: OllamaChatBody, template: ChatTemplateSou
   return coreRequest(body, chat.prompt, chat.stopStrings, options);
 }
 
-function coreRequest(body: OllamaGenerateBody | OllamaChatBody, prompt: string, templateStops: string[], options: OllamaDecodeOptions): GenerationRequest {
+function coreRequest(
+  body: OllamaGenerateBody | OllamaChatBody,
+  prompt: string,
+  templateStops: string[],
+  options: OllamaDecodeOptions,
+): GenerationRequest {
   const raw: Record<string, unknown> = { ...(body.options ?? {}) };
   for (const [from, to] of Object.entries(OPTION_RENAMES)) if (from in raw) raw[to] = raw[from];
   if (options.grammar) raw.grammar = options.grammar;
   const numPredict = body.options?.num_predict;
   // Ollama's -1 (forever) and -2 (fill the context) both end when the context is full.
-  const maxTokens = numPredict === undefined ? options.defaultMaxTokens : numPredict < 0 ? options.contextSize : numPredict;
+  const maxTokens =
+    numPredict === undefined ? options.defaultMaxTokens : numPredict < 0 ? options.contextSize : numPredict;
   const numCtx = body.options?.num_ctx;
   return {
     prompt,

@@ -29,10 +29,21 @@ export function ollamaText(meta: OllamaResponseMeta, text: string): Record<strin
 
 /** A non-streamed response: the whole text and the final counters in one object. */
 export function encodeOllamaResponse(meta: OllamaResponseMeta, text: string, finish: Finish): Record<string, unknown> {
-  return { model: meta.model, created_at: new Date().toISOString(), ...ollamaText(meta, text), ...ollamaFinalFields(meta, finish) };
+  return {
+    model: meta.model,
+    created_at: new Date().toISOString(),
+    ...ollamaText(meta, text),
+    ...ollamaFinalFields(meta, finish),
+  };
 }
 
 /** What Ollama answers when there is nothing to generate (empty prompt or no messages): it just loads the model. */
 export function encodeOllamaLoaded(meta: OllamaResponseMeta): Record<string, unknown> {
-  return { model: meta.model, created_at: new Date().toISOString(), ...ollamaText(meta, ''), done: true, done_reason: 'load' };
+  return {
+    model: meta.model,
+    created_at: new Date().toISOString(),
+    ...ollamaText(meta, ''),
+    done: true,
+    done_reason: 'load',
+  };
 }

@@ -2,13 +2,20 @@ import { KindlingError } from '../../core/kindling-error.ts';
 import { JSON_OBJECT_GRAMMAR } from '../shared/json-grammar.ts';
 
 /** Ollama `format`: `"json"` → any JSON object, a schema object → llama.cpp's converter, absent/"" → none. */
-export async function formatGrammar(format: unknown, jsonSchemaToGrammar: (schema: unknown) => Promise<string>): Promise<string | undefined> {
+export async function formatGrammar(
+  format: unknown,
+  jsonSchemaToGrammar: (schema: unknown) => Promise<string>,
+): Promise<string | undefined> {
   if (format === undefined || format === null || format === '') return undefined;
   if (format === 'json') return JSON_OBJECT_GRAMMAR;
-  if (typeof format !== 'object' || Array.isArray(format)) throw KindlingError.badInput('format', 'expected "json" or a JSON schema object');
+  if (typeof format !== 'object' || Array.isArray(format))
+    throw KindlingError.badInput('format', 'expected "json" or a JSON schema object');
   try {
     return await jsonSchemaToGrammar(format);
   } catch (error) {
-    throw KindlingError.badInput('format', error instanceof Error ? error.message.replace(/^schema: /, '') : String(error));
+    throw KindlingError.badInput(
+      'format',
+      error instanceof Error ? error.message.replace(/^schema: /, '') : String(error),
+    );
   }
 }

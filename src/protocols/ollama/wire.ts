@@ -3,8 +3,14 @@ import { type Static, Type } from 'typebox';
 /** Ollama's `options`: sampler names are mapped onto the shared sampler table in decode.ts. */
 const Options = Type.Object(
   {
-    num_predict: Type.Optional(Type.Integer({ description: 'Tokens to generate; -1 or -2: until the context is full. Default: the server default.' })),
-    num_ctx: Type.Optional(Type.Integer({ description: 'Context window for this request; at most the server context.' })),
+    num_predict: Type.Optional(
+      Type.Integer({
+        description: 'Tokens to generate; -1 or -2: until the context is full. Default: the server default.',
+      }),
+    ),
+    num_ctx: Type.Optional(
+      Type.Integer({ description: 'Context window for this request; at most the server context.' }),
+    ),
     temperature: Type.Optional(Type.Number()),
     top_k: Type.Optional(Type.Number()),
     top_p: Type.Optional(Type.Number()),
@@ -24,7 +30,9 @@ const Options = Type.Object(
 
 const common = {
   model: Type.Optional(Type.String({ description: 'Accepted for compatibility; the loaded model answers.' })),
-  stream: Type.Optional(Type.Boolean({ description: 'Default true: NDJSON lines as tokens arrive, then a final line with done: true.' })),
+  stream: Type.Optional(
+    Type.Boolean({ description: 'Default true: NDJSON lines as tokens arrive, then a final line with done: true.' }),
+  ),
   format: Type.Optional(Type.Unknown({ description: '"json" or a JSON schema: enforced with a grammar.' })),
   options: Type.Optional(Options),
   keep_alive: Type.Optional(Type.Unknown({ description: 'Accepted, ignored (the model stays loaded).' })),
@@ -34,10 +42,16 @@ const common = {
 export const OllamaGenerateBody = Type.Object(
   {
     ...common,
-    prompt: Type.Optional(Type.String({ description: 'Empty: nothing is generated (done_reason "load"), as in Ollama.' })),
+    prompt: Type.Optional(
+      Type.String({ description: 'Empty: nothing is generated (done_reason "load"), as in Ollama.' }),
+    ),
     system: Type.Optional(Type.String()),
     raw: Type.Optional(Type.Boolean({ description: 'Send the prompt as is, without the chat template.' })),
-    context: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { description: 'The `context` of a previous response, to continue from it.' })),
+    context: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0 }), {
+        description: 'The `context` of a previous response, to continue from it.',
+      }),
+    ),
     suffix: Type.Optional(Type.String({ description: 'Not supported (non-empty is a 400).' })),
     images: Type.Optional(Type.Array(Type.String(), { description: 'Not supported (non-empty is a 400).' })),
   },
@@ -58,14 +72,19 @@ export const OllamaChatMessage = Type.Object(
 export const OllamaChatBody = Type.Object(
   {
     ...common,
-    messages: Type.Optional(Type.Array(OllamaChatMessage, { description: 'Empty: nothing is generated (done_reason "load").' })),
+    messages: Type.Optional(
+      Type.Array(OllamaChatMessage, { description: 'Empty: nothing is generated (done_reason "load").' }),
+    ),
     tools: Type.Optional(Type.Unknown({ description: 'Not supported: a non-empty list is a 400.' })),
   },
   { additionalProperties: true },
 );
 export type OllamaChatBody = Static<typeof OllamaChatBody>;
 
-export const OllamaShowBody = Type.Object({ model: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }, { additionalProperties: true });
+export const OllamaShowBody = Type.Object(
+  { model: Type.Optional(Type.String()), name: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+);
 
 export type OllamaDoneReason = 'stop' | 'length' | 'load';
 

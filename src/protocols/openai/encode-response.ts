@@ -19,7 +19,12 @@ export function openaiUsage(usage: Usage): Record<string, unknown> {
  * `chat.completion`. `tool_calls: []` is kept from KoboldCpp (conformance item 69): clients written against
  * it read the field unconditionally, and OpenAI's own SDKs accept an empty list.
  */
-export function encodeOpenaiChatResponse(meta: OpenaiResponseMeta, text: string, finish: Finish, logprobs: readonly TokenLogprob[]): Record<string, unknown> {
+export function encodeOpenaiChatResponse(
+  meta: OpenaiResponseMeta,
+  text: string,
+  finish: Finish,
+  logprobs: readonly TokenLogprob[],
+): Record<string, unknown> {
   return {
     id: meta.id,
     object: 'chat.completion',
@@ -39,7 +44,12 @@ export function encodeOpenaiChatResponse(meta: OpenaiResponseMeta, text: string,
 }
 
 /** Legacy `text_completion`. */
-export function encodeOpenaiCompletionResponse(meta: OpenaiResponseMeta, text: string, finish: Finish, logprobs: readonly TokenLogprob[]): Record<string, unknown> {
+export function encodeOpenaiCompletionResponse(
+  meta: OpenaiResponseMeta,
+  text: string,
+  finish: Finish,
+  logprobs: readonly TokenLogprob[],
+): Record<string, unknown> {
   return {
     id: meta.id,
     object: 'text_completion',

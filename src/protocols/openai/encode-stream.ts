@@ -1,6 +1,7 @@
 import type { TokenLogprob } from '../../core/stream-part.ts';
 import type { WireMessage } from '../../core/wire-message.ts';
 import type { LoggedPart } from '../../stream/generation-log.ts';
+import { withPartIds } from '../shared/part-event-ids.ts';
 import { openaiUsage } from './encode-response.ts';
 import { openaiErrorBody } from './errors.ts';
 import { openaiFinishReason } from './finish-reason.ts';
@@ -14,7 +15,8 @@ type Kind = 'chat' | 'completion';
  * blank line) last. Chat sends the assistant role once (from the `start` part), then content-only deltas,
  * then an empty delta with `finish_reason`, then (when `stream_options.include_usage`) a `choices: []` chunk
  * with the real usage. Text that piled up while the reader was busy goes out as one chunk. Every event
- * carries the id of the log part it came from, so `Last-Event-ID` resumes exactly after it.
+ * carries the id of the log part it came from (see part-event-ids.ts for parts that become several events), so
+ * `Last-Event-ID` resumes exactly after it.
  */
 export function createOpenaiStreamEncoder(kind: Kind, meta: OpenaiResponseMeta, options: { textOffset?: number } = {}) {
   let textOffset = options.textOffset ?? 0;
@@ -30,15 +32,29 @@ export function createOpenaiStreamEncoder(kind: Kind, meta: OpenaiResponseMeta, 
     if (meta.includeUsage) body.usage = usage ?? null;
     return JSON.stringify(body);
   };
-  const choice = (content: { role?: string; text?: string }, logprobs: readonly TokenLogprob[] | undefined, finishReason: string | null) => {
+  const choice = (
+    content: { role?: string; text?: string },
+    logprobs: readonly TokenLogprob[] | undefined,
+    finishReason: string | null,
+  ) => {
     const lp = logprobs && meta.topLogprobs !== undefined ? logprobs : undefined;
     if (kind === 'chat') {
       const delta: Record<string, unknown> = {};
       if (content.role) delta.role = content.role;
       if (content.text !== undefined) delta.content = content.text;
-      return { index: 0, delta, logprobs: lp ? chatLogprobs(lp, meta.topLogprobs ?? 0) : null, finish_reason: finishReason };
+      return {
+        index: 0,
+        delta,
+        logprobs: lp ? chatLogprobs(lp, meta.topLogprobs ?? 0) : null,
+        finish_reason: finishReason,
+      };
     }
-    const out = { text: content.text ?? '', index: 0, logprobs: lp ? completionLogprobs(lp, meta.topLogprobs ?? 0, textOffset) : null, finish_reason: finishReason };
+    const out = {
+      text: content.text ?? '',
+      index: 0,
+      logprobs: lp ? completionLogprobs(lp, meta.topLogprobs ?? 0, textOffset) : null,
+      finish_reason: finishReason,
+    };
     textOffset += (content.text ?? '').length;
     return out;
   };
@@ -50,7 +66,11 @@ export function createOpenaiStreamEncoder(kind: Kind, meta: OpenaiResponseMeta, 
     let textId = 0;
     const flushText = () => {
       if (textId === 0) return;
-      out.push({ kind: 'event', id: String(textId), data: chunk([choice({ text }, logprobs.length > 0 ? logprobs : undefined, null)]) });
+      out.push({
+        kind: 'event',
+        id: String(textId),
+        data: chunk([choice({ text }, logprobs.length > 0 ? logprobs : undefined, null)]),
+      });
       text = '';
       logprobs = [];
       textId = 0;
@@ -62,24 +82,39 @@ export function createOpenaiStreamEncoder(kind: Kind, meta: OpenaiResponseMeta, 
           out.push({ kind: 'comment', text: `queued ${part.position}` });
           break;
         case 'start':
-          if (kind === 'chat') out.push({ kind: 'event', id: String(id), data: chunk([choice({ role: 'assistant', text: '' }, undefined, null)]) });
+          if (kind === 'chat')
+            out.push({
+              kind: 'event',
+              id: String(id),
+              data: chunk([choice({ role: 'assistant', text: '' }, undefined, null)]),
+            });
           break;
         case 'text-delta':
           text += part.text;
           if (part.logprobs) logprobs.push(...part.logprobs);
           textId = id;
           break;
-        case 'finish':
+        case 'finish': {
           flushText();
-          out.push({ kind: 'event', id: String(id), data: chunk([choice(kind === 'chat' ? {} : { text: '' }, undefined, openaiFinishReason(part.reason))]) });
-          if (meta.includeUsage) out.push({ kind: 'event', id: String(id), data: chunk([], openaiUsage(part.usage)) });
-          out.push({ kind: 'event', id: String(id), data: '[DONE]' });
+          const finish = chunk([
+            choice(kind === 'chat' ? {} : { text: '' }, undefined, openaiFinishReason(part.reason)),
+          ]);
+          const usage = meta.includeUsage ? [{ kind: 'event' as const, data: chunk([], openaiUsage(part.usage)) }] : [];
+          out.push(...withPartIds([{ kind: 'event', data: finish }, ...usage, { kind: 'event', data: '[DONE]' }], id));
           break;
+        }
         case 'error':
           flushText();
           // The openai SDKs turn a data payload with `error` into a thrown APIError.
-          out.push({ kind: 'event', id: String(id), data: JSON.stringify(openaiErrorBody(part.error)) });
-          out.push({ kind: 'event', id: String(id), data: '[DONE]' });
+          out.push(
+            ...withPartIds(
+              [
+                { kind: 'event', data: JSON.stringify(openaiErrorBody(part.error)) },
+                { kind: 'event', data: '[DONE]' },
+              ],
+              id,
+            ),
+          );
           break;
       }
     }

@@ -9,14 +9,20 @@ export function chatLogprobs(entries: readonly TokenLogprob[], top: number): Rec
       token: entry.token,
       logprob: finite(entry.logprob),
       bytes: bytes(entry.token),
-      top_logprobs: entry.top.slice(0, top).map((t) => ({ token: t.token, logprob: finite(t.logprob), bytes: bytes(t.token) })),
+      top_logprobs: entry.top
+        .slice(0, top)
+        .map((t) => ({ token: t.token, logprob: finite(t.logprob), bytes: bytes(t.token) })),
     })),
     refusal: null,
   };
 }
 
 /** Legacy completions logprobs: parallel arrays, `text_offset` counted from the start of the generated text. */
-export function completionLogprobs(entries: readonly TokenLogprob[], top: number, startOffset: number): Record<string, unknown> {
+export function completionLogprobs(
+  entries: readonly TokenLogprob[],
+  top: number,
+  startOffset: number,
+): Record<string, unknown> {
   let offset = startOffset;
   const textOffset = entries.map((entry) => {
     const at = offset;

@@ -13,7 +13,8 @@ export async function responseFormatGrammar(
   if (!format || format.type === 'text') return undefined;
   if (format.type === 'json_object') return JSON_OBJECT_GRAMMAR;
   const schema = format.json_schema?.schema;
-  if (!schema || typeof schema !== 'object') throw KindlingError.badInput('response_format.json_schema.schema', 'expected a JSON schema object');
+  if (!schema || typeof schema !== 'object')
+    throw KindlingError.badInput('response_format.json_schema.schema', 'expected a JSON schema object');
   try {
     return await jsonSchemaToGrammar(schema);
   } catch (error) {

@@ -1,31 +1,52 @@
 import { type Static, Type } from 'typebox';
 
-const nullable = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+const nullable = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) =>
+  Type.Optional(Type.Union([schema, Type.Null()]));
 const num = (description: string) => nullable(Type.Number({ description }));
-const int = (description: string, options: { minimum?: number; maximum?: number } = {}) => nullable(Type.Integer({ description, ...options }));
+const int = (description: string, options: { minimum?: number; maximum?: number } = {}) =>
+  nullable(Type.Integer({ description, ...options }));
 
 /** Sampling fields both OpenAI endpoints share. Kobold sampler names (top_k, min_p, rep_pen, grammar…) are honoured too. */
 const samplingFields = {
   model: Type.Optional(Type.String({ description: 'Accepted for compatibility; the loaded model answers.' })),
-  max_tokens: int('Tokens to generate (default: the server default). Capped so the prompt keeps room in the context.', { minimum: 1 }),
+  max_tokens: int('Tokens to generate (default: the server default). Capped so the prompt keeps room in the context.', {
+    minimum: 1,
+  }),
   temperature: num('0: greedy. Default: the server default (0.7).'),
   top_p: num('Nucleus sampling; 1 disables it.'),
   seed: int('Same seed, prompt and settings give the same text.'),
   presence_penalty: num('Penalty for tokens already present.'),
   frequency_penalty: num('Penalty proportional to how often a token appeared.'),
-  logit_bias: nullable(Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans the token.' })),
-  stop: nullable(Type.Union([Type.String(), Type.Array(Type.String())], { description: 'Strings that end the generation; not included in the output.' })),
+  logit_bias: nullable(
+    Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans the token.' }),
+  ),
+  stop: nullable(
+    Type.Union([Type.String(), Type.Array(Type.String())], {
+      description: 'Strings that end the generation; not included in the output.',
+    }),
+  ),
   n: int('Only 1 is supported.', { minimum: 1 }),
   stream: nullable(Type.Boolean({ description: 'Server-Sent Events, ended by `data: [DONE]`.' })),
-  stream_options: nullable(Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true })),
+  stream_options: nullable(
+    Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true }),
+  ),
   user: Type.Optional(Type.String()),
 };
 
 export const OpenaiChatMessage = Type.Object(
   {
-    role: Type.Union([Type.Literal('system'), Type.Literal('developer'), Type.Literal('user'), Type.Literal('assistant'), Type.Literal('tool'), Type.Literal('function')]),
+    role: Type.Union([
+      Type.Literal('system'),
+      Type.Literal('developer'),
+      Type.Literal('user'),
+      Type.Literal('assistant'),
+      Type.Literal('tool'),
+      Type.Literal('function'),
+    ]),
     // Polymorphic fields are checked in decode.ts: ajv's type coercion inside a union rewrites the data.
-    content: Type.Optional(Type.Unknown({ description: 'A string, a list of {"type": "text", "text"} parts, or null.' })),
+    content: Type.Optional(
+      Type.Unknown({ description: 'A string, a list of {"type": "text", "text"} parts, or null.' }),
+    ),
     name: Type.Optional(Type.String()),
   },
   { additionalProperties: true },
@@ -36,17 +57,26 @@ export const ResponseFormat = Type.Object(
   {
     type: Type.Union([Type.Literal('text'), Type.Literal('json_object'), Type.Literal('json_schema')]),
     json_schema: Type.Optional(
-      Type.Object({ name: Type.Optional(Type.String()), schema: Type.Optional(Type.Unknown()), strict: nullable(Type.Boolean()) }, { additionalProperties: true }),
+      Type.Object(
+        { name: Type.Optional(Type.String()), schema: Type.Optional(Type.Unknown()), strict: nullable(Type.Boolean()) },
+        { additionalProperties: true },
+      ),
     ),
   },
-  { additionalProperties: true, description: 'json_object and json_schema are enforced with a grammar while sampling.' },
+  {
+    additionalProperties: true,
+    description: 'json_object and json_schema are enforced with a grammar while sampling.',
+  },
 );
 export type ResponseFormat = Static<typeof ResponseFormat>;
 
 /** `POST /v1/chat/completions`. */
 export const OpenaiChatBody = Type.Object(
   {
-    messages: Type.Array(OpenaiChatMessage, { minItems: 1, description: 'Rendered with the model’s chat template (fallback: ChatML or KoboldCpp’s instruct tags).' }),
+    messages: Type.Array(OpenaiChatMessage, {
+      minItems: 1,
+      description: 'Rendered with the model’s chat template (fallback: ChatML or KoboldCpp’s instruct tags).',
+    }),
     ...samplingFields,
     max_completion_tokens: int('Newer name of max_tokens; wins when both are sent.', { minimum: 1 }),
     logprobs: nullable(Type.Boolean({ description: 'Return the log probability of each output token.' })),
@@ -62,9 +92,14 @@ export type OpenaiChatBody = Static<typeof OpenaiChatBody>;
 /** `POST /v1/completions`. */
 export const OpenaiCompletionBody = Type.Object(
   {
-    prompt: Type.Optional(Type.Unknown({ description: 'A string, a list holding one string, or a list of token ids.' })),
+    prompt: Type.Optional(
+      Type.Unknown({ description: 'A string, a list holding one string, or a list of token ids.' }),
+    ),
     ...samplingFields,
-    logprobs: int('Alternatives per token to return (0–5); also returns each chosen token’s log probability.', { minimum: 0, maximum: 5 }),
+    logprobs: int('Alternatives per token to return (0–5); also returns each chosen token’s log probability.', {
+      minimum: 0,
+      maximum: 5,
+    }),
     echo: nullable(Type.Boolean({ description: 'Not supported (true is a 400).' })),
     suffix: nullable(Type.String({ description: 'Not supported (a non-empty suffix is a 400).' })),
     best_of: int('Only 1 is supported.', { minimum: 1 }),

@@ -25,7 +25,8 @@ export function fallbackChatPrompt(messages: readonly ChatMessage[], options: { 
     return { prompt, stopStrings: ['<|im_end|>', '<|im_start|>'], template: 'chatml' };
   }
   let prompt = '';
-  for (const message of messages) prompt += `${message.role === 'assistant' ? INSTRUCT_RESPONSE : INSTRUCT_INSTRUCTION}${message.content}`;
+  for (const message of messages)
+    prompt += `${message.role === 'assistant' ? INSTRUCT_RESPONSE : INSTRUCT_INSTRUCTION}${message.content}`;
   if (!prefill) prompt += INSTRUCT_RESPONSE;
   return { prompt, stopStrings: ['### Instruction:', '### Response:'], template: 'instruct' };
 }

@@ -37,14 +37,23 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
 
   app.post<{ Body: AnthropicMessagesBody }>(
     '/v1/messages',
-    { schema: { tags, summary: 'Create a message (stream: message_start … message_stop; resumable with X-Kindling-Stream + Last-Event-ID)', body: AnthropicMessagesSchema } },
+    {
+      schema: {
+        tags,
+        summary:
+          'Create a message (stream: message_start … message_stop; resumable with X-Kindling-Stream + Last-Event-ID)',
+        body: AnthropicMessagesSchema,
+      },
+    },
     async (request, reply) => {
       const body = request.body;
       if (body.stream === true) {
         const key = streamKey(request.headers);
         const core = decodeAnthropicMessages(body, template, key ? { key } : {});
         const target = submitOrResume(scheduler, core, lastEventId(request.headers['last-event-id']));
-        const started = target.generation.log.partsAfter(0).some(({ id, part }) => id <= target.afterId && part.type === 'start');
+        const started = target.generation.log
+          .partsAfter(0)
+          .some(({ id, part }) => id <= target.afterId && part.type === 'start');
         const encode = createAnthropicStreamEncoder(meta(target.generation, body), { started });
         await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
         return undefined;
@@ -60,7 +69,13 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
 
   app.post<{ Body: AnthropicCountTokensBody }>(
     '/v1/messages/count_tokens',
-    { schema: { tags, summary: 'Tokens the messages take as a prompt (rendered with the chat template, BOS included)', body: AnthropicCountTokensSchema } },
+    {
+      schema: {
+        tags,
+        summary: 'Tokens the messages take as a prompt (rendered with the chat template, BOS included)',
+        body: AnthropicCountTokensSchema,
+      },
+    },
     async (request) => {
       const chat = renderChatPrompt(anthropicChatMessages(request.body), template);
       return { input_tokens: engine.tokenize(chat.prompt, { special: true, addBos: true }).length };

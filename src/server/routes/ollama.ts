@@ -39,11 +39,21 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
   const bos = engine.bosToken;
   const stripBos = (ids: readonly number[]) => (bos !== undefined && ids[0] === bos ? ids.slice(1) : [...ids]);
 
-  const run = async (core: GenerationRequest, meta: OllamaResponseMeta, stream: boolean, reply: FastifyReply, withContext: boolean) => {
+  const run = async (
+    core: GenerationRequest,
+    meta: OllamaResponseMeta,
+    stream: boolean,
+    reply: FastifyReply,
+    withContext: boolean,
+  ) => {
     const generation = scheduler.submit(core);
     if (withContext) meta.context = () => contextOf(generation);
     if (stream) {
-      await streamGeneration(context, reply, generation, { afterId: 0, encode: createOllamaStreamEncoder(meta), contentType: 'application/x-ndjson' });
+      await streamGeneration(context, reply, generation, {
+        afterId: 0,
+        encode: createOllamaStreamEncoder(meta),
+        contentType: 'application/x-ndjson',
+      });
       return undefined;
     }
     const stop = onClientGone(reply, () => generation.abort('disconnect'));
@@ -66,11 +76,21 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     const body = encodeOllamaLoaded(meta);
     return stream ? reply.type('application/x-ndjson; charset=utf-8').send(`${JSON.stringify(body)}\n`) : body;
   };
-  const decodeOptions = (grammar: string | undefined) => ({ defaultMaxTokens: config.defaultMaxLength, contextSize: model.contextSize, ...(grammar ? { grammar } : {}) });
+  const decodeOptions = (grammar: string | undefined) => ({
+    defaultMaxTokens: config.defaultMaxLength,
+    contextSize: model.contextSize,
+    ...(grammar ? { grammar } : {}),
+  });
 
   app.post<{ Body: OllamaGenerateBody }>(
     '/api/generate',
-    { schema: { tags, summary: 'Generate from a prompt (stream defaults to true: NDJSON lines as tokens arrive)', body: OllamaGenerateSchema } },
+    {
+      schema: {
+        tags,
+        summary: 'Generate from a prompt (stream defaults to true: NDJSON lines as tokens arrive)',
+        body: OllamaGenerateSchema,
+      },
+    },
     async (request, reply) => {
       const body = request.body;
       const stream = body.stream !== false;
@@ -80,17 +100,30 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
       let contextText: string | undefined;
       if (body.context && body.context.length > 0) {
         const bad = body.context.find((id) => id >= model.vocabularySize);
-        if (bad !== undefined) throw KindlingError.badInput('context', `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`);
+        if (bad !== undefined)
+          throw KindlingError.badInput(
+            'context',
+            `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`,
+          );
         contextText = engine.detokenize(stripBos(body.context), { special: true });
       }
-      const core = decodeOllamaGenerate(body, template, { ...decodeOptions(grammar), ...(contextText !== undefined ? { contextText } : {}) });
+      const core = decodeOllamaGenerate(body, template, {
+        ...decodeOptions(grammar),
+        ...(contextText !== undefined ? { contextText } : {}),
+      });
       return run(core, meta, stream, reply, true);
     },
   );
 
   app.post<{ Body: OllamaChatBody }>(
     '/api/chat',
-    { schema: { tags, summary: 'Chat through the model’s template (stream defaults to true: NDJSON lines as tokens arrive)', body: OllamaChatSchema } },
+    {
+      schema: {
+        tags,
+        summary: 'Chat through the model’s template (stream defaults to true: NDJSON lines as tokens arrive)',
+        body: OllamaChatSchema,
+      },
+    },
     async (request, reply) => {
       const body = request.body;
       const stream = body.stream !== false;
@@ -117,17 +150,37 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     quantization_level: 'unknown',
   });
   // Not a content digest (hashing a multi-gigabyte file at every listing is too slow): stable per file version.
-  const digest = () => createHash('sha256').update(`${model.path}:${model.sizeBytes}:${modified().getTime()}`).digest('hex');
-  const entry = () => ({ name, model: name, modified_at: modified().toISOString(), size: model.sizeBytes, digest: digest(), details: details() });
+  const digest = () =>
+    createHash('sha256').update(`${model.path}:${model.sizeBytes}:${modified().getTime()}`).digest('hex');
+  const entry = () => ({
+    name,
+    model: name,
+    modified_at: modified().toISOString(),
+    size: model.sizeBytes,
+    digest: digest(),
+    details: details(),
+  });
 
-  app.get('/api/tags', { schema: { tags, summary: 'The loaded model, as Ollama lists models' } }, async () => ({ models: [entry()] }));
+  app.get('/api/tags', { schema: { tags, summary: 'The loaded model, as Ollama lists models' } }, async () => ({
+    models: [entry()],
+  }));
   app.get('/api/ps', { schema: { tags, summary: 'Models in memory (the loaded one, kept loaded)' } }, async () => ({
     models: [{ ...entry(), expires_at: '9999-12-31T23:59:59Z', size_vram: 0, context_length: model.contextSize }],
   }));
-  app.get('/api/version', { schema: { tags, summary: 'Ollama API level we implement' }, config: { auth: false } }, async () => ({ version: OLLAMA_COMPAT_VERSION }));
+  app.get(
+    '/api/version',
+    { schema: { tags, summary: 'Ollama API level we implement' }, config: { auth: false } },
+    async () => ({ version: OLLAMA_COMPAT_VERSION }),
+  );
   app.post<{ Body: { model?: string; name?: string } }>(
     '/api/show',
-    { schema: { tags, summary: 'Details of the loaded model (whatever name is asked for: one model is served)', body: OllamaShowBody } },
+    {
+      schema: {
+        tags,
+        summary: 'Details of the loaded model (whatever name is asked for: one model is served)',
+        body: OllamaShowBody,
+      },
+    },
     async () => ({
       license: '',
       modelfile: `FROM ${model.path}\n`,

@@ -35,7 +35,12 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
   const startedAt = Math.floor(Date.now() / 1000);
 
   /** Ids derive from the generation's key, so a resumed stream repeats the id its first connection saw. */
-  const meta = (generation: Generation, prefix: string, includeUsage: boolean, topLogprobs: number | undefined): OpenaiResponseMeta => ({
+  const meta = (
+    generation: Generation,
+    prefix: string,
+    includeUsage: boolean,
+    topLogprobs: number | undefined,
+  ): OpenaiResponseMeta => ({
     id: `${prefix}-${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
     created: Math.floor(generation.createdAt / 1000),
     model: model.name,
@@ -48,7 +53,12 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
   const respond = async (
     kind: Kind,
     core: GenerationRequest,
-    options: { stream: boolean; includeUsage: boolean; topLogprobs?: number; headers: Record<string, string | string[] | undefined> },
+    options: {
+      stream: boolean;
+      includeUsage: boolean;
+      topLogprobs?: number;
+      headers: Record<string, string | string[] | undefined>;
+    },
     reply: Parameters<typeof streamGeneration>[1],
   ) => {
     const prefix = kind === 'chat' ? 'chatcmpl' : 'cmpl';
@@ -58,7 +68,11 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
         .partsAfter(0)
         .filter(({ id, part }) => id <= target.afterId && part.type === 'text-delta')
         .reduce((sum, { part }) => sum + (part.type === 'text-delta' ? part.text.length : 0), 0);
-      const encode = createOpenaiStreamEncoder(kind, meta(target.generation, prefix, options.includeUsage, options.topLogprobs), { textOffset });
+      const encode = createOpenaiStreamEncoder(
+        kind,
+        meta(target.generation, prefix, options.includeUsage, options.topLogprobs),
+        { textOffset },
+      );
       await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
       return undefined;
     }
@@ -75,21 +89,43 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
 
   app.post<{ Body: OpenaiChatBody }>(
     '/v1/chat/completions',
-    { schema: { tags, summary: 'Chat completion (stream: SSE ending in data: [DONE]; resumable with X-Kindling-Stream + Last-Event-ID)', body: OpenaiChatSchema } },
+    {
+      schema: {
+        tags,
+        summary:
+          'Chat completion (stream: SSE ending in data: [DONE]; resumable with X-Kindling-Stream + Last-Event-ID)',
+        body: OpenaiChatSchema,
+      },
+    },
     async (request, reply) => {
       const body = request.body;
       const stream = body.stream === true;
       const grammar = await responseFormatGrammar(body.response_format, context.jsonSchemaToGrammar);
       const key = stream ? streamKey(request.headers) : undefined;
-      const core = decodeOpenaiChat(body, template, { defaultMaxTokens: config.defaultMaxLength, ...(grammar ? { grammar } : {}), ...(key ? { key } : {}) });
+      const core = decodeOpenaiChat(body, template, {
+        defaultMaxTokens: config.defaultMaxLength,
+        ...(grammar ? { grammar } : {}),
+        ...(key ? { key } : {}),
+      });
       const topLogprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
-      return respond('chat', core, { stream, includeUsage: body.stream_options?.include_usage === true, topLogprobs, headers: request.headers }, reply);
+      return respond(
+        'chat',
+        core,
+        { stream, includeUsage: body.stream_options?.include_usage === true, topLogprobs, headers: request.headers },
+        reply,
+      );
     },
   );
 
   app.post<{ Body: OpenaiCompletionBody }>(
     '/v1/completions',
-    { schema: { tags, summary: 'Text completion of a raw prompt (stream: SSE ending in data: [DONE])', body: OpenaiCompletionSchema } },
+    {
+      schema: {
+        tags,
+        summary: 'Text completion of a raw prompt (stream: SSE ending in data: [DONE])',
+        body: OpenaiCompletionSchema,
+      },
+    },
     async (request, reply) => {
       const body = request.body;
       const stream = body.stream === true;
@@ -97,29 +133,64 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       const key = stream ? streamKey(request.headers) : undefined;
       const detokenize = (ids: number[]) => {
         const bad = ids.find((id) => id >= model.vocabularySize);
-        if (bad !== undefined) throw KindlingError.badInput('prompt', `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`);
+        if (bad !== undefined)
+          throw KindlingError.badInput(
+            'prompt',
+            `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`,
+          );
         return engine.detokenize(ids, { special: true });
       };
-      const core = decodeOpenaiCompletion(body, detokenize, { defaultMaxTokens: config.defaultMaxLength, ...(grammar ? { grammar } : {}), ...(key ? { key } : {}) });
+      const core = decodeOpenaiCompletion(body, detokenize, {
+        defaultMaxTokens: config.defaultMaxLength,
+        ...(grammar ? { grammar } : {}),
+        ...(key ? { key } : {}),
+      });
       const topLogprobs = body.logprobs ?? undefined;
-      return respond('completion', core, { stream, includeUsage: body.stream_options?.include_usage === true, topLogprobs, headers: request.headers }, reply);
+      return respond(
+        'completion',
+        core,
+        { stream, includeUsage: body.stream_options?.include_usage === true, topLogprobs, headers: request.headers },
+        reply,
+      );
     },
   );
 
   const modelEntry = () => ({ id: model.name, object: 'model', created: startedAt, owned_by: 'kindling' });
-  app.get('/v1/models', { schema: { tags, summary: 'The loaded model' } }, async () => ({ object: 'list', data: [modelEntry()] }));
-  app.get<{ Params: { id: string } }>('/v1/models/:id', { schema: { tags, summary: 'One model by id' } }, async (request) => {
-    if (request.params.id !== model.name) throw new KindlingError('not_found', `The model '${request.params.id}' does not exist; this server serves '${model.name}'.`, { field: 'model' });
-    return modelEntry();
-  });
+  app.get('/v1/models', { schema: { tags, summary: 'The loaded model' } }, async () => ({
+    object: 'list',
+    data: [modelEntry()],
+  }));
+  app.get<{ Params: { id: string } }>(
+    '/v1/models/:id',
+    { schema: { tags, summary: 'One model by id' } },
+    async (request) => {
+      if (request.params.id !== model.name)
+        throw new KindlingError(
+          'not_found',
+          `The model '${request.params.id}' does not exist; this server serves '${model.name}'.`,
+          { field: 'model' },
+        );
+      return modelEntry();
+    },
+  );
 
   app.post<{ Body: OpenaiEmbeddingsBody }>(
     '/v1/embeddings',
-    { schema: { tags, summary: 'Embedding vectors (only when the loaded model can embed)', body: OpenaiEmbeddingsSchema } },
+    {
+      schema: {
+        tags,
+        summary: 'Embedding vectors (only when the loaded model can embed)',
+        body: OpenaiEmbeddingsSchema,
+      },
+    },
     async (request) => {
       const embed = engine.embed?.bind(engine);
       if (!model.canEmbed || !embed) {
-        throw new KindlingError('not_supported', `The loaded model '${model.name}' does not provide embeddings on this server.`, { field: 'model' });
+        throw new KindlingError(
+          'not_supported',
+          `The loaded model '${model.name}' does not provide embeddings on this server.`,
+          { field: 'model' },
+        );
       }
       const inputs = typeof request.body.input === 'string' ? [request.body.input] : request.body.input;
       let promptTokens = 0;
@@ -127,10 +198,18 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       for (const [index, input] of inputs.entries()) {
         promptTokens += engine.tokenize(input, { special: false, addBos: true }).length;
         const vector = await embed(input);
-        const embedding = request.body.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+        const embedding =
+          request.body.encoding_format === 'base64'
+            ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
+            : vector;
         data.push({ object: 'embedding', index, embedding });
       }
-      return { object: 'list', data, model: model.name, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
+      return {
+        object: 'list',
+        data,
+        model: model.name,
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+      };
     },
   );
 }
