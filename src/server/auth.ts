@@ -7,10 +7,15 @@ import type { FastifyRequest } from 'fastify';
  */
 export function isAuthorized(request: FastifyRequest, password: string): boolean {
   const header = request.headers;
-  const bearer = typeof header.authorization === 'string' ? header.authorization.replace(/^Bearer\s+/i, '').trim() : undefined;
+  const bearer =
+    typeof header.authorization === 'string' ? header.authorization.replace(/^Bearer\s+/i, '').trim() : undefined;
   // Browsers cannot set headers on a WebSocket, so the WebSocket route also takes `?apikey=`.
   const query = request.headers.upgrade ? (request.query as { apikey?: string } | undefined)?.apikey : undefined;
-  const candidates = [bearer, header['x-api-key'], header.apikey, query].filter((v): v is string => typeof v === 'string' && v !== '');
+  const candidates = [bearer, header['x-api-key'], header.apikey, query].filter(
+    (v): v is string => typeof v === 'string' && v !== '',
+  );
   const expected = createHash('sha256').update(password).digest();
-  return candidates.some((candidate) => timingSafeEqual(createHash('sha256').update(candidate.trim()).digest(), expected));
+  return candidates.some((candidate) =>
+    timingSafeEqual(createHash('sha256').update(candidate.trim()).digest(), expected),
+  );
 }

@@ -4,7 +4,16 @@ import { koboldErrorBody } from '../protocols/kobold/errors.ts';
 import { ollamaErrorBody } from '../protocols/ollama/errors.ts';
 import { openaiErrorBody } from '../protocols/openai/errors.ts';
 
-const OLLAMA_PATHS = ['/api/generate', '/api/chat', '/api/tags', '/api/show', '/api/version', '/api/ps', '/api/embed', '/api/embeddings'];
+const OLLAMA_PATHS = [
+  '/api/generate',
+  '/api/chat',
+  '/api/tags',
+  '/api/show',
+  '/api/version',
+  '/api/ps',
+  '/api/embed',
+  '/api/embeddings',
+];
 
 /** Each protocol answers errors in its own envelope; the path says which protocol a request speaks. */
 export function errorEnvelope(url: string, error: KindlingError): Record<string, unknown> {

@@ -13,7 +13,8 @@ export async function generationOutcome(generation: Generation): Promise<Generat
   const log = generation.log;
   while (!log.ended) await log.waitForPartAfter(log.lastId);
   const logprobs: TokenLogprob[] = [];
-  for (const { part } of log.partsAfter(0)) if (part.type === 'text-delta' && part.logprobs) logprobs.push(...part.logprobs);
+  for (const { part } of log.partsAfter(0))
+    if (part.type === 'text-delta' && part.logprobs) logprobs.push(...part.logprobs);
   const last = log.last;
   if (last?.type === 'error') return { ok: false, text: log.text, error: last.error };
   return { ok: true, text: log.text, finish: last as FinishPart, logprobs };
@@ -22,6 +23,7 @@ export async function generationOutcome(generation: Generation): Promise<Generat
 /** Every logprob entry recorded so far (for `/api/extra/last_logprobs`). */
 export function generationLogprobs(generation: Generation): TokenLogprob[] {
   const out: TokenLogprob[] = [];
-  for (const { part } of generation.log.partsAfter(0)) if (part.type === 'text-delta' && part.logprobs) out.push(...part.logprobs);
+  for (const { part } of generation.log.partsAfter(0))
+    if (part.type === 'text-delta' && part.logprobs) out.push(...part.logprobs);
   return out;
 }

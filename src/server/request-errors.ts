@@ -7,15 +7,26 @@ export function fromFastifyError(error: unknown): KindlingError {
   if (!(error instanceof Error)) return new KindlingError('internal', `Internal error: ${String(error)}`);
   const fastifyError = error as FastifyError;
   if (fastifyError.validation && fastifyError.validation.length > 0) {
-    const first = fastifyError.validation[0] as { instancePath?: string; message?: string; params?: { missingProperty?: string } };
+    const first = fastifyError.validation[0] as {
+      instancePath?: string;
+      message?: string;
+      params?: { missingProperty?: string };
+    };
     const path = (first.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
-    const field = first.params?.missingProperty ? [path, first.params.missingProperty].filter(Boolean).join('.') : path || 'body';
+    const field = first.params?.missingProperty
+      ? [path, first.params.missingProperty].filter(Boolean).join('.')
+      : path || 'body';
     return KindlingError.badInput(field, first.message ?? 'is invalid');
   }
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
-    return new KindlingError('payload_too_large', error.message.includes('MB') ? error.message : 'Payload is too big for this server (see --max-body-mb).');
+    return new KindlingError(
+      'payload_too_large',
+      error.message.includes('MB') ? error.message : 'Payload is too big for this server (see --max-body-mb).',
+    );
   }
-  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new KindlingError('bad_input', 'Unsupported content type: send JSON.');
-  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) return new KindlingError('bad_input', error.message);
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new KindlingError('bad_input', 'Unsupported content type: send JSON.');
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500)
+    return new KindlingError('bad_input', error.message);
   return new KindlingError('internal', `Internal error: ${error.message}`);
 }

@@ -20,7 +20,12 @@ export interface StreamGenerationOptions {
  * every protocol, for new streams and resumed ones alike. A client that leaves aborts the generation
  * only if the request asked for that (anonymous requests); named ones keep running for resume.
  */
-export async function streamGeneration(context: ServerContext, reply: FastifyReply, generation: Generation, options: StreamGenerationOptions): Promise<void> {
+export async function streamGeneration(
+  context: ServerContext,
+  reply: FastifyReply,
+  generation: Generation,
+  options: StreamGenerationOptions,
+): Promise<void> {
   reply.hijack();
   const response = new StreamResponse(reply.raw, {
     contentType: options.contentType ?? 'text/event-stream',

@@ -13,7 +13,11 @@ export interface StreamTarget {
  * the events after that id are replayed and the live stream follows, with no new generation. Anything
  * else submits a new generation (a live duplicate key is a 409 from the scheduler).
  */
-export function submitOrResume(scheduler: Scheduler, request: GenerationRequest, lastEventId: number | undefined): StreamTarget {
+export function submitOrResume(
+  scheduler: Scheduler,
+  request: GenerationRequest,
+  lastEventId: number | undefined,
+): StreamTarget {
   if (lastEventId !== undefined && request.key) {
     const existing = scheduler.find(request.key);
     if (existing) return { generation: existing, afterId: lastEventId, resumed: true };

@@ -31,7 +31,8 @@ export class StopStringHoldback {
     let best: { index: number; stop: string } | undefined;
     for (const stop of this.stops) {
       const index = buffer.indexOf(stop);
-      if (index >= 0 && (!best || index < best.index || (index === best.index && stop.length > best.stop.length))) best = { index, stop };
+      if (index >= 0 && (!best || index < best.index || (index === best.index && stop.length > best.stop.length)))
+        best = { index, stop };
     }
     if (best) {
       this.held = '';

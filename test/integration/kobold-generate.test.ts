@@ -17,7 +17,12 @@ describe('POST /api/v1/generate (real server, real model)', () => {
   const generate = (body: unknown) => postJson(url, body);
 
   test('returns the generated text only, with a finish reason and real token counts', async () => {
-    const { status, body } = await generate({ prompt: 'Once upon a time', max_length: 8, ban_eos_token: true, sampler_seed: 1 });
+    const { status, body } = await generate({
+      prompt: 'Once upon a time',
+      max_length: 8,
+      ban_eos_token: true,
+      sampler_seed: 1,
+    });
     assert.equal(status, 200);
     const [result] = body.results;
     assert.equal(typeof result.text, 'string');
@@ -45,17 +50,30 @@ describe('POST /api/v1/generate (real server, real model)', () => {
 
   test('max_length 0 generates nothing, finish length', async () => {
     const { body } = await generate({ prompt: 'x', max_length: 0 });
-    assert.deepEqual([body.results[0].text, body.results[0].finish_reason, body.results[0].completion_tokens], ['', 'length', 0]);
+    assert.deepEqual(
+      [body.results[0].text, body.results[0].finish_reason, body.results[0].completion_tokens],
+      ['', 'length', 0],
+    );
   });
 
   test('max_length beyond the context is capped so the prompt keeps 16 tokens', async () => {
-    const { status, body } = await generate({ prompt: 'Hello', max_length: 100000, ban_eos_token: true, temperature: 0 });
+    const { status, body } = await generate({
+      prompt: 'Hello',
+      max_length: 100000,
+      ban_eos_token: true,
+      temperature: 0,
+    });
     assert.equal(status, 200);
     assert.equal(body.results[0].completion_tokens, 256 - 16);
   });
 
   test('max_context_length above the server context behaves as the server context', async () => {
-    const { status, body } = await generate({ prompt: 'Hello', max_length: 4, max_context_length: 999999, ban_eos_token: true });
+    const { status, body } = await generate({
+      prompt: 'Hello',
+      max_length: 4,
+      max_context_length: 999999,
+      ban_eos_token: true,
+    });
     assert.equal(status, 200);
     assert.equal(body.results[0].completion_tokens, 4);
   });
@@ -66,10 +84,17 @@ describe('POST /api/v1/generate (real server, real model)', () => {
   });
 
   test('bypass_eos keeps going through EOS; render_special shows its text', async () => {
-    const { body } = await generate({ prompt: 'Hello', max_length: 3, logit_bias: { [EOS]: 100 }, bypass_eos: true, render_special: true });
+    const { body } = await generate({
+      prompt: 'Hello',
+      max_length: 3,
+      logit_bias: { [EOS]: 100 },
+      bypass_eos: true,
+      render_special: true,
+    });
     assert.equal(body.results[0].finish_reason, 'length');
     assert.equal(body.results[0].text, '</s></s></s>');
-    const quiet = (await generate({ prompt: 'Hello', max_length: 3, logit_bias: { [EOS]: 100 }, bypass_eos: true })).body.results[0];
+    const quiet = (await generate({ prompt: 'Hello', max_length: 3, logit_bias: { [EOS]: 100 }, bypass_eos: true }))
+      .body.results[0];
     assert.deepEqual([quiet.text, quiet.finish_reason], ['', 'length']);
   });
 
@@ -82,7 +107,13 @@ describe('POST /api/v1/generate (real server, real model)', () => {
   });
 
   test('a grammar forces the output', async () => {
-    const { body } = await generate({ prompt: 'Answer:', max_length: 10, grammar: 'root ::= "yes" | "no"', temperature: 1, sampler_seed: 5 });
+    const { body } = await generate({
+      prompt: 'Answer:',
+      max_length: 10,
+      grammar: 'root ::= "yes" | "no"',
+      temperature: 1,
+      sampler_seed: 5,
+    });
     assert.ok(['yes', 'no'].includes(body.results[0].text), body.results[0].text);
     assert.equal(body.results[0].finish_reason, 'stop');
   });
@@ -95,24 +126,36 @@ describe('POST /api/v1/generate (real server, real model)', () => {
 
   test('stop sequences: trimmed with trim_stop, kept without; finish stop either way', async () => {
     const grammar = 'root ::= "Hello World\\nUser: hi there"';
-    const trimmed = (await generate({ prompt: 'x', max_length: 30, grammar, stop_sequence: ['\nUser:'], trim_stop: true })).body.results[0];
+    const trimmed = (
+      await generate({ prompt: 'x', max_length: 30, grammar, stop_sequence: ['\nUser:'], trim_stop: true })
+    ).body.results[0];
     assert.deepEqual([trimmed.text, trimmed.finish_reason], ['Hello World', 'stop']);
-    const kept = (await generate({ prompt: 'x', max_length: 30, grammar, stop_sequence: ['\nUser:'], trim_stop: false })).body.results[0];
+    const kept = (
+      await generate({ prompt: 'x', max_length: 30, grammar, stop_sequence: ['\nUser:'], trim_stop: false })
+    ).body.results[0];
     assert.deepEqual([kept.text, kept.finish_reason], ['Hello World\nUser:', 'stop']);
     const single = (await generate({ prompt: 'x', max_length: 30, grammar, stop_sequence: 'World' })).body.results[0];
     assert.equal(single.text, 'Hello ');
   });
 
   test('a stop sequence that is a single special token stops by id and is not rendered', async () => {
-    const imEnd = (await postJson(`${server.url}/api/extra/tokencount`, { prompt: '<|im_end|>', special: true })).body.ids.slice(1);
+    const imEnd = (
+      await postJson(`${server.url}/api/extra/tokencount`, { prompt: '<|im_end|>', special: true })
+    ).body.ids.slice(1);
     assert.equal(imEnd.length, 1);
-    const { body } = await generate({ prompt: 'x', max_length: 10, logit_bias: { [imEnd[0]]: 100 }, stop_sequence: ['<|im_end|>'] });
+    const { body } = await generate({
+      prompt: 'x',
+      max_length: 10,
+      logit_bias: { [imEnd[0]]: 100 },
+      stop_sequence: ['<|im_end|>'],
+    });
     assert.deepEqual([body.results[0].text, body.results[0].finish_reason], ['', 'stop']);
   });
 
   test('logit_bias -100 bans a token (checked on the generated token ids)', async () => {
     const body = { prompt: 'x', max_length: 12, temperature: 0, ban_eos_token: true, logprobs: true };
-    const ids = (r: { body: any }) => r.body.results[0].logprobs.content.map((entry: { token_id: number }) => entry.token_id);
+    const ids = (r: { body: any }) =>
+      r.body.results[0].logprobs.content.map((entry: { token_id: number }) => entry.token_id);
     const free: number[] = ids(await generate(body));
     const banned = free[0] as number;
     const after: number[] = ids(await generate({ ...body, logit_bias: { [banned]: -100 } }));
@@ -123,7 +166,14 @@ describe('POST /api/v1/generate (real server, real model)', () => {
   });
 
   test('banned_tokens keeps a string out of the tokens generated', async () => {
-    const { body } = await generate({ prompt: 'x', max_length: 40, temperature: 2, sampler_seed: 3, ban_eos_token: true, banned_tokens: ['e'] });
+    const { body } = await generate({
+      prompt: 'x',
+      max_length: 40,
+      temperature: 2,
+      sampler_seed: 3,
+      ban_eos_token: true,
+      banned_tokens: ['e'],
+    });
     assert.ok(!body.results[0].text.toLowerCase().includes('e'), body.results[0].text);
   });
 
@@ -138,11 +188,41 @@ describe('POST /api/v1/generate (real server, real model)', () => {
 
   test('every sampler field is accepted, including ones llama.cpp lacks', async () => {
     const { status } = await generate({
-      prompt: 'x', max_length: 3, top_a: 0.2, tfs: 0.9, typical: 0.9, mirostat: 2, mirostat_tau: 5, mirostat_eta: 0.1, dynatemp_range: 0.5,
-      dynatemp_exponent: 1, smoothing_factor: 0.2, sampler_order: [6, 0, 1, 3, 4, 2, 5], rep_pen: 1.1, rep_pen_range: 64, rep_pen_slope: 0.7,
-      presence_penalty: 0.2, frequency_penalty: 0.1, min_p: 0.05, top_k: 40, top_p: 0.9, dry_multiplier: 0.8, dry_base: 1.75,
-      dry_allowed_length: 2, dry_penalty_last_n: 64, dry_sequence_breakers: '["\\n", ":"]', xtc_threshold: 0.1, xtc_probability: 0.5,
-      images: [], quiet: true, n: 1, models: [], workers: [], grammar_retain_state: false, custom_token_bans: '5,6', nsigma: 0,
+      prompt: 'x',
+      max_length: 3,
+      top_a: 0.2,
+      tfs: 0.9,
+      typical: 0.9,
+      mirostat: 2,
+      mirostat_tau: 5,
+      mirostat_eta: 0.1,
+      dynatemp_range: 0.5,
+      dynatemp_exponent: 1,
+      smoothing_factor: 0.2,
+      sampler_order: [6, 0, 1, 3, 4, 2, 5],
+      rep_pen: 1.1,
+      rep_pen_range: 64,
+      rep_pen_slope: 0.7,
+      presence_penalty: 0.2,
+      frequency_penalty: 0.1,
+      min_p: 0.05,
+      top_k: 40,
+      top_p: 0.9,
+      dry_multiplier: 0.8,
+      dry_base: 1.75,
+      dry_allowed_length: 2,
+      dry_penalty_last_n: 64,
+      dry_sequence_breakers: '["\\n", ":"]',
+      xtc_threshold: 0.1,
+      xtc_probability: 0.5,
+      images: [],
+      quiet: true,
+      n: 1,
+      models: [],
+      workers: [],
+      grammar_retain_state: false,
+      custom_token_bans: '5,6',
+      nsigma: 0,
     });
     assert.equal(status, 200);
     assert.equal((await generate({ prompt: 'x', max_length: 2, repetition_penalty: 1.3 })).status, 200);
@@ -156,7 +236,13 @@ describe('POST /api/v1/generate (real server, real model)', () => {
   });
 
   test('logprobs: true returns top-5 logprobs per token', async () => {
-    const { body } = await generate({ prompt: 'x', max_length: 4, logprobs: true, ban_eos_token: true, sampler_seed: 2 });
+    const { body } = await generate({
+      prompt: 'x',
+      max_length: 4,
+      logprobs: true,
+      ban_eos_token: true,
+      sampler_seed: 2,
+    });
     const content = body.results[0].logprobs.content;
     assert.equal(content.length, 4);
     for (const entry of content) {

@@ -19,7 +19,10 @@ describe('Kobold info endpoints (real server, real model)', () => {
   });
 
   test('trailing slash and /api/latest alias work', async () => {
-    assert.equal((await getJson(`${server.url}/api/v1/model/`)).body.result, `koboldcpp/${server.context.engine.model.name}`);
+    assert.equal(
+      (await getJson(`${server.url}/api/v1/model/`)).body.result,
+      `koboldcpp/${server.context.engine.model.name}`,
+    );
     assert.equal((await getJson(`${server.url}/api/latest/model`)).status, 200);
   });
 
@@ -44,12 +47,18 @@ describe('Kobold info endpoints (real server, real model)', () => {
     const { body } = await getJson(`${server.url}/api/extra/perf`);
     assert.equal(body.idle, 1);
     assert.equal(body.queue, 0);
-    for (const key of ['last_process', 'last_eval', 'last_token_count', 'total_gens', 'uptime']) assert.equal(typeof body[key], 'number');
+    for (const key of ['last_process', 'last_eval', 'last_token_count', 'total_gens', 'uptime'])
+      assert.equal(typeof body[key], 'number');
     assert.ok([-1, 0, 1, 2].includes(body.stop_reason));
   });
 
   test('perf reports real figures after a generation', async () => {
-    await postJson(`${server.url}/api/v1/generate`, { prompt: 'Once upon a time', max_length: 12, sampler_seed: 9, use_default_badwordsids: true });
+    await postJson(`${server.url}/api/v1/generate`, {
+      prompt: 'Once upon a time',
+      max_length: 12,
+      sampler_seed: 9,
+      use_default_badwordsids: true,
+    });
     const { body } = await getJson(`${server.url}/api/extra/perf`);
     assert.ok(body.total_gens >= 1);
     assert.equal(body.last_token_count, 12);
@@ -73,7 +82,11 @@ describe('Kobold info endpoints (real server, real model)', () => {
   test('CORS preflight answers 200 with Authorization and genkey allowed', async () => {
     const response = await fetch(`${server.url}/api/v1/generate`, {
       method: 'OPTIONS',
-      headers: { origin: 'https://lite.koboldai.net', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,genkey' },
+      headers: {
+        origin: 'https://lite.koboldai.net',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,genkey',
+      },
     });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('access-control-allow-origin'), 'https://lite.koboldai.net');
@@ -123,7 +136,9 @@ describe('Kobold info endpoints (real server, real model)', () => {
   });
 
   test('json_to_grammar turns a JSON schema into GBNF', async () => {
-    const { status, body } = await postJson(`${server.url}/api/extra/json_to_grammar`, { schema: { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] } });
+    const { status, body } = await postJson(`${server.url}/api/extra/json_to_grammar`, {
+      schema: { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] },
+    });
     assert.equal(status, 200);
     assert.equal(body.success, true);
     assert.match(body.result, /root\s*::=/);
@@ -145,19 +160,37 @@ describe('Kobold auth with --password', () => {
   });
 
   test('secured endpoints answer 401 in the Kobold envelope without the key', async () => {
-    for (const path of ['/api/v1/generate', '/api/extra/generate/stream', '/api/extra/generate/check', '/api/extra/abort', '/api/extra/tokencount']) {
+    for (const path of [
+      '/api/v1/generate',
+      '/api/extra/generate/stream',
+      '/api/extra/generate/check',
+      '/api/extra/abort',
+      '/api/extra/tokencount',
+    ]) {
       const { status, body } = await postJson(`${server.url}${path}`, { prompt: 'x', max_length: 1 });
       assert.equal(status, 401, path);
-      assert.deepEqual(body.detail, { msg: 'Authentication key is missing or invalid.', type: 'unauthorized', error: 'Unauthorized' });
+      assert.deepEqual(body.detail, {
+        msg: 'Authentication key is missing or invalid.',
+        type: 'unauthorized',
+        error: 'Unauthorized',
+      });
     }
     assert.equal((await getJson(`${server.url}/api/extra/perf`)).status, 200);
   });
 
   test('the key works as Bearer, x-api-key and apikey', async () => {
-    for (const headers of [{ authorization: 'Bearer s3cret' }, { 'x-api-key': 's3cret' }, { apikey: 's3cret' }] as Record<string, string>[]) {
+    for (const headers of [
+      { authorization: 'Bearer s3cret' },
+      { 'x-api-key': 's3cret' },
+      { apikey: 's3cret' },
+    ] as Record<string, string>[]) {
       const { status } = await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'hi' }, headers);
       assert.equal(status, 200, JSON.stringify(headers));
     }
-    assert.equal((await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'hi' }, { authorization: 'Bearer wrong' })).status, 401);
+    assert.equal(
+      (await postJson(`${server.url}/api/extra/tokencount`, { prompt: 'hi' }, { authorization: 'Bearer wrong' }))
+        .status,
+      401,
+    );
   });
 });

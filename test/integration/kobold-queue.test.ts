@@ -12,7 +12,13 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
   let server: RunningServer;
   const path = (p: string) => `${server.url}${p}`;
   before(async () => {
-    server = await startTestServer({ modelPath: slowTestModelPath(), contextSize: 2048, parallel: 1, maxQueue: 1, heartbeatMs: 100 });
+    server = await startTestServer({
+      modelPath: slowTestModelPath(),
+      contextSize: 2048,
+      parallel: 1,
+      maxQueue: 1,
+      heartbeatMs: 100,
+    });
   });
   after(async () => server.close());
 
@@ -39,13 +45,24 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
     assert.ok((texts.at(-1) as string).length > 0);
     assert.deepEqual((await postJson(path('/api/extra/generate/check'), { genkey: 'OTHER' })).body.results[0].text, '');
     assert.equal((await getJson(path('/api/extra/generate/check'))).body.results[0].text, '');
-    assert.deepEqual((await postJson(path('/api/extra/abort'), { genkey: 'OTHER' })).body, { success: 'false', done: 'false' });
-    assert.deepEqual((await postJson(path('/api/extra/abort'), { genkey: 'K1' })).body, { success: 'true', done: 'true' });
+    assert.deepEqual((await postJson(path('/api/extra/abort'), { genkey: 'OTHER' })).body, {
+      success: 'false',
+      done: 'false',
+    });
+    assert.deepEqual((await postJson(path('/api/extra/abort'), { genkey: 'K1' })).body, {
+      success: 'true',
+      done: 'true',
+    });
     await stream.done;
     const final = (await postJson(path('/api/extra/generate/check'), { genkey: 'K1' })).body.results[0];
     assert.equal(final.status, 'done');
     assert.equal(final.finish_reason, 'length');
-    assert.ok(parseLikeLite(stream.text).events.map((e) => e.data.token).join('').startsWith(texts.at(-1) as string));
+    assert.ok(
+      parseLikeLite(stream.text)
+        .events.map((e) => e.data.token)
+        .join('')
+        .startsWith(texts.at(-1) as string),
+    );
     await waitIdle();
   });
 
@@ -82,9 +99,14 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
     assert.ok(Number(rejected.headers.get('retry-after')) > 0);
 
     // Aborting the queued one by key ends it at once without ever running.
-    assert.deepEqual((await postJson(path('/api/extra/abort'), { genkey: 'WAIT' })).body, { success: 'true', done: 'true' });
+    assert.deepEqual((await postJson(path('/api/extra/abort'), { genkey: 'WAIT' })).body, {
+      success: 'true',
+      done: 'true',
+    });
     await queued.done;
-    assert.deepEqual(parseLikeLite(queued.text).events, [{ event: 'message', data: { token: '', finish_reason: 'length' } }]);
+    assert.deepEqual(parseLikeLite(queued.text).events, [
+      { event: 'message', data: { token: '', finish_reason: 'length' } },
+    ]);
     await postJson(path('/api/extra/abort'), { genkey: 'RUN' });
     await running.done;
     await waitIdle();
@@ -98,22 +120,40 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
     const queued = await openStream(path('/api/extra/generate/stream'), LONG, {}, controller.signal);
     await queued.until((text) => text.includes('queued 1'));
     controller.abort();
-    for (let i = 0; i < 100 && (await getJson(path('/api/extra/perf'))).body.queue !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && (await getJson(path('/api/extra/perf'))).body.queue !== 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
     assert.equal((await getJson(path('/api/extra/perf'))).body.queue, 0);
     await postJson(path('/api/extra/abort'), { genkey: 'RUN2' });
     await running.done;
     await waitIdle();
-    assert.equal((await getJson(path('/api/extra/perf'))).body.total_gens, before + 1, 'only the running generation counted');
+    assert.equal(
+      (await getJson(path('/api/extra/perf'))).body.total_gens,
+      before + 1,
+      'only the running generation counted',
+    );
   });
 
   test('abort frees the slot for the next queued request at once', async () => {
     const first = postJson(path('/api/v1/generate'), { ...LONG, genkey: 'A1' });
-    for (let i = 0; i < 200 && (await postJson(path('/api/extra/generate/check'), { genkey: 'A1' })).body.results[0].status !== 'running'; i++) {
+    for (
+      let i = 0;
+      i < 200 &&
+      (await postJson(path('/api/extra/generate/check'), { genkey: 'A1' })).body.results[0].status !== 'running';
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const second = postJson(path('/api/v1/generate'), { prompt: 'y', max_length: 5, ban_eos_token: true, genkey: 'A2' });
+    const second = postJson(path('/api/v1/generate'), {
+      prompt: 'y',
+      max_length: 5,
+      ban_eos_token: true,
+      genkey: 'A2',
+    });
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await postJson(path('/api/extra/generate/check'), { genkey: 'A2' })).body.results[0].status, 'queued');
+    assert.equal(
+      (await postJson(path('/api/extra/generate/check'), { genkey: 'A2' })).body.results[0].status,
+      'queued',
+    );
     const abortedAt = Date.now();
     await postJson(path('/api/extra/abort'), { genkey: 'A1' });
     const done = await second;
@@ -123,7 +163,11 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
   });
 
   test('heartbeats keep the stream alive while a long prompt is processed, and Lite still parses it', async () => {
-    const stream = await openStream(path('/api/extra/generate/stream'), { prompt: ' the'.repeat(1900), max_length: 2, ban_eos_token: true });
+    const stream = await openStream(path('/api/extra/generate/stream'), {
+      prompt: ' the'.repeat(1900),
+      max_length: 2,
+      ban_eos_token: true,
+    });
     await stream.done;
     const beforeFirstEvent = stream.text.slice(0, stream.text.indexOf('event: message'));
     assert.match(beforeFirstEvent, /^: ping\n\n/m);

@@ -5,7 +5,10 @@ import { parseLikeLite } from '../support/lite-sse-parser.ts';
 import { openStream } from '../support/sse-capture.ts';
 import { getJson, postJson, startTestServer } from '../support/test-server.ts';
 
-const tokens = (stream: string) => parseLikeLite(stream).events.map((e) => e.data.token).join('');
+const tokens = (stream: string) =>
+  parseLikeLite(stream)
+    .events.map((e) => e.data.token)
+    .join('');
 const finalReason = (stream: string) => parseLikeLite(stream).events.at(-1)?.data.finish_reason;
 
 describe('POST /api/extra/generate/stream (real server, real model)', () => {
@@ -18,7 +21,12 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
   after(async () => server.close());
 
   test('framing: SSE headers, then id / event: message / one data line / blank line, readable by Lite', async () => {
-    const stream = await openStream(url, { prompt: 'Once upon a time', max_length: 12, ban_eos_token: true, sampler_seed: 4 });
+    const stream = await openStream(url, {
+      prompt: 'Once upon a time',
+      max_length: 12,
+      ban_eos_token: true,
+      sampler_seed: 4,
+    });
     assert.equal(stream.response.status, 200);
     assert.match(stream.response.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.equal(stream.response.headers.get('cache-control'), 'no-cache');
@@ -52,7 +60,13 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
   });
 
   test('a stop string split across tokens never leaks, not even its start', async () => {
-    const body = { prompt: 'x', max_length: 40, grammar: 'root ::= "Hello World\\nUser: hi there"', stop_sequence: ['\nUser:'], trim_stop: true };
+    const body = {
+      prompt: 'x',
+      max_length: 40,
+      grammar: 'root ::= "Hello World\\nUser: hi there"',
+      stop_sequence: ['\nUser:'],
+      trim_stop: true,
+    };
     const stream = await openStream(url, body);
     await stream.done;
     const events = parseLikeLite(stream.text).events;

@@ -4,7 +4,15 @@ import WebSocket from 'ws';
 import type { RunningServer } from '../../src/main.ts';
 import { postJson, startTestServer } from '../support/test-server.ts';
 
-type Message = { type: string; id?: string; text?: string; event_id?: number; finish_reason?: string; status?: number; message?: string };
+type Message = {
+  type: string;
+  id?: string;
+  text?: string;
+  event_id?: number;
+  finish_reason?: string;
+  status?: number;
+  message?: string;
+};
 
 class WsSession {
   readonly messages: Message[] = [];
@@ -34,7 +42,10 @@ class WsSession {
     }
   }
   text(id: string): string {
-    return this.messages.filter((m) => m.id === id && m.type === 'token').map((m) => m.text).join('');
+    return this.messages
+      .filter((m) => m.id === id && m.type === 'token')
+      .map((m) => m.text)
+      .join('');
   }
   ended(id: string): Message | undefined {
     return this.messages.find((m) => m.id === id && m.type === 'end');
@@ -52,15 +63,28 @@ describe('GET /api/extra/generate/ws (multiplexed WebSocket streams)', () => {
 
   test('two generations on one connection, each with its own text, ids increasing, end messages', async () => {
     const session = await WsSession.open(wsUrl);
-    session.send({ type: 'start', id: 'WS-A', request: { prompt: 'a', max_length: 30, ban_eos_token: true, grammar: 'root ::= ("ab")+' } });
-    session.send({ type: 'start', id: 'WS-B', request: { prompt: 'b', max_length: 30, ban_eos_token: true, grammar: 'root ::= ("cd")+' } });
+    session.send({
+      type: 'start',
+      id: 'WS-A',
+      request: { prompt: 'a', max_length: 30, ban_eos_token: true, grammar: 'root ::= ("ab")+' },
+    });
+    session.send({
+      type: 'start',
+      id: 'WS-B',
+      request: { prompt: 'b', max_length: 30, ban_eos_token: true, grammar: 'root ::= ("cd")+' },
+    });
     await session.until(() => Boolean(session.ended('WS-A') && session.ended('WS-B')));
     assert.equal(session.text('WS-A').replaceAll('ab', ''), '');
     assert.equal(session.text('WS-B').replaceAll('cd', ''), '');
     assert.ok(session.text('WS-A').length >= 20);
     for (const id of ['WS-A', 'WS-B']) {
-      const ids = session.messages.filter((m) => m.id === id && m.event_id !== undefined).map((m) => m.event_id as number);
-      assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+      const ids = session.messages
+        .filter((m) => m.id === id && m.event_id !== undefined)
+        .map((m) => m.event_id as number);
+      assert.deepEqual(
+        ids,
+        [...ids].sort((x, y) => x - y),
+      );
       assert.equal(session.ended(id)?.finish_reason, 'length');
       const check = await postJson(`${server.url}/api/extra/generate/check`, { genkey: id });
       assert.equal(check.body.results[0].text, session.text(id));
@@ -81,7 +105,10 @@ describe('GET /api/extra/generate/ws (multiplexed WebSocket streams)', () => {
     session.socket.send('not json');
     await session.until((m) => m.filter((x) => x.type === 'error').length >= 2);
     const errors = session.messages.filter((m) => m.type === 'error');
-    assert.ok(errors.some((e) => e.id === 'BAD' && e.status === 400 && /max_length/.test(e.message ?? '')), JSON.stringify(errors));
+    assert.ok(
+      errors.some((e) => e.id === 'BAD' && e.status === 400 && /max_length/.test(e.message ?? '')),
+      JSON.stringify(errors),
+    );
     session.socket.close();
   });
 

@@ -15,11 +15,21 @@ describe('parallel slots on the real engine', () => {
   test('concurrent streams each get exactly their own grammar-forced pattern, never another one', async () => {
     const patterns = ['ab', 'cd', 'ef', 'gh', 'ij', 'kl'];
     const streams = await Promise.all(
-      patterns.map((p) => openStream(`${server.url}/api/extra/generate/stream`, { prompt: `pattern ${p}`, max_length: 60, ban_eos_token: true, grammar: `root ::= ("${p}")+`, genkey: `ISO-${p}` })),
+      patterns.map((p) =>
+        openStream(`${server.url}/api/extra/generate/stream`, {
+          prompt: `pattern ${p}`,
+          max_length: 60,
+          ban_eos_token: true,
+          grammar: `root ::= ("${p}")+`,
+          genkey: `ISO-${p}`,
+        }),
+      ),
     );
     await Promise.all(streams.map((s) => s.done));
     streams.forEach((stream, i) => {
-      const text = parseLikeLite(stream.text).events.map((e) => e.data.token).join('');
+      const text = parseLikeLite(stream.text)
+        .events.map((e) => e.data.token)
+        .join('');
       const p = patterns[i] as string;
       assert.ok(text.length >= 40, `${p}: ${text.length} chars`);
       assert.equal(text.replaceAll(p, ''), '', `${p} got ${text}`);
@@ -34,7 +44,8 @@ describe('parallel slots on the real engine', () => {
     const story = 'Once upon a time there was a little fox. '.repeat(12);
     const follow = `${story}The fox ran.`;
     await postJson(`${server.url}/api/v1/generate`, { prompt: story, max_length: 1, genkey: 'STORY-1' });
-    const tokensOf = async (text: string) => (await postJson(`${server.url}/api/extra/tokencount`, { prompt: text })).body.ids as number[];
+    const tokensOf = async (text: string) =>
+      (await postJson(`${server.url}/api/extra/tokencount`, { prompt: text })).body.ids as number[];
     const [a, b] = await Promise.all([tokensOf(story), tokensOf(follow)]);
     let shared = 0;
     while (shared < a.length && a[shared] === b[shared]) shared++;
@@ -59,11 +70,19 @@ describe('context shift on the real engine', () => {
     const words = ['fox', 'dog', 'cat', 'ran', 'happy', 'little', 'time', 'story', 'end', 'World'];
     let story = '';
     for (let i = 0; i < 400; i++) story += ` ${words[(i * 7 + Math.floor(i / 3)) % words.length]}`;
-    const first = await postJson(`${server.url}/api/v1/generate`, { prompt: story, max_length: 16, ban_eos_token: true });
+    const first = await postJson(`${server.url}/api/v1/generate`, {
+      prompt: story,
+      max_length: 16,
+      ban_eos_token: true,
+    });
     assert.ok(first.body.results[0].prompt_tokens >= 230, 'the first request fills the context');
     const before = (await getJson(`${server.url}/api/extra/perf`)).body;
     const next = `${story} the end of the story`;
-    const second = await postJson(`${server.url}/api/v1/generate`, { prompt: next, max_length: 16, ban_eos_token: true });
+    const second = await postJson(`${server.url}/api/v1/generate`, {
+      prompt: next,
+      max_length: 16,
+      ban_eos_token: true,
+    });
     assert.equal(second.status, 200);
     const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
     const evaluated = afterPerf.prompt_tokens_evaluated - before.prompt_tokens_evaluated;

@@ -46,7 +46,17 @@ export class StreamCapture {
   }
 }
 
-export async function openStream(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<StreamCapture> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal });
+export async function openStream(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<StreamCapture> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+    signal,
+  });
   return new StreamCapture(response);
 }

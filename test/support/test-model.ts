@@ -12,12 +12,17 @@ export const TEST_TMP = join(import.meta.dirname, '..', '.tmp');
 export function testModelPath(type: GgmlTypeName = 'F16', options: RandomLlamaOptions = {}): string {
   mkdirSync(TEST_TMP, { recursive: true });
   const seed = options.seed ?? 1234;
-  const path = join(TEST_TMP, `tiny-${type}-${seed}${options.hparams ? `-${JSON.stringify(options.hparams).replace(/\W+/g, '')}` : ''}.gguf`);
+  const path = join(
+    TEST_TMP,
+    `tiny-${type}-${seed}${options.hparams ? `-${JSON.stringify(options.hparams).replace(/\W+/g, '')}` : ''}.gguf`,
+  );
   if (!existsSync(path)) writeRandomLlamaModel(path, { ...options, type, seed });
   return path;
 }
 
 /** A larger random model (~2 ms per token on one thread) for tests that need a generation to still be running. */
 export function slowTestModelPath(): string {
-  return testModelPath('F16', { hparams: { embeddingLength: 256, blockCount: 4, feedForwardLength: 1024, headCount: 4, headCountKv: 4 } });
+  return testModelPath('F16', {
+    hparams: { embeddingLength: 256, blockCount: 4, feedForwardLength: 1024, headCount: 4, headCountKv: 4 },
+  });
 }

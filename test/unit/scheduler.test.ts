@@ -8,8 +8,19 @@ import { Scheduler } from '../../src/scheduler/scheduler.ts';
 
 function request(prompt: string, overrides: Partial<GenerationRequest> = {}): GenerationRequest {
   return {
-    prompt, memory: '', maxTokens: 5, parseSpecialTokens: false, stopStrings: [], trimStop: true, banEos: false, bypassEos: false,
-    renderSpecial: false, sampling: DEFAULT_SAMPLING, logprobs: 0, abortOnDisconnect: true, ...overrides,
+    prompt,
+    memory: '',
+    maxTokens: 5,
+    parseSpecialTokens: false,
+    stopStrings: [],
+    trimStop: true,
+    banEos: false,
+    bypassEos: false,
+    renderSpecial: false,
+    sampling: DEFAULT_SAMPLING,
+    logprobs: 0,
+    abortOnDisconnect: true,
+    ...overrides,
   };
 }
 
@@ -21,27 +32,46 @@ const finished = async (generation: Generation) => {
 test('16 requests on 4 slots start in submission order (FIFO, no request overtakes another)', async () => {
   const engine = new FakeEngine({ slots: 4, tokenDelayMs: 2 });
   const scheduler = new Scheduler(engine, { maxQueue: 16, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
-  const generations = Array.from({ length: 16 }, (_, i) => scheduler.submit(request(`p${String(i).padStart(2, '0')}`, { maxTokens: 3 + (i % 3) })));
+  const generations = Array.from({ length: 16 }, (_, i) =>
+    scheduler.submit(request(`p${String(i).padStart(2, '0')}`, { maxTokens: 3 + (i % 3) })),
+  );
   assert.equal(scheduler.busySlots, 4);
   assert.equal(scheduler.queueLength, 12);
-  assert.deepEqual(generations.slice(4).map((g) => scheduler.positionOf(g)), Array.from({ length: 12 }, (_, i) => i + 1));
+  assert.deepEqual(
+    generations.slice(4).map((g) => scheduler.positionOf(g)),
+    Array.from({ length: 12 }, (_, i) => i + 1),
+  );
   await Promise.all(generations.map(finished));
-  assert.deepEqual(engine.started.map((s) => s.prompt), generations.map((g) => g.request.prompt));
-  for (const g of generations) assert.equal(g.log.text, (g.request.prompt.at(-1) as string).repeat(g.request.maxTokens));
+  assert.deepEqual(
+    engine.started.map((s) => s.prompt),
+    generations.map((g) => g.request.prompt),
+  );
+  for (const g of generations)
+    assert.equal(g.log.text, (g.request.prompt.at(-1) as string).repeat(g.request.maxTokens));
 });
 
 test('past the queue limit submit fails with a 503 that says when to retry', () => {
-  const scheduler = new Scheduler(new FakeEngine({ slots: 1, tokenDelayMs: 50 }), { maxQueue: 1, graceMs: 1000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
+  const scheduler = new Scheduler(new FakeEngine({ slots: 1, tokenDelayMs: 50 }), {
+    maxQueue: 1,
+    graceMs: 1000,
+    maxGenerationMs: 0,
+    maxQueueWaitMs: 0,
+  });
   scheduler.submit(request('a', { maxTokens: 100 }));
   scheduler.submit(request('b'));
-  assert.throws(() => scheduler.submit(request('c')), (error: any) => error.status === 503 && error.details.retryAfterSeconds > 0);
+  assert.throws(
+    () => scheduler.submit(request('c')),
+    (error: any) => error.status === 503 && error.details.retryAfterSeconds > 0,
+  );
   return scheduler.drain();
 });
 
 test('a request goes to the free slot whose cache shares the longest prefix', async () => {
   const engine = new FakeEngine({ slots: 3, tokenDelayMs: 0 });
   const scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 1000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
-  await Promise.all(['alpha story', 'beta story', 'gamma story'].map((p) => finished(scheduler.submit(request(p, { maxTokens: 1 })))));
+  await Promise.all(
+    ['alpha story', 'beta story', 'gamma story'].map((p) => finished(scheduler.submit(request(p, { maxTokens: 1 })))),
+  );
   const slotOf = new Map(engine.started.map((s) => [s.prompt, s.slot]));
   const next = scheduler.submit(request('beta story, continued', { maxTokens: 1 }));
   await finished(next);
@@ -50,7 +80,11 @@ test('a request goes to the free slot whose cache shares the longest prefix', as
 });
 
 test('an engine failure mid-generation ends that generation with an error part, and the slot is reused', async () => {
-  const engine = new FakeEngine({ slots: 1, tokenDelayMs: 0, failAfter: { tokens: 3, message: 'GPU fell off the bus' } });
+  const engine = new FakeEngine({
+    slots: 1,
+    tokenDelayMs: 0,
+    failAfter: { tokens: 3, message: 'GPU fell off the bus' },
+  });
   const scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 1000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
   const failing = scheduler.submit(request('x', { maxTokens: 10 }));
   const next = scheduler.submit(request('y', { maxTokens: 2 }));
@@ -64,7 +98,12 @@ test('an engine failure mid-generation ends that generation with an error part, 
 });
 
 test('--max-gen-seconds and the queue wait limit end generations', async () => {
-  const scheduler = new Scheduler(new FakeEngine({ slots: 1, tokenDelayMs: 5 }), { maxQueue: 4, graceMs: 1000, maxGenerationMs: 60, maxQueueWaitMs: 20 });
+  const scheduler = new Scheduler(new FakeEngine({ slots: 1, tokenDelayMs: 5 }), {
+    maxQueue: 4,
+    graceMs: 1000,
+    maxGenerationMs: 60,
+    maxQueueWaitMs: 20,
+  });
   const running = scheduler.submit(request('a', { maxTokens: 10_000 }));
   const waiting = scheduler.submit(request('b', { maxTokens: 1 }));
   const waited = await finished(waiting);

@@ -27,7 +27,11 @@ class StuckResponse extends EventEmitter {
 
 test('a reader that stays blocked past the limit is cut (and the writer is released)', async () => {
   const res = new StuckResponse();
-  const response = new StreamResponse(res as unknown as ServerResponse, { contentType: 'text/event-stream', heartbeatMs: 0, stalledReaderMs: 50 });
+  const response = new StreamResponse(res as unknown as ServerResponse, {
+    contentType: 'text/event-stream',
+    heartbeatMs: 0,
+    stalledReaderMs: 50,
+  });
   const started = Date.now();
   await response.send([{ kind: 'event', id: '1', event: 'message', data: '{}' }]);
   assert.ok(res.destroyed);
@@ -41,7 +45,11 @@ test('silence is filled with heartbeat comments that carry the queue position', 
     res.written.push(chunk);
     return true;
   };
-  const response = new StreamResponse(res as unknown as ServerResponse, { contentType: 'text/event-stream', heartbeatMs: 20, stalledReaderMs: 1000 });
+  const response = new StreamResponse(res as unknown as ServerResponse, {
+    contentType: 'text/event-stream',
+    heartbeatMs: 20,
+    stalledReaderMs: 1000,
+  });
   response.setHeartbeatText('ping queued 3');
   await new Promise((resolve) => setTimeout(resolve, 70));
   response.end();
@@ -50,7 +58,10 @@ test('silence is filled with heartbeat comments that carry the queue position', 
 });
 
 test('SSE framing: id, event, then one data line per line of data, blank line; comments are single-line', () => {
-  assert.equal(formatWireMessage({ kind: 'event', id: '7', event: 'message', data: '{"a": 1}' }), 'id: 7\nevent: message\ndata: {"a": 1}\n\n');
+  assert.equal(
+    formatWireMessage({ kind: 'event', id: '7', event: 'message', data: '{"a": 1}' }),
+    'id: 7\nevent: message\ndata: {"a": 1}\n\n',
+  );
   assert.equal(formatWireMessage({ kind: 'event', data: 'a\nb' }), 'data: a\ndata: b\n\n');
   assert.equal(formatWireMessage({ kind: 'comment', text: 'x\ny' }), ': x y\n\n');
   assert.equal(formatWireMessage({ kind: 'line', json: '{"done":true}' }), '{"done":true}\n');

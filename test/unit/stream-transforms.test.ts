@@ -6,7 +6,10 @@ import { TokenTextDecoder } from '../../src/stream/token-text-decoder.ts';
 test('stop strings split across chunks are found; their start is held back and never emitted', () => {
   const holdback = new StopStringHoldback(['\nUser:'], true);
   const out = ['Hello', ' World', '\n', 'Us', 'er', ':'].map((chunk) => holdback.push(chunk));
-  assert.deepEqual(out.map((r) => r.text), ['Hello', ' World', '', '', '', '']);
+  assert.deepEqual(
+    out.map((r) => r.text),
+    ['Hello', ' World', '', '', '', ''],
+  );
   assert.equal(out[5]?.match?.stop, '\nUser:');
 });
 

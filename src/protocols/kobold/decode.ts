@@ -8,14 +8,19 @@ export interface KoboldDefaults {
 }
 
 /** Kobold generate body → the core request. Field semantics follow KoboldCpp (see ../shared/spec). */
-export function decodeKoboldGenerate(body: KoboldGenerateBody | undefined, defaults: KoboldDefaults): GenerationRequest {
+export function decodeKoboldGenerate(
+  body: KoboldGenerateBody | undefined,
+  defaults: KoboldDefaults,
+): GenerationRequest {
   const b = (body ?? {}) as KoboldGenerateBody & Record<string, unknown>;
   const key = typeof b.genkey === 'string' && b.genkey.trim() !== '' ? b.genkey.trim() : undefined;
   return {
     prompt: b.prompt ?? '',
     memory: b.memory ?? '',
     maxTokens: b.max_length ?? defaults.maxLength,
-    ...(b.max_context_length !== undefined && b.max_context_length > 0 ? { maxContextTokens: b.max_context_length } : {}),
+    ...(b.max_context_length !== undefined && b.max_context_length > 0
+      ? { maxContextTokens: b.max_context_length }
+      : {}),
     parseSpecialTokens: true,
     stopStrings: normalizeStopSequences(b.stop_sequence),
     trimStop: b.trim_stop ?? true,

@@ -4,7 +4,11 @@ import { koboldFinishReason } from './finish-reason.ts';
 type Finish = Extract<StreamPart, { type: 'finish' }>;
 
 /** `/api/v1/generate` result: KoboldCpp's shape plus the real token counts newer KoboldCpp adds. */
-export function encodeKoboldResult(text: string, finish: Finish, logprobs?: readonly TokenLogprob[]): Record<string, unknown> {
+export function encodeKoboldResult(
+  text: string,
+  finish: Finish,
+  logprobs?: readonly TokenLogprob[],
+): Record<string, unknown> {
   const result: Record<string, unknown> = {
     text,
     finish_reason: koboldFinishReason(finish.reason),

@@ -1,5 +1,5 @@
-import type { LoggedPart } from '../../stream/generation-log.ts';
 import type { WireMessage } from '../../core/wire-message.ts';
+import type { LoggedPart } from '../../stream/generation-log.ts';
 import { koboldErrorBody } from './errors.ts';
 import { koboldFinishReason } from './finish-reason.ts';
 import { pythonJson } from './python-json.ts';
@@ -17,7 +17,12 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
   let lastTextId = 0;
   const flushText = () => {
     if (!text) return;
-    out.push({ kind: 'event', id: String(lastTextId), event: 'message', data: pythonJson({ token: text, finish_reason: null }) });
+    out.push({
+      kind: 'event',
+      id: String(lastTextId),
+      event: 'message',
+      data: pythonJson({ token: text, finish_reason: null }),
+    });
     text = '';
   };
   for (const { id, part } of batch) {
@@ -34,12 +39,22 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
         break;
       case 'finish':
         flushText();
-        out.push({ kind: 'event', id: String(id), event: 'message', data: pythonJson({ token: '', finish_reason: koboldFinishReason(part.reason) }) });
+        out.push({
+          kind: 'event',
+          id: String(id),
+          event: 'message',
+          data: pythonJson({ token: '', finish_reason: koboldFinishReason(part.reason) }),
+        });
         break;
       case 'error':
         flushText();
         out.push({ kind: 'event', id: String(id), event: 'error', data: JSON.stringify(koboldErrorBody(part.error)) });
-        out.push({ kind: 'event', id: String(id), event: 'message', data: pythonJson({ token: '', finish_reason: 'error' }) });
+        out.push({
+          kind: 'event',
+          id: String(id),
+          event: 'message',
+          data: pythonJson({ token: '', finish_reason: 'error' }),
+        });
         break;
     }
   }

@@ -40,7 +40,15 @@ export function encodeKoboldWs(id: string, batch: readonly LoggedPart[]): string
         break;
       case 'error':
         flush();
-        out.push(JSON.stringify({ type: 'error', id, event_id: eventId, status: part.error.status, message: part.error.message }));
+        out.push(
+          JSON.stringify({
+            type: 'error',
+            id,
+            event_id: eventId,
+            status: part.error.status,
+            message: part.error.message,
+          }),
+        );
         break;
     }
   }

@@ -33,10 +33,14 @@ export const KoboldGenerateBody = Type.Object(
     dynatemp_range: num('Accepted, ignored.'),
     dynatemp_exponent: num('Accepted, ignored.'),
     smoothing_factor: num('Accepted, ignored.'),
-    sampler_order: Type.Optional(Type.Array(Type.Number(), { description: 'Accepted, ignored: llama.cpp applies its own order.' })),
+    sampler_order: Type.Optional(
+      Type.Array(Type.Number(), { description: 'Accepted, ignored: llama.cpp applies its own order.' }),
+    ),
     sampler_seed: num('Seed; 0 or below (or absent) picks a random seed, reported in /api/extra/perf last_seed.'),
     stop_sequence: Type.Optional(
-      Type.Array(Type.Union([Type.String(), Type.Null()]), { description: 'Strings that end generation. A single string is accepted too.' }),
+      Type.Array(Type.Union([Type.String(), Type.Null()]), {
+        description: 'Strings that end generation. A single string is accepted too.',
+      }),
     ),
     trim_stop: bool('Remove the stop string from the output (default true).'),
     ban_eos_token: bool('EOS/EOT can never be generated.'),
@@ -53,9 +57,13 @@ export const KoboldGenerateBody = Type.Object(
     dry_sequence_breakers: Type.Optional(Type.Unknown({ description: 'List of strings, or a JSON-encoded list.' })),
     xtc_threshold: num('XTC threshold.'),
     xtc_probability: num('XTC probability; 0 disables XTC.'),
-    logit_bias: Type.Optional(Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans.' })),
+    logit_bias: Type.Optional(
+      Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans.' }),
+    ),
     custom_token_bans: text('Comma-separated token ids to ban.'),
-    banned_tokens: Type.Optional(Type.Array(Type.String(), { description: 'Strings whose tokens are never generated (alias banned_strings).' })),
+    banned_tokens: Type.Optional(
+      Type.Array(Type.String(), { description: 'Strings whose tokens are never generated (alias banned_strings).' }),
+    ),
     banned_strings: Type.Optional(Type.Array(Type.String())),
     logprobs: bool('Include the top-5 logprobs of each token in the response.'),
     quiet: bool('Accepted, ignored.'),
@@ -68,7 +76,10 @@ export type KoboldGenerateBody = Static<typeof KoboldGenerateBody>;
 export const GenkeyBody = Type.Object({ genkey: Type.Optional(Type.String()) }, { additionalProperties: true });
 
 export const TokenCountBody = Type.Object(
-  { prompt: Type.String({ description: 'Text to tokenize.' }), special: Type.Optional(Type.Boolean({ description: 'Add BOS and parse special tokens (default true).' })) },
+  {
+    prompt: Type.String({ description: 'Text to tokenize.' }),
+    special: Type.Optional(Type.Boolean({ description: 'Add BOS and parse special tokens (default true).' })),
+  },
   { additionalProperties: true },
 );
 

@@ -11,7 +11,12 @@ import { KoboldGenerateBody } from './wire.ts';
  * `error` (`status`, `message`), `aborted`, `pong`.
  */
 export const WsClientMessage = Type.Union([
-  Type.Object({ type: Type.Literal('start'), id: Type.String({ minLength: 1 }), request: KoboldGenerateBody, last_event_id: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  Type.Object({
+    type: Type.Literal('start'),
+    id: Type.String({ minLength: 1 }),
+    request: KoboldGenerateBody,
+    last_event_id: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
   Type.Object({ type: Type.Literal('abort'), id: Type.String({ minLength: 1 }) }),
   Type.Object({ type: Type.Literal('ping') }),
 ]);

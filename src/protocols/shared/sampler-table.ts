@@ -13,7 +13,8 @@ const num = (fields: Fields, names: readonly string[]): number | undefined => {
     const value = fields[name];
     if (value === undefined || value === null) continue;
     const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isFinite(n)) throw KindlingError.badInput(name, `expected a number, got ${JSON.stringify(value)}`);
+    if (typeof n !== 'number' || !Number.isFinite(n))
+      throw KindlingError.badInput(name, `expected a number, got ${JSON.stringify(value)}`);
     return n;
   }
   return undefined;
@@ -45,7 +46,9 @@ export function decodeSampling(fields: Fields): SamplingParams {
   const xtcProbability = num(fields, ['xtc_probability']) ?? 0;
   const ignored = IGNORED_SAMPLERS.filter(([name, neutral]) => {
     const value = fields[name];
-    return value !== undefined && value !== null && (neutral === undefined ? name === 'mirostat' : Number(value) !== neutral);
+    return (
+      value !== undefined && value !== null && (neutral === undefined ? name === 'mirostat' : Number(value) !== neutral)
+    );
   }).map(([name]) => name);
   const params: SamplingParams = {
     temperature: num(fields, ['temperature']) ?? d.temperature,
@@ -53,7 +56,10 @@ export function decodeSampling(fields: Fields): SamplingParams {
     topP: num(fields, ['top_p']) ?? d.topP,
     minP: num(fields, ['min_p']) ?? d.minP,
     repeatPenalty: num(fields, ['rep_pen', 'repetition_penalty', 'repeat_penalty']) ?? d.repeatPenalty,
-    repeatPenaltyRange: Math.max(1, Math.round(num(fields, ['rep_pen_range', 'repeat_last_n']) ?? d.repeatPenaltyRange)),
+    repeatPenaltyRange: Math.max(
+      1,
+      Math.round(num(fields, ['rep_pen_range', 'repeat_last_n']) ?? d.repeatPenaltyRange),
+    ),
     presencePenalty: num(fields, ['presence_penalty']) ?? d.presencePenalty,
     frequencyPenalty: num(fields, ['frequency_penalty']) ?? d.frequencyPenalty,
     logitBias: decodeLogitBias(fields),
@@ -70,7 +76,8 @@ export function decodeSampling(fields: Fields): SamplingParams {
       sequenceBreakers: dryBreakers(fields.dry_sequence_breakers),
     };
   }
-  if (xtcProbability > 0) params.xtc = { probability: Math.min(1, xtcProbability), threshold: num(fields, ['xtc_threshold']) ?? 0.1 };
+  if (xtcProbability > 0)
+    params.xtc = { probability: Math.min(1, xtcProbability), threshold: num(fields, ['xtc_threshold']) ?? 0.1 };
   const grammar = fields.grammar;
   if (typeof grammar === 'string' && grammar.trim() !== '') params.grammar = grammar;
   return params;
@@ -92,7 +99,8 @@ function decodeLogitBias(fields: Fields): Map<number, number> {
   const bias = new Map<number, number>();
   const raw = fields.logit_bias;
   if (raw !== undefined && raw !== null) {
-    if (typeof raw !== 'object' || Array.isArray(raw)) throw KindlingError.badInput('logit_bias', 'expected an object mapping token ids to numbers');
+    if (typeof raw !== 'object' || Array.isArray(raw))
+      throw KindlingError.badInput('logit_bias', 'expected an object mapping token ids to numbers');
     for (const [key, value] of Object.entries(raw)) {
       const id = Number(key);
       const b = Number(value);
@@ -121,5 +129,7 @@ function dryBreakers(value: unknown): string[] {
       return [];
     }
   }
-  return Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string').slice(0, 128) : ['\n', ':', '"', '*'];
+  return Array.isArray(list)
+    ? list.filter((item): item is string => typeof item === 'string').slice(0, 128)
+    : ['\n', ':', '"', '*'];
 }

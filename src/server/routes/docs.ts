@@ -22,13 +22,19 @@ export function registerDocsRoutes(app: FastifyInstance, context: ServerContext)
       for (const [method, operation] of Object.entries(methods)) {
         const tag = operation.tags?.[0] ?? 'Other';
         const rows = groups.get(tag) ?? [];
-        rows.push(`<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escapeHtml(path)}</code></td><td>${escapeHtml(operation.summary ?? '')}</td></tr>`);
+        rows.push(
+          `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${escapeHtml(path)}</code></td><td>${escapeHtml(operation.summary ?? '')}</td></tr>`,
+        );
         groups.set(tag, rows);
       }
     }
-    const sections = [...groups].map(([tag, rows]) => `<h2>${escapeHtml(tag)}</h2><table>${rows.join('')}</table>`).join('');
+    const sections = [...groups]
+      .map(([tag, rows]) => `<h2>${escapeHtml(tag)}</h2><table>${rows.join('')}</table>`)
+      .join('');
     const model = engine.model;
-    reply.type('text/html; charset=utf-8').send(`<!doctype html><html><head><meta charset="utf-8"><title>Kindling API</title>
+    reply
+      .type('text/html; charset=utf-8')
+      .send(`<!doctype html><html><head><meta charset="utf-8"><title>Kindling API</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}td{padding:2px 10px;vertical-align:top}code{background:#f3f3f3;padding:1px 4px}</style></head>
 <body><h1>Kindling API</h1><p>Version ${escapeHtml(context.version)} · model <code>${escapeHtml(model.name)}</code>${model.placeholder ? ' (untrained placeholder)' : ''} · context ${model.contextSize} · ${scheduler.slotCount} slots.
 The machine-readable description is <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3).</p>${sections}</body></html>`);

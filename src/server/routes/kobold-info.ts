@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { IGNORED_SAMPLERS } from '../../protocols/shared/sampler-table.ts';
 import { koboldPerfStopReason } from '../../protocols/kobold/finish-reason.ts';
+import { IGNORED_SAMPLERS } from '../../protocols/shared/sampler-table.ts';
 import { isAuthorized } from '../auth.ts';
 import type { ServerContext } from '../server-context.ts';
 
@@ -16,79 +16,117 @@ const tags = ['KoboldAI'];
 export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerContext): void {
   const { config, engine, scheduler } = context;
   const model = engine.model;
-  const displayName = () => (model.placeholder ? `${model.name} (untrained placeholder: random weights, text is noise)` : model.name);
+  const displayName = () =>
+    model.placeholder ? `${model.name} (untrained placeholder: random weights, text is noise)` : model.name;
 
   for (const prefix of ['/api/v1', '/api/latest']) {
-    app.get(`${prefix}/model`, { schema: { tags, summary: 'Loaded model name' }, config: { auth: false } }, async (request) => ({
-      result: config.password && !isAuthorized(request, config.password) ? 'koboldcpp/protected-model' : `koboldcpp/${displayName()}`,
-    }));
-    app.get(`${prefix}/info/version`, { schema: { tags, summary: 'KoboldAI United API level' }, config: { auth: false } }, async () => ({ result: '1.2.5' }));
-    app.get(`${prefix}/config/max_length`, { schema: { tags, summary: 'Largest max_length worth asking for' }, config: { auth: false } }, async () => ({
-      value: Math.min(1024, model.contextSize - 16),
-    }));
-    app.get(`${prefix}/config/max_context_length`, { schema: { tags, summary: 'Context window' }, config: { auth: false } }, async () => ({
-      value: model.contextSize,
-    }));
+    app.get(
+      `${prefix}/model`,
+      { schema: { tags, summary: 'Loaded model name' }, config: { auth: false } },
+      async (request) => ({
+        result:
+          config.password && !isAuthorized(request, config.password)
+            ? 'koboldcpp/protected-model'
+            : `koboldcpp/${displayName()}`,
+      }),
+    );
+    app.get(
+      `${prefix}/info/version`,
+      { schema: { tags, summary: 'KoboldAI United API level' }, config: { auth: false } },
+      async () => ({ result: '1.2.5' }),
+    );
+    app.get(
+      `${prefix}/config/max_length`,
+      { schema: { tags, summary: 'Largest max_length worth asking for' }, config: { auth: false } },
+      async () => ({
+        value: Math.min(1024, model.contextSize - 16),
+      }),
+    );
+    app.get(
+      `${prefix}/config/max_context_length`,
+      { schema: { tags, summary: 'Context window' }, config: { auth: false } },
+      async () => ({
+        value: model.contextSize,
+      }),
+    );
     app.get(`${prefix}/config/soft_prompt`, { schema: { tags }, config: { auth: false } }, async () => ({ value: '' }));
-    app.get(`${prefix}/config/soft_prompts_list`, { schema: { tags }, config: { auth: false } }, async () => ({ values: [] }));
+    app.get(`${prefix}/config/soft_prompts_list`, { schema: { tags }, config: { auth: false } }, async () => ({
+      values: [],
+    }));
   }
 
-  app.get('/api/extra/true_max_context_length', { schema: { tags, summary: 'Context window' }, config: { auth: false } }, async () => ({ value: model.contextSize }));
+  app.get(
+    '/api/extra/true_max_context_length',
+    { schema: { tags, summary: 'Context window' }, config: { auth: false } },
+    async () => ({ value: model.contextSize }),
+  );
 
-  app.get('/api/extra/version', { schema: { tags, summary: 'KoboldCpp-compatible version and capabilities' }, config: { auth: false } }, async () => ({
-    result: 'KoboldCpp',
-    version: KOBOLDCPP_COMPAT_VERSION,
-    protected: Boolean(config.password),
-    llm: true,
-    txt2img: false,
-    vision: false,
-    transcribe: false,
-    multiplayer: false,
-    websearch: false,
-    tts: false,
-    embeddings: model.canEmbed,
-    savedata: false,
-    jinja: false,
-    kindling: context.version,
-    placeholder_model: model.placeholder,
-    resumable_streams: true,
-    parallel_slots: scheduler.slotCount,
-    ignored_samplers: IGNORED_SAMPLERS.map(([name]) => name),
-  }));
+  app.get(
+    '/api/extra/version',
+    { schema: { tags, summary: 'KoboldCpp-compatible version and capabilities' }, config: { auth: false } },
+    async () => ({
+      result: 'KoboldCpp',
+      version: KOBOLDCPP_COMPAT_VERSION,
+      protected: Boolean(config.password),
+      llm: true,
+      txt2img: false,
+      vision: false,
+      transcribe: false,
+      multiplayer: false,
+      websearch: false,
+      tts: false,
+      embeddings: model.canEmbed,
+      savedata: false,
+      jinja: false,
+      kindling: context.version,
+      placeholder_model: model.placeholder,
+      resumable_streams: true,
+      parallel_slots: scheduler.slotCount,
+      ignored_samplers: IGNORED_SAMPLERS.map(([name]) => name),
+    }),
+  );
 
-  app.get('/api/extra/perf', { schema: { tags, summary: 'Measured speeds, queue and slot use' }, config: { auth: false } }, async () => {
-    const s = scheduler.stats;
-    const perToken = (ms: number, n: number) => (n > 0 ? ms / n : 0);
-    const busy = scheduler.busySlots > 0 || scheduler.queueLength > 0;
-    return {
-      last_process: perToken(s.lastPromptMs, s.lastEvaluatedPromptTokens),
-      last_eval: perToken(s.lastGenerationMs, Math.max(0, s.lastGeneratedTokens - 1)),
-      last_token_count: s.lastGeneratedTokens,
-      last_input_count: s.lastPromptTokens,
-      last_process_time: s.lastPromptMs / 1000,
-      last_eval_time: s.lastGenerationMs / 1000,
-      last_process_speed: s.lastPromptMs > 0 ? (s.lastEvaluatedPromptTokens * 1000) / s.lastPromptMs : 0,
-      last_eval_speed: s.lastGenerationMs > 0 ? ((s.lastGeneratedTokens - 1) * 1000) / s.lastGenerationMs : 0,
-      last_seed: s.lastSeed,
-      total_gens: s.totalGenerations,
-      stop_reason: koboldPerfStopReason(s.lastStopReason),
-      total_img_gens: 0,
-      queue: scheduler.queueLength,
-      idle: busy ? 0 : 1,
-      hordeexitcounter: 0,
-      uptime: s.uptimeSeconds,
-      idletime: busy ? 0 : (Date.now() - s.lastFinishedAt) / 1000,
-      quiet: config.logLevel === 'silent',
-      slots: scheduler.slotCount,
-      slots_busy: scheduler.busySlots,
-      prompt_tokens_evaluated: engine.counters.promptTokensEvaluated,
-      prompt_tokens_reused: engine.counters.promptTokensReused,
-    };
-  });
+  app.get(
+    '/api/extra/perf',
+    { schema: { tags, summary: 'Measured speeds, queue and slot use' }, config: { auth: false } },
+    async () => {
+      const s = scheduler.stats;
+      const perToken = (ms: number, n: number) => (n > 0 ? ms / n : 0);
+      const busy = scheduler.busySlots > 0 || scheduler.queueLength > 0;
+      return {
+        last_process: perToken(s.lastPromptMs, s.lastEvaluatedPromptTokens),
+        last_eval: perToken(s.lastGenerationMs, Math.max(0, s.lastGeneratedTokens - 1)),
+        last_token_count: s.lastGeneratedTokens,
+        last_input_count: s.lastPromptTokens,
+        last_process_time: s.lastPromptMs / 1000,
+        last_eval_time: s.lastGenerationMs / 1000,
+        last_process_speed: s.lastPromptMs > 0 ? (s.lastEvaluatedPromptTokens * 1000) / s.lastPromptMs : 0,
+        last_eval_speed: s.lastGenerationMs > 0 ? ((s.lastGeneratedTokens - 1) * 1000) / s.lastGenerationMs : 0,
+        last_seed: s.lastSeed,
+        total_gens: s.totalGenerations,
+        stop_reason: koboldPerfStopReason(s.lastStopReason),
+        total_img_gens: 0,
+        queue: scheduler.queueLength,
+        idle: busy ? 0 : 1,
+        hordeexitcounter: 0,
+        uptime: s.uptimeSeconds,
+        idletime: busy ? 0 : (Date.now() - s.lastFinishedAt) / 1000,
+        quiet: config.logLevel === 'silent',
+        slots: scheduler.slotCount,
+        slots_busy: scheduler.busySlots,
+        prompt_tokens_evaluated: engine.counters.promptTokensEvaluated,
+        prompt_tokens_reused: engine.counters.promptTokensReused,
+      };
+    },
+  );
 
-  app.get('/api/extra/preloadstory', { schema: { tags, summary: 'Story JSON preloaded with --preloadstory, or {}' }, config: { auth: false } }, async (_request, reply) => {
-    if (!config.preloadStoryPath) return {};
-    const story = await readFile(config.preloadStoryPath, 'utf8');
-    return reply.type('application/json').send(story);
-  });
+  app.get(
+    '/api/extra/preloadstory',
+    { schema: { tags, summary: 'Story JSON preloaded with --preloadstory, or {}' }, config: { auth: false } },
+    async (_request, reply) => {
+      if (!config.preloadStoryPath) return {};
+      const story = await readFile(config.preloadStoryPath, 'utf8');
+      return reply.type('application/json').send(story);
+    },
+  );
 }

@@ -1,7 +1,7 @@
 import '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
-import type { WebSocket } from 'ws';
 import { Compile } from 'typebox/compile';
+import type { WebSocket } from 'ws';
 import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
@@ -19,7 +19,8 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
   app.get('/api/extra/generate/ws', { websocket: true, schema: { hide: true } }, (socket: WebSocket) => {
     const readers = new Map<string, AbortController>();
     const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
-    const sendError = (id: string | undefined, error: KindlingError) => void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message }));
+    const sendError = (id: string | undefined, error: KindlingError) =>
+      void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message }));
 
     const heartbeat = setInterval(() => socket.ping(), Math.max(1000, config.heartbeatMs));
     heartbeat.unref();
@@ -37,7 +38,13 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
       }
       if (!checkMessage.Check(message)) {
         const first = [...checkMessage.Errors(message)][0];
-        return sendError((message as { id?: string })?.id, KindlingError.badInput(first?.instancePath || 'message', first?.message ?? 'is not a start, abort or ping message'));
+        return sendError(
+          (message as { id?: string })?.id,
+          KindlingError.badInput(
+            first?.instancePath || 'message',
+            first?.message ?? 'is not a start, abort or ping message',
+          ),
+        );
       }
       if (message.type === 'ping') return void send(JSON.stringify({ type: 'pong' }));
       if (message.type === 'abort') {
@@ -45,10 +52,17 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         return void send(JSON.stringify({ type: 'aborted', id: message.id, success: aborted }));
       }
       const { id } = message;
-      if (readers.has(id)) return sendError(id, new KindlingError('conflict', `Generation "${id}" is already streaming on this connection.`));
+      if (readers.has(id))
+        return sendError(
+          id,
+          new KindlingError('conflict', `Generation "${id}" is already streaming on this connection.`),
+        );
       let target: ReturnType<typeof submitOrResume>;
       try {
-        const request = decodeKoboldGenerate({ ...message.request, genkey: id }, { maxLength: config.defaultMaxLength });
+        const request = decodeKoboldGenerate(
+          { ...message.request, genkey: id },
+          { maxLength: config.defaultMaxLength },
+        );
         target = submitOrResume(scheduler, request, message.last_event_id);
       } catch (error) {
         return sendError(id, toKindlingError(error));

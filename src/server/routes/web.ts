@@ -13,11 +13,16 @@ export function registerWebRoutes(app: FastifyInstance, _context: ServerContext)
     if (!existsSync(index)) {
       return reply
         .type('text/html; charset=utf-8')
-        .send('<!doctype html><meta charset="utf-8"><title>Kindling</title><p>The Kindling server is running. The web client is not built: run <code>npm run build:web</code>. API: <a href="/api">/api</a>.</p>');
+        .send(
+          '<!doctype html><meta charset="utf-8"><title>Kindling</title><p>The Kindling server is running. The web client is not built: run <code>npm run build:web</code>. API: <a href="/api">/api</a>.</p>',
+        );
     }
     return reply
       .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src *")
+      .header(
+        'content-security-policy',
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src *",
+      )
       .send(readFileSync(index));
   });
 }

@@ -30,7 +30,10 @@ export class StreamResponse {
       this.closedController.abort();
     });
     res.writeHead(200, {
-      'content-type': options.contentType === 'text/event-stream' ? 'text/event-stream; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'content-type':
+        options.contentType === 'text/event-stream'
+          ? 'text/event-stream; charset=utf-8'
+          : 'application/x-ndjson; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
