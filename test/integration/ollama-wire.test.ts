@@ -122,6 +122,14 @@ test('errors are {"error": "..."} naming the field', async () => {
   });
   assert.equal(tools.status, 400);
   assert.match(tools.body.error, /^tools:/);
+  for (const [path, body] of [
+    ['/api/embed', { input: 'x' }],
+    ['/api/embeddings', { prompt: 'x' }],
+  ] as const) {
+    const embed = await postJson(`${server.url}${path}`, body);
+    assert.equal(embed.status, 400, `${path}: the test model does not embed`);
+    assert.match(embed.body.error, /does not provide embeddings/);
+  }
   const version = await fetch(`${server.url}/api/version`);
   assert.deepEqual(await version.json(), { version: '0.7.0' });
 });

@@ -86,6 +86,17 @@ export const OllamaShowBody = Type.Object(
   { additionalProperties: true },
 );
 
+/** `POST /api/embed` (`input`) and the older `POST /api/embeddings` (`prompt`). */
+export const OllamaEmbedBody = Type.Object(
+  {
+    model: Type.Optional(Type.String()),
+    input: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    prompt: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+export type OllamaEmbedBody = Static<typeof OllamaEmbedBody>;
+
 export type OllamaDoneReason = 'stop' | 'length' | 'load';
 
 /** What every line of one response repeats, and how to get the final `context` (generate only). */

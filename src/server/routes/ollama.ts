@@ -10,6 +10,8 @@ import { formatGrammar } from '../../protocols/ollama/format-grammar.ts';
 import {
   type OllamaChatBody,
   OllamaChatBody as OllamaChatSchema,
+  type OllamaEmbedBody,
+  OllamaEmbedBody as OllamaEmbedSchema,
   type OllamaGenerateBody,
   OllamaGenerateBody as OllamaGenerateSchema,
   type OllamaResponseMeta,
@@ -161,6 +163,8 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     details: details(),
   });
 
+  registerOllamaEmbedRoutes(app, context);
+
   app.get('/api/tags', { schema: { tags, summary: 'The loaded model, as Ollama lists models' } }, async () => ({
     models: [entry()],
   }));
@@ -195,6 +199,60 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
       capabilities: model.canEmbed ? ['completion', 'embedding'] : ['completion'],
       modified_at: modified().toISOString(),
     }),
+  );
+}
+
+/** `/api/embed` and `/api/embeddings`: vectors when the model can embed, a clear 400 otherwise. */
+function registerOllamaEmbedRoutes(app: FastifyInstance, context: ServerContext): void {
+  const { engine } = context;
+  const model = engine.model;
+  const embed = async (texts: string[]) => {
+    const run = engine.embed?.bind(engine);
+    if (!model.canEmbed || !run) {
+      throw new KindlingError(
+        'not_supported',
+        `The loaded model '${model.name}' does not provide embeddings on this server.`,
+        {
+          field: 'model',
+        },
+      );
+    }
+    const vectors: number[][] = [];
+    for (const text of texts) vectors.push(await run(text));
+    return vectors;
+  };
+  app.post<{ Body: OllamaEmbedBody }>(
+    '/api/embed',
+    { schema: { tags, summary: 'Embedding vectors (only when the loaded model can embed)', body: OllamaEmbedSchema } },
+    async (request) => {
+      const input = request.body.input ?? '';
+      const texts = typeof input === 'string' ? [input] : input;
+      const started = performance.now();
+      const embeddings = await embed(texts);
+      const count = texts.reduce(
+        (sum, text) => sum + engine.tokenize(text, { special: false, addBos: true }).length,
+        0,
+      );
+      const ns = Math.round((performance.now() - started) * 1e6);
+      return {
+        model: `${model.name}:latest`,
+        embeddings,
+        total_duration: ns,
+        load_duration: 0,
+        prompt_eval_count: count,
+      };
+    },
+  );
+  app.post<{ Body: OllamaEmbedBody }>(
+    '/api/embeddings',
+    {
+      schema: {
+        tags,
+        summary: 'One embedding vector (older endpoint; only when the loaded model can embed)',
+        body: OllamaEmbedSchema,
+      },
+    },
+    async (request) => ({ embedding: (await embed([request.body.prompt ?? '']))[0] }),
   );
 }
 
