@@ -1,4 +1,4 @@
-import { type KindlingError, toKindlingError } from '../core/kindling-error.ts';
+import { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
 import type { Engine, EngineEvent } from '../engine/engine.ts';
@@ -99,7 +99,13 @@ export async function runGeneration(
       }
       if (generation.signal.aborted) reason = 'abort';
     } catch (error) {
-      failure = toKindlingError(error);
+      failure =
+        error instanceof KindlingError
+          ? error
+          : new KindlingError(
+              'model_error',
+              `Generation failed in the engine: ${error instanceof Error ? error.message : String(error)}`,
+            );
       reason = 'error';
     }
   }
