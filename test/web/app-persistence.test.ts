@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startFakeOpenRouter } from '../support/fake-providers/index.ts';
@@ -87,5 +88,34 @@ describe('web client persistence', { skip: skipReason, timeout: 90_000 }, () => 
     await c.getByRole('button', { name: 'Context' }).click();
     assert.equal(await c.getByTestId('memory').inputValue(), 'from tab A, edited');
     await context.close();
+  });
+
+  it('backs up every session to one file and restores them in an empty browser', async () => {
+    const first = await browser.newContext({ acceptDownloads: true });
+    const page = await first.newPage();
+    await page.goto(app.url);
+    await page.getByTestId('prompt').fill('draft one');
+    await page.getByTestId('new-session').click();
+    await page.getByRole('button', { name: 'Sessions' }).click();
+    await page.getByTestId('session-list').locator('li').nth(1).waitFor();
+    const download = page.waitForEvent('download');
+    await page.getByTestId('backup').click();
+    // Downloads are deleted with their context: keep a copy for the second browser.
+    const file = join(import.meta.dirname, '..', '.tmp', 'kindling-backup-test.json');
+    await (await download).saveAs(file);
+    await first.close();
+
+    const fresh = await browser.newContext();
+    const other = await fresh.newPage();
+    await other.goto(app.url);
+    await other.getByTestId('import').setInputFiles(file);
+    await other.getByTestId('notice').filter({ hasText: 'Restored 2 sessions' }).waitFor();
+    await other.getByRole('button', { name: 'Sessions' }).click();
+    assert.equal(
+      await other.getByTestId('session-list').locator('li').count(),
+      3,
+      'its own session plus the two restored',
+    );
+    await fresh.close();
   });
 });

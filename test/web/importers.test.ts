@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exportSession, importAnyFile, sessionToText } from '../../web/src/prompt/session-file.ts';
+import {
+  exportBackup,
+  exportSession,
+  importAnyFile,
+  importFileSessions,
+  sessionToText,
+} from '../../web/src/prompt/session-file.ts';
 import { createSession, createWorldInfoEntry } from '../../web/src/state/session.ts';
 import { makeCardPng } from './support/card-png.ts';
 
@@ -165,5 +171,20 @@ describe('importers', () => {
       ],
     });
     assert.equal(sessionToText(story), 'Once upon.');
+  });
+
+  it('a backup file restores every session with fresh ids', () => {
+    const a = createSession({ name: 'A' });
+    const b = createSession({ name: 'B', mode: 'chat' });
+    const back = importFileSessions(new TextEncoder().encode(exportBackup([a, b])), 'backup.json');
+    assert.deepEqual(
+      back.map((s) => [s.name, s.mode]),
+      [
+        ['A', 'story'],
+        ['B', 'chat'],
+      ],
+    );
+    assert.ok(back.every((s) => s.id !== a.id && s.id !== b.id));
+    assert.equal(importFileSessions(new TextEncoder().encode(exportSession(a)), 'a.json').length, 1);
   });
 });

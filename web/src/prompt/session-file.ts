@@ -38,6 +38,35 @@ export function importSessionFile(data: Record<string, unknown>): Session {
   };
 }
 
+export const backupFileFormat = 'kindling.backup';
+
+/** Every session in one file: the backup to make before clearing browser data or changing machines. */
+export function exportBackup(sessions: Session[]): string {
+  return JSON.stringify(
+    { format: backupFileFormat, version: 1, exportedAt: new Date().toISOString(), sessions },
+    null,
+    2,
+  );
+}
+
+/** Like `importAnyFile`, but a backup file yields all its sessions. */
+export function importFileSessions(bytes: Uint8Array, fileName: string): Session[] {
+  if (!isPng(bytes)) {
+    let data: unknown;
+    try {
+      data = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      data = undefined;
+    }
+    const record = data as { format?: unknown; sessions?: unknown } | undefined;
+    if (record?.format === backupFileFormat) {
+      if (!Array.isArray(record.sessions)) throw new Error(`${fileName} is a backup without sessions.`);
+      return record.sessions.map((session) => importSessionFile({ session }));
+    }
+  }
+  return [importAnyFile(bytes, fileName)];
+}
+
 /** Recognises every format we load: our JSON, Lite/KoboldAI saves, Tavern cards (PNG or JSON). */
 export function importAnyFile(bytes: Uint8Array, fileName: string): Session {
   if (isPng(bytes)) return importTavernPng(bytes);

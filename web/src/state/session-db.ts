@@ -69,6 +69,11 @@ export async function loadSessionRecord(id: string): Promise<Session | undefined
   return (await request(db.transaction('sessions').objectStore('sessions').get(id))) as Session | undefined;
 }
 
+export async function loadAllSessions(): Promise<Session[]> {
+  const db = await open();
+  return (await request(db.transaction('sessions').objectStore('sessions').getAll())) as Session[];
+}
+
 export async function listSessions(): Promise<SessionMeta[]> {
   const db = await open();
   const all = (await request(db.transaction('meta').objectStore('meta').getAll())) as SessionMeta[];

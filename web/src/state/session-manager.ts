@@ -1,7 +1,7 @@
 import { loadSession } from './actions.ts';
 import { flushSave, forgetSession, openStoredSession } from './autosave.ts';
 import { createSession, newId, type Session } from './session.ts';
-import { deleteSessionRecord, listSessions, loadSessionRecord, saveSession } from './session-db.ts';
+import { deleteSessionRecord, listSessions, loadAllSessions, loadSessionRecord, saveSession } from './session-db.ts';
 import { session, sessionList } from './store.ts';
 
 // Session list operations. Each one saves the current session first, so switching never drops unsaved edits,
@@ -24,6 +24,18 @@ export async function addImportedSession(imported: Session): Promise<void> {
   await flushSave();
   loadSession({ ...imported, id: newId('s'), rev: 0, updatedAt: Date.now() });
   await flushSave();
+}
+
+/** Restores a backup: every session is added with a fresh id; the open session stays open. */
+export async function addBackupSessions(sessions: Session[]): Promise<void> {
+  await flushSave();
+  for (const s of sessions) await saveSession({ ...s, id: newId('s'), rev: 0 });
+  sessionList.value = await listSessions();
+}
+
+export async function allSessions(): Promise<Session[]> {
+  await flushSave();
+  return loadAllSessions();
 }
 
 export async function renameSession(id: string, name: string): Promise<void> {

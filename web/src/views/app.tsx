@@ -2,11 +2,11 @@ import { Composer } from '../components/composer.tsx';
 import { downloadFile, fileStem } from '../components/download-file.ts';
 import { OutputView } from '../components/output-view.tsx';
 import { StatsBar } from '../components/stats-bar.tsx';
-import { exportSession, importAnyFile } from '../prompt/session-file.ts';
+import { exportSession, importFileSessions } from '../prompt/session-file.ts';
 import { setField, setMode } from '../state/actions.ts';
 import { connectionState } from '../state/connection.ts';
 import type { Mode } from '../state/session.ts';
-import { addImportedSession, newSession } from '../state/session-manager.ts';
+import { addBackupSessions, addImportedSession, newSession } from '../state/session-manager.ts';
 import { isGenerating, notice, type PanelTab, panelTab, session } from '../state/store.ts';
 import { ConnectPanel } from './connect-panel.tsx';
 import { ContextPanel } from './context-panel.tsx';
@@ -44,9 +44,18 @@ function StatusPill() {
 
 async function importFile(file: File): Promise<void> {
   try {
-    const imported = importAnyFile(new Uint8Array(await file.arrayBuffer()), file.name);
-    await addImportedSession(imported);
-    notice.value = { kind: 'info', text: `Imported "${imported.name}" as a new session (${imported.mode} mode).` };
+    const sessions = importFileSessions(new Uint8Array(await file.arrayBuffer()), file.name);
+    const [imported] = sessions;
+    if (sessions.length === 1 && imported !== undefined) {
+      await addImportedSession(imported);
+      notice.value = { kind: 'info', text: `Imported "${imported.name}" as a new session (${imported.mode} mode).` };
+    } else {
+      await addBackupSessions(sessions);
+      notice.value = {
+        kind: 'info',
+        text: `Restored ${sessions.length} sessions from ${file.name}; they are in the Sessions tab.`,
+      };
+    }
   } catch (error) {
     notice.value = { kind: 'error', text: `Import failed: ${error instanceof Error ? error.message : String(error)}` };
   }

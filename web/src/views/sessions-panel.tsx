@@ -1,6 +1,6 @@
 import { downloadFile, fileStem } from '../components/download-file.ts';
-import { sessionToText } from '../prompt/session-file.ts';
-import { deleteSession, duplicateSession, openSession, renameSession } from '../state/session-manager.ts';
+import { exportBackup, sessionToText } from '../prompt/session-file.ts';
+import { allSessions, deleteSession, duplicateSession, openSession, renameSession } from '../state/session-manager.ts';
 import { isGenerating, session, sessionList } from '../state/store.ts';
 
 /** Every saved session; opening one saves the current one first, and deleting asks first. */
@@ -17,6 +17,19 @@ export function SessionsPanel() {
         }
       >
         Export current as text / Markdown
+      </button>
+      <button
+        type="button"
+        data-testid="backup"
+        title="One file with every session; Import restores it"
+        onClick={async () =>
+          downloadFile(
+            `kindling-backup-${new Date().toISOString().slice(0, 10)}.json`,
+            exportBackup(await allSessions()),
+          )
+        }
+      >
+        Back up all sessions
       </button>
       <ul class="sessions" data-testid="session-list">
         {sessionList.value.map((m) => (
