@@ -15,6 +15,7 @@ import { KindlingError } from '../../core/kindling-error.ts';
 import type { ModelInfo } from '../../core/model-info.ts';
 import type { Engine, EngineCounters, EngineEvent, EngineJob, TokenProbability } from '../engine.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
+import { LlamaEmbedder } from './llama-embedder.ts';
 import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
 
 export interface LlamaEngineOptions {
@@ -37,6 +38,7 @@ export class LlamaEngine implements Engine {
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private readonly bannedCache = new Map<string, number[]>();
   private chatTemplate?: LlamaChatTemplate | null;
+  private embedder?: LlamaEmbedder;
 
   private constructor(
     private readonly llama: Llama,
@@ -72,6 +74,7 @@ export class LlamaEngine implements Engine {
       general?: { name?: string; architecture?: string };
       tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
     };
+    const embedder = LlamaEmbedder.forModel(llamaModel, { threads: options.threads, contextSize });
     const info: ModelInfo = {
       name: basename(options.modelPath).replace(/\.gguf$/i, ''),
       path: options.modelPath,
@@ -82,10 +85,17 @@ export class LlamaEngine implements Engine {
       parameterCount: llamaModel.fileInsights.totalParameters,
       architecture: metadata.general?.architecture ?? 'unknown',
       chatTemplate: metadata.tokenizer?.chat_template,
-      canEmbed: false,
+      canEmbed: embedder !== undefined,
       placeholder: options.placeholder ?? false,
     };
-    return new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize);
+    const engine = new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize);
+    engine.embedder = embedder;
+    return engine;
+  }
+
+  embed(text: string): Promise<number[]> {
+    if (!this.embedder) throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
+    return this.embedder.embed(text);
   }
 
   formatChat(messages: readonly ChatMessage[]): ChatPrompt | undefined {
@@ -233,6 +243,7 @@ export class LlamaEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
+    await this.embedder?.dispose();
     await this.context.dispose();
     await this.llamaModel.dispose();
     await this.llama.dispose();
