@@ -94,7 +94,8 @@ export class LlamaEngine implements Engine {
   }
 
   embed(text: string): Promise<number[]> {
-    if (!this.embedder) throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
+    if (!this.embedder)
+      throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
     return this.embedder.embed(text);
   }
 
