@@ -63,4 +63,21 @@ describe('web client connection handling', { skip: skipReason, timeout: 60_000 }
     assert.match((await page.locator('.side .error').textContent()) ?? '', /opened from a file/);
     await page.close();
   });
+
+  it('sampler presets apply, and the user can save their own', async () => {
+    const page = await browser.newPage();
+    await page.goto(app.url);
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByTestId('sampler-preset').selectOption('precise');
+    assert.equal(await page.getByTestId('temperature').inputValue(), '0.3');
+    await page.getByTestId('temperature').fill('1.23');
+    assert.equal(await page.getByTestId('sampler-preset').inputValue(), 'custom', 'an edit makes it custom');
+    page.once('dialog', (dialog) => void dialog.accept('Mine'));
+    await page.getByTestId('save-preset').click();
+    await page.getByTestId('sampler-preset').selectOption('balanced');
+    assert.equal(await page.getByTestId('temperature').inputValue(), '0.7');
+    await page.getByTestId('sampler-preset').selectOption('user:Mine');
+    assert.equal(await page.getByTestId('temperature').inputValue(), '1.23');
+    await page.close();
+  });
 });

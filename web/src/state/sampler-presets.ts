@@ -1,3 +1,4 @@
+import { signal } from '@preact/signals';
 import { defaultSamplers, type Samplers } from './session.ts';
 
 // A handful of well-known starting points; any edit switches the preset label to "custom".
@@ -33,3 +34,36 @@ export const samplerPresets: Record<string, { label: string; samplers: Samplers 
     samplers: { ...defaultSamplers, temperature: 0, top_p: 1, top_k: 1, rep_pen: 1, seed: 1 },
   },
 };
+
+// Presets the user saved, kept in this browser (they are settings, not story content).
+const userPresetsKey = 'kindling.samplerPresets';
+
+export const userPresets = signal<Record<string, Samplers>>(readUserPresets());
+
+function readUserPresets(): Record<string, Samplers> {
+  try {
+    return JSON.parse(localStorage.getItem(userPresetsKey) ?? '{}') as Record<string, Samplers>;
+  } catch {
+    return {};
+  }
+}
+
+function writeUserPresets(next: Record<string, Samplers>): void {
+  userPresets.value = next;
+  localStorage.setItem(userPresetsKey, JSON.stringify(next));
+}
+
+export function saveUserPreset(name: string, samplers: Samplers): string {
+  writeUserPresets({ ...userPresets.value, [name]: { ...samplers } });
+  return `user:${name}`;
+}
+
+export function deleteUserPreset(name: string): void {
+  const { [name]: _removed, ...rest } = userPresets.value;
+  writeUserPresets(rest);
+}
+
+/** Built-in presets by id, user presets as "user:<name>". */
+export function findPreset(id: string): Samplers | undefined {
+  return id.startsWith('user:') ? userPresets.value[id.slice(5)] : samplerPresets[id]?.samplers;
+}

@@ -3,7 +3,7 @@ import { NumberField } from '../components/number-field.tsx';
 import { instructTemplates } from '../prompt/instruct-templates.ts';
 import { setField, setGen, setInstruct, setSamplers } from '../state/actions.ts';
 import { connectionConfig, connectionState } from '../state/connection.ts';
-import { samplerPresets } from '../state/sampler-presets.ts';
+import { deleteUserPreset, findPreset, samplerPresets, saveUserPreset, userPresets } from '../state/sampler-presets.ts';
 import type { InstructTags } from '../state/session.ts';
 import { session } from '../state/store.ts';
 
@@ -54,10 +54,11 @@ export function SettingsPanel() {
       <label class="field wide">
         <span>Preset</span>
         <select
+          data-testid="sampler-preset"
           value={s.gen.samplerPreset}
           onChange={(e) => {
-            const preset = samplerPresets[e.currentTarget.value];
-            if (preset) setSamplers(preset.samplers, e.currentTarget.value);
+            const samplers = findPreset(e.currentTarget.value);
+            if (samplers) setSamplers(samplers, e.currentTarget.value);
           }}
         >
           {Object.entries(samplerPresets).map(([id, p]) => (
@@ -65,9 +66,38 @@ export function SettingsPanel() {
               {p.label}
             </option>
           ))}
+          {Object.keys(userPresets.value).map((name) => (
+            <option key={name} value={`user:${name}`}>
+              {name} (saved)
+            </option>
+          ))}
           <option value="custom">Custom</option>
         </select>
       </label>
+      <div class="row">
+        <button
+          type="button"
+          data-testid="save-preset"
+          onClick={() => {
+            const name = prompt('Save these samplers as preset', '')?.trim();
+            if (name) setSamplers({}, saveUserPreset(name, sm));
+          }}
+        >
+          Save as preset…
+        </button>
+        {s.gen.samplerPreset.startsWith('user:') ? (
+          <button
+            type="button"
+            class="link"
+            onClick={() => {
+              deleteUserPreset(s.gen.samplerPreset.slice(5));
+              setSamplers({}, 'custom');
+            }}
+          >
+            delete preset
+          </button>
+        ) : null}
+      </div>
       <div class="grid">
         <NumberField
           {...off('temperature')}
