@@ -1,5 +1,5 @@
 import { signal } from '@preact/signals';
-import { NetworkError } from '../../../src/client/client-errors.ts';
+import { HttpStatusError, NetworkError } from '../../../src/client/client-errors.ts';
 import type { TextClient } from '../../../src/client/client-types.ts';
 import { createClient } from '../../../src/client/index.ts';
 import { diagnoseUnreachable, friendlyError } from '../api/friendly-error.ts';
@@ -89,6 +89,8 @@ export interface ConnectionState {
   error?: string;
   /** Set when a Kobold URL turned out to speak only the OpenAI API. */
   suggestOpenAi?: string[];
+  /** The server wants a password (API key) that was missing or wrong. */
+  needsKey?: boolean;
 }
 
 export const connectionState = signal<ConnectionState>({ phase: 'idle' });
@@ -126,6 +128,15 @@ export async function connect(): Promise<void> {
       // Listing is how OpenAI-family and Anthropic connections are tested; elsewhere `info` already proved it.
       if (info === undefined) throw error;
     }
+    // A password-protected Kobold server answers its model and version routes to anyone but guards the rest:
+    // a token count tells at once whether the key works, instead of failing on the first Generate.
+    if (def.api === 'kobold' && next.countTokens !== undefined) {
+      try {
+        await next.countTokens('ping', { signal });
+      } catch (error) {
+        if (error instanceof HttpStatusError && (error.status === 401 || error.status === 403)) throw error;
+      }
+    }
     if (id !== attempt) return;
     const model = info?.model ?? (config.model || models[0]);
     if (def.api !== 'kobold' && model !== undefined && config.model.length === 0) setConnectionConfig({ model });
@@ -150,7 +161,12 @@ export async function connect(): Promise<void> {
     let message = friendlyError(error, url);
     if (error instanceof NetworkError) message = (await diagnoseUnreachable(url)) ?? message;
     const state: ConnectionState = { phase: 'error', error: message };
-    if (def.api === 'kobold') {
+    if (error instanceof HttpStatusError && (error.status === 401 || error.status === 403)) {
+      state.needsKey = true;
+      if (key.length === 0)
+        state.error = `${url} is password-protected: enter its password as the API key, then Connect.`;
+    }
+    if (def.api === 'kobold' && !state.needsKey) {
       try {
         const models = await createClient('openai', { baseUrl: url, apiKey: key || undefined }).listModels({
           signal: AbortSignal.timeout(5000),

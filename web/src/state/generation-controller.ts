@@ -1,5 +1,5 @@
 import { batch } from '@preact/signals';
-import { AbortedError } from '../../../src/client/client-errors.ts';
+import { AbortedError, HttpStatusError } from '../../../src/client/client-errors.ts';
 import type { GenerationResult, TextClient, TextRequest, TextStream } from '../../../src/client/client-types.ts';
 import { friendlyError } from '../api/friendly-error.ts';
 import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
@@ -10,7 +10,7 @@ import { clearDraft, saveDraft } from './autosave.ts';
 import { apiKey, connect, connectionConfig, connectionState, currentClient } from './connection.ts';
 import { LiveText } from './live-text.ts';
 import { type ActionKind, newId, type Turn } from './session.ts';
-import { composerText, generation, lastRequest, notice, session, stats } from './store.ts';
+import { composerText, generation, lastRequest, notice, panelTab, session, stats } from './store.ts';
 import { findStop, toTextRequest } from './text-request.ts';
 
 // One generation at a time, each with its own AbortController and run id. Events from a run that was stopped
@@ -217,6 +217,7 @@ async function start(target: Run['target']): Promise<void> {
     const partial = error instanceof AbortedError ? error.partial?.text : undefined;
     const text = liveText.text || partial || '';
     finish(run, { text, stopReason: 'error' }, friendlyError(error, connectionState.value.info?.url ?? ''));
+    if (error instanceof HttpStatusError && (error.status === 401 || error.status === 403)) panelTab.value = 'connect';
   }
 }
 

@@ -80,6 +80,10 @@ export function ConnectPanel() {
         </span>
         <input
           data-testid="api-key"
+          ref={(el) => {
+            if (el && state.needsKey) el.focus();
+          }}
+          aria-invalid={state.needsKey ? true : undefined}
           type="password"
           autocomplete="off"
           value={apiKey.value}
