@@ -47,6 +47,11 @@ export const OllamaGenerateBody = Type.Object(
     ),
     system: Type.Optional(Type.String()),
     raw: Type.Optional(Type.Boolean({ description: 'Send the prompt as is, without the chat template.' })),
+    template: Type.Optional(
+      Type.String({
+        description: 'Accepted, ignored: Ollama Go templates are not supported (the model’s own template is used).',
+      }),
+    ),
     context: Type.Optional(
       Type.Array(Type.Integer({ minimum: 0 }), {
         description: 'The `context` of a previous response, to continue from it.',
