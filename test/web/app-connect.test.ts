@@ -4,8 +4,11 @@ import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { startFakeOpenRouter } from '../support/fake-providers/index.ts';
 import { launchBrowser, outputText, skipReason } from './support/browser.ts';
+import { startDemoKobold } from './support/demo-kobold.ts';
 import { serveStaticApp } from './support/static-app.ts';
 import { ensureWebBuild, webIndex } from './support/web-build.ts';
+
+let html = '';
 
 // Connecting: a Kobold URL that only speaks OpenAI is offered the switch, settings and the key survive a reload,
 // Enter sends, and the page opened from file:// explains what to do instead of failing silently.
@@ -15,7 +18,8 @@ let app: { url: string; close(): Promise<void> };
 
 describe('web client connection handling', { skip: skipReason, timeout: 60_000 }, () => {
   before(async () => {
-    app = await serveStaticApp(await ensureWebBuild());
+    html = await ensureWebBuild();
+    app = await serveStaticApp(html);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -79,5 +83,33 @@ describe('web client connection handling', { skip: skipReason, timeout: 60_000 }
     await page.getByTestId('sampler-preset').selectOption('user:Mine');
     assert.equal(await page.getByTestId('temperature').inputValue(), '1.23');
     await page.close();
+  });
+
+  it('streams <think> reasoning into a collapsed section and leaves it out of the next prompt', async () => {
+    const reply = '<think>The riddle: it grows shorter as it burns. Wax, wick, flame.</think>\n\nA candle.';
+    const demo = await startDemoKobold(html, () => reply, 40);
+    const page = await browser.newPage();
+    await page.goto(demo.url);
+    await page.locator('[data-testid="status"].connected').waitFor();
+    await page.getByTestId('mode').selectOption('chat');
+    await page.getByTestId('prompt').fill('What gets shorter as it burns?');
+    await page.getByTestId('generate').click();
+    const live = page.getByTestId('live-reply');
+    await live.locator('details.think').waitFor();
+    assert.equal(await live.locator('details.think').getAttribute('open'), null, 'collapsed while streaming');
+    assert.doesNotMatch((await live.textContent()) ?? '', /<think>/);
+    await page.getByTestId('generate').and(page.locator(':enabled')).waitFor();
+    const turn = page.locator('.turn.assistant').last();
+    assert.equal(await turn.locator('details.think summary').textContent(), 'Thinking');
+    assert.match((await turn.locator('.turn-text').textContent()) ?? '', /Wax, wick, flame\.A candle\.$/);
+    await page.getByTestId('prompt').fill('Right!');
+    await page.getByTestId('generate').click();
+    await page.getByTestId('generate').and(page.locator(':enabled')).waitFor();
+    await page.getByRole('button', { name: 'Context' }).click();
+    const prompt = (await page.getByTestId('last-prompt').textContent()) ?? '';
+    assert.match(prompt, /AI: A candle\.\nYou: Right!\nAI:$/);
+    assert.doesNotMatch(prompt, /riddle/);
+    await page.close();
+    await demo.close();
   });
 });

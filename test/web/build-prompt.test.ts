@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildPrompt, estimateTokens } from '../../web/src/prompt/build-prompt.ts';
-import { splitReasoning } from '../../web/src/prompt/reasoning.ts';
+import { ReasoningSplitter, splitReasoning } from '../../web/src/prompt/reasoning.ts';
 import { createSession, createWorldInfoEntry, type Session, type Turn } from '../../web/src/state/session.ts';
 
 const turn = (role: Turn['role'], text: string, extra: Partial<Turn> = {}): Turn => ({
@@ -270,5 +270,25 @@ describe('impersonation', () => {
     const ib = await buildPrompt(instruct, { speaker: 'user' });
     assert.ok(ib.prompt.endsWith('<|im_start|>assistant\nA<|im_end|>\n<|im_start|>user\n'));
     assert.deepEqual(ib.stopSequences, ['<|im_start|>assistant', '<|im_end|>']);
+  });
+});
+
+describe('streaming reasoning splitter', () => {
+  it('routes deltas to reasoning and answer, with tags split across deltas', () => {
+    const splitter = new ReasoningSplitter();
+    const parts = [' <thi', 'nk>hmm', ' ok</th', 'ink>', '\nThe', ' answer'].map((d) => splitter.push(d));
+    assert.equal(parts.map((p) => p.reasoning).join(''), 'hmm ok');
+    assert.equal(parts.map((p) => p.answer).join(''), 'The answer');
+    assert.equal(parts.at(-1)!.thinking, true);
+  });
+
+  it('passes a reply without reasoning straight through', () => {
+    const splitter = new ReasoningSplitter();
+    const parts = ['Hel', 'lo <think> is just text'].map((d) => splitter.push(d));
+    assert.equal(parts.map((p) => p.answer).join(''), 'Hello <think> is just text');
+    assert.equal(
+      parts.every((p) => p.reasoning === '' && !p.thinking),
+      true,
+    );
   });
 });

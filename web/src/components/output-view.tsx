@@ -27,7 +27,9 @@ export function OutputView() {
   };
   const target = gen.phase === 'idle' ? undefined : gen.targetId;
   const continuing = target !== undefined && s.turns.some((t) => t.id === target);
-  const live = target === undefined ? null : <LiveReply onGrow={onGrow} />;
+  // Reasoning folds only for new chat/instruct replies; a continued reply or a story passage is plain text.
+  const reasoning = !continuing && (s.mode === 'chat' || s.mode === 'instruct');
+  const live = target === undefined ? null : <LiveReply onGrow={onGrow} reasoning={reasoning} />;
   const waiting =
     gen.phase === 'sending' ? <span class="waiting" role="status" aria-label="waiting for the first token" /> : null;
   const story = s.mode === 'story' || s.mode === 'adventure';
