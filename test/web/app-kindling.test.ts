@@ -99,14 +99,23 @@ describe('web client on the real Kindling server', { skip: skipReason, timeout: 
       await page.evaluate('window.__sawBusy = false');
       await page.getByTestId('generate').click();
       state = (await (
-        await page.waitForFunction(() => {
-          const w = window as unknown as { __sawBusy: boolean };
-          const live = document.querySelector('[data-testid="live-reply"]');
-          const gen = document.querySelector<HTMLButtonElement>('[data-testid="generate"]')!;
-          if (gen.disabled) w.__sawBusy = true;
-          if (live && (live.textContent ?? '').length > 5) return 'live';
-          return w.__sawBusy && !gen.disabled ? 'ended' : false;
-        })
+        await page
+          .waitForFunction(
+            () => {
+              const w = window as unknown as { __sawBusy: boolean };
+              const live = document.querySelector('[data-testid="live-reply"]');
+              const gen = document.querySelector<HTMLButtonElement>('[data-testid="generate"]')!;
+              if (gen.disabled) w.__sawBusy = true;
+              if (live && (live.textContent ?? '').length > 5) return 'live';
+              return w.__sawBusy && !gen.disabled ? 'ended' : false;
+            },
+            undefined,
+            { polling: 50, timeout: 20_000 },
+          )
+          .catch(async (error: Error) => {
+            const why = `${await page.getByTestId('stats').textContent()} | ${await page.locator('.notice').allTextContents()} | live: ${await page.getByTestId('live-reply').count()}`;
+            throw new Error(`${error.message}: ${why}`);
+          })
       ).jsonValue()) as string;
       if (state !== 'live')
         t.diagnostic(`attempt ${attempt + 1} ended early: ${await page.getByTestId('stats').textContent()}`);
