@@ -12,6 +12,7 @@ export class LiveText {
   #pending = '';
   #replace = false;
   #frame: number | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #sink: LiveTextSink | undefined;
   readonly #onFrame: () => void;
 
@@ -52,11 +53,15 @@ export class LiveText {
 
   #schedule(): void {
     this.#frame ??= requestAnimationFrame(() => this.#flush());
+    // Hidden tabs get no animation frames; the timer keeps stats and the crash-safety draft moving there.
+    this.#timer ??= setTimeout(() => this.#flush(), 250);
   }
 
   #flush(): void {
     if (this.#frame !== undefined) cancelAnimationFrame(this.#frame);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#frame = undefined;
+    this.#timer = undefined;
     if (this.#replace) {
       this.#shown = this.#pending;
       this.#sink?.replace(this.#shown);
