@@ -13,11 +13,10 @@ import { type ActionKind, newId, type Turn } from './session.ts';
 import { composerText, generation, lastRequest, notice, panelTab, session, stats } from './store.ts';
 import { findStop, toTextRequest } from './text-request.ts';
 
-// One generation at a time, each with its own AbortController and run id. Events from a run that was stopped
-// or replaced are ignored by id, so a late token can never land in the next reply (a Lite race).
+// One generation at a time, each a Run with its own AbortController. A run that was stopped or failed is marked
+// finished and every later event of it is dropped, so a late token can never land in the next reply (a Lite race).
 
 interface Run {
-  id: number;
   controller: AbortController;
   stream?: TextStream;
   client: TextClient;
@@ -33,7 +32,6 @@ interface Run {
   trim: boolean;
 }
 
-let runCounter = 0;
 let active: Run | undefined;
 
 export const liveText = new LiveText(() => {
@@ -157,7 +155,6 @@ function finish(run: Run, result: GenerationResult, error?: string): void {
 async function start(target: Run['target']): Promise<void> {
   const s = session.value;
   const run: Run = {
-    id: ++runCounter,
     controller: new AbortController(),
     client: undefined as unknown as TextClient,
     target,
