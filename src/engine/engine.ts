@@ -13,6 +13,8 @@ export interface EngineJob {
   yieldEog: boolean;
   /** Top alternatives to report per token (0: none, and no probability work at all). */
   logprobs: number;
+  /** The consumer may send `EngineRewind`s, so token bans can differ per position. */
+  rewindable?: boolean;
 }
 
 export interface TokenProbability {
@@ -24,6 +26,15 @@ export type EngineEvent =
   /** The prompt is in the KV cache: `reused` tokens came from the slot's cache, `evaluated` were computed. */
   | { type: 'prompt-evaluated'; evaluated: number; reused: number }
   | { type: 'token'; token: number; eog: boolean; logprob?: number; top?: TokenProbability[] };
+
+/**
+ * Sent back into `run()`'s iterator (`next(rewind)`) to take back the newest `rewind` tokens and sample
+ * that position again with `ban` forbidden there (KoboldCpp's phrase bans).
+ */
+export interface EngineRewind {
+  rewind: number;
+  ban: number;
+}
 
 export interface EngineCounters {
   /** Prompt tokens actually evaluated (not served from a slot's cache) since start. */
@@ -51,8 +62,9 @@ export interface Engine {
   /**
    * Runs a job in a slot. Yields `prompt-evaluated` once, then tokens until the consumer stops iterating
    * (returning from the iterator ends the generation at once and frees the slot) or the signal aborts.
+   * Passing an `EngineRewind` to `next()` takes tokens back (not supported together with a grammar).
    */
-  run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined>;
+  run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, EngineRewind | undefined>;
   /** GBNF for a JSON schema (llama.cpp's converter); an unsupported schema is the client's 400. */
   jsonSchemaToGrammar(schema: unknown): Promise<string>;
   /**

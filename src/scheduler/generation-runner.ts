@@ -1,9 +1,8 @@
 import { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
-import type { Engine, EngineEvent } from '../engine/engine.ts';
-import { StopStringHoldback } from '../stream/stop-string-holdback.ts';
-import { TokenTextDecoder } from '../stream/token-text-decoder.ts';
+import type { Engine, EngineEvent, EngineRewind } from '../engine/engine.ts';
+import { type PipelineStep, TextPipeline } from '../stream/text-pipeline.ts';
 import type { Generation } from './generation.ts';
 
 export interface RunFigures {
@@ -29,11 +28,15 @@ export async function runGeneration(
   const request = generation.request;
   const started = performance.now();
   generation.emit({ type: 'start', promptTokens: generation.promptTokens.length, seed: generation.seed });
-  const decoder = new TokenTextDecoder(
-    (tokens, context) => engine.detokenize(tokens, { special: request.renderSpecial, context }),
-    generation.promptTokens,
-  );
-  const holdback = new StopStringHoldback(request.stopStrings, request.trimStop);
+  // Phrase bans take tokens back; a grammar's state cannot follow that, so with a grammar they stay token bans.
+  const rewindable = request.sampling.bannedStrings.length > 0 && !request.sampling.grammar;
+  const pipeline = new TextPipeline({
+    detokenize: (tokens, context) => engine.detokenize(tokens, { special: request.renderSpecial, context }),
+    promptTokens: generation.promptTokens,
+    stopStrings: request.stopStrings,
+    trimStop: request.trimStop,
+    bannedPhrases: rewindable ? request.sampling.bannedStrings : [],
+  });
   const stopTokens = singleTokenStops(engine, request.stopStrings);
   let promptMs = 0;
   let firstTokenAt = 0;
@@ -46,9 +49,17 @@ export async function runGeneration(
   const contextRoom = engine.model.contextSize - generation.promptTokens.length;
   const limit = Math.min(generation.maxTokens, contextRoom);
 
-  const emitText = (text: string, tokens: number[], logprobs?: TokenLogprob[]) => {
-    if (text || logprobs?.length)
-      generation.emit({ type: 'text-delta', text, tokens, ...(logprobs ? { logprobs } : {}) });
+  /** Emits a step's text; returns the stop string it hit, if any. */
+  const emit = (step: PipelineStep): string | undefined => {
+    for (const out of step.emit) {
+      generation.emit({
+        type: 'text-delta',
+        text: out.text,
+        tokens: out.tokens,
+        ...(out.logprobs ? { logprobs: out.logprobs } : {}),
+      });
+    }
+    return step.stop?.stop;
   };
 
   if (limit <= 0) {
@@ -63,11 +74,17 @@ export async function runGeneration(
         banEos: request.banEos,
         yieldEog: true,
         logprobs: request.logprobs,
+        rewindable,
       },
       generation.signal,
     );
+    let rewind: EngineRewind | undefined;
     try {
-      for await (const event of events) {
+      for (;;) {
+        const next = await events.next(rewind);
+        rewind = undefined;
+        if (next.done) break;
+        const event = next.value;
         if (event.type === 'prompt-evaluated') {
           evaluated = event.evaluated;
           reused = event.reused;
@@ -81,15 +98,18 @@ export async function runGeneration(
         const isStopToken = stopTokens.has(event.token);
         if ((event.eog && !request.bypassEos) || isStopToken) {
           reason = isStopToken && !event.eog ? 'stop-token' : 'eos';
-          if (request.renderSpecial && !isStopToken) emitText(decoder.push(event.token), [event.token]);
+          if (request.renderSpecial && !isStopToken) emit(pipeline.push(event.token));
           break;
         }
-        const decoded = decoder.push(event.token);
-        const { text, match } = holdback.push(decoded);
-        emitText(text, [event.token], logprobOf(engine, event));
-        if (match) {
+        const step = pipeline.push(event.token, logprobOf(engine, event));
+        if (step.rewind) {
+          generated -= step.rewind.count;
+          rewind = { rewind: step.rewind.count, ban: step.rewind.ban };
+          continue;
+        }
+        stopString = emit(step);
+        if (stopString !== undefined) {
           reason = 'stop-string';
-          stopString = match.stop;
           break;
         }
         if (generated >= limit) {
@@ -107,11 +127,13 @@ export async function runGeneration(
               `Generation failed in the engine: ${error instanceof Error ? error.message : String(error)}`,
             );
       reason = 'error';
+    } finally {
+      await events.return(undefined);
     }
   }
-  if (reason !== 'stop-string' && reason !== 'error') {
-    const tail = holdback.push(decoder.flush()).text + holdback.flush();
-    emitText(tail, []);
+  if (stopString === undefined && reason !== 'error') {
+    stopString = emit(pipeline.flush());
+    if (stopString !== undefined) reason = 'stop-string';
   }
   const generationMs = firstTokenAt ? performance.now() - firstTokenAt : 0;
   const figures = {
@@ -154,15 +176,13 @@ function singleTokenStops(engine: Engine, stops: readonly string[]): Set<number>
   return ids;
 }
 
-function logprobOf(engine: Engine, event: Extract<EngineEvent, { type: 'token' }>): TokenLogprob[] | undefined {
+function logprobOf(engine: Engine, event: Extract<EngineEvent, { type: 'token' }>): TokenLogprob | undefined {
   if (event.logprob === undefined) return undefined;
   const text = (id: number) => engine.detokenize([id], { special: true });
-  return [
-    {
-      token: text(event.token),
-      tokenId: event.token,
-      logprob: event.logprob,
-      top: (event.top ?? []).map((t) => ({ token: text(t.tokenId), tokenId: t.tokenId, logprob: t.logprob })),
-    },
-  ];
+  return {
+    token: text(event.token),
+    tokenId: event.token,
+    logprob: event.logprob,
+    top: (event.top ?? []).map((t) => ({ token: text(t.tokenId), tokenId: t.tokenId, logprob: t.logprob })),
+  };
 }

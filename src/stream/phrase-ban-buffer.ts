@@ -11,6 +11,8 @@ export interface PhraseHit {
   rewind: number[];
   /** The token the phrase began with: banned at that position when the engine samples again. */
   ban: number;
+  /** The held text taken out of the buffer (released as it is when the engine cannot take it back). */
+  removed: TokenText[];
 }
 
 /**
@@ -45,7 +47,7 @@ export class PhraseBanBuffer {
       const start = this.entryAt(lower, best.index);
       const removed = this.held.splice(start);
       const rewind = removed.flatMap((entry) => entry.tokens);
-      return { release: [], hit: { phrase: best.phrase, rewind, ban: rewind[0] as number } };
+      return { release: [], hit: { phrase: best.phrase, rewind, ban: rewind[0] as number, removed } };
     }
     // Keep the entries that overlap the longest tail that could still grow into a phrase.
     let tail = 0;

@@ -278,3 +278,36 @@ describe('POST /api/v1/generate (real server, real model)', () => {
     }
   });
 });
+
+describe('banned phrases across tokens (KoboldCpp anti-slop) on the real engine', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startTestServer({ contextSize: 512 });
+  });
+  after(async () => server.close());
+
+  test('"the" made of several tokens is taken back and resampled: it never appears, in the stream or the result', async () => {
+    const engine = server.context.engine;
+    const bias: Record<string, number> = {};
+    for (let id = 0; id < engine.model.vocabularySize; id++) {
+      if (['t', 'h', 'e', 'T', 'H', 'E', ' '].includes(engine.detokenize([id], { special: false, context: [100] })))
+        bias[id] = 6;
+    }
+    const body = {
+      prompt: 'x',
+      max_length: 150,
+      ban_eos_token: true,
+      temperature: 1,
+      sampler_seed: 21,
+      logit_bias: bias,
+    };
+    const free = (await postJson(`${server.url}/api/v1/generate`, body)).body.results[0].text as string;
+    assert.match(free.toLowerCase(), /the/, 'without the ban the biased model writes "the"');
+    const banned = await postJson(`${server.url}/api/v1/generate`, { ...body, banned_tokens: ['the'], genkey: 'SLOP' });
+    const text = banned.body.results[0].text as string;
+    assert.doesNotMatch(text.toLowerCase(), /the/);
+    assert.equal(banned.body.results[0].completion_tokens, 150);
+    const check = await postJson(`${server.url}/api/extra/generate/check`, { genkey: 'SLOP' });
+    assert.equal(check.body.results[0].text, text);
+  });
+});

@@ -12,7 +12,12 @@ test('a banned phrase spread over tokens is caught; the tokens from where it beg
   );
   assert.deepEqual(buffer.push(chunk(2, 'upon T')).release, []);
   const result = buffer.push(chunk(3, 'He end'));
-  assert.deepEqual(result.hit, { phrase: 'the', rewind: [2, 3], ban: 2 });
+  assert.deepEqual(result.hit, {
+    phrase: 'the',
+    rewind: [2, 3],
+    ban: 2,
+    removed: [chunk(2, 'upon T'), chunk(3, 'He end')],
+  });
   assert.deepEqual(result.release, []);
   assert.deepEqual(buffer.flush(), []);
 });

@@ -37,9 +37,13 @@ test('UTF-8: bytes of one character split over tokens come out whole; invalid by
   // Each "token" is one byte; detokenize joins the bytes like llama.cpp would.
   const detokenize = (tokens: readonly number[]) => new TextDecoder().decode(new Uint8Array(tokens));
   const decoder = new TokenTextDecoder(detokenize);
-  const pieces = bytes.map((b) => decoder.push(b));
-  assert.deepEqual(pieces.filter(Boolean), ['a', '🔥', 'é']);
+  const pieces = bytes.map((b) => decoder.push(b)).filter((piece) => piece !== undefined);
+  assert.deepEqual(
+    pieces.map((piece) => piece.text),
+    ['a', '🔥', 'é'],
+  );
+  assert.deepEqual(pieces[1]?.tokens, [0xf0, 0x9f, 0x94, 0xa5]);
   const broken = new TokenTextDecoder(detokenize);
-  const junk = [0xff, 0xfe, 0x41].map((b) => broken.push(b)).join('') + broken.flush();
+  const junk = [0xff, 0xfe, 0x41].map((b) => broken.push(b)?.text ?? '').join('') + (broken.flush()?.text ?? '');
   assert.equal(junk, 'A');
 });

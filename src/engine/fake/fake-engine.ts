@@ -1,5 +1,5 @@
 import type { ModelInfo } from '../../core/model-info.ts';
-import type { Engine, EngineCounters, EngineEvent, EngineJob } from '../engine.ts';
+import type { Engine, EngineCounters, EngineEvent, EngineJob, EngineRewind } from '../engine.ts';
 
 export interface FakeEngineScript {
   slots?: number;
@@ -56,7 +56,11 @@ export class FakeEngine implements Engine {
     return 'root ::= "{}"';
   }
 
-  async *run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
+  async *run(
+    slot: number,
+    job: EngineJob,
+    signal: AbortSignal,
+  ): AsyncGenerator<EngineEvent, void, EngineRewind | undefined> {
     const cache = this.caches[slot] as number[];
     let reused = 0;
     while (reused < cache.length && reused < job.promptTokens.length && cache[reused] === job.promptTokens[reused])

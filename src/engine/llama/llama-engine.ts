@@ -13,7 +13,7 @@ import {
 import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import type { ModelInfo } from '../../core/model-info.ts';
-import type { Engine, EngineCounters, EngineEvent, EngineJob, TokenProbability } from '../engine.ts';
+import type { Engine, EngineCounters, EngineEvent, EngineJob, EngineRewind, TokenProbability } from '../engine.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
@@ -186,7 +186,11 @@ export class LlamaEngine implements Engine {
     return banned;
   }
 
-  async *run(slot: number, job: EngineJob, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
+  async *run(
+    slot: number,
+    job: EngineJob,
+    signal: AbortSignal,
+  ): AsyncGenerator<EngineEvent, void, EngineRewind | undefined> {
     const sequence = this.sequence(slot);
     const prompt = job.promptTokens.length > 0 ? job.promptTokens : [this.bosToken ?? 0];
     const grammar = job.sampling.grammar ? await this.grammar(job.sampling.grammar) : undefined;
@@ -204,36 +208,51 @@ export class LlamaEngine implements Engine {
     this.counters.promptTokensReused += reused;
     yield { type: 'prompt-evaluated', evaluated: rest.length, reused };
 
+    // Prompt + generated tokens; index i is the token at context position i (the newest is sampled, not yet evaluated).
     const history = [...prompt];
+    const positionBans = job.rewindable ? new Map<number, Set<number>>() : undefined;
     const options = llamaEvaluateOptions(
       this.llamaModel,
       job,
       grammar,
       () => history,
       this.bannedTokens(job.sampling.bannedStrings),
+      positionBans,
     );
     const wantProbabilities = job.logprobs > 0;
-    const generator = sequence.evaluateWithMetadata(
-      rest.slice(-1) as Token[],
-      { probabilities: wantProbabilities },
-      options,
-    );
-    try {
-      for await (const output of generator) {
-        if (signal.aborted) return;
-        const token = output.token as number;
-        history.push(token);
-        this.counters.tokensGenerated++;
-        const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
-        if (wantProbabilities)
-          Object.assign(
-            event,
-            topProbabilities(token, (output as { probabilities?: Map<Token, number> }).probabilities, job.logprobs),
-          );
-        yield event;
+    let input = rest.slice(-1) as Token[];
+    for (;;) {
+      const generator = sequence.evaluateWithMetadata(input, { probabilities: wantProbabilities }, options);
+      let rewind: EngineRewind | undefined;
+      try {
+        for await (const output of generator) {
+          if (signal.aborted) return;
+          const token = output.token as number;
+          history.push(token);
+          this.counters.tokensGenerated++;
+          const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
+          if (wantProbabilities) {
+            const probabilities = (output as { probabilities?: Map<Token, number> }).probabilities;
+            Object.assign(event, topProbabilities(token, probabilities, job.logprobs));
+          }
+          rewind = yield event;
+          if (rewind) break;
+        }
+      } finally {
+        await generator.return(undefined);
       }
-    } finally {
-      await generator.return(undefined);
+      if (!rewind || !positionBans || signal.aborted) return;
+      // Take the newest tokens back: drop them from the KV cache and sample their first position again.
+      const keep = Math.max(prompt.length, history.length - rewind.rewind);
+      history.length = keep;
+      for (const position of positionBans.keys()) if (position > keep) positionBans.delete(position);
+      const bans = positionBans.get(keep) ?? new Set<number>();
+      bans.add(rewind.ban);
+      positionBans.set(keep, bans);
+      if (sequence.nextTokenIndex > keep - 1) {
+        await sequence.eraseContextTokenRanges([{ start: keep - 1, end: sequence.nextTokenIndex }]);
+      }
+      input = [history[keep - 1] as Token];
     }
   }
 

@@ -19,6 +19,7 @@ export function llamaEvaluateOptions(
   grammar: LlamaGrammar | undefined,
   history: () => readonly number[],
   bannedTokens: readonly number[],
+  positionBans?: ReadonlyMap<number, ReadonlySet<number>>,
 ): SequenceEvaluateOptions {
   const s = job.sampling;
   const options: SequenceEvaluateOptions = {
@@ -49,14 +50,24 @@ export function llamaEvaluateOptions(
     };
   }
   if (s.xtc && s.xtc.probability > 0) options.xtc = { probability: s.xtc.probability, threshold: s.xtc.threshold };
-  if (s.logitBias.size > 0 || bannedTokens.length > 0 || job.banEos) {
+  if (s.logitBias.size > 0 || bannedTokens.length > 0 || job.banEos || positionBans) {
     const logits = new Map<number, number>(s.logitBias);
     for (const token of bannedTokens) logits.set(token, Number.NEGATIVE_INFINITY);
     if (job.banEos) {
       for (const token of [model.tokens.eos, model.tokens.eot])
         if (token != null) logits.set(token, Number.NEGATIVE_INFINITY);
     }
-    options.tokenBias = logitBias(model, logits);
+    const fixed = logitBias(model, logits);
+    // Bans tied to one position (phrase-ban rewinds) are merged in when that position is sampled.
+    options.tokenBias = positionBans
+      ? () => {
+          const here = positionBans.get(history().length);
+          if (!here || here.size === 0) return fixed;
+          const merged = new Map(logits);
+          for (const token of here) merged.set(token, Number.NEGATIVE_INFINITY);
+          return logitBias(model, merged);
+        }
+      : fixed;
   }
   if (grammar) options.grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });
   return options;
