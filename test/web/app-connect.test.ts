@@ -112,4 +112,32 @@ describe('web client connection handling', { skip: skipReason, timeout: 60_000 }
     await page.close();
     await demo.close();
   });
+
+  it('group chat: two AI characters take turns', async () => {
+    const demo = await startDemoKobold(html, (prompt) => (prompt.endsWith('Bob:') ? ' Bob here.' : ' Ann here.'), 10);
+    const page = await browser.newPage();
+    await page.goto(demo.url);
+    await page.locator('[data-testid="status"].connected').waitFor();
+    await page.getByTestId('mode').selectOption('chat');
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel('AI name').fill('Ann');
+    await page.getByLabel('AI name').dispatchEvent('change');
+    await page.getByTestId('group-names').fill('Bob');
+    await page.getByTestId('group-names').dispatchEvent('change');
+    await page.getByTestId('prompt').fill('Hello both');
+    await page.getByTestId('generate').click();
+    await page.getByTestId('generate').and(page.locator(':enabled')).waitFor();
+    await page.getByTestId('generate').click(); // empty input: the next character speaks
+    await page.getByTestId('generate').and(page.locator(':enabled')).waitFor();
+    await page.getByTestId('generate').click();
+    await page.getByTestId('generate').and(page.locator(':enabled')).waitFor();
+    const turns = await page
+      .locator('.turn')
+      .evaluateAll((els) =>
+        els.map((el) => `${el.querySelector('strong')?.textContent}: ${el.querySelector('.turn-text')?.textContent}`),
+      );
+    assert.deepEqual(turns, ['You: Hello both', 'Ann: Ann here.', 'Bob: Bob here.', 'Ann: Ann here.']);
+    await page.close();
+    await demo.close();
+  });
 });

@@ -292,3 +292,29 @@ describe('streaming reasoning splitter', () => {
     );
   });
 });
+
+describe('group chat', () => {
+  it('alternates the AI characters and stops at anyone else’s line', async () => {
+    const s = createSession({
+      mode: 'chat',
+      userName: 'Me',
+      aiName: 'Ann',
+      otherAiNames: ['Bob'],
+      turns: [turn('user', 'Hi all')],
+    });
+    let built = await buildPrompt(s);
+    assert.equal(built.speaker, 'Ann');
+    assert.ok(built.prompt.endsWith('Me: Hi all\nAnn:'));
+    assert.deepEqual(built.stopSequences, ['\nMe:', '\nBob:']);
+    s.turns = [...s.turns, turn('assistant', 'Hello!', { name: 'Ann' })];
+    built = await buildPrompt(s);
+    assert.equal(built.speaker, 'Bob', 'after Ann comes Bob');
+    assert.ok(built.prompt.endsWith('Ann: Hello!\nBob:'));
+    assert.deepEqual(built.stopSequences, ['\nMe:', '\nAnn:']);
+    s.turns = [...s.turns, turn('assistant', 'Yo.', { name: 'Bob' }), turn('user', 'And?')];
+    assert.equal((await buildPrompt(s)).speaker, 'Ann', 'a user message does not reset the order');
+    assert.equal((await buildPrompt(s, { aiSpeaker: 'Bob' })).speaker, 'Bob', 'Retry keeps its character');
+    assert.match(built.messages[0]!.content, /group chat between Me, Ann, Bob\. Reply as Bob only/);
+    assert.deepEqual(built.messages.at(-1), { role: 'assistant', content: 'Ann: Hello!' });
+  });
+});

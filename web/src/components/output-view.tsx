@@ -85,7 +85,7 @@ export function OutputView() {
             <div class={`turn ${gen.role ?? 'assistant'} pending`}>
               <div class="turn-head">
                 {s.avatar && gen.role !== 'user' ? <img class="avatar" src={s.avatar} alt="" /> : null}
-                <strong>{pendingLabel(s.mode, gen.role, s.userName, s.aiName)}</strong>
+                <strong>{pendingLabel(s.mode, gen.role, s.userName, gen.speaker ?? s.aiName)}</strong>
               </div>
               <div class="turn-text">
                 {live}

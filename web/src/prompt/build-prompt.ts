@@ -1,5 +1,6 @@
 import type { Session } from '../state/session.ts';
 import { formatAuthorsNote, insertAuthorsNote } from './authors-note.ts';
+import { chatSpeakers } from './group-chat.ts';
 import { type HistoryLayout, layoutHistory } from './history-layout.ts';
 import { instructTags } from './instruct-templates.ts';
 import { stripReasoning } from './reasoning.ts';
@@ -22,6 +23,8 @@ export interface BuildOptions {
   continueLast?: boolean;
   /** "user": write the user's next turn instead of a reply (impersonate; chat and instruct modes). */
   speaker?: 'assistant' | 'user';
+  /** Chat: the AI character who replies (Retry keeps the one it replaces); default: next in group order. */
+  aiSpeaker?: string;
   countTokens?: TokenCounter;
   random?: () => number;
 }
@@ -40,6 +43,8 @@ export interface BuiltPrompt {
   /** Characters of history left out at the front (0 = everything fits). */
   trimmedChars: number;
   worldInfoIds: string[];
+  /** Chat mode: the character the reply is written as. */
+  speaker?: string;
 }
 
 const storySystemPrompt =
@@ -65,7 +70,11 @@ function keptBlocks(layout: HistoryLayout, history: string, cut: Cut): string[] 
 export async function buildPrompt(session: Session, options: BuildOptions = {}): Promise<BuiltPrompt> {
   const counter = options.countTokens ?? estimateTokens;
   const exact = options.countTokens !== undefined;
-  const layout = layoutHistory(session, { continueLast: options.continueLast ?? false, speaker: options.speaker });
+  const layout = layoutHistory(session, {
+    continueLast: options.continueLast ?? false,
+    speaker: options.speaker,
+    aiSpeaker: options.aiSpeaker,
+  });
   const history = layout.blocks.join('');
   const budget = Math.max(16, session.gen.maxContextLength - session.gen.maxLength);
 
@@ -163,6 +172,7 @@ export async function buildPrompt(session: Session, options: BuildOptions = {}):
     budget,
     trimmedChars,
     worldInfoIds: worldInfo.map((e) => e.id),
+    ...(layout.speaker !== undefined ? { speaker: layout.speaker } : {}),
   };
 }
 
@@ -184,10 +194,14 @@ function buildMessages(
     ];
   }
   // Chat APIs take one system message at the top; the author's note joins it rather than sitting mid-history.
+  const group = chatSpeakers(session);
+  const as = layout.speaker ?? session.aiName;
   const persona =
-    session.mode === 'chat'
-      ? `You are ${session.aiName}, talking with ${session.userName}. Reply as ${session.aiName} only.`
-      : '';
+    session.mode !== 'chat'
+      ? ''
+      : group.length > 1
+        ? `This is a group chat between ${session.userName}, ${group.join(', ')}. Reply as ${as} only.`
+        : `You are ${as}, talking with ${session.userName}. Reply as ${as} only.`;
   const system = [persona, session.instruct.systemPrompt.trim(), context, note]
     .filter((s) => s.length > 0)
     .join('\n\n');
@@ -197,7 +211,9 @@ function buildMessages(
     const last = i === kept.length - 1;
     const open = last && continueLast && turn.role === 'assistant';
     const text = open ? turn.text.trimEnd() : turn.role === 'assistant' ? stripReasoning(turn.text) : turn.text;
-    messages.push({ role: turn.role, content: text });
+    // In a group chat the assistant lines come from several characters: say whose each one is.
+    const named = group.length > 1 && turn.role === 'assistant' ? `${turn.name ?? session.aiName}: ${text}` : text;
+    messages.push({ role: turn.role, content: named });
   });
   return messages;
 }

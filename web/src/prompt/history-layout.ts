@@ -1,4 +1,5 @@
 import type { Session, Turn } from '../state/session.ts';
+import { chatSpeakers, nextSpeaker } from './group-chat.ts';
 import { instructStopSequences, instructTags } from './instruct-templates.ts';
 import { stripReasoning } from './reasoning.ts';
 
@@ -13,6 +14,8 @@ export interface HistoryLayout {
   turnStarts: number[];
   tail: string;
   stops: string[];
+  /** Chat: the character the reply is written as. */
+  speaker?: string;
   splittable: boolean;
 }
 
@@ -21,6 +24,8 @@ export interface LayoutOptions {
   continueLast: boolean;
   /** "user" writes the user's next turn (impersonate) in chat and instruct modes. */
   speaker?: 'assistant' | 'user';
+  /** Chat: the AI character who replies; by default the next one in a group chat's order. */
+  aiSpeaker?: string;
 }
 
 function adventureText(turn: Turn, userName: string): string {
@@ -57,14 +62,24 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
       blocks.push(`${name}: ${text}${open ? '' : '\n'}`);
     });
     const continuing = options.continueLast && turns[last]?.role === 'assistant';
+    const speakers = chatSpeakers(session);
     if (options.speaker === 'user') {
-      return { blocks, turnStarts, tail: `${session.userName}:`, stops: [`\n${session.aiName}:`], splittable: false };
+      return {
+        blocks,
+        turnStarts,
+        tail: `${session.userName}:`,
+        stops: speakers.map((n) => `\n${n}:`),
+        splittable: false,
+      };
     }
+    const speaker = continuing ? (turns[last]?.name ?? session.aiName) : (options.aiSpeaker ?? nextSpeaker(session));
     return {
       blocks,
       turnStarts,
-      tail: continuing ? '' : `${session.aiName}:`,
-      stops: [`\n${session.userName}:`],
+      tail: continuing ? '' : `${speaker}:`,
+      // The reply ends where the model starts writing anyone else's line.
+      stops: [session.userName, ...speakers.filter((n) => n !== speaker)].map((n) => `\n${n}:`),
+      speaker,
       splittable: false,
     };
   }

@@ -119,6 +119,7 @@ export function importLiteSave(data: Json, fileName = 'Imported story'): Session
     worldInfo,
     userName,
     aiName: aiNames[0] ?? 'AI',
+    otherAiNames: aiNames.slice(1),
   });
   const template = str(data.anotetemplate);
   if (template.length > 0) session.authorsNoteTemplate = template;

@@ -108,7 +108,15 @@ export function setMode(mode: Mode): void {
 }
 
 export function setField<
-  K extends 'memory' | 'authorsNote' | 'authorsNoteDepth' | 'authorsNoteTemplate' | 'userName' | 'aiName' | 'name',
+  K extends
+    | 'memory'
+    | 'authorsNote'
+    | 'authorsNoteDepth'
+    | 'authorsNoteTemplate'
+    | 'userName'
+    | 'aiName'
+    | 'otherAiNames'
+    | 'name',
 >(key: K, value: Session[K]): void {
   update({ [key]: value } as Partial<Session>);
 }

@@ -5,6 +5,7 @@ import { friendlyError } from '../api/friendly-error.ts';
 import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
 import { providers } from '../api/providers.ts';
 import { buildPrompt, type TokenCounter } from '../prompt/build-prompt.ts';
+import { chatSpeakers } from '../prompt/group-chat.ts';
 import { addUserTurn, commitReply, dropLastReply } from './actions.ts';
 import { clearDraft, saveDraft } from './autosave.ts';
 import { apiKey, connect, connectionConfig, connectionState, currentClient } from './connection.ts';
@@ -28,6 +29,8 @@ interface Run {
   finished: boolean;
   /** Stream events as received, for the "last request" inspector (capped; set on the store once, at the end). */
   events: string[];
+  /** Group chat: the character this reply is written as (stored on the turn). */
+  speaker?: string;
   /** Chat and instruct replies start after "Name:" or a tag; the model's leading space/newline is not content. */
   trim: boolean;
 }
@@ -72,8 +75,10 @@ export async function generate(input: string, action?: ActionKind): Promise<void
   if (input.trim().length > 0) addUserTurn(input, session.value.mode === 'adventure' ? (action ?? 'do') : undefined);
   const s = session.value;
   const last = s.turns.at(-1);
+  // In a group chat an empty Generate lets the next character speak instead of extending the last one.
+  const group = s.mode === 'chat' && chatSpeakers(s).length > 1;
   const continues =
-    input.trim().length === 0 && (s.mode === 'chat' || s.mode === 'instruct') && last?.role === 'assistant';
+    input.trim().length === 0 && !group && (s.mode === 'chat' || s.mode === 'instruct') && last?.role === 'assistant';
   await start({ turnId: continues ? last.id : newId(), continues, merge: false });
 }
 
@@ -126,6 +131,7 @@ function finish(run: Run, result: GenerationResult, error?: string): void {
     } else if (text.length > 0 || (error !== undefined && !run.target.continues)) {
       const reply: Turn = { id: run.target.turnId, role: 'assistant', text, stopReason: result.stopReason };
       if (error !== undefined) reply.error = error;
+      if (run.speaker !== undefined) reply.name = run.speaker;
       if (previous !== undefined) {
         reply.variants = [...(previous.variants ?? [previous.text]), text];
         reply.variantIndex = reply.variants.length - 1;
@@ -191,13 +197,21 @@ async function start(target: Run['target']): Promise<void> {
     const ctx = connectionState.value.info?.contextSize;
     const effective =
       ctx !== undefined && ctx < s.gen.maxContextLength ? { ...s, gen: { ...s.gen, maxContextLength: ctx } } : s;
-    const speaker = target.impersonate ? 'user' : 'assistant';
-    const built = await buildPrompt(effective, { continueLast: target.continues, speaker, countTokens: counter }).catch(
-      () =>
-        // The server's tokenizer failed: estimate rather than refuse to generate.
-        buildPrompt(effective, { continueLast: target.continues, speaker }),
+    const options = {
+      continueLast: target.continues,
+      speaker: target.impersonate ? ('user' as const) : ('assistant' as const),
+      // Retry keeps the character whose reply it replaces.
+      aiSpeaker: target.previous !== undefined ? (target.previous.name ?? s.aiName) : undefined,
+    };
+    const built = await buildPrompt(effective, { ...options, countTokens: counter }).catch(() =>
+      // The server's tokenizer failed: estimate rather than refuse to generate.
+      buildPrompt(effective, options),
     );
     if (run.finished) return;
+    if (s.mode === 'chat' && chatSpeakers(s).length > 1 && !target.impersonate && built.speaker !== undefined) {
+      run.speaker = built.speaker;
+      generation.value = { ...generation.value, speaker: built.speaker };
+    }
     request = toTextRequest(built, effective, config, def);
     if (def.api === 'kobold') request.genkey = run.genkey = newGenkey();
     lastRequest.value = { prompt: built.prompt, body: request };

@@ -98,6 +98,8 @@ export interface Session {
   worldInfo: WorldInfoEntry[];
   userName: string;
   aiName: string;
+  /** Further AI characters of a group chat; they take turns with `aiName` in list order. */
+  otherAiNames?: string[];
   /** data: URL of an imported character's avatar. */
   avatar?: string;
   instruct: InstructSettings;

@@ -28,6 +28,8 @@ export interface GenerationState {
   status?: string;
   /** "user" while impersonating: the text is the user's next message, headed for the input box. */
   role?: 'assistant' | 'user';
+  /** Group chat: the character the pending reply is written as. */
+  speaker?: string;
 }
 export const generation = signal<GenerationState>({ phase: 'idle' });
 export const isGenerating = computed(() => generation.value.phase !== 'idle');

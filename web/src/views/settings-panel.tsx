@@ -16,6 +16,12 @@ const tagLabels: [keyof InstructTags, string][] = [
   ['assistantEnd', 'Assistant end'],
 ];
 
+const splitNames = (v: string) =>
+  v
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n.length > 0);
+
 /** Lengths, samplers with presets, stop strings, names and instruct templates. Stored per session. */
 export function SettingsPanel() {
   const s = session.value;
@@ -225,6 +231,16 @@ export function SettingsPanel() {
           <input value={s.aiName} onChange={(e) => setField('aiName', e.currentTarget.value || 'AI')} />
         </label>
       </div>
+      {s.mode === 'chat' ? (
+        <label class="field wide" title="They answer in turn after the AI name above">
+          <span>More characters (group chat, comma separated)</span>
+          <input
+            data-testid="group-names"
+            value={(s.otherAiNames ?? []).join(', ')}
+            onChange={(e) => setField('otherAiNames', splitNames(e.currentTarget.value))}
+          />
+        </label>
+      ) : null}
       {s.mode === 'instruct' ? (
         <>
           <h3>Instruct template</h3>
