@@ -80,6 +80,7 @@ class OpenAIStreamAdapter implements ProviderAdapter {
   /** Our server's resume key; sent only when resume is on (a custom header fails CORS on other hosts). */
   readonly #streamKey: string;
   #finishReason: string | undefined;
+  #usageSeen = false;
 
   constructor(config: ClientConfig, request: TextRequest) {
     this.#config = config;
@@ -149,6 +150,7 @@ class OpenAIStreamAdapter implements ProviderAdapter {
     }
     const usage = chunk['usage'];
     if (isRecord(usage)) {
+      this.#usageSeen = true;
       sink.usage(
         definedFields({
           promptTokens: numberOrUndefined(usage['prompt_tokens']),
@@ -183,6 +185,8 @@ class OpenAIStreamAdapter implements ProviderAdapter {
     // KoboldCpp 1.76 writes `data: [DONE]` without the blank line, so the parser never sees it; a finish_reason
     // already received makes the answer complete.
     if (this.#finishReason === undefined) return false;
+    // A resumable server (ours) still owes the usage chunk and [DONE]: resume for them instead of losing usage.
+    if (this.#resume && this.#config.options.includeUsage !== false && !this.#usageSeen) return false;
     sink.finish(this.#finishReason);
     return true;
   }
