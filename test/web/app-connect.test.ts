@@ -140,4 +140,26 @@ describe('web client connection handling', { skip: skipReason, timeout: 60_000 }
     await page.close();
     await demo.close();
   });
+
+  it('renders Markdown in instruct replies as elements, and can be switched off', async () => {
+    const reply = 'Here you go:\n\n```js\nconst a = "<b>1</b>";\n```\n\n- one\n- **two**';
+    const demo = await startDemoKobold(html, () => reply, 5);
+    const page = await browser.newPage();
+    await page.goto(demo.url);
+    await page.locator('[data-testid="status"].connected').waitFor();
+    await page.getByTestId('mode').selectOption('instruct');
+    await page.getByTestId('prompt').fill('Show code');
+    await page.getByTestId('generate').click();
+    await page.getByTestId('generate').and(page.locator(':enabled')).waitFor();
+    const turn = page.locator('.turn.assistant').last();
+    assert.equal(await turn.locator('pre code').textContent(), 'const a = "<b>1</b>";');
+    assert.equal(await turn.locator('pre b').count(), 0, 'HTML in replies stays text');
+    assert.equal(await turn.locator('li').count(), 2);
+    assert.equal(await turn.locator('li strong').textContent(), 'two');
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByTestId('markdown-toggle').uncheck();
+    assert.match((await turn.locator('.turn-text').textContent()) ?? '', /```js/);
+    await page.close();
+    await demo.close();
+  });
 });

@@ -1,5 +1,6 @@
 import { useRef } from 'preact/hooks';
 import { generation, session } from '../state/store.ts';
+import { renderMarkdown } from '../state/view-settings.ts';
 import { LiveReply } from './live-reply.tsx';
 import { TurnView } from './turn-view.tsx';
 
@@ -33,6 +34,7 @@ export function OutputView() {
   const waiting =
     gen.phase === 'sending' ? <span class="waiting" role="status" aria-label="waiting for the first token" /> : null;
   const story = s.mode === 'story' || s.mode === 'adventure';
+  const markdown = !story && renderMarkdown.value;
 
   return (
     <div
@@ -55,6 +57,7 @@ export function OutputView() {
               userName={s.userName}
               aiName={s.aiName}
               streaming={t.id === target}
+              markdown={markdown}
             >
               {t.id === target ? live : undefined}
             </TurnView>
@@ -77,6 +80,7 @@ export function OutputView() {
               aiName={s.aiName}
               avatar={s.avatar}
               streaming={t.id === target}
+              markdown={markdown}
             >
               {t.id === target ? live : undefined}
             </TurnView>

@@ -2,6 +2,7 @@ import { Component } from 'preact';
 import { splitReasoning } from '../prompt/reasoning.ts';
 import { deleteTurn, editTurn } from '../state/actions.ts';
 import type { Mode, Turn } from '../state/session.ts';
+import { MarkdownView } from './markdown-view.tsx';
 
 export interface TurnViewProps {
   turn: Turn;
@@ -9,6 +10,8 @@ export interface TurnViewProps {
   userName: string;
   aiName: string;
   avatar?: string;
+  /** Render chat/instruct text as Markdown (story prose is always plain). */
+  markdown: boolean;
   /** The reply currently streaming into this turn (continue): editing is blocked for it only. */
   streaming: boolean;
   /** Rendered after the text: the live continuation. */
@@ -43,6 +46,7 @@ export class TurnView extends Component<TurnViewProps, State> {
       next.turn !== p.turn ||
       next.mode !== p.mode ||
       next.streaming !== p.streaming ||
+      next.markdown !== p.markdown ||
       next.children !== p.children ||
       next.userName !== p.userName ||
       next.aiName !== p.aiName ||
@@ -80,14 +84,17 @@ export class TurnView extends Component<TurnViewProps, State> {
   renderText() {
     const { turn } = this.props;
     const split = turn.role === 'assistant' ? splitReasoning(turn.text) : undefined;
-    if (split?.reasoning === undefined) return turn.text;
+    const answer = split?.reasoning === undefined ? turn.text : split.answer;
+    // A reply being continued stays plain so the streamed text lines up with it.
+    const body = this.props.markdown && !this.props.streaming ? <MarkdownView text={answer} /> : answer;
+    if (split?.reasoning === undefined) return body;
     return (
       <>
         <details class="think">
           <summary>{split.open ? 'Thinking (unfinished)' : 'Thinking'}</summary>
           {split.reasoning}
         </details>
-        {split.answer}
+        {body}
       </>
     );
   }

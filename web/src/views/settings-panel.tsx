@@ -6,6 +6,7 @@ import { connectionConfig, connectionState } from '../state/connection.ts';
 import { deleteUserPreset, findPreset, samplerPresets, saveUserPreset, userPresets } from '../state/sampler-presets.ts';
 import type { InstructTags } from '../state/session.ts';
 import { session } from '../state/store.ts';
+import { renderMarkdown, setRenderMarkdown } from '../state/view-settings.ts';
 
 const tagLabels: [keyof InstructTags, string][] = [
   ['systemStart', 'System start'],
@@ -219,6 +220,16 @@ export function SettingsPanel() {
             })
           }
         />
+      </label>
+      <h3>Display</h3>
+      <label class="check">
+        <input
+          type="checkbox"
+          data-testid="markdown-toggle"
+          checked={renderMarkdown.value}
+          onChange={(e) => setRenderMarkdown(e.currentTarget.checked)}
+        />
+        Render Markdown in chat and instruct replies
       </label>
       <h3>Names</h3>
       <div class="grid">
