@@ -91,7 +91,11 @@ describe('web client on the real Kindling server', { skip: skipReason, timeout: 
 
   it('Stop halts within 200 ms and keeps the partial text', async (t) => {
     const { page, context } = await openApp();
-    await setMaxLength(page, 1500);
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByTestId('max-length').fill('1500');
+    // A random-weight model samples end-of-text at random: ban it so the reply is surely still running.
+    await page.getByTestId('ban-eos').check();
+    await page.getByRole('button', { name: 'Connect' }).first().click();
     await page.getByTestId('prompt').fill('A long tale begins.');
     // A random-weight model can sample end-of-text early; generate again (continuing) until a reply is running.
     let state = 'ended';

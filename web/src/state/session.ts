@@ -79,6 +79,8 @@ export interface GenSettings {
   samplers: Samplers;
   samplerPreset: string;
   stopSequences: string[];
+  /** Never let the model end its reply early (Kobold `ban_eos_token`, Lite's "EOS token ban"). Absent in older saves. */
+  banEos?: boolean;
 }
 
 export interface Session {

@@ -34,6 +34,7 @@ export function toTextRequest(built: BuiltPrompt, s: Session, config: Connection
       dry_allowed_length: sm.dry_allowed_length,
       xtc_threshold: sm.xtc_threshold,
       xtc_probability: sm.xtc_probability,
+      ...(s.gen.banEos ? { ban_eos_token: true } : {}),
     };
   }
   return request;

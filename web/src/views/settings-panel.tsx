@@ -57,6 +57,18 @@ export function SettingsPanel() {
           onChange={(v) => setGen({ maxContextLength: v })}
         />
       </div>
+      <label
+        class="check"
+        title={['kindling', 'kobold'].includes(connectionConfig.value.provider) ? undefined : 'Kobold servers only'}
+      >
+        <input
+          type="checkbox"
+          data-testid="ban-eos"
+          checked={s.gen.banEos === true}
+          onChange={(e) => setGen({ banEos: e.currentTarget.checked })}
+        />
+        Ban end-of-text (the model never ends a reply early; Kobold servers)
+      </label>
       <h3>Samplers</h3>
       <label class="field wide">
         <span>Preset</span>
