@@ -13,6 +13,8 @@ export interface EngineJob {
   yieldEog: boolean;
   /** Top alternatives to report per token (0: none, and no probability work at all). */
   logprobs: number;
+  /** The consumer stops after this many tokens, so none is decoded ahead past it (nor past the context). */
+  maxTokens: number;
   /** The consumer may send `EngineRewind`s, so token bans can differ per position. */
   rewindable?: boolean;
 }

@@ -74,6 +74,7 @@ export async function runGeneration(
         banEos: request.banEos,
         yieldEog: true,
         logprobs: request.logprobs,
+        maxTokens: limit,
         rewindable,
       },
       generation.signal,

@@ -197,10 +197,12 @@ export class LlamaEngine implements Engine {
     const reused = await reuseSequencePrefix(sequence, prompt);
     const rest = prompt.slice(reused);
     // Evaluate the prompt in batch-sized pieces so an abort lands within one batch, not after the whole prompt.
-    for (let i = 0; i < rest.length - 1; i += this.batchSize) {
+    // The last piece goes in with the first sampling step: one decode call fewer before the first token.
+    const lastPiece = Math.max(0, rest.length - this.batchSize);
+    for (let i = 0; i < lastPiece; i += this.batchSize) {
       if (signal.aborted) return;
       await sequence.evaluateWithoutGeneratingNewTokens(
-        rest.slice(i, Math.min(i + this.batchSize, rest.length - 1)) as Token[],
+        rest.slice(i, Math.min(i + this.batchSize, lastPiece)) as Token[],
       );
     }
     if (signal.aborted) return;
@@ -208,7 +210,7 @@ export class LlamaEngine implements Engine {
     this.counters.promptTokensReused += reused;
     yield { type: 'prompt-evaluated', evaluated: rest.length, reused };
 
-    // Prompt + generated tokens; index i is the token at context position i (the newest is sampled, not yet evaluated).
+    // Prompt + generated tokens; index i is the token at context position i.
     const history = [...prompt];
     const positionBans = job.rewindable ? new Map<number, Set<number>>() : undefined;
     const options = llamaEvaluateOptions(
@@ -220,16 +222,24 @@ export class LlamaEngine implements Engine {
       positionBans,
     );
     const wantProbabilities = job.logprobs > 0;
-    let input = rest.slice(-1) as Token[];
+    let input = rest.slice(lastPiece) as Token[];
     for (;;) {
       const generator = sequence.evaluateWithMetadata(input, { probabilities: wantProbabilities }, options);
       let rewind: EngineRewind | undefined;
+      let pending = generator.next();
       try {
-        for await (const output of generator) {
-          if (signal.aborted) return;
+        for (;;) {
+          const step = await pending;
+          if (step.done || signal.aborted) return;
+          const output = step.value;
           const token = output.token as number;
           history.push(token);
           this.counters.tokensGenerated++;
+          // Decode the next token while the consumer handles this one: the engine never waits on our JS, and
+          // this sequence is ready for every shared batch.
+          const room = Math.min(prompt.length + job.maxTokens, this.model.contextSize);
+          if (history.length < room) pending = generator.next();
+          else pending = Promise.resolve({ done: true, value: undefined });
           const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
           if (wantProbabilities) {
             const probabilities = (output as { probabilities?: Map<Token, number> }).probabilities;
@@ -239,6 +249,8 @@ export class LlamaEngine implements Engine {
           if (rewind) break;
         }
       } finally {
+        // The decode in flight finishes before the sequence is touched again (return() queues behind it).
+        pending.catch(() => {});
         await generator.return(undefined);
       }
       if (!rewind || !positionBans || signal.aborted) return;
