@@ -1,22 +1,23 @@
 /**
- * Single-stream decode speed and time to first token: node-llama-cpp called directly vs our server
- * (Kobold SSE over loopback), same model, same threads, same sampling, in one run.
+ * Single-stream decode speed and time to first token: node-llama-cpp called directly in this process vs
+ * our server (its own process, Kobold SSE over loopback), same model, threads and sampling. Runs alternate
+ * (direct, server, direct, …) so drift in machine load hits both sides alike.
  *
- *   node --import tsx bench/single-stream.ts [--threads 2] [--runs 5] [--model file.gguf]
+ *   node --import tsx bench/single-stream.ts [--threads 2] [--runs 8] [--model file.gguf] [--tokens 128]
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { defaultServerConfig } from '../src/config/server-config.ts';
-import { startServer } from '../src/main.ts';
 import { benchModelPath, benchPrompt, median } from './bench-model.ts';
+import { startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '2' },
-    runs: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '8' },
     model: { type: 'string' },
     tokens: { type: 'string', default: '128' },
+    gpulayers: { type: 'string', default: '0' },
   },
 });
 const threads = Number(values.threads);
@@ -25,85 +26,86 @@ const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 const sampling = { temperature: 0.7, topK: 100, topP: 0.92 };
 
-async function direct(): Promise<{ ttft: number[]; tps: number[]; promptTokens: number }> {
-  const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
-  const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({
-    contextSize: 2048,
-    sequences: 1,
-    threads: { ideal: threads, min: threads },
-    batchSize: 512,
-  });
-  const sequence = context.getSequence();
-  const prompt = benchPrompt((t) => model.tokenize(t), 146);
-  const ttft: number[] = [];
-  const tps: number[] = [];
-  let promptTokens = 0;
-  for (let run = 0; run <= runs; run++) {
-    await sequence.clearHistory();
-    const tokens = [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)];
-    promptTokens = tokens.length;
-    const started = performance.now();
-    let first = 0;
-    let count = 0;
-    for await (const _token of sequence.evaluate(tokens, { ...sampling, seed: run + 1 })) {
-      if (!first) first = performance.now();
-      if (++count >= generate) break;
-    }
-    const end = performance.now();
-    if (run === 0) continue; // warm-up
-    ttft.push(first - started);
-    tps.push(((count - 1) * 1000) / (end - first));
+const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
+const model = await llama.loadModel({ modelPath });
+const context = await model.createContext({
+  contextSize: 2048,
+  sequences: 1,
+  threads: { ideal: threads, min: threads },
+  batchSize: 512,
+});
+const sequence = context.getSequence();
+const prompt = benchPrompt((t) => model.tokenize(t), 146);
+const promptTokens = model.tokenize(`1 ${prompt}`).length + 1;
+
+async function direct(run: number): Promise<{ ttft: number; tps: number }> {
+  // Clearing the previous run's cache is part of the work, as it is for the server.
+  const started = performance.now();
+  await sequence.clearHistory();
+  const tokens = [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)];
+  let first = 0;
+  let count = 0;
+  for await (const _token of sequence.evaluate(tokens, { ...sampling, seed: run + 1 })) {
+    if (!first) first = performance.now();
+    if (++count >= generate) break;
   }
-  await context.dispose();
-  await model.dispose();
-  await llama.dispose();
-  return { ttft, tps, promptTokens };
+  const end = performance.now();
+  return { ttft: first - started, tps: ((count - 1) * 1000) / (end - first) };
 }
 
-async function server(): Promise<{ ttft: number[]; tps: number[]; events: number[] }> {
-  const running = await startServer({
-    ...defaultServerConfig(modelPath),
-    port: 0,
-    threads,
-    gpuLayers: 0,
-    parallel: 1,
-    contextSize: 2048,
-    logLevel: 'silent',
+const server = await startServerProcess([
+  '--model',
+  modelPath,
+  '--threads',
+  String(threads),
+  '--parallel',
+  '1',
+  '--contextsize',
+  '2048',
+  '--heartbeat',
+  '0',
+  '--gpulayers',
+  values.gpulayers as string,
+]);
+async function served(run: number): Promise<{ ttft: number; tps: number }> {
+  // A different first word each run, so no run is served from the previous run's cached prompt.
+  const timing = await timeKoboldStream(server.url, {
+    prompt: `${run} ${prompt}`,
+    max_length: generate,
+    sampler_seed: run + 1,
+    temperature: 0.7,
+    top_k: 100,
+    top_p: 0.92,
   });
-  const prompt = benchPrompt((t) => running.context.engine.tokenize(t, { special: false, addBos: false }), 146);
-  const ttft: number[] = [];
-  const tps: number[] = [];
-  const events: number[] = [];
-  for (let run = 0; run <= runs; run++) {
-    // A different first word each run, so no run is served from the previous run's cached prompt.
-    const timing = await timeKoboldStream(running.url, {
-      prompt: `${run} ${prompt}`,
-      max_length: generate,
-      sampler_seed: run + 1,
-      temperature: 0.7,
-      top_k: 100,
-      top_p: 0.92,
-    });
-    if (run === 0) continue;
-    ttft.push(timing.firstTokenMs);
-    tps.push(timing.tokensPerSecond);
-    events.push(timing.events);
-  }
-  await running.close();
-  return { ttft, tps, events };
+  return { ttft: timing.firstTokenMs, tps: timing.tokensPerSecond };
 }
 
-const d = await direct();
-const s = await server();
+const d: Array<{ ttft: number; tps: number }> = [];
+const s: Array<{ ttft: number; tps: number }> = [];
+for (let run = 0; run <= runs; run++) {
+  const a = await direct(run);
+  const b = await served(run);
+  if (run === 0) continue; // warm-up
+  d.push(a);
+  s.push(b);
+}
+await server.stop();
+await context.dispose();
+await model.dispose();
+await llama.dispose();
+
 const fmt = (xs: number[]) =>
   `${median(xs).toFixed(1)} (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)})`;
 console.log(
-  `model ${modelPath}\nthreads ${threads}, prompt ${d.promptTokens} tokens, ${generate} generated, ${runs} runs (+1 warm-up) each, medians:`,
+  `model ${modelPath}\nthreads ${threads}, prompt ${promptTokens} tokens, ${generate} generated, ${runs} alternating runs each (+1 warm-up), medians:`,
 );
-console.log(`| | decode tokens/s | time to first token (ms) |\n|---|---|---|`);
-console.log(`| node-llama-cpp direct | ${fmt(d.tps)} | ${fmt(d.ttft)} |`);
-console.log(`| Kindling server, Kobold SSE | ${fmt(s.tps)} | ${fmt(s.ttft)} |`);
+console.log('| | decode tokens/s | time to first token (ms) |\n|---|---|---|');
+console.log(`| node-llama-cpp direct | ${fmt(d.map((x) => x.tps))} | ${fmt(d.map((x) => x.ttft))} |`);
 console.log(
-  `server/direct decode: ${((median(s.tps) / median(d.tps)) * 100).toFixed(1)}%; added time to first token: ${(median(s.ttft) - median(d.ttft)).toFixed(1)} ms; SSE events per run: ${median(s.events)}`,
+  `| Kindling server (own process), Kobold SSE | ${fmt(s.map((x) => x.tps))} | ${fmt(s.map((x) => x.ttft))} |`,
+);
+const ratio = s.map((x, i) => x.tps / (d[i] as { tps: number }).tps);
+const added = s.map((x, i) => x.ttft - (d[i] as { ttft: number }).ttft);
+console.log(
+  `paired medians: server/direct decode ${(median(ratio) * 100).toFixed(1)}%; added time to first token ${median(added).toFixed(1)} ms`,
 );
