@@ -116,6 +116,7 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
         slots_busy: scheduler.busySlots,
         prompt_tokens_evaluated: engine.counters.promptTokensEvaluated,
         prompt_tokens_reused: engine.counters.promptTokensReused,
+        tokens_generated: engine.counters.tokensGenerated,
       };
     },
   );
