@@ -20,7 +20,26 @@ const max = Math.max(...levels);
 
 const server = spawn(
   process.execPath,
-  ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model', benchModelPath(), '--port', String(port), '--threads', '1', '--parallel', '1', '--queue', String(max + 10), '--contextsize', '4096', '--log-level', 'warn'],
+  [
+    '--import',
+    'tsx',
+    'src/cli/main.ts',
+    'serve',
+    '--model',
+    benchModelPath(),
+    '--port',
+    String(port),
+    '--threads',
+    '1',
+    '--parallel',
+    '1',
+    '--queue',
+    String(max + 10),
+    '--contextsize',
+    '4096',
+    '--log-level',
+    'warn',
+  ],
   { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
 );
 const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1]) / 1024;
@@ -39,7 +58,12 @@ const open: AbortController[] = [];
 async function openStream(body: Record<string, unknown>): Promise<void> {
   const controller = new AbortController();
   open.push(controller);
-  const response = await fetch(`${url}/api/extra/generate/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal });
+  const response = await fetch(`${url}/api/extra/generate/stream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: controller.signal,
+  });
   // Read (and drop) whatever arrives so the connection stays a normal, idle SSE reader.
   void response.body?.pipeTo(new WritableStream()).catch(() => {});
 }
@@ -53,13 +77,17 @@ let opened = 0;
 for (const level of levels) {
   while (opened < level) {
     const batch = Math.min(200, level - opened);
-    await Promise.all(Array.from({ length: batch }, (_, i) => openStream({ prompt: `idle reader ${opened + i}`, max_length: 8 })));
+    await Promise.all(
+      Array.from({ length: batch }, (_, i) => openStream({ prompt: `idle reader ${opened + i}`, max_length: 8 })),
+    );
     opened += batch;
   }
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const perf = (await (await fetch(`${url}/api/extra/perf`)).json()) as { queue: number };
   const rss = rssMb();
-  console.log(`| ${level} (queue ${perf.queue}) | ${rss.toFixed(0)} | ${(rss - base).toFixed(0)} | ${(((rss - base) * 1024) / level).toFixed(1)} |`);
+  console.log(
+    `| ${level} (queue ${perf.queue}) | ${rss.toFixed(0)} | ${(rss - base).toFixed(0)} | ${(((rss - base) * 1024) / level).toFixed(1)} |`,
+  );
 }
 for (const controller of open) controller.abort();
 server.kill('SIGTERM');
