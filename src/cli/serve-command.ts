@@ -115,9 +115,9 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
     .option('--cors <origins>', 'allowed browser origins, comma-separated, or * for any', '*')
     .option('--preloadstory <file>', 'story JSON served at /api/extra/preloadstory')
     .addOption(
-      new Option('--log-level <level>', 'log detail')
+      new Option('--log-level <level>', 'log detail (info logs every HTTP request)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent'])
-        .default('info'),
+        .default('warn'),
     )
     .option('--quiet', 'log warnings and errors only')
     .action(

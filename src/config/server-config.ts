@@ -59,7 +59,7 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     defaultMaxLength: 512,
     maxBodyBytes: 32 * 1024 * 1024,
     corsOrigins: true,
-    logLevel: 'info',
+    logLevel: 'warn',
     stalledReaderMs: 120_000,
   };
 }
