@@ -91,7 +91,11 @@ async function timeSdk(bytes: Uint8Array, expected: string): Promise<Timing> {
 
 function timeReader(bytes: Uint8Array): Timing {
   let events = 0;
-  const reader = new SseReader({ onEvent: () => void (events += 1) });
+  const reader = new SseReader({
+    onEvent: () => {
+      events += 1;
+    },
+  });
   const cpu = process.cpuUsage();
   const started = performance.now();
   for (let i = 0; i < bytes.length; i += chunkBytes) reader.push(bytes.subarray(i, i + chunkBytes));

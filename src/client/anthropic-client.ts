@@ -4,6 +4,7 @@ import type { GenerationResult, StreamCallOptions, TextClient, TextRequest, Text
 import { collectStream } from './collect-stream.ts';
 import { requestJson } from './http-request.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
+import { fetchModelIds } from './model-ids.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord } from './provider-error-body.ts';
 import type { SseEvent } from './sse-reader.ts';
@@ -31,20 +32,8 @@ export class AnthropicClient implements TextClient {
     return collectStream(this.stream(request, options));
   }
 
-  async listModels(options?: StreamCallOptions): Promise<string[]> {
-    const controller = new LinkedAbortController(options?.signal);
-    try {
-      const body = await requestJson(
-        this.#config.fetch,
-        { method: 'GET', url: `${this.#config.baseUrl}/models`, headers: anthropicHeaders(this.#config) },
-        controller.signal,
-      );
-      const data = isRecord(body) ? body['data'] : undefined;
-      if (!Array.isArray(data)) throw new ProtocolError('/v1/models: expected {"data": [...]}');
-      return data.flatMap((entry) => (isRecord(entry) && typeof entry['id'] === 'string' ? [entry['id']] : []));
-    } finally {
-      controller.dispose();
-    }
+  listModels(options?: StreamCallOptions): Promise<string[]> {
+    return fetchModelIds(this.#config, anthropicHeaders(this.#config), options);
   }
 }
 

@@ -33,13 +33,13 @@ export type {
   Usage,
 } from './client-types.ts';
 export { API_KINDS, createClient } from './create-client.ts';
-export { KoboldClient } from './kobold-client.ts';
-export { OllamaClient } from './ollama-client.ts';
-export { OpenAIClient } from './openai-client.ts';
-export { type SseEvent, type SseHandlers, SseReader } from './sse-reader.ts';
 export {
   KindlingWsClient,
   type KindlingWsClientOptions,
   type WebSocketConstructorLike,
   type WebSocketLike,
 } from './kindling-ws-client.ts';
+export { KoboldClient } from './kobold-client.ts';
+export { OllamaClient } from './ollama-client.ts';
+export { OpenAIClient } from './openai-client.ts';
+export { type SseEvent, type SseHandlers, SseReader } from './sse-reader.ts';

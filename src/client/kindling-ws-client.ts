@@ -194,7 +194,8 @@ export class KindlingWsClient {
     try {
       message = JSON.parse(data);
     } catch (error) {
-      return this.#failAll(new ProtocolError('the server sent a WebSocket message that is not JSON', error));
+      this.#failAll(new ProtocolError('the server sent a WebSocket message that is not JSON', error));
+      return;
     }
     const pending = message.id ? this.#pending.get(message.id) : undefined;
     if (!pending) return;
@@ -244,7 +245,8 @@ export class KindlingWsClient {
     const policy = resolveRetryPolicy(this.#options.retry);
     this.#failures += 1;
     if (this.#failures > policy.maxRetries) {
-      return this.#failAll(new NetworkError(`WebSocket closed ${this.#failures} times in a row`));
+      this.#failAll(new NetworkError(`WebSocket closed ${this.#failures} times in a row`));
+      return;
     }
     for (const pending of this.#pending.values()) {
       pending.push({ type: 'status', status: 'reconnecting', detail: { attempt: this.#failures } });

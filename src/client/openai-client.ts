@@ -12,6 +12,7 @@ import { collectStream } from './collect-stream.ts';
 import { requestJson } from './http-request.ts';
 import { KeepaliveStatus } from './keepalive-status.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
+import { fetchModelIds } from './model-ids.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord, readProviderErrorBody } from './provider-error-body.ts';
 import type { SseEvent } from './sse-reader.ts';
@@ -39,20 +40,8 @@ export class OpenAIClient implements TextClient {
     return collectStream(this.stream(request, options));
   }
 
-  async listModels(options?: StreamCallOptions): Promise<string[]> {
-    const controller = new LinkedAbortController(options?.signal);
-    try {
-      const body = await requestJson(
-        this.#config.fetch,
-        { method: 'GET', url: `${this.#config.baseUrl}/models`, headers: authHeaders(this.#config) },
-        controller.signal,
-      );
-      const data = isRecord(body) ? body['data'] : undefined;
-      if (!Array.isArray(data)) throw new ProtocolError('/models: expected {"data": [...]}');
-      return data.flatMap((entry) => (isRecord(entry) && typeof entry['id'] === 'string' ? [entry['id']] : []));
-    } finally {
-      controller.dispose();
-    }
+  listModels(options?: StreamCallOptions): Promise<string[]> {
+    return fetchModelIds(this.#config, authHeaders(this.#config), options);
   }
 }
 
