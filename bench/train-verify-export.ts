@@ -30,9 +30,18 @@ const V = vocab.tokens.length;
 for (const n of [1, 2, 5, 20, 60, ids.length]) {
   await sequence.clearHistory();
   const it = sequence.evaluateWithMetadata(ids.slice(0, n) as Token[], { probabilities: true }, { temperature: 0 });
-  const theirs = (await it.next()).value?.probabilities ?? new Map();
+  const theirs = (await it.next()).value?.probabilities;
   await it.return();
   const off = (n - 1) * V;
+  if (!theirs) {
+    // node-llama-cpp yields nothing when the greedy choice is an end-of-generation token.
+    let best = 0;
+    for (let i = 0; i < V; i++) if ((logits[off + i] as number) > (logits[off + best] as number)) best = i;
+    console.log(
+      `position ${n - 1}: llama.cpp ended the sequence (greedy EOS); trainer's top token ${JSON.stringify(vocab.tokens[best])}`,
+    );
+    continue;
+  }
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < V; i++) max = Math.max(max, logits[off + i] as number);
   let sum = 0;
