@@ -235,11 +235,10 @@ export class LlamaEngine implements Engine {
           const token = output.token as number;
           history.push(token);
           this.counters.tokensGenerated++;
-          // Decode the next token while the consumer handles this one: the engine never waits on our JS, and
-          // this sequence is ready for every shared batch.
-          const room = Math.min(prompt.length + job.maxTokens, this.model.contextSize);
-          if (history.length < room) pending = generator.next();
-          else pending = Promise.resolve({ done: true, value: undefined });
+          // Decode the next token while the consumer handles this one (never past max tokens or the context):
+          // the engine does not wait on our JS, and this sequence is ready for every shared batch.
+          const more = history.length < Math.min(prompt.length + job.maxTokens, this.model.contextSize);
+          if (more) pending = generator.next();
           const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
           if (wantProbabilities) {
             const probabilities = (output as { probabilities?: Map<Token, number> }).probabilities;
@@ -247,6 +246,7 @@ export class LlamaEngine implements Engine {
           }
           rewind = yield event;
           if (rewind) break;
+          if (!more) return;
         }
       } finally {
         // The decode in flight finishes before the sequence is touched again (return() queues behind it).
