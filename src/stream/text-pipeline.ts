@@ -71,7 +71,13 @@ export class TextPipeline {
 
   /** The generation ended: everything still held is released (or cut at a stop string). */
   flush(): PipelineStep {
-    const tail = this.decoder.flush();
+    const decoded = this.decoder.flush();
+    // Tokens still waiting for the rest of a character keep their logprobs, even if their bytes are dropped.
+    const logprobs = this.pendingLogprobs.splice(0);
+    const tail: Chunk | undefined =
+      decoded || logprobs.length
+        ? { ...(decoded ?? { tokens: [], text: '' }), ...(logprobs.length ? { logprobs } : {}) }
+        : undefined;
     // No more tokens will come, so a phrase completed by the last bytes can no longer be taken back.
     const pushed = tail ? this.phrases.push(tail) : { release: [] };
     const step = this.release([...pushed.release, ...(pushed.hit?.removed ?? []), ...this.phrases.flush()]);

@@ -47,3 +47,24 @@ test('UTF-8: bytes of one character split over tokens come out whole; invalid by
   const junk = [0xff, 0xfe, 0x41].map((b) => broken.push(b)?.text ?? '').join('') + (broken.flush()?.text ?? '');
   assert.equal(junk, 'A');
 });
+
+test('every token keeps its logprob, even bytes of a character that never completes', async () => {
+  const { TextPipeline } = await import('../../src/stream/text-pipeline.ts');
+  const detokenize = (tokens: readonly number[]) => new TextDecoder().decode(new Uint8Array(tokens));
+  const pipeline = new TextPipeline({
+    detokenize,
+    promptTokens: [],
+    stopStrings: [],
+    trimStop: true,
+    bannedPhrases: [],
+  });
+  const logprob = (id: number) => ({ token: '', tokenId: id, logprob: -1, top: [] });
+  const steps = [0x41, 0xf0, 0x9f].map((b) => pipeline.push(b, logprob(b)));
+  const flushed = pipeline.flush();
+  const all = [...steps.flatMap((s) => s.emit), ...flushed.emit];
+  assert.equal(all.map((o) => o.text).join(''), 'A');
+  assert.deepEqual(
+    all.flatMap((o) => o.logprobs ?? []).map((l) => l.tokenId),
+    [0x41, 0xf0, 0x9f],
+  );
+});
