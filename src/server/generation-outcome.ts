@@ -12,12 +12,9 @@ export type GenerationOutcome =
 export async function generationOutcome(generation: Generation): Promise<GenerationOutcome> {
   const log = generation.log;
   while (!log.ended) await log.waitForPartAfter(log.lastId);
-  const logprobs: TokenLogprob[] = [];
-  for (const { part } of log.partsAfter(0))
-    if (part.type === 'text-delta' && part.logprobs) logprobs.push(...part.logprobs);
   const last = log.last;
   if (last?.type === 'error') return { ok: false, text: log.text, error: last.error };
-  return { ok: true, text: log.text, finish: last as FinishPart, logprobs };
+  return { ok: true, text: log.text, finish: last as FinishPart, logprobs: generationLogprobs(generation) };
 }
 
 /** Every logprob entry recorded so far (for `/api/extra/last_logprobs`). */
