@@ -1,6 +1,6 @@
 import type { GgmlTypeName } from './gguf-value-types.ts';
 import { writeGgufFile } from './gguf-writer.ts';
-import { type LlamaHyperParams, llamaGgufDocument } from './llama-gguf.ts';
+import { type LlamaGgufInput, type LlamaHyperParams, llamaGgufDocument } from './llama-gguf.ts';
 import { seededNormal } from './seeded-random.ts';
 import { testVocabulary } from './vocabulary.ts';
 
@@ -12,6 +12,8 @@ export interface RandomLlamaOptions {
   vocabSize?: number;
   /** Standard deviation of matrix weights; larger values give peakier (less uniform) next-token distributions. */
   weightStd?: number;
+  /** More metadata (a chat template, a pooling type, …) for tests of what models declare. */
+  extraMetadata?: LlamaGgufInput['extraMetadata'];
 }
 
 /** A tiny model that loads in milliseconds: what the integration tests run on. */
@@ -63,6 +65,7 @@ export function writeRandomLlamaModel(path: string, options: RandomLlamaOptions 
       for (let i = 0; i < n; i++) out[i] = normal() * std;
       return out;
     },
+    ...(options.extraMetadata ? { extraMetadata: options.extraMetadata } : {}),
   });
   writeGgufFile(path, doc);
 }

@@ -3,11 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
-import { writeGgufFile } from '../../src/gguf/gguf-writer.ts';
-import { llamaGgufDocument } from '../../src/gguf/llama-gguf.ts';
-import { TINY_LLAMA } from '../../src/gguf/random-llama-model.ts';
-import { seededNormal } from '../../src/gguf/seeded-random.ts';
-import { testVocabulary } from '../../src/gguf/vocabulary.ts';
+import { TINY_LLAMA, writeRandomLlamaModel } from '../../src/gguf/random-llama-model.ts';
 import type { RunningServer } from '../../src/main.ts';
 import { TEST_TMP, testModelPath } from '../support/test-model.ts';
 import { postJson, startTestServer } from '../support/test-server.ts';
@@ -17,22 +13,11 @@ function embeddingModelPath(): string {
   testModelPath(); // makes sure the folder exists
   const path = join(TEST_TMP, 'tiny-F16-pooling-mean-v1.gguf');
   if (existsSync(path)) return path;
-  let index = 0;
-  const doc = llamaGgufDocument({
-    hparams: TINY_LLAMA,
-    vocab: testVocabulary(),
+  writeRandomLlamaModel(path, {
     type: 'F16',
-    weights: (_name, shape) => {
-      const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      index++;
-      if (shape.length === 1) return out.fill(1);
-      const normal = seededNormal(88_000 + index);
-      for (let i = 0; i < out.length; i++) out[i] = normal() * 0.08;
-      return out;
-    },
+    seed: 88,
     extraMetadata: [['llama.pooling_type', { type: 'uint32', value: 1 }]],
   });
-  writeGgufFile(path, doc);
   return path;
 }
 
