@@ -98,8 +98,8 @@ export async function* driveStream(
       onEvent: (event) => {
         if (event.id !== undefined && event.id !== '') {
           // Our server replays strictly after Last-Event-ID; dropping anything not after it keeps a misbehaving
-          // replay from duplicating text. Within one connection an id may repeat (a usage chunk and [DONE]
-          // belong to the same log part as the finish chunk), so the floor is where this connection resumed.
+          // replay from duplicating text. The floor is where this connection resumed, not the previous event:
+          // other servers' ids need not increase within a connection.
           if (isNotNewer(event.id, resumedAfter)) return;
           state.sawIds = true;
           currentId = event.id;
@@ -253,10 +253,13 @@ export async function* driveStream(
   }
 }
 
-/** True when both ids are integers and `id` is not after `floor` (ours are; other servers' ids are opaque). */
+/**
+ * True when both ids are numbers and `id` is not after `floor`. Ours are (`4`, or `3.1` for an event inside a
+ * log part's group, see part-event-ids.ts); other servers' ids are opaque.
+ */
 function isNotNewer(id: string, floor: string | undefined): boolean {
-  if (floor === undefined) return false;
+  if (floor === undefined || floor.trim() === '') return false;
   const a = Number(id);
   const b = Number(floor);
-  return Number.isInteger(a) && Number.isInteger(b) && a <= b;
+  return Number.isFinite(a) && Number.isFinite(b) && a <= b;
 }

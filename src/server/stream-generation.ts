@@ -6,7 +6,10 @@ import type { ServerContext } from './server-context.ts';
 import { StreamResponse } from './sse/stream-response.ts';
 
 export interface StreamGenerationOptions {
-  /** Resume after this event id (from `Last-Event-ID`); 0 streams from the start. */
+  /**
+   * Resume after this event id (from `Last-Event-ID`); 0 streams from the start. A fractional id (an event
+   * inside a part's group, see part-event-ids.ts) replays from its part on, without the events up to it.
+   */
   afterId: number;
   encode: (batch: readonly LoggedPart[]) => WireMessage[];
   contentType?: 'text/event-stream' | 'application/x-ndjson';
@@ -36,13 +39,22 @@ export async function streamGeneration(
   response.closed.addEventListener('abort', () => {
     if (!generation.log.ended && generation.request.abortOnDisconnect) generation.abort('disconnect');
   });
+  const afterPart = Math.floor(options.afterId);
+  // Only the part after `afterPart`, which opens the first batch, can have events numbered up to a fractional
+  // `afterId`; later batches go out unfiltered (the per-token path stays as it was).
+  let floor = options.afterId > afterPart ? options.afterId : undefined;
   try {
-    for await (const batch of generation.log.read(options.afterId, response.closed)) {
+    for await (const batch of generation.log.read(afterPart, response.closed)) {
       for (const { part } of batch) {
         if (part.type === 'queued') response.setHeartbeatText(`ping queued ${part.position}`);
         else if (part.type === 'start') response.setHeartbeatText('ping');
       }
-      await response.send(options.encode(batch));
+      let messages = options.encode(batch);
+      if (floor !== undefined) {
+        messages = messagesAfter(messages, floor);
+        floor = undefined;
+      }
+      await response.send(messages);
     }
     if (generation.log.ended && options.trailer) await response.send(options.trailer);
   } finally {
@@ -59,10 +71,20 @@ function corsHeaders(reply: FastifyReply): Record<string, string> {
   return out;
 }
 
-/** `Last-Event-ID` as a number, or undefined when absent or not one of our ids. */
+/** Drops the events numbered up to `floor` (a resumed client saw them); comments and id-less events pass. */
+function messagesAfter(messages: WireMessage[], floor: number): WireMessage[] {
+  return messages.filter(
+    (message) => message.kind !== 'event' || message.id === undefined || Number(message.id) > floor,
+  );
+}
+
+/**
+ * `Last-Event-ID` as a number (`4`, or `4.2` for an event inside a part's group), or undefined when absent
+ * or not one of our ids (negative, not a finite number).
+ */
 export function lastEventId(header: string | string[] | undefined): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (value === undefined || value.trim() === '') return undefined;
   const id = Number(value);
-  return Number.isInteger(id) && id >= 0 ? id : undefined;
+  return Number.isFinite(id) && id >= 0 ? id : undefined;
 }

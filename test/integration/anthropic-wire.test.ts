@@ -25,14 +25,17 @@ const post = (payload: unknown, headers: Record<string, string> = {}, signal?: A
     ...(signal ? { signal } : {}),
   });
 
-/** Every event must be exactly `id: n`, `event: <type>`, one `data:` line whose `type` is the event name, blank line. */
+/**
+ * Every event must be exactly `id: n` (or `n.i` inside a part's group), `event: <type>`, one `data:` line whose
+ * `type` is the event name, blank line.
+ */
 function events(text: string): Array<{ id: number; type: string; data: any }> {
   assert.ok(text.endsWith('\n\n'));
   assert.ok(!text.includes('[DONE]'), 'Anthropic streams have no [DONE]');
   const out: Array<{ id: number; type: string; data: any }> = [];
   for (const block of text.split('\n\n').slice(0, -1)) {
     if (block.startsWith(': ')) continue;
-    const match = /^id: (\d+)\nevent: ([a-z_]+)\ndata: (.+)$/.exec(block);
+    const match = /^id: (\d+(?:\.\d)?)\nevent: ([a-z_]+)\ndata: (.+)$/.exec(block);
     assert.ok(match, `framed as id/event/data: ${JSON.stringify(block)}`);
     const data = JSON.parse(match[3] as string);
     assert.equal(data.type, match[2], 'data.type repeats the event name');
@@ -133,6 +136,36 @@ test('a keyed stream resumes after Last-Event-ID: no second generation, nothing 
   assert.equal(text, generation.log.text);
   assert.equal(all.filter((e) => e.type === 'message_start').length, 1);
   assert.equal(all.at(-1)?.type, 'message_stop');
+});
+
+test('a connection cut inside the opening group (after message_start) resumes with content_block_start, nothing repeated', async () => {
+  const key = `anthropic-opening-${Date.now()}`;
+  const payload = body({ max_tokens: 6, temperature: 0 });
+  const whole = events(await (await post(payload, { 'X-Kindling-Stream': key })).text());
+  const [start, block, ping] = whole;
+  assert.deepEqual([start?.type, block?.type, ping?.type], ['message_start', 'content_block_start', 'ping']);
+  assert.ok(Number.isInteger(ping?.id), 'the group’s last event carries the start part’s id');
+  const previous = (ping?.id ?? 0) - 1;
+  assert.deepEqual([start?.id, block?.id], [Number(`${previous}.1`), Number(`${previous}.2`)]);
+  const resume = async (lastId: number | undefined) =>
+    events(await (await post(payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(lastId) })).text());
+  const text = (list: typeof whole) =>
+    list
+      .filter((e) => e.type === 'content_block_delta')
+      .map((e) => e.data.delta.text)
+      .join('');
+
+  const afterStart = await resume(start?.id);
+  assert.deepEqual(afterStart.slice(0, 2), [block, ping], 'the rest of the group, with its own ids');
+  assert.equal(afterStart.filter((e) => e.type === 'message_start').length, 0, 'message_start is not repeated');
+  assert.ok(afterStart.every((e) => e.id > (start?.id ?? 0)));
+  assert.equal(text(afterStart), text(whole));
+  assert.deepEqual(afterStart.at(-1), whole.at(-1));
+
+  const afterBlock = await resume(block?.id);
+  assert.deepEqual(afterBlock[0], ping);
+  assert.equal(afterBlock.filter((e) => e.type === 'content_block_start').length, 0);
+  assert.equal(text(afterBlock), text(whole));
 });
 
 test('errors: Anthropic envelope, field named, HTTP status matching the type', async () => {

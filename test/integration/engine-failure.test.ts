@@ -50,6 +50,10 @@ describe('an engine failure mid-generation', () => {
     const messages = events.filter((e) => e.event === 'message');
     assert.equal(messages.map((e) => e.data.token).join(''), 'xxx');
     assert.deepEqual(messages.at(-1)?.data, { token: '', finish_reason: 'error' });
+    // The error part's two events have ids of their own (part-event-ids.ts), so a resume never repeats one.
+    const ids = [...text.matchAll(/^id: (.+)\nevent: (\w+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const part = Number(ids.at(-1)?.split(' ')[0]);
+    assert.deepEqual(ids.slice(-2), [`${part - 1}.1 error`, `${part} message`]);
   });
 
   test('the server keeps serving after the failure', async () => {

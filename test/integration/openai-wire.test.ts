@@ -31,7 +31,7 @@ function events(body: string): Array<{ id: string; data: string }> {
   const out: Array<{ id: string; data: string }> = [];
   for (const block of body.split('\n\n').slice(0, -1)) {
     if (block.startsWith(': ')) continue; // heartbeat / queue comment
-    const match = /^id: (\d+)\ndata: (.+)$/.exec(block);
+    const match = /^id: (\d+(?:\.\d)?)\ndata: (.+)$/.exec(block);
     assert.ok(match, `event framed as "id: n\\ndata: json": ${JSON.stringify(block)}`);
     out.push({ id: match[1] as string, data: match[2] as string });
   }
@@ -110,7 +110,7 @@ test('a keyed stream survives its client leaving and resumes after Last-Event-ID
   while (!/id: [3-9]\d*\ndata: .*\n\n/.test(seen)) seen += new TextDecoder().decode((await reader.read()).value);
   controller.abort();
   const blocks = seen.split('\n\n').filter((b) => b.startsWith('id: '));
-  const lastId = /^id: (\d+)/.exec(blocks.at(-1) as string)?.[1] as string;
+  const lastId = /^id: ([\d.]+)/.exec(blocks.at(-1) as string)?.[1] as string;
   const generation = scheduler.find(key);
   assert.ok(generation, 'the keyed generation is still known');
   while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
@@ -264,22 +264,32 @@ test('the OpenAPI document at /api describes the OpenAI, Anthropic and Ollama ro
   }
 });
 
-test('a connection cut inside the final group (after the finish chunk) resumes with the usage chunk and [DONE]', async () => {
+test('a connection cut inside the final group (after the finish chunk) resumes with the usage chunk and [DONE] only', async () => {
   const key = `final-group-${Date.now()}`;
   const payload = chat({ max_tokens: 4, stream_options: { include_usage: true } });
   const whole = events(await (await post('/v1/chat/completions', payload, { 'X-Kindling-Stream': key })).text());
-  const [finish, usage, done] = whole.slice(-3);
+  const [text, finish, usage, done] = whole.slice(-4);
   assert.equal(done?.data, '[DONE]');
-  assert.equal(Number(finish?.id), Number(done?.id) - 1, 'the group’s first event carries the previous part’s id');
-  assert.equal(usage?.id, done?.id);
+  const part = Number(done?.id);
+  assert.ok(Number.isInteger(part), 'the group’s last event carries the part’s id');
+  assert.deepEqual(
+    [finish?.id, usage?.id],
+    [`${part - 1}.1`, `${part - 1}.2`],
+    'the events before it get ids of their own, between the previous part’s and this one’s',
+  );
+  assert.ok(Number(text?.id) < Number(finish?.id));
   // The client saw the finish chunk, then the connection broke: it resumes with that chunk's id.
   const resumed = events(
     await (
       await post('/v1/chat/completions', payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(finish?.id) })
     ).text(),
   );
-  assert.deepEqual(
-    resumed.map((e) => e.data),
-    [finish?.data, usage?.data, '[DONE]'],
+  assert.deepEqual(resumed, [usage, done], 'nothing seen before is replayed');
+  // Cut after the usage chunk: only [DONE] is left.
+  const last = events(
+    await (
+      await post('/v1/chat/completions', payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(usage?.id) })
+    ).text(),
   );
+  assert.deepEqual(last, [done]);
 });

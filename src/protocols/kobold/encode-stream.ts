@@ -1,5 +1,6 @@
 import type { WireMessage } from '../../core/wire-message.ts';
 import type { LoggedPart } from '../../stream/generation-log.ts';
+import { withPartIds } from '../shared/part-event-ids.ts';
 import { koboldErrorBody } from './errors.ts';
 import { koboldFinishReason } from './finish-reason.ts';
 import { pythonJson } from './python-json.ts';
@@ -9,7 +10,8 @@ import { pythonJson } from './python-json.ts';
  * then `event: message`, then exactly one `data:` line. Text parts that accumulated while the reader
  * was busy are joined into one event (its id is the last part's), so a slow reader gets fewer, larger
  * events instead of an unbounded backlog. The final event carries only the finish reason, with JSON
- * `null` before it (KoboldCpp ≥1.86 framing).
+ * `null` before it (KoboldCpp ≥1.86 framing). An error is an `error` event and that final event, with ids
+ * from part-event-ids.ts.
  */
 export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] {
   const out: WireMessage[] = [];
@@ -48,13 +50,15 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
         break;
       case 'error':
         flushText();
-        out.push({ kind: 'event', id: String(id), event: 'error', data: JSON.stringify(koboldErrorBody(part.error)) });
-        out.push({
-          kind: 'event',
-          id: String(id),
-          event: 'message',
-          data: pythonJson({ token: '', finish_reason: 'error' }),
-        });
+        out.push(
+          ...withPartIds(
+            [
+              { kind: 'event', event: 'error', data: JSON.stringify(koboldErrorBody(part.error)) },
+              { kind: 'event', event: 'message', data: pythonJson({ token: '', finish_reason: 'error' }) },
+            ],
+            id,
+          ),
+        );
         break;
     }
   }
