@@ -2,8 +2,6 @@ import { type ClientConfig, definedFields } from './client-config.ts';
 import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import type { GenerationResult, StreamCallOptions, TextClient, TextRequest, TextStream } from './client-types.ts';
 import { collectStream } from './collect-stream.ts';
-import { requestJson } from './http-request.ts';
-import { LinkedAbortController } from './linked-abort-controller.ts';
 import { fetchModelIds } from './model-ids.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord } from './provider-error-body.ts';

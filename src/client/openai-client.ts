@@ -9,9 +9,7 @@ import type {
   TextStream,
 } from './client-types.ts';
 import { collectStream } from './collect-stream.ts';
-import { requestJson } from './http-request.ts';
 import { KeepaliveStatus } from './keepalive-status.ts';
-import { LinkedAbortController } from './linked-abort-controller.ts';
 import { fetchModelIds } from './model-ids.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord, readProviderErrorBody } from './provider-error-body.ts';
