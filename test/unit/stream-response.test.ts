@@ -57,6 +57,28 @@ test('silence is filled with heartbeat comments that carry the queue position', 
   assert.ok(res.written.every((w) => w === ': ping queued 3\n\n'));
 });
 
+test('a heartbeat comes only after a full interval of silence: events keep postponing it', async () => {
+  const res = new StuckResponse();
+  res.write = (chunk: string) => {
+    res.written.push(chunk);
+    return true;
+  };
+  const response = new StreamResponse(res as unknown as ServerResponse, {
+    contentType: 'text/event-stream',
+    heartbeatMs: 150,
+    stalledReaderMs: 1000,
+  });
+  // An event every ~10 ms for over 300 ms: two heartbeat intervals, never 150 ms of silence.
+  for (let i = 0; i < 30; i++) {
+    await response.send([{ kind: 'event', id: String(i + 1), event: 'message', data: '{}' }]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(res.written.filter((w) => w.startsWith(':')).length, 0);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  response.end();
+  assert.ok(res.written.filter((w) => w.startsWith(':')).length >= 1);
+});
+
 test('SSE framing: id, event, then one data line per line of data, blank line; comments are single-line', () => {
   assert.equal(
     formatWireMessage({ kind: 'event', id: '7', event: 'message', data: '{"a": 1}' }),

@@ -20,6 +20,7 @@ export class StreamResponse {
   private readonly closedController = new AbortController();
   private heartbeat?: NodeJS.Timeout;
   private heartbeatText = 'ping';
+  private lastWriteAt = performance.now();
 
   constructor(
     private readonly res: ServerResponse,
@@ -57,7 +58,7 @@ export class StreamResponse {
     if (messages.length === 0 || this.closed.aborted) return;
     let chunk = '';
     for (const message of messages) chunk += formatWireMessage(message);
-    this.armHeartbeat();
+    this.lastWriteAt = performance.now();
     if (!this.res.write(chunk)) await this.drained();
   }
 
@@ -83,14 +84,20 @@ export class StreamResponse {
     });
   }
 
-  private armHeartbeat(): void {
+  /**
+   * One timer for the stream's life, re-armed for the silence still to go when it fires: re-arming it on
+   * every write would cost a timer insert and removal per token.
+   */
+  private armHeartbeat(delayMs = this.options.heartbeatMs): void {
     if (this.options.heartbeatMs <= 0 || this.options.contentType !== 'text/event-stream') return;
-    this.stopHeartbeat();
     this.heartbeat = setTimeout(() => {
       if (this.closed.aborted) return;
+      const silentFor = performance.now() - this.lastWriteAt;
+      if (silentFor < this.options.heartbeatMs) return this.armHeartbeat(this.options.heartbeatMs - silentFor);
+      this.lastWriteAt = performance.now();
       this.res.write(formatWireMessage({ kind: 'comment', text: this.heartbeatText }));
       this.armHeartbeat();
-    }, this.options.heartbeatMs);
+    }, delayMs);
   }
 
   private stopHeartbeat(): void {
