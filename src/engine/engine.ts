@@ -43,6 +43,10 @@ export interface EngineCounters {
   promptTokensEvaluated: number;
   promptTokensReused: number;
   tokensGenerated: number;
+  /** Decode calls (batches) since start: with N slots generating together, about one per N tokens. */
+  decodeBatches: number;
+  /** Sequences summed over those batches: divided by `decodeBatches`, how many slots shared a batch. */
+  batchedSequences: number;
 }
 
 /**

@@ -40,6 +40,28 @@ describe('parallel slots on the real engine', () => {
     }
   });
 
+  test('slots generating together share every decode batch: about one batch per token, not one per slot', async () => {
+    const tokens = 40;
+    const before = (await getJson(`${server.url}/api/extra/perf`)).body;
+    const streams = await Promise.all(
+      ['fox', 'dog', 'cat'].map((animal) =>
+        openStream(`${server.url}/api/extra/generate/stream`, {
+          prompt: `The ${animal} ran`,
+          max_length: tokens,
+          ban_eos_token: true,
+        }),
+      ),
+    );
+    await Promise.all(streams.map((s) => s.done));
+    const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
+    assert.equal(afterPerf.tokens_generated - before.tokens_generated, 3 * tokens);
+    const batches = afterPerf.decode_batches - before.decode_batches;
+    const sequences = afterPerf.batched_sequences - before.batched_sequences;
+    // Unbatched, 3 × 40 tokens are 120 decodes; shared, 40 plus the few before all three have joined.
+    assert.ok(batches <= tokens + 6, `${batches} decode batches for ${tokens} tokens in each of 3 slots`);
+    assert.ok(sequences / batches >= 2.7, `${(sequences / batches).toFixed(2)} slots per batch`);
+  });
+
   test('a follow-up that resends the story plus a little evaluates only the new suffix', async () => {
     const story = 'Once upon a time there was a little fox. '.repeat(12);
     const follow = `${story}The fox ran.`;

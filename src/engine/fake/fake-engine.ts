@@ -15,7 +15,13 @@ export interface FakeEngineScript {
  * (token id = char code), and generation that repeats the prompt's last character forever.
  */
 export class FakeEngine implements Engine {
-  readonly counters: EngineCounters = { promptTokensEvaluated: 0, promptTokensReused: 0, tokensGenerated: 0 };
+  readonly counters: EngineCounters = {
+    promptTokensEvaluated: 0,
+    promptTokensReused: 0,
+    tokensGenerated: 0,
+    decodeBatches: 0,
+    batchedSequences: 0,
+  };
   readonly model: ModelInfo;
   readonly bosToken = undefined;
   readonly eosToken = 0;

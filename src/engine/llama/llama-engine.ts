@@ -1,4 +1,4 @@
-import { freemem } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import { basename } from 'node:path';
 import {
   getLlama,
@@ -14,9 +14,11 @@ import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import type { ModelInfo } from '../../core/model-info.ts';
 import type { Engine, EngineCounters, EngineEvent, EngineJob, EngineRewind, TokenProbability } from '../engine.ts';
+import { DecodeStep } from './decode-step.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
+import { sequenceOrderedBatches } from './sequence-ordered-batch.ts';
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -34,11 +36,11 @@ export interface LlamaEngineOptions {
 
 /** The only module that talks to node-llama-cpp: model, one context, one sequence per slot. */
 export class LlamaEngine implements Engine {
-  readonly counters: EngineCounters = { promptTokensEvaluated: 0, promptTokensReused: 0, tokensGenerated: 0 };
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private readonly bannedCache = new Map<string, number[]>();
   private chatTemplate?: LlamaChatTemplate | null;
   private embedder?: LlamaEmbedder;
+  private readonly step: DecodeStep;
 
   private constructor(
     private readonly llama: Llama,
@@ -47,7 +49,12 @@ export class LlamaEngine implements Engine {
     private readonly sequences: LlamaContextSequence[],
     readonly model: ModelInfo,
     private readonly batchSize: number,
-  ) {}
+    readonly counters: EngineCounters,
+    /** A core is left over by the decoding threads: JS can run beside a decode at no cost to it. */
+    coresToSpare: boolean,
+  ) {
+    this.step = new DecodeStep(!coresToSpare);
+  }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
     const llama = await getLlama({
@@ -63,12 +70,22 @@ export class LlamaEngine implements Engine {
     const contextSize = Math.min(options.contextSize, Math.max(llamaModel.trainContextSize, 256));
     const batchSize = options.batchSize ?? 512;
     const slots = options.slots === 'auto' ? await autoSlotCount(llama, llamaModel, contextSize) : options.slots;
+    const counters: EngineCounters = {
+      promptTokensEvaluated: 0,
+      promptTokensReused: 0,
+      tokensGenerated: 0,
+      decodeBatches: 0,
+      batchedSequences: 0,
+    };
+    let created: LlamaContext | undefined;
     const context = await llamaModel.createContext({
       contextSize,
       sequences: slots,
       threads: { ideal: options.threads, min: options.threads },
       batchSize,
+      batching: { itemPrioritizationStrategy: sequenceOrderedBatches(() => created, counters) },
     });
+    created = context;
     const sequences = Array.from({ length: slots }, () => context.getSequence());
     const metadata = llamaModel.fileInfo.metadata as {
       general?: { name?: string; architecture?: string };
@@ -88,7 +105,8 @@ export class LlamaEngine implements Engine {
       canEmbed: embedder !== undefined,
       placeholder: options.placeholder ?? false,
     };
-    const engine = new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize);
+    const coresToSpare = options.threads < availableParallelism();
+    const engine = new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize, counters, coresToSpare);
     engine.embedder = embedder;
     return engine;
   }
@@ -226,7 +244,10 @@ export class LlamaEngine implements Engine {
     for (;;) {
       const generator = sequence.evaluateWithMetadata(input, { probabilities: wantProbabilities }, options);
       let rewind: EngineRewind | undefined;
-      let pending = generator.next();
+      // Every decode after the prompt goes through the shared step, so all generating slots share each batch.
+      // The next one is asked for as soon as a token arrives (never past max tokens or the context): the
+      // engine does not wait on a slow consumer.
+      let pending = this.step.next(slot, () => generator.next());
       try {
         for (;;) {
           const step = await pending;
@@ -235,10 +256,9 @@ export class LlamaEngine implements Engine {
           const token = output.token as number;
           history.push(token);
           this.counters.tokensGenerated++;
-          // Decode the next token while the consumer handles this one (never past max tokens or the context):
-          // the engine does not wait on our JS, and this sequence is ready for every shared batch.
           const more = history.length < Math.min(prompt.length + job.maxTokens, this.model.contextSize);
-          if (more) pending = generator.next();
+          if (more) pending = this.step.next(slot, () => generator.next());
+          else this.step.leave(slot);
           const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
           if (wantProbabilities) {
             const probabilities = (output as { probabilities?: Map<Token, number> }).probabilities;
@@ -249,6 +269,7 @@ export class LlamaEngine implements Engine {
           if (!more) return;
         }
       } finally {
+        this.step.leave(slot);
         // The decode in flight finishes before the sequence is touched again (return() queues behind it).
         pending.catch(() => {});
         await generator.return(undefined);

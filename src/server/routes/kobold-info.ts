@@ -117,6 +117,8 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
         prompt_tokens_evaluated: engine.counters.promptTokensEvaluated,
         prompt_tokens_reused: engine.counters.promptTokensReused,
         tokens_generated: engine.counters.tokensGenerated,
+        decode_batches: engine.counters.decodeBatches,
+        batched_sequences: engine.counters.batchedSequences,
       };
     },
   );
