@@ -1,13 +1,17 @@
 /**
  * Aggregate tokens/s and time to first token with 1, 4 and 8 concurrent streaming clients: node-llama-cpp
- * driven directly with the same number of sequences, then our server (its own process) with that many
- * slots, in one run.
+ * driven directly with the same number of sequences, our server (its own process) with that many slots,
+ * and, when given a `llama-server` binary, llama.cpp's own server with that many slots. Each level runs
+ * `--runs` rounds that alternate the sides, so drift in machine load hits all of them alike; the table
+ * prints medians and the ratio of the medians.
  *
- *   node --import tsx bench/concurrency.ts [--threads 2] [--levels 1,4,8] [--model file.gguf] [--tokens 128]
+ *   node --import tsx bench/concurrency.ts [--threads 2] [--levels 1,4,8] [--runs 5] [--model file.gguf]
+ *     [--tokens 128] [--llama-server path/to/llama-server]
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { benchModelPath, benchPrompt, median } from './bench-model.ts';
+import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
 import { startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
@@ -15,54 +19,63 @@ const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '2' },
     levels: { type: 'string', default: '1,4,8' },
+    runs: { type: 'string', default: '5' },
     model: { type: 'string' },
     tokens: { type: 'string', default: '128' },
+    'llama-server': { type: 'string' },
   },
 });
 const threads = Number(values.threads);
 const levels = (values.levels as string).split(',').map(Number);
+const runs = Number(values.runs);
 const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
+const llamaServerPath = values['llama-server'];
 const sampling = { temperature: 0.7, topK: 100, topP: 0.92 };
+/** Context per client: the 146-token prompt and the generated tokens fit with room to spare. */
+const perClientContext = 512;
 
-interface Level {
+interface Round {
   aggregate: number;
-  ttftP50: number;
-  ttftMax: number;
+  ttft: number[];
 }
 
 const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
 const prompt = benchPrompt((t) => model.tokenize(t), 146);
+/** A different first word per round and client: no round is served from an earlier round's cached prompt. */
+const promptOf = (round: number, client: number) => `${round}-${client} ${prompt}`;
 
-async function direct(clients: number): Promise<Level> {
+async function directRounds(clients: number): Promise<(round: number) => Promise<Round>> {
   const context = await model.createContext({
-    contextSize: 512,
+    contextSize: perClientContext,
     sequences: clients,
     threads: { ideal: threads, min: threads },
     batchSize: 512,
   });
-  const started = performance.now();
-  const ttft: number[] = [];
-  let total = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, i) => {
-      const sequence = context.getSequence();
-      const tokens = [model.tokens.bos as Token, ...model.tokenize(`${i} ${prompt}`)];
-      let count = 0;
-      for await (const _token of sequence.evaluate(tokens, { ...sampling, seed: i + 1 })) {
-        if (count === 0) ttft.push(performance.now() - started);
-        if (++count >= generate) break;
-      }
-      total += count;
-    }),
-  );
-  const wall = performance.now() - started;
-  await context.dispose();
-  return { aggregate: (total * 1000) / wall, ttftP50: median(ttft), ttftMax: Math.max(...ttft) };
+  const sequences = Array.from({ length: clients }, () => context.getSequence());
+  cleanups.push(() => context.dispose());
+  return async (round) => {
+    const started = performance.now();
+    const ttft: number[] = [];
+    let total = 0;
+    await Promise.all(
+      sequences.map(async (sequence, i) => {
+        await sequence.clearHistory();
+        const tokens = [model.tokens.bos as Token, ...model.tokenize(promptOf(round, i))];
+        let count = 0;
+        for await (const _token of sequence.evaluate(tokens, { ...sampling, seed: round * 100 + i + 1 })) {
+          if (count === 0) ttft.push(performance.now() - started);
+          if (++count >= generate) break;
+        }
+        total += count;
+      }),
+    );
+    return { aggregate: (total * 1000) / (performance.now() - started), ttft };
+  };
 }
 
-async function served(clients: number): Promise<Level> {
+async function kindlingRounds(clients: number): Promise<(round: number) => Promise<Round>> {
   const server = await startServerProcess([
     '--model',
     modelPath,
@@ -71,49 +84,98 @@ async function served(clients: number): Promise<Level> {
     '--parallel',
     String(clients),
     '--contextsize',
-    '512',
+    String(perClientContext),
     '--heartbeat',
     '0',
     '--gpulayers',
     '0',
   ]);
+  cleanups.push(() => server.stop());
   const perf = async () =>
     ((await (await fetch(`${server.url}/api/extra/perf`)).json()) as { tokens_generated: number }).tokens_generated;
-  // Warm-up (first decode allocations), as the direct side is warm from the previous rows.
   await timeKoboldStream(server.url, { prompt: `warm ${prompt}`, max_length: 4 });
-  const before = await perf();
-  const started = performance.now();
-  const timings = await Promise.all(
-    Array.from({ length: clients }, (_, i) =>
-      timeKoboldStream(server.url, {
-        prompt: `${i} ${prompt}`,
-        max_length: generate,
-        sampler_seed: i + 1,
-        temperature: 0.7,
-        top_k: 100,
-        top_p: 0.92,
-      }),
-    ),
-  );
-  const wall = performance.now() - started;
-  const total = (await perf()) - before;
-  await server.stop();
-  const ttft = timings.map((t) => t.firstTokenMs);
-  return { aggregate: (total * 1000) / wall, ttftP50: median(ttft), ttftMax: Math.max(...ttft) };
+  return async (round) => {
+    const before = await perf();
+    const started = performance.now();
+    const timings = await Promise.all(
+      Array.from({ length: clients }, (_, i) =>
+        timeKoboldStream(server.url, {
+          prompt: promptOf(round, i),
+          max_length: generate,
+          sampler_seed: round * 100 + i + 1,
+          temperature: 0.7,
+          top_k: 100,
+          top_p: 0.92,
+        }),
+      ),
+    );
+    const wall = performance.now() - started;
+    return { aggregate: (((await perf()) - before) * 1000) / wall, ttft: timings.map((t) => t.firstTokenMs) };
+  };
 }
 
+async function llamaServerRounds(binary: string, clients: number): Promise<(round: number) => Promise<Round>> {
+  const server = await startLlamaServer(binary, {
+    modelPath,
+    threads,
+    slots: clients,
+    contextSize: perClientContext * clients,
+  });
+  cleanups.push(() => server.stop());
+  await timeLlamaServerStream(server.url, { prompt: `warm ${prompt}`, n_predict: 4 });
+  return async (round) => {
+    const started = performance.now();
+    const timings = await Promise.all(
+      Array.from({ length: clients }, (_, i) =>
+        timeLlamaServerStream(server.url, {
+          prompt: promptOf(round, i),
+          n_predict: generate,
+          seed: round * 100 + i + 1,
+          temperature: 0.7,
+          top_k: 100,
+          top_p: 0.92,
+          min_p: 0,
+        }),
+      ),
+    );
+    const wall = performance.now() - started;
+    const total = timings.reduce((sum, t) => sum + t.tokens, 0);
+    return { aggregate: (total * 1000) / wall, ttft: timings.map((t) => t.firstTokenMs) };
+  };
+}
+
+let cleanups: Array<() => Promise<void>> = [];
+const summary = (rounds: Round[]) => {
+  const ttft = rounds.flatMap((r) => r.ttft);
+  return { aggregate: median(rounds.map((r) => r.aggregate)), p50: median(ttft), max: Math.max(...ttft) };
+};
+const figure = (s: ReturnType<typeof summary>) => `${s.aggregate.toFixed(1)}`;
+const latency = (s: ReturnType<typeof summary>) => `${s.p50.toFixed(0)} / ${s.max.toFixed(0)}`;
+
 console.log(
-  `model ${modelPath}; threads ${threads}; 146-token prompts, ${generate} tokens per client; server in its own process with one slot per client`,
+  `model ${modelPath}; threads ${threads}; 146-token prompts, ${generate} tokens per client; ${runs} alternating rounds per level, medians`,
 );
 console.log(
-  '| clients | node-llama-cpp direct: aggregate t/s | Kindling: aggregate t/s | ratio | Kindling TTFT p50 / max (ms) | direct TTFT p50 / max (ms) |',
+  `| clients | direct t/s | Kindling t/s | Kindling/direct |${llamaServerPath ? ' llama-server t/s | Kindling/llama-server |' : ''} TTFT p50 / max ms: direct | Kindling |${llamaServerPath ? ' llama-server |' : ''}`,
 );
-console.log('|---|---|---|---|---|---|');
+console.log(`|---|---|---|---|${llamaServerPath ? '---|---|' : ''}---|---|${llamaServerPath ? '---|' : ''}`);
 for (const clients of levels) {
-  const d = await direct(clients);
-  const s = await served(clients);
+  cleanups = [];
+  const sides = [await directRounds(clients), await kindlingRounds(clients)];
+  if (llamaServerPath) sides.push(await llamaServerRounds(llamaServerPath, clients));
+  const results: Round[][] = sides.map(() => []);
+  for (let round = 0; round < runs; round++) {
+    for (const [side, run] of sides.entries()) (results[side] as Round[]).push(await run(round));
+  }
+  for (const cleanup of cleanups) await cleanup();
+  const [d, k, l] = results.map(summary) as [
+    ReturnType<typeof summary>,
+    ReturnType<typeof summary>,
+    ...ReturnType<typeof summary>[],
+  ];
+  const ratio = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
   console.log(
-    `| ${clients} | ${d.aggregate.toFixed(1)} | ${s.aggregate.toFixed(1)} | ${((s.aggregate / d.aggregate) * 100).toFixed(0)}% | ${s.ttftP50.toFixed(0)} / ${s.ttftMax.toFixed(0)} | ${d.ttftP50.toFixed(0)} / ${d.ttftMax.toFixed(0)} |`,
+    `| ${clients} | ${figure(d)} | ${figure(k)} | ${ratio(k.aggregate, d.aggregate)} |${l ? ` ${figure(l)} | ${ratio(k.aggregate, l.aggregate)} |` : ''} ${latency(d)} | ${latency(k)} |${l ? ` ${latency(l)} |` : ''}`,
   );
 }
 await model.dispose();
