@@ -2,8 +2,9 @@
  * llama.cpp's own `llama-server` as a reference peer for the concurrency benchmark: started from a binary
  * the caller built (nothing is downloaded), driven with its native streaming `/completion` endpoint.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { type ServerProcess, whenServing } from './server-process.ts';
 
 export interface LlamaServerOptions {
   modelPath: string;
@@ -13,15 +14,9 @@ export interface LlamaServerOptions {
   contextSize: number;
 }
 
-export interface LlamaServerPeer {
-  url: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-export async function startLlamaServer(binary: string, options: LlamaServerOptions): Promise<LlamaServerPeer> {
+export async function startLlamaServer(binary: string, options: LlamaServerOptions): Promise<ServerProcess> {
   const port = 5900 + Math.floor(Math.random() * 200);
-  // Its defaults otherwise (flash attention auto, polling thread pool): the server as users run it.
+  // Its defaults otherwise (flash attention auto, its own thread pool): the server as users run it.
   const child = spawn(
     binary,
     [
@@ -31,24 +26,7 @@ export async function startLlamaServer(binary: string, options: LlamaServerOptio
     ],
     { stdio: ['ignore', 'ignore', 'ignore'] },
   );
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      const health = await fetch(`${url}/health`);
-      if (health.ok) break;
-    } catch {}
-    if (i > 1200 || child.exitCode !== null) throw new Error(`llama-server did not start (${binary})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    url,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return whenServing(child, `http://127.0.0.1:${port}`, '/health', `llama-server (${binary})`);
 }
 
 /** Streams one `/completion` and times it from the client's side, like `timeKoboldStream`. */

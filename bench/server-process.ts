@@ -15,15 +15,22 @@ export async function startServerProcess(args: string[]): Promise<ServerProcess>
     ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn', ...args],
     { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  const url = `http://127.0.0.1:${port}`;
+  return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', 'the server');
+}
+
+/** Polls `readyPath` until the child answers 200 (two minutes at most), then hands back a way to stop it. */
+export async function whenServing(
+  child: ChildProcess,
+  url: string,
+  readyPath: string,
+  name: string,
+): Promise<ServerProcess> {
   for (let i = 0; ; i++) {
     try {
-      await fetch(`${url}/api/extra/perf`);
-      break;
-    } catch {
-      if (i > 1200 || child.exitCode !== null) throw new Error('the server did not start');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      if ((await fetch(`${url}${readyPath}`)).ok) break;
+    } catch {}
+    if (i > 1200 || child.exitCode !== null) throw new Error(`${name} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
     url,
