@@ -22,7 +22,7 @@ async function registerClientCommands(program: Command): Promise<void> {
 async function serve(config: ServerConfig): Promise<void> {
   const server = await startServer(config);
   process.stdout.write(
-    `Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} (web client: ${server.url}/, API docs: ${server.url}/api)\n`,
+    `Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} on ${server.context.engine.model.engineBuild} (web client: ${server.url}/, API docs: ${server.url}/api)\n`,
   );
   let closing = false;
   const shutdown = async (signal: string) => {

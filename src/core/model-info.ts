@@ -13,6 +13,8 @@ export interface ModelInfo {
   /** Jinja chat template from the GGUF, when the model has one. */
   chatTemplate?: string;
   canEmbed: boolean;
+  /** Which inference binary runs it, e.g. "llama.cpp v0.4.0, prebuilt binary, CPU". */
+  engineBuild: string;
   /** True for our random-weight placeholder: its text is noise and every surface says so. */
   placeholder: boolean;
 }

@@ -39,6 +39,7 @@ export class FakeEngine implements Engine {
       sizeBytes: 0,
       architecture: 'fake',
       canEmbed: false,
+      engineBuild: 'fake engine (tests)',
       placeholder: false,
     };
   }

@@ -103,6 +103,7 @@ export class LlamaEngine implements Engine {
       architecture: metadata.general?.architecture ?? 'unknown',
       chatTemplate: metadata.tokenizer?.chat_template,
       canEmbed: embedder !== undefined,
+      engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}`,
       placeholder: options.placeholder ?? false,
     };
     const coresToSpare = options.threads < availableParallelism();

@@ -56,6 +56,7 @@ The machine-readable description is <a href="/api/openapi.json">/api/openapi.jso
     total_slots: scheduler.slotCount,
     modalities: { vision: false, audio: false },
     model_path: engine.model.name,
+    build_info: engine.model.engineBuild,
     n_ctx: engine.model.contextSize,
     default_generation_settings: { n_ctx: engine.model.contextSize },
   }));
