@@ -4,6 +4,10 @@
  * (direct, server, direct, …) so drift in machine load hits both sides alike.
  *
  *   node --import tsx bench/single-stream.ts [--threads 2] [--runs 8] [--model file.gguf] [--tokens 128]
+ *     [--prompt-tokens 146]
+ *
+ * A short prompt (`--prompt-tokens 8`) makes the first token cheap and steady, so the paired difference in
+ * time to first token shows the server's own added latency instead of the prompt evaluation's noise.
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
@@ -18,6 +22,7 @@ const { values } = parseArgs({
     model: { type: 'string' },
     tokens: { type: 'string', default: '128' },
     gpulayers: { type: 'string', default: '0' },
+    'prompt-tokens': { type: 'string', default: '146' },
   },
 });
 const threads = Number(values.threads);
@@ -35,7 +40,7 @@ const context = await model.createContext({
   batchSize: 512,
 });
 const sequence = context.getSequence();
-const prompt = benchPrompt((t) => model.tokenize(t), 146);
+const prompt = benchPrompt((t) => model.tokenize(t), Number(values['prompt-tokens']));
 const promptTokens = model.tokenize(`1 ${prompt}`).length + 1;
 
 async function direct(run: number): Promise<{ ttft: number; tps: number }> {
