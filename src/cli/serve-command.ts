@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { defaultModel } from '../config/default-model.ts';
+import { DEMO_MODEL_THREADS, defaultModel } from '../config/default-model.ts';
 import { DEFAULT_PORT, defaultServerConfig, defaultThreads, type ServerConfig } from '../config/server-config.ts';
 
 const int =
@@ -17,7 +17,7 @@ interface ServeFlags {
   port: number;
   host: string;
   contextsize: number;
-  threads: number;
+  threads?: number;
   gpulayers: number | 'auto';
   password?: string;
   parallel: number | 'auto';
@@ -56,9 +56,8 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
     .addOption(new Option('--context-size <n>').argParser(int('--context-size', 64)).hideHelp())
     .option(
       '--threads <n>',
-      'CPU threads for decoding (default: available cores)',
+      `CPU threads for decoding (default: available cores, ${defaultThreads()} here; 1 for the bundled demo model)`,
       int('--threads', 1),
-      defaultThreads(),
     )
     .option(
       '--gpulayers <n|auto>',
@@ -133,7 +132,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
           host: flags.host,
           port: flags.port,
           contextSize: flags.contextSize ?? flags.contextsize,
-          threads: flags.threads,
+          threads: flags.threads ?? (explicit ? defaultThreads() : DEMO_MODEL_THREADS),
           gpuLayers: flags.gpuLayers ?? flags.gpulayers,
           parallel: flags.parallelrequests ?? flags.parallel,
           maxQueue: flags.queue,
