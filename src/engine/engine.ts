@@ -49,6 +49,10 @@ export interface EngineCounters {
   batchedSequences: number;
 }
 
+export function zeroCounters(): EngineCounters {
+  return { promptTokensEvaluated: 0, promptTokensReused: 0, tokensGenerated: 0, decodeBatches: 0, batchedSequences: 0 };
+}
+
 /**
  * The inference engine: a model plus `slotCount` independent sequences (slots) that it decodes in shared
  * batches. The scheduler owns which job runs in which slot; the engine never queues.

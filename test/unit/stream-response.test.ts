@@ -25,6 +25,16 @@ class StuckResponse extends EventEmitter {
   }
 }
 
+/** A response whose socket takes every write at once (a reader that keeps up), recording what was written. */
+function drainingResponse(): StuckResponse {
+  const res = new StuckResponse();
+  res.write = (chunk: string) => {
+    res.written.push(chunk);
+    return true;
+  };
+  return res;
+}
+
 test('a reader that stays blocked past the limit is cut (and the writer is released)', async () => {
   const res = new StuckResponse();
   const response = new StreamResponse(res as unknown as ServerResponse, {
@@ -40,11 +50,7 @@ test('a reader that stays blocked past the limit is cut (and the writer is relea
 });
 
 test('silence is filled with heartbeat comments that carry the queue position', async () => {
-  const res = new StuckResponse();
-  res.write = (chunk: string) => {
-    res.written.push(chunk);
-    return true;
-  };
+  const res = drainingResponse();
   const response = new StreamResponse(res as unknown as ServerResponse, {
     contentType: 'text/event-stream',
     heartbeatMs: 20,
@@ -58,11 +64,7 @@ test('silence is filled with heartbeat comments that carry the queue position', 
 });
 
 test('a heartbeat comes only after a full interval of silence: events keep postponing it', async () => {
-  const res = new StuckResponse();
-  res.write = (chunk: string) => {
-    res.written.push(chunk);
-    return true;
-  };
+  const res = drainingResponse();
   const response = new StreamResponse(res as unknown as ServerResponse, {
     contentType: 'text/event-stream',
     heartbeatMs: 150,

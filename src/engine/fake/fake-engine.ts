@@ -1,5 +1,12 @@
 import type { ModelInfo } from '../../core/model-info.ts';
-import type { Engine, EngineCounters, EngineEvent, EngineJob, EngineRewind } from '../engine.ts';
+import {
+  type Engine,
+  type EngineCounters,
+  type EngineEvent,
+  type EngineJob,
+  type EngineRewind,
+  zeroCounters,
+} from '../engine.ts';
 
 export interface FakeEngineScript {
   slots?: number;
@@ -15,13 +22,7 @@ export interface FakeEngineScript {
  * (token id = char code), and generation that repeats the prompt's last character forever.
  */
 export class FakeEngine implements Engine {
-  readonly counters: EngineCounters = {
-    promptTokensEvaluated: 0,
-    promptTokensReused: 0,
-    tokensGenerated: 0,
-    decodeBatches: 0,
-    batchedSequences: 0,
-  };
+  readonly counters: EngineCounters = zeroCounters();
   readonly model: ModelInfo;
   readonly bosToken = undefined;
   readonly eosToken = 0;

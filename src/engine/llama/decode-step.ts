@@ -4,7 +4,7 @@
  * node-llama-cpp decodes whatever sequences have queued a token when its batch loop comes round, and
  * samples each sequence on its own worker thread. The sequence whose sampling finishes last queues its
  * next token after the batch has already gone, so with 4 slots most batches held 3 tokens and the
- * stragglers needed extra decodes: 177 decodes for 128 steps, each nearly as costly as a full one.
+ * stragglers needed extra decodes: about 175 decodes for 128 steps, each nearly as costly as a full one.
  * Here a slot asks for its next decode through `next()`, which waits until every member of the step has
  * received its token and asked again (or left), then starts all of them in the same event-loop turn.
  *

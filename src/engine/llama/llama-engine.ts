@@ -13,7 +13,15 @@ import {
 import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import type { ModelInfo } from '../../core/model-info.ts';
-import type { Engine, EngineCounters, EngineEvent, EngineJob, EngineRewind, TokenProbability } from '../engine.ts';
+import {
+  type Engine,
+  type EngineCounters,
+  type EngineEvent,
+  type EngineJob,
+  type EngineRewind,
+  type TokenProbability,
+  zeroCounters,
+} from '../engine.ts';
 import { DecodeStep } from './decode-step.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
@@ -70,13 +78,7 @@ export class LlamaEngine implements Engine {
     const contextSize = Math.min(options.contextSize, Math.max(llamaModel.trainContextSize, 256));
     const batchSize = options.batchSize ?? 512;
     const slots = options.slots === 'auto' ? await autoSlotCount(llama, llamaModel, contextSize) : options.slots;
-    const counters: EngineCounters = {
-      promptTokensEvaluated: 0,
-      promptTokensReused: 0,
-      tokensGenerated: 0,
-      decodeBatches: 0,
-      batchedSequences: 0,
-    };
+    const counters = zeroCounters();
     let created: LlamaContext | undefined;
     const context = await llamaModel.createContext({
       contextSize,

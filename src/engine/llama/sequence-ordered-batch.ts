@@ -19,8 +19,8 @@ interface QueuedDecode {
  * The order is what matters. With one KV stream per sequence (node-llama-cpp never enables llama.cpp's
  * unified KV cache), llama.cpp cuts a batch into micro-batches of consecutively numbered sequences, each a
  * full pass over the weights. node-llama-cpp fills the batch in queue order, which is the order in which the
- * sequences' sampling happened to finish: 4 sequences in reverse order cost 4 passes (62 ms a step on the
- * benchmark model, 2 threads), in order one (42 ms).
+ * sequences' sampling happened to finish: 4 sequences in reverse order cost 4 passes, in order one
+ * (`bench/batch-shape.ts`, benchmark model, 2 threads: 54 ms a step against 41 ms).
  */
 export function sequenceOrderedBatches(
   context: () => LlamaContext | undefined,
