@@ -1,4 +1,4 @@
-import { availableParallelism, freemem } from 'node:os';
+import { freemem } from 'node:os';
 import { basename } from 'node:path';
 import {
   getLlama,
@@ -58,10 +58,8 @@ export class LlamaEngine implements Engine {
     readonly model: ModelInfo,
     private readonly batchSize: number,
     readonly counters: EngineCounters,
-    /** A core is left over by the decoding threads: JS can run beside a decode at no cost to it. */
-    coresToSpare: boolean,
   ) {
-    this.step = new DecodeStep(!coresToSpare);
+    this.step = new DecodeStep();
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -108,8 +106,7 @@ export class LlamaEngine implements Engine {
       engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}`,
       placeholder: options.placeholder ?? false,
     };
-    const coresToSpare = options.threads < availableParallelism();
-    const engine = new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize, counters, coresToSpare);
+    const engine = new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize, counters);
     engine.embedder = embedder;
     return engine;
   }
