@@ -40,7 +40,7 @@ async function inStep(step: DecodeStep, d: ReturnType<typeof decodes>) {
 }
 
 test('a slot that asks while a step is decoding joins the next step, not a batch of its own', async () => {
-  const step = new DecodeStep(NO_FALLBACK);
+  const step = new DecodeStep(false, NO_FALLBACK);
   const d = decodes();
   const { a2, b1 } = await inStep(step, d);
   await d.finish('b1');
@@ -49,7 +49,7 @@ test('a slot that asks while a step is decoding joins the next step, not a batch
 });
 
 test('a member that got its token waits for the others, then all of them start in the same turn', async () => {
-  const step = new DecodeStep(NO_FALLBACK);
+  const step = new DecodeStep(false, NO_FALLBACK);
   const d = decodes();
   const { a2, b1 } = await inStep(step, d);
   await d.finish('b1');
@@ -68,7 +68,7 @@ test('a member that got its token waits for the others, then all of them start i
 });
 
 test('a member that leaves releases the ones waiting for it', async () => {
-  const step = new DecodeStep(NO_FALLBACK);
+  const step = new DecodeStep(false, NO_FALLBACK);
   const d = decodes();
   const { a2, b1 } = await inStep(step, d);
   await d.finish('a2');
@@ -84,7 +84,7 @@ test('a member that leaves releases the ones waiting for it', async () => {
 });
 
 test('a member busy with something else holds the others back at most maxHoldMs', async () => {
-  const step = new DecodeStep(20);
+  const step = new DecodeStep(false, 20);
   const d = decodes();
   const { a2, b1 } = await inStep(step, d);
   await d.finish('a2');
@@ -100,7 +100,7 @@ test('a member busy with something else holds the others back at most maxHoldMs'
 });
 
 test('a decode asked for by a slot that then leaves never starts, and its promise rejects', async () => {
-  const step = new DecodeStep(NO_FALLBACK);
+  const step = new DecodeStep(false, NO_FALLBACK);
   const d = decodes();
   const { a2, b1 } = await inStep(step, d);
   await d.finish('b1');
@@ -114,8 +114,18 @@ test('a decode asked for by a slot that then leaves never starts, and its promis
   assert.deepEqual(d.started, ['a1', 'b1', 'a2']);
 });
 
-test('held decodes start in the same turn as the request that completes the step', async () => {
-  const step = new DecodeStep(NO_FALLBACK);
+test('with releaseAfterTurn the held decodes start in the check phase, after this turn', async () => {
+  const step = new DecodeStep(true);
+  const { started, decode } = decodes();
+  step.next(0, decode('a1'));
+  await Promise.resolve();
+  assert.deepEqual(started, [], 'not started within the same turn');
+  await turn();
+  assert.deepEqual(started, ['a1']);
+});
+
+test('without releaseAfterTurn the held decodes start in the same turn as the request that completes the step', async () => {
+  const step = new DecodeStep(false, NO_FALLBACK);
   const { started, decode } = decodes();
   step.next(0, decode('a1'));
   await Promise.resolve();

@@ -19,15 +19,16 @@ export class DecodeStep {
   private fallback?: NodeJS.Timeout;
 
   /**
-   * Held decodes start in the same turn as the last member's request, never a phase later: the socket writes of
-   * the turn then run beside the decode. Deferring the decode until after them (setImmediate) cost 15 % of a
-   * single stream's speed on node-llama-cpp's prebuilt CPU binary (bench/single-stream.ts, 2026-12-01): its
-   * threads spin-wait between decodes only briefly, so every idle gap costs more than the gap itself.
-   *
+   * @param releaseAfterTurn start the held decodes in the event loop's check phase instead of at once, so the
+   *   socket writes of this turn go out before the next decode does. Which order is faster depends on the
+   *   binary's threads (see `releaseAfterTurn` in llama-engine.ts).
    * @param maxHoldMs how long decodes are held for a member that received its token but has not asked again
    *   (it is busy with something else, e.g. taking tokens back), before they start without it.
    */
-  constructor(private readonly maxHoldMs = 5) {}
+  constructor(
+    private readonly releaseAfterTurn: boolean,
+    private readonly maxHoldMs = 5,
+  ) {}
 
   /** Runs `decode` for `slot` in the next step shared with the other members; the slot becomes a member. */
   next<T>(slot: number, decode: () => Promise<T>): Promise<T> {
@@ -74,6 +75,10 @@ export class DecodeStep {
     this.held = new Map();
     // In flight from now on, so a slot that asks before they start waits for this step to end.
     for (const [slot] of held) this.inFlight.add(slot);
-    for (const [, { start }] of held) start();
+    const startAll = () => {
+      for (const [, { start }] of held) start();
+    };
+    if (this.releaseAfterTurn) setImmediate(startAll);
+    else startAll();
   }
 }

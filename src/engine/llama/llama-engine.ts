@@ -1,4 +1,4 @@
-import { freemem } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import { basename } from 'node:path';
 import {
   getLlama,
@@ -58,8 +58,9 @@ export class LlamaEngine implements Engine {
     readonly model: ModelInfo,
     private readonly batchSize: number,
     readonly counters: EngineCounters,
+    releaseAfterTurn: boolean,
   ) {
-    this.step = new DecodeStep();
+    this.step = new DecodeStep(releaseAfterTurn);
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -106,7 +107,16 @@ export class LlamaEngine implements Engine {
       engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}`,
       placeholder: options.placeholder ?? false,
     };
-    const engine = new LlamaEngine(llama, llamaModel, context, sequences, info, batchSize, counters);
+    const engine = new LlamaEngine(
+      llama,
+      llamaModel,
+      context,
+      sequences,
+      info,
+      batchSize,
+      counters,
+      releaseAfterTurn(llama, llamaModel, options.threads),
+    );
     engine.embedder = embedder;
     return engine;
   }
@@ -301,6 +311,20 @@ export class LlamaEngine implements Engine {
     await this.llamaModel.dispose();
     await this.llama.dispose();
   }
+}
+
+/**
+ * Whether a slot's next decode should wait for the socket writes of the turn that produced its token, or start
+ * at once beside them. It waits only where the decoding threads take every core of a CPU-only binary built with
+ * OpenMP (`npm run build:engine`): those threads spin between decodes, so JS beside a decode takes cycles from
+ * it, and the short pause costs less (a single stream 9 % faster than starting at once). The prebuilt CPU
+ * binaries (no OpenMP) make a fresh worker thread per decode and let the cores go idle in between; there every
+ * pause before a decode costs far more than itself, and starting at once was 15 % faster. Both measured with
+ * bench/engine-overhead.ts and alternating server builds on 2026-12-01 (docs/benchmarks.md).
+ */
+function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number): boolean {
+  const onCpu = llama.gpu === false || model.gpuLayers === 0;
+  return onCpu && /OPENMP = 1/.test(llama.systemInfo) && threads >= availableParallelism();
 }
 
 /** Slots used when `--parallel` is not given. */
