@@ -1,0 +1,70 @@
+/**
+ * Two builds of our server side by side: each checkout's `kindling serve` in its own process, single Kobold SSE
+ * streams alternating between them, so a change is measured against the code before it in the same minutes
+ * (on this machine the speed drifts by ±30 % within minutes; only such pairs mean anything).
+ *
+ *   git worktree add /tmp/before HEAD~1 && ln -s "$PWD/node_modules" /tmp/before/node_modules
+ *   node --import tsx bench/server-ab.ts --a /tmp/before --b . [--runs 10] [--tokens 128] [--threads 2]
+ *     [--model file.gguf] [--clock client|server]
+ *
+ * `--clock client` (default) times tokens as the client receives them; `server` takes the server's own decode
+ * speed (`last_eval_speed` of `/api/extra/perf`). Both checkouts load the binary that `--b`'s node_modules holds
+ * when `--a` links to it, as above.
+ */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchModelPath, median } from './bench-model.ts';
+import { type ServerProcess, whenServing } from './server-process.ts';
+import { timeKoboldStream } from './stream-client.ts';
+
+const { values } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string', default: '.' },
+    runs: { type: 'string', default: '10' },
+    tokens: { type: 'string', default: '128' },
+    threads: { type: 'string', default: '2' },
+    model: { type: 'string' },
+    clock: { type: 'string', default: 'client' },
+  },
+});
+if (!values.a) throw new Error('--a <checkout> is required (the build to compare against)');
+const modelPath = resolve(values.model ?? benchModelPath());
+const checkouts = [resolve(values.a), resolve(values.b as string)];
+
+async function start(cwd: string, port: number): Promise<ServerProcess> {
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn'];
+  args.push('--model', modelPath, '--threads', values.threads as string, '--parallel', '1', '--heartbeat', '0');
+  const child = spawn(process.execPath, [...args, '--contextsize', '2048', '--gpulayers', '0'], {
+    cwd,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', `the server in ${cwd}`);
+}
+
+const base = 5600 + Math.floor(Math.random() * 100) * 2;
+const servers = [await start(checkouts[0] as string, base), await start(checkouts[1] as string, base + 1)];
+const speeds: number[][] = [[], []];
+for (let run = 0; run <= Number(values.runs); run++) {
+  for (const [i, server] of servers.entries()) {
+    const timing = await timeKoboldStream(server.url, {
+      prompt: `${run} Once upon a time`,
+      max_length: Number(values.tokens),
+      ban_eos_token: true,
+      sampler_seed: run + 1,
+      temperature: 0.7,
+      top_k: 100,
+      top_p: 0.92,
+    });
+    const perf = (await (await fetch(`${server.url}/api/extra/perf`)).json()) as { last_eval_speed: number };
+    if (run > 0) speeds[i]?.push(values.clock === 'server' ? perf.last_eval_speed : timing.tokensPerSecond);
+  }
+}
+for (const server of servers) await server.stop();
+
+const [a, b] = speeds as [number[], number[]];
+console.log(`${values.runs} alternating streams each, ${values.tokens} tokens, ${values.clock} clock, medians:`);
+console.log(`a ${checkouts[0]}: ${median(a).toFixed(1)} t/s (${a.map((x) => x.toFixed(0)).join(' ')})`);
+console.log(`b ${checkouts[1]}: ${median(b).toFixed(1)} t/s (${b.map((x) => x.toFixed(0)).join(' ')})`);
+console.log(`paired median b/a: ${(median(b.map((x, i) => x / (a[i] as number))) * 100).toFixed(1)}%`);
