@@ -5,7 +5,7 @@
  *
  *   git worktree add /tmp/before HEAD~1 && ln -s "$PWD/node_modules" /tmp/before/node_modules
  *   node --import tsx bench/server-ab.ts --a /tmp/before --b . [--runs 10] [--tokens 128] [--threads 2]
- *     [--model file.gguf] [--clock client|server]
+ *     [--model file.gguf] [--clock client|server] [--server-args="--parallel 4"]
  *
  * `--clock client` (default) times tokens as the client receives them; `server` takes the server's own decode
  * speed (`last_eval_speed` of `/api/extra/perf`). Both checkouts load the binary that `--b`'s node_modules holds
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     model: { type: 'string' },
     clock: { type: 'string', default: 'client' },
+    'server-args': { type: 'string', default: '' },
   },
 });
 if (!values.a) throw new Error('--a <checkout> is required (the build to compare against)');
@@ -36,7 +37,9 @@ const checkouts = [resolve(values.a), resolve(values.b as string)];
 async function start(cwd: string, port: number): Promise<ServerProcess> {
   const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn'];
   args.push('--model', modelPath, '--threads', values.threads as string, '--parallel', '1', '--heartbeat', '0');
-  const child = spawn(process.execPath, [...args, '--contextsize', '2048', '--gpulayers', '0'], {
+  // Later flags win, so `--server-args "--parallel 4"` overrides the single slot.
+  const extra = (values['server-args'] as string).split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...args, '--contextsize', '2048', '--gpulayers', '0', ...extra], {
     cwd,
     stdio: ['ignore', 'ignore', 'inherit'],
   });

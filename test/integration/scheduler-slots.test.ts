@@ -62,6 +62,29 @@ describe('parallel slots on the real engine', () => {
     assert.ok(sequences / batches >= 2.7, `${(sequences / batches).toFixed(2)} slots per batch`);
   });
 
+  test('two slots generating while a third is free still share every decode batch', async () => {
+    // With a slot free, node-llama-cpp leaves the batch's start to our dispatch schedule instead of starting it
+    // when every sequence has queued: both slots' decodes must still be queued by then.
+    const tokens = 40;
+    const before = (await getJson(`${server.url}/api/extra/perf`)).body;
+    const streams = await Promise.all(
+      ['owl', 'hen'].map((animal) =>
+        openStream(`${server.url}/api/extra/generate/stream`, {
+          prompt: `The ${animal} sang`,
+          max_length: tokens,
+          ban_eos_token: true,
+        }),
+      ),
+    );
+    await Promise.all(streams.map((s) => s.done));
+    const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
+    assert.equal(afterPerf.tokens_generated - before.tokens_generated, 2 * tokens);
+    const batches = afterPerf.decode_batches - before.decode_batches;
+    const sequences = afterPerf.batched_sequences - before.batched_sequences;
+    assert.ok(batches <= tokens + 4, `${batches} decode batches for ${tokens} tokens in each of 2 slots`);
+    assert.ok(sequences / batches >= 1.8, `${(sequences / batches).toFixed(2)} slots per batch`);
+  });
+
   test('a follow-up that resends the story plus a little evaluates only the new suffix', async () => {
     const story = 'Once upon a time there was a little fox. '.repeat(12);
     const follow = `${story}The fox ran.`;

@@ -84,7 +84,13 @@ export class LlamaEngine implements Engine {
       sequences: slots,
       threads: { ideal: options.threads, min: options.threads },
       batchSize,
-      batching: { itemPrioritizationStrategy: sequenceOrderedBatches(() => created, counters) },
+      batching: {
+        // After this turn's microtasks, not a loop phase later: every decode DecodeStep released is queued by
+        // then, and a gap before a decode is what the prebuilt binary pays most for (node-llama-cpp's default,
+        // setImmediate, streamed one client on four slots 4-6 % slower; bench/server-ab.ts --parallel 4).
+        dispatchSchedule: (dispatch) => process.nextTick(dispatch),
+        itemPrioritizationStrategy: sequenceOrderedBatches(() => created, counters),
+      },
     });
     created = context;
     const sequences = Array.from({ length: slots }, () => context.getSequence());
