@@ -21,7 +21,7 @@ export class DecodeStep {
   /**
    * @param releaseAfterTurn start the held decodes in the event loop's check phase instead of at once, so the
    *   socket writes of this turn go out before the next decode does. Which order is faster depends on the
-   *   binary's threads (see `releaseAfterTurn` in llama-engine.ts).
+   *   binary's threads (see `releaseAfterTurn` in context-plan.ts).
    * @param maxHoldMs how long decodes are held for a member that received its token but has not asked again
    *   (it is busy with something else, e.g. taking tokens back), before they start without it.
    */

@@ -1,4 +1,3 @@
-import { availableParallelism, freemem } from 'node:os';
 import { basename } from 'node:path';
 import {
   getLlama,
@@ -19,14 +18,15 @@ import {
   type EngineEvent,
   type EngineJob,
   type EngineRewind,
-  type TokenProbability,
   zeroCounters,
 } from '../engine.ts';
+import { autoSlotCount, releaseAfterTurn } from './context-plan.ts';
 import { DecodeStep } from './decode-step.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
 import { sequenceOrderedBatches } from './sequence-ordered-batch.ts';
+import { topProbabilities } from './top-probabilities.ts';
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -317,56 +317,4 @@ export class LlamaEngine implements Engine {
     await this.llamaModel.dispose();
     await this.llama.dispose();
   }
-}
-
-/**
- * Whether a slot's next decode should wait for the socket writes of the turn that produced its token, or start
- * at once beside them. It waits only where the decoding threads take every core of a CPU-only binary built with
- * OpenMP (`npm run build:engine`): those threads spin between decodes, so JS beside a decode takes cycles from
- * it, and the short pause costs less (a single stream 9 % faster than starting at once). The prebuilt CPU
- * binaries (no OpenMP) make a fresh worker thread per decode and let the cores go idle in between; there every
- * pause before a decode costs far more than itself, and starting at once was 15 % faster. Both measured with
- * bench/engine-overhead.ts and alternating server builds on 2026-12-01 (docs/benchmarks.md).
- */
-function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number): boolean {
-  const onCpu = llama.gpu === false || model.gpuLayers === 0;
-  return onCpu && /OPENMP = 1/.test(llama.systemInfo) && threads >= availableParallelism();
-}
-
-/** Slots used when `--parallel` is not given. */
-export const AUTO_SLOTS_MAX = 4;
-
-/**
- * The default slot count: 4 (where batching several sequences pays off on most machines) when four
- * slots' KV caches fit in half of the memory that is free now (VRAM when layers are offloaded, RAM
- * otherwise), else as many as fit, and at least 1.
- */
-async function autoSlotCount(llama: Llama, model: LlamaModel, contextSize: number): Promise<number> {
-  const perSlot = await model.fileInsights.estimateContextResourceRequirementsV2({
-    contextSize,
-    modelGpuLayers: model.gpuLayers,
-    sequences: 1,
-  });
-  const onGpu = model.gpuLayers > 0;
-  const free = onGpu ? (await llama.getVramState()).free : freemem();
-  const bytes = Math.max(1, onGpu ? perSlot.gpuVram : perSlot.cpuRam);
-  return Math.max(1, Math.min(AUTO_SLOTS_MAX, Math.floor((free * 0.5) / bytes)));
-}
-
-function topProbabilities(
-  token: number,
-  probabilities: Map<Token, number> | undefined,
-  n: number,
-): { logprob: number; top: TokenProbability[] } {
-  if (!probabilities) return { logprob: 0, top: [] };
-  const top: TokenProbability[] = [];
-  for (const [id, p] of probabilities) {
-    if (top.length < n) top.push({ tokenId: id, logprob: Math.log(p) });
-    else if (Math.log(p) > (top[top.length - 1] as TokenProbability).logprob)
-      top[top.length - 1] = { tokenId: id, logprob: Math.log(p) };
-    else continue;
-    top.sort((a, b) => b.logprob - a.logprob);
-  }
-  const chosen = probabilities.get(token as Token);
-  return { logprob: chosen !== undefined && chosen > 0 ? Math.log(chosen) : Number.NEGATIVE_INFINITY, top };
 }
