@@ -30,7 +30,13 @@ async function connectTo(page: Page, provider: string, url: string, key = ''): P
   await page.getByTestId('endpoint-url').dispatchEvent('change');
   if (key) await page.getByTestId('api-key').fill(key);
   await page.getByTestId('connect').click();
-  await page.locator('[data-testid="status"].connected').waitFor({ timeout: 10_000 });
+  // 30 s: in a full `npm test` the browser shares 2 cores with model-loading test files (10 s timed out once).
+  try {
+    await page.locator('[data-testid="status"].connected').waitFor({ timeout: 30_000 });
+  } catch (error) {
+    const status = await page.getByTestId('status').textContent();
+    throw new Error(`not connected to ${provider} at ${url}; the status says: ${status}`, { cause: error });
+  }
 }
 
 async function setMaxLength(page: Page, n: number): Promise<void> {
