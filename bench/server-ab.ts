@@ -11,11 +11,10 @@
  * speed (`last_eval_speed` of `/api/extra/perf`). Both checkouts load the binary that `--b`'s node_modules holds
  * when `--a` links to it, as above.
  */
-import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchModelPath, median } from './bench-model.ts';
-import { type ServerProcess, whenServing } from './server-process.ts';
+import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -34,20 +33,16 @@ if (!values.a) throw new Error('--a <checkout> is required (the build to compare
 const modelPath = resolve(values.model ?? benchModelPath());
 const checkouts = [resolve(values.a), resolve(values.b as string)];
 
-async function start(cwd: string, port: number): Promise<ServerProcess> {
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn'];
-  args.push('--model', modelPath, '--threads', values.threads as string, '--parallel', '1', '--heartbeat', '0');
-  // Later flags win, so `--server-args "--parallel 4"` overrides the single slot.
-  const extra = (values['server-args'] as string).split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...args, '--contextsize', '2048', '--gpulayers', '0', ...extra], {
-    cwd,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', `the server in ${cwd}`);
-}
-
+// Later flags win, so `--server-args="--parallel 4"` overrides the single slot.
+const serverArgs = [
+  ...singleSlotServerArgs(modelPath, Number(values.threads)),
+  ...(values['server-args'] as string).split(' ').filter(Boolean),
+];
 const base = 5600 + Math.floor(Math.random() * 100) * 2;
-const servers = [await start(checkouts[0] as string, base), await start(checkouts[1] as string, base + 1)];
+const servers = [
+  await startServerProcess(serverArgs, { cwd: checkouts[0], port: base }),
+  await startServerProcess(serverArgs, { cwd: checkouts[1], port: base + 1 }),
+];
 const speeds: number[][] = [[], []];
 for (let run = 0; run <= Number(values.runs); run++) {
   for (const [i, server] of servers.entries()) {

@@ -7,15 +7,28 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `kindling serve` as its own process (so the benchmark client never shares its event loop). */
-export async function startServerProcess(args: string[]): Promise<ServerProcess> {
-  const port = 5700 + Math.floor(Math.random() * 200);
+/**
+ * Starts `kindling serve` as its own process (so the benchmark client never shares its event loop), from this
+ * checkout unless `cwd` names another one.
+ */
+export async function startServerProcess(
+  args: string[],
+  options: { cwd?: string; port?: number } = {},
+): Promise<ServerProcess> {
+  const port = options.port ?? 5700 + Math.floor(Math.random() * 200);
+  const cwd = options.cwd ?? join(import.meta.dirname, '..');
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn', ...args],
-    { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] },
+    { cwd, stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', 'the server');
+  return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', `the server in ${cwd}`);
+}
+
+/** The flags of the single-stream benchmarks: one slot, a 2,048-token context, no heartbeats. */
+export function singleSlotServerArgs(modelPath: string, threads: number, gpuLayers = '0'): string[] {
+  const flags = ['--model', modelPath, '--threads', String(threads), '--parallel', '1'];
+  return [...flags, '--contextsize', '2048', '--heartbeat', '0', '--gpulayers', gpuLayers];
 }
 
 /** Polls `readyPath` until the child answers 200 (two minutes at most), then hands back a way to stop it. */

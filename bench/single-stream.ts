@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { benchModelPath, benchPrompt, median } from './bench-model.ts';
-import { startServerProcess } from './server-process.ts';
+import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -58,20 +58,7 @@ async function direct(run: number): Promise<{ ttft: number; tps: number }> {
   return { ttft: first - started, tps: ((count - 1) * 1000) / (end - first) };
 }
 
-const server = await startServerProcess([
-  '--model',
-  modelPath,
-  '--threads',
-  String(threads),
-  '--parallel',
-  '1',
-  '--contextsize',
-  '2048',
-  '--heartbeat',
-  '0',
-  '--gpulayers',
-  values.gpulayers as string,
-]);
+const server = await startServerProcess(singleSlotServerArgs(modelPath, threads, values.gpulayers as string));
 async function served(run: number): Promise<{ ttft: number; tps: number }> {
   // A different first word each run, so no run is served from the previous run's cached prompt.
   const timing = await timeKoboldStream(server.url, {

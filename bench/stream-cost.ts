@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { benchModelPath, median } from './bench-model.ts';
-import { startServerProcess } from './server-process.ts';
+import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,20 +34,7 @@ const context = await model.createContext({
   batchSize: 512,
 });
 const sequence = context.getSequence();
-const server = await startServerProcess([
-  '--model',
-  modelPath,
-  '--threads',
-  String(threads),
-  '--parallel',
-  '1',
-  '--contextsize',
-  '2048',
-  '--heartbeat',
-  '0',
-  '--gpulayers',
-  '0',
-]);
+const server = await startServerProcess(singleSlotServerArgs(modelPath, threads));
 
 const body = (run: number) =>
   JSON.stringify({
