@@ -13,6 +13,7 @@ import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import { DEFAULT_SAMPLING } from '../src/core/sampling-params.ts';
 import { LlamaEngine } from '../src/engine/llama/llama-engine.ts';
 import { benchModelPath, median } from './bench-model.ts';
+import { timeDirectStream } from './direct-stream.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,15 +38,8 @@ const sequence = (engine as unknown as { sequences: LlamaContextSequence[] }).se
 const promptFor = (run: number) => engine.tokenize(`${run} Once upon a time`, { special: false, addBos: true });
 
 async function direct(run: number): Promise<number> {
-  await sequence.clearHistory();
   const options = { temperature: 0.7, topK: 100, topP: 0.92, seed: run + 1 };
-  let first = 0;
-  let count = 0;
-  for await (const _token of sequence.evaluate(promptFor(run) as Token[], options)) {
-    if (!first) first = performance.now();
-    if (++count >= generate) break;
-  }
-  return ((count - 1) * 1000) / (performance.now() - first);
+  return (await timeDirectStream(sequence, () => promptFor(run) as Token[], options, generate)).tps;
 }
 
 async function viaEngine(run: number): Promise<number> {

@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { benchModelPath, benchPrompt, median } from './bench-model.ts';
+import { timeDirectStream } from './direct-stream.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
@@ -43,20 +44,13 @@ const sequence = context.getSequence();
 const prompt = benchPrompt((t) => model.tokenize(t), Number(values['prompt-tokens']));
 const promptTokens = model.tokenize(`1 ${prompt}`).length + 1;
 
-async function direct(run: number): Promise<{ ttft: number; tps: number }> {
-  // Clearing the previous run's cache is part of the work, as it is for the server.
-  const started = performance.now();
-  await sequence.clearHistory();
-  const tokens = [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)];
-  let first = 0;
-  let count = 0;
-  for await (const _token of sequence.evaluate(tokens, { ...sampling, seed: run + 1 })) {
-    if (!first) first = performance.now();
-    if (++count >= generate) break;
-  }
-  const end = performance.now();
-  return { ttft: first - started, tps: ((count - 1) * 1000) / (end - first) };
-}
+const direct = (run: number) =>
+  timeDirectStream(
+    sequence,
+    () => [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)],
+    { ...sampling, seed: run + 1 },
+    generate,
+  );
 
 const server = await startServerProcess(singleSlotServerArgs(modelPath, threads, values.gpulayers as string));
 async function served(run: number): Promise<{ ttft: number; tps: number }> {

@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { benchModelPath, median } from './bench-model.ts';
+import { timeDirectStream } from './direct-stream.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 
 const { values } = parseArgs({
@@ -48,15 +49,9 @@ const body = (run: number) =>
   });
 
 async function direct(run: number): Promise<number> {
-  await sequence.clearHistory();
-  const tokens = [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)];
-  let first = 0;
-  let count = 0;
-  for await (const _token of sequence.evaluate(tokens, { temperature: 0.7, topK: 100, topP: 0.92, seed: run + 1 })) {
-    if (!first) first = performance.now();
-    if (++count >= generate) break;
-  }
-  return ((count - 1) * 1000) / (performance.now() - first);
+  const tokens = () => [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)];
+  const options = { temperature: 0.7, topK: 100, topP: 0.92, seed: run + 1 };
+  return (await timeDirectStream(sequence, tokens, options, generate)).tps;
 }
 
 async function serverSpeed(): Promise<number> {
