@@ -40,23 +40,26 @@ describe('parallel slots on the real engine', () => {
     }
   });
 
-  test('slots generating together share every decode batch: about one batch per token, not one per slot', async () => {
-    const tokens = 40;
+  /** Streams `tokens` tokens from each prompt at once; the decode batches and batched sequences they took. */
+  async function batchesFor(prompts: string[], tokens: number): Promise<{ batches: number; sequences: number }> {
     const before = (await getJson(`${server.url}/api/extra/perf`)).body;
     const streams = await Promise.all(
-      ['fox', 'dog', 'cat'].map((animal) =>
-        openStream(`${server.url}/api/extra/generate/stream`, {
-          prompt: `The ${animal} ran`,
-          max_length: tokens,
-          ban_eos_token: true,
-        }),
+      prompts.map((prompt) =>
+        openStream(`${server.url}/api/extra/generate/stream`, { prompt, max_length: tokens, ban_eos_token: true }),
       ),
     );
     await Promise.all(streams.map((s) => s.done));
     const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
-    assert.equal(afterPerf.tokens_generated - before.tokens_generated, 3 * tokens);
-    const batches = afterPerf.decode_batches - before.decode_batches;
-    const sequences = afterPerf.batched_sequences - before.batched_sequences;
+    assert.equal(afterPerf.tokens_generated - before.tokens_generated, prompts.length * tokens);
+    return {
+      batches: afterPerf.decode_batches - before.decode_batches,
+      sequences: afterPerf.batched_sequences - before.batched_sequences,
+    };
+  }
+
+  test('slots generating together share every decode batch: about one batch per token, not one per slot', async () => {
+    const tokens = 40;
+    const { batches, sequences } = await batchesFor(['The fox ran', 'The dog ran', 'The cat ran'], tokens);
     // Unbatched, 3 × 40 tokens are 120 decodes; shared, 40 plus the few before all three have joined.
     assert.ok(batches <= tokens + 6, `${batches} decode batches for ${tokens} tokens in each of 3 slots`);
     assert.ok(sequences / batches >= 2.7, `${(sequences / batches).toFixed(2)} slots per batch`);
@@ -66,21 +69,7 @@ describe('parallel slots on the real engine', () => {
     // With a slot free, node-llama-cpp leaves the batch's start to our dispatch schedule instead of starting it
     // when every sequence has queued: both slots' decodes must still be queued by then.
     const tokens = 40;
-    const before = (await getJson(`${server.url}/api/extra/perf`)).body;
-    const streams = await Promise.all(
-      ['owl', 'hen'].map((animal) =>
-        openStream(`${server.url}/api/extra/generate/stream`, {
-          prompt: `The ${animal} sang`,
-          max_length: tokens,
-          ban_eos_token: true,
-        }),
-      ),
-    );
-    await Promise.all(streams.map((s) => s.done));
-    const afterPerf = (await getJson(`${server.url}/api/extra/perf`)).body;
-    assert.equal(afterPerf.tokens_generated - before.tokens_generated, 2 * tokens);
-    const batches = afterPerf.decode_batches - before.decode_batches;
-    const sequences = afterPerf.batched_sequences - before.batched_sequences;
+    const { batches, sequences } = await batchesFor(['The owl sang', 'The hen sang'], tokens);
     assert.ok(batches <= tokens + 4, `${batches} decode batches for ${tokens} tokens in each of 2 slots`);
     assert.ok(sequences / batches >= 1.8, `${(sequences / batches).toFixed(2)} slots per batch`);
   });
