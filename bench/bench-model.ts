@@ -19,6 +19,17 @@ export function benchModelPath(): string {
   return path;
 }
 
+/**
+ * The sampling every benchmark uses on every side (KoboldCpp's usual defaults), so the sides compare like for
+ * like: node-llama-cpp's option names, and the same values in the Kobold and llama-server request fields.
+ */
+export const BENCH_SAMPLING = { temperature: 0.7, topK: 100, topP: 0.92 } as const;
+export const KOBOLD_SAMPLING = {
+  temperature: BENCH_SAMPLING.temperature,
+  top_k: BENCH_SAMPLING.topK,
+  top_p: BENCH_SAMPLING.topP,
+} as const;
+
 /** A story prompt of about `tokens` tokens for the given tokenizer. */
 export function benchPrompt(tokenize: (text: string) => number[], tokens: number): string {
   const sentence = 'Once upon a time there was a little fox and the dog said yes to the happy cat. ';

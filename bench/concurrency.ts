@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { benchModelPath, benchPrompt, median } from './bench-model.ts';
+import { BENCH_SAMPLING, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
 import { startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
@@ -31,7 +31,6 @@ const runs = Number(values.runs);
 const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 const llamaServerPath = values['llama-server'];
-const sampling = { temperature: 0.7, topK: 100, topP: 0.92 };
 /** Context per client: the 146-token prompt and the generated tokens fit with room to spare. */
 const perClientContext = 512;
 
@@ -64,7 +63,7 @@ async function directRounds(clients: number): Promise<(round: number) => Promise
         await sequence.clearHistory();
         const tokens = [model.tokens.bos as Token, ...model.tokenize(promptOf(round, i))];
         let count = 0;
-        for await (const _token of sequence.evaluate(tokens, { ...sampling, seed: round * 100 + i + 1 })) {
+        for await (const _token of sequence.evaluate(tokens, { ...BENCH_SAMPLING, seed: round * 100 + i + 1 })) {
           if (count === 0) ttft.push(performance.now() - started);
           if (++count >= generate) break;
         }
@@ -103,9 +102,7 @@ async function kindlingRounds(clients: number): Promise<(round: number) => Promi
           prompt: promptOf(round, i),
           max_length: generate,
           sampler_seed: round * 100 + i + 1,
-          temperature: 0.7,
-          top_k: 100,
-          top_p: 0.92,
+          ...KOBOLD_SAMPLING,
         }),
       ),
     );
@@ -131,9 +128,7 @@ async function llamaServerRounds(binary: string, clients: number): Promise<(roun
           prompt: promptOf(round, i),
           n_predict: generate,
           seed: round * 100 + i + 1,
-          temperature: 0.7,
-          top_k: 100,
-          top_p: 0.92,
+          ...KOBOLD_SAMPLING,
           min_p: 0,
         }),
       ),

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import { DEFAULT_SAMPLING } from '../src/core/sampling-params.ts';
 import { LlamaEngine } from '../src/engine/llama/llama-engine.ts';
-import { benchModelPath, median } from './bench-model.ts';
+import { BENCH_SAMPLING, benchModelPath, median } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 
 const { values } = parseArgs({
@@ -38,7 +38,7 @@ const sequence = (engine as unknown as { sequences: LlamaContextSequence[] }).se
 const promptFor = (run: number) => engine.tokenize(`${run} Once upon a time`, { special: false, addBos: true });
 
 async function direct(run: number): Promise<number> {
-  const options = { temperature: 0.7, topK: 100, topP: 0.92, seed: run + 1 };
+  const options = { ...BENCH_SAMPLING, seed: run + 1 };
   return (await timeDirectStream(sequence, () => promptFor(run) as Token[], options, generate)).tps;
 }
 

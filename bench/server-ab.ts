@@ -13,7 +13,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchModelPath, median } from './bench-model.ts';
+import { benchModelPath, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
@@ -51,9 +51,7 @@ for (let run = 0; run <= Number(values.runs); run++) {
       max_length: Number(values.tokens),
       ban_eos_token: true,
       sampler_seed: run + 1,
-      temperature: 0.7,
-      top_k: 100,
-      top_p: 0.92,
+      ...KOBOLD_SAMPLING,
     });
     const perf = (await (await fetch(`${server.url}/api/extra/perf`)).json()) as { last_eval_speed: number };
     if (run > 0) speeds[i]?.push(values.clock === 'server' ? perf.last_eval_speed : timing.tokensPerSecond);

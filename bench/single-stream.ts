@@ -7,12 +7,14 @@
  *     [--prompt-tokens 146]
  *
  * A short prompt (`--prompt-tokens 8`) makes the first token cheap and steady, so the paired difference in
- * time to first token shows the server's own added latency instead of the prompt evaluation's noise.
+ * time to first token shows the server's own added latency instead of the prompt evaluation's noise. A third
+ * side, a bare node:http server with no model (http-floor.ts), times what loopback HTTP alone costs.
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { benchModelPath, benchPrompt, median } from './bench-model.ts';
+import { BENCH_SAMPLING, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
+import { startHttpFloorServer } from './http-floor.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
@@ -30,7 +32,6 @@ const threads = Number(values.threads);
 const runs = Number(values.runs);
 const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
-const sampling = { temperature: 0.7, topK: 100, topP: 0.92 };
 
 const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
@@ -48,7 +49,7 @@ const direct = (run: number) =>
   timeDirectStream(
     sequence,
     () => [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)],
-    { ...sampling, seed: run + 1 },
+    { ...BENCH_SAMPLING, seed: run + 1 },
     generate,
   );
 
@@ -59,23 +60,29 @@ async function served(run: number): Promise<{ ttft: number; tps: number }> {
     prompt: `${run} ${prompt}`,
     max_length: generate,
     sampler_seed: run + 1,
-    temperature: 0.7,
-    top_k: 100,
-    top_p: 0.92,
+    ...KOBOLD_SAMPLING,
   });
   return { ttft: timing.firstTokenMs, tps: timing.tokensPerSecond };
 }
 
+const floorServer = await startHttpFloorServer();
+const floor = async (run: number) =>
+  (await timeKoboldStream(floorServer.url, { prompt: `${run} ${prompt}` })).firstTokenMs;
+
 const d: Array<{ ttft: number; tps: number }> = [];
 const s: Array<{ ttft: number; tps: number }> = [];
+const f: number[] = [];
 for (let run = 0; run <= runs; run++) {
   const a = await direct(run);
   const b = await served(run);
+  const c = await floor(run);
   if (run === 0) continue; // warm-up
   d.push(a);
   s.push(b);
+  f.push(c);
 }
 await server.stop();
+await floorServer.stop();
 await context.dispose();
 await model.dispose();
 await llama.dispose();
@@ -92,6 +99,7 @@ console.log(
 );
 const ratio = s.map((x, i) => x.tps / (d[i] as { tps: number }).tps);
 const added = s.map((x, i) => x.ttft - (d[i] as { ttft: number }).ttft);
+console.log(`| bare node:http server, no model (http-floor.ts) | | ${fmt(f)} |`);
 console.log(
-  `paired medians: server/direct decode ${(median(ratio) * 100).toFixed(1)}%; added time to first token ${median(added).toFixed(1)} ms`,
+  `paired medians: server/direct decode ${(median(ratio) * 100).toFixed(1)}%; added time to first token ${median(added).toFixed(1)} ms, of which loopback HTTP alone ${median(f).toFixed(1)} ms (added less the floor, paired: ${median(added.map((a, i) => a - (f[i] as number))).toFixed(1)} ms)`,
 );

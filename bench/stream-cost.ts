@@ -9,7 +9,7 @@
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { benchModelPath, median } from './bench-model.ts';
+import { BENCH_SAMPLING, benchModelPath, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 
@@ -43,14 +43,12 @@ const body = (run: number) =>
     max_length: generate,
     ban_eos_token: true,
     sampler_seed: run + 1,
-    temperature: 0.7,
-    top_k: 100,
-    top_p: 0.92,
+    ...KOBOLD_SAMPLING,
   });
 
 async function direct(run: number): Promise<number> {
   const tokens = () => [model.tokens.bos as Token, ...model.tokenize(`${run} ${prompt}`)];
-  const options = { temperature: 0.7, topK: 100, topP: 0.92, seed: run + 1 };
+  const options = { ...BENCH_SAMPLING, seed: run + 1 };
   return (await timeDirectStream(sequence, tokens, options, generate)).tps;
 }
 

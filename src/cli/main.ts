@@ -21,6 +21,8 @@ async function registerClientCommands(program: Command): Promise<void> {
 
 async function serve(config: ServerConfig): Promise<void> {
   const server = await startServer(config);
+  // A closed stdout (piped into `head`, a parent that stopped reading) must not crash the server on its next line.
+  process.stdout.on('error', () => {});
   process.stdout.write(
     `Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} on ${server.context.engine.model.engineBuild} (web client: ${server.url}/, API docs: ${server.url}/api)\n`,
   );

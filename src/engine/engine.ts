@@ -61,6 +61,8 @@ export interface Engine {
   readonly model: ModelInfo;
   readonly slotCount: number;
   readonly counters: EngineCounters;
+  /** llama.cpp contexts decoding on a persistent thread pool (see llama/persistent-threadpool.ts). */
+  threadPools?(): number;
   readonly bosToken: number | undefined;
   readonly eosToken: number | undefined;
   tokenize(text: string, options: { special: boolean; addBos: boolean }): number[];

@@ -5,16 +5,18 @@ import type { Llama, LlamaModel } from 'node-llama-cpp';
 
 /**
  * Whether a slot's next decode should wait for the socket writes of the turn that produced its token, or start
- * at once beside them. It waits only where the decoding threads take every core of a CPU-only binary built with
- * OpenMP (`npm run build:engine`): those threads spin between decodes, so JS beside a decode takes cycles from
- * it, and the short pause costs less (a single stream 9 % faster than starting at once). The prebuilt CPU
- * binaries (no OpenMP) make a fresh worker thread per decode and let the cores go idle in between; there every
- * pause before a decode costs far more than itself, and starting at once was 15 % faster. Both measured with
- * bench/engine-overhead.ts and alternating server builds on 2026-12-01 (docs/benchmarks.md).
+ * at once beside them. It waits where the decoding threads take every core and spin between decodes: a CPU-only
+ * binary built with OpenMP (`npm run build:engine`), or any CPU binary with the persistent thread pool of
+ * persistent-threadpool.ts. JS beside a decode then takes cycles from it, and the short pause costs less (a
+ * single stream 9 % faster on the OpenMP build, 10 % with the pool on the prebuilt binary). Without either, the
+ * prebuilt CPU binaries make fresh worker threads per decode and let the cores go idle in between; there every
+ * pause before a decode costs far more than itself, and starting at once was 15 % faster. Measured with
+ * alternating server builds (bench/server-ab.ts) on 2026-12-01 and 2026-12-02 (docs/benchmarks.md).
  */
-export function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number): boolean {
+export function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number, persistentPool: boolean): boolean {
   const onCpu = llama.gpu === false || model.gpuLayers === 0;
-  return onCpu && /OPENMP = 1/.test(llama.systemInfo) && threads >= availableParallelism();
+  const spinning = persistentPool || /OPENMP = 1/.test(llama.systemInfo);
+  return onCpu && spinning && threads >= availableParallelism();
 }
 
 /** Slots used when `--parallel` is not given. */

@@ -25,6 +25,7 @@ import { DecodeStep } from './decode-step.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
+import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
 import { sequenceOrderedBatches } from './sequence-ordered-batch.ts';
 import { topProbabilities } from './top-probabilities.ts';
 
@@ -59,11 +60,14 @@ export class LlamaEngine implements Engine {
     private readonly batchSize: number,
     readonly counters: EngineCounters,
     releaseAfterTurn: boolean,
+    private readonly threadpool: PersistentThreadpool,
   ) {
     this.step = new DecodeStep(releaseAfterTurn);
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
+    // Before node-llama-cpp's first decode, so that its contexts get the pool.
+    const threadpool = enablePersistentThreadpool();
     const llama = await getLlama({
       gpu: options.gpuLayers === 0 ? false : 'auto',
       maxThreads: options.threads,
@@ -110,7 +114,7 @@ export class LlamaEngine implements Engine {
       architecture: metadata.general?.architecture ?? 'unknown',
       chatTemplate: metadata.tokenizer?.chat_template,
       canEmbed: embedder !== undefined,
-      engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}`,
+      engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}, ${threadpool.loaded ? 'persistent thread pool' : `no persistent thread pool (${threadpool.reason})`}`,
       placeholder: options.placeholder ?? false,
     };
     const engine = new LlamaEngine(
@@ -121,7 +125,8 @@ export class LlamaEngine implements Engine {
       info,
       batchSize,
       counters,
-      releaseAfterTurn(llama, llamaModel, options.threads),
+      releaseAfterTurn(llama, llamaModel, options.threads, threadpool.loaded),
+      threadpool,
     );
     engine.embedder = embedder;
     return engine;
@@ -138,6 +143,11 @@ export class LlamaEngine implements Engine {
     if (this.chatTemplate === undefined)
       this.chatTemplate = LlamaChatTemplate.fromModel(this.llamaModel, this.model.chatTemplate) ?? null;
     return this.chatTemplate?.format(messages);
+  }
+
+  /** Contexts decoding on a persistent thread pool now (0 where persistent-threadpool.ts could not load). */
+  threadPools(): number {
+    return this.threadpool.loaded ? this.threadpool.attachedPools() : 0;
   }
 
   get slotCount(): number {

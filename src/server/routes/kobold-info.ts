@@ -119,6 +119,7 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
         tokens_generated: engine.counters.tokensGenerated,
         decode_batches: engine.counters.decodeBatches,
         batched_sequences: engine.counters.batchedSequences,
+        thread_pools: engine.threadPools?.() ?? 0,
       };
     },
   );
