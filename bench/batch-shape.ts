@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { benchModelPath } from './bench-model.ts';
+import { benchModelPath, benchThreadpool } from './bench-model.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +33,7 @@ interface NativeContext {
   removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
 }
 
+console.log(benchThreadpool());
 const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({

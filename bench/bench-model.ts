@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { enablePersistentThreadpool } from '../src/engine/llama/persistent-threadpool.ts';
 import { BENCH_LLAMA, writeRandomLlamaModel } from '../src/gguf/random-llama-model.ts';
 
 export const BENCH_TMP = join(import.meta.dirname, '.tmp');
@@ -37,6 +38,17 @@ export function benchPrompt(tokenize: (text: string) => number[], tokens: number
   while (tokenize(text).length < tokens) text += sentence;
   while (tokenize(text).length > tokens) text = text.slice(0, -1);
   return text;
+}
+
+/**
+ * Gives node-llama-cpp driven directly in this process the thread pool our engine gives its contexts (the same
+ * library; call it before `getLlama`), so "direct" is the same engine as the server's. `KINDLING_THREADPOOL=off`
+ * turns it off here and in the servers the bench starts, for the plain node-llama-cpp figures. Returns a line to
+ * print.
+ */
+export function benchThreadpool(): string {
+  const pool = enablePersistentThreadpool();
+  return pool.loaded ? 'persistent thread pool on every side' : `no persistent thread pool (${pool.reason})`;
 }
 
 export function median(values: number[]): number {

@@ -10,7 +10,14 @@
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { BENCH_SAMPLING, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
+import {
+  BENCH_SAMPLING,
+  benchModelPath,
+  benchPrompt,
+  benchThreadpool,
+  KOBOLD_SAMPLING,
+  median,
+} from './bench-model.ts';
 import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
 import { startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
@@ -39,6 +46,7 @@ interface Round {
   ttft: number[];
 }
 
+console.log(benchThreadpool());
 const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
 const prompt = benchPrompt((t) => model.tokenize(t), 146);

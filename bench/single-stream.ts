@@ -12,7 +12,14 @@
  */
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { BENCH_SAMPLING, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
+import {
+  BENCH_SAMPLING,
+  benchModelPath,
+  benchPrompt,
+  benchThreadpool,
+  KOBOLD_SAMPLING,
+  median,
+} from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { startHttpFloorServer } from './http-floor.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
@@ -33,6 +40,7 @@ const runs = Number(values.runs);
 const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 
+console.log(benchThreadpool());
 const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({

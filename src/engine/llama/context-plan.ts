@@ -5,18 +5,17 @@ import type { Llama, LlamaModel } from 'node-llama-cpp';
 
 /**
  * Whether a slot's next decode should wait for the socket writes of the turn that produced its token, or start
- * at once beside them. It waits where the decoding threads take every core and spin between decodes: a CPU-only
- * binary built with OpenMP (`npm run build:engine`), or any CPU binary with the persistent thread pool of
- * persistent-threadpool.ts. JS beside a decode then takes cycles from it, and the short pause costs less (a
- * single stream 9 % faster on the OpenMP build, 10 % with the pool on the prebuilt binary). Without either, the
- * prebuilt CPU binaries make fresh worker threads per decode and let the cores go idle in between; there every
- * pause before a decode costs far more than itself, and starting at once was 15 % faster. Measured with
- * alternating server builds (bench/server-ab.ts) on 2026-12-01 and 2026-12-02 (docs/benchmarks.md).
+ * at once beside them. It waits only where the decoding threads take every core and spin between decodes: a
+ * CPU-only binary built with OpenMP (`npm run build:engine`). JS beside a decode then takes cycles from it, and
+ * the short pause costs less (a single stream 9 % faster than starting at once). Elsewhere the decoding threads
+ * sleep between decodes: the prebuilt CPU binaries, whose pool (persistent-threadpool.ts) does not poll, or
+ * which create their threads per decode without it. There a pause before a decode costs more than itself:
+ * starting at once was 15 % faster without the pool and 7 % with it (with ggml's polling pool, which spins, it
+ * was 10 % slower). Measured with alternating server builds (bench/server-ab.ts) on 2026-12-01 and 2026-12-02.
  */
-export function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number, persistentPool: boolean): boolean {
+export function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number): boolean {
   const onCpu = llama.gpu === false || model.gpuLayers === 0;
-  const spinning = persistentPool || /OPENMP = 1/.test(llama.systemInfo);
-  return onCpu && spinning && threads >= availableParallelism();
+  return onCpu && /OPENMP = 1/.test(llama.systemInfo) && threads >= availableParallelism();
 }
 
 /** Slots used when `--parallel` is not given. */

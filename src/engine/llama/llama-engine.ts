@@ -125,7 +125,7 @@ export class LlamaEngine implements Engine {
       info,
       batchSize,
       counters,
-      releaseAfterTurn(llama, llamaModel, options.threads, threadpool.loaded),
+      releaseAfterTurn(llama, llamaModel, options.threads),
       threadpool,
     );
     engine.embedder = embedder;

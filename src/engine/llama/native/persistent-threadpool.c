@@ -8,7 +8,7 @@
  *
  * How: this library is loaded with RTLD_GLOBAL before node-llama-cpp's addon, so the addon's calls to
  * llama_decode and llama_free bind here. The first decode of a context attaches a pool with the context's own
- * thread count and ggml's default settings (what llama.cpp's server does); llama_free releases it. Everything
+ * thread count and ggml's default settings except polling (see ensure_pool); llama_free releases it. Everything
  * is looked up at run time through the addon's own libraries, so nothing links against llama.cpp.
  *
  * It is also a Node-API module (declared by hand, the ABI is stable C) so that JavaScript can load it with
@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct llama_context;
@@ -140,6 +141,11 @@ static void ensure_pool(struct llama_context *context) {
   if (free_entry < 0) return;
   struct ggml_threadpool_params params = threadpool_defaults(threads);
   if (params.n_threads != threads) return; /* the struct's layout is not what we declared */
+  /* No spinning between decodes (ggml's default, 50, spins for a long while after each one): on 2 cores the
+   * spinning threads took the cores from the event loop and from other processes, and a 149-token prompt took
+   * twice as long to reach its first token, while decoding was no faster (bench/single-stream.ts). */
+  const char *poll = getenv("KINDLING_THREADPOOL_POLL");
+  params.poll = poll && *poll ? (uint32_t)strtoul(poll, NULL, 10) : 0;
   struct ggml_threadpool *pool = threadpool_new(&params);
   if (!pool) return;
   attach_threadpool(context, pool, pool);
