@@ -5,11 +5,15 @@
  *
  *   git worktree add /tmp/before HEAD~1 && ln -s "$PWD/node_modules" /tmp/before/node_modules
  *   node --import tsx bench/server-ab.ts --a /tmp/before --b . [--runs 10] [--tokens 128] [--threads 2]
- *     [--model file.gguf] [--clock client|server] [--server-args="--parallel 4"]
+ *     [--model file.gguf] [--clock client|server] [--server-args="--parallel 4"] [--clients 4]
+ *     [--env-a KEY=VALUE,…] [--env-b KEY=VALUE,…]
  *
  * `--clock client` (default) times tokens as the client receives them; `server` takes the server's own decode
- * speed (`last_eval_speed` of `/api/extra/perf`). Both checkouts load the binary that `--b`'s node_modules holds
- * when `--a` links to it, as above.
+ * speed (`last_eval_speed` of `/api/extra/perf`). With `--clients N` each round is N concurrent streams and the
+ * figure is the aggregate: tokens the server generated (its `tokens_generated`) per second of the round's wall
+ * time. `--env-a`/`--env-b` set environment variables for one side's server, so one checkout can be compared with
+ * itself under different settings (`--a . --b . --env-b UV_THREADPOOL_SIZE=2`). Both checkouts load the binary
+ * that `--b`'s node_modules holds when `--a` links to it, as above.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +31,9 @@ const { values } = parseArgs({
     model: { type: 'string' },
     clock: { type: 'string', default: 'client' },
     'server-args': { type: 'string', default: '' },
+    clients: { type: 'string', default: '1' },
+    'env-a': { type: 'string', default: '' },
+    'env-b': { type: 'string', default: '' },
   },
 });
 if (!values.a) throw new Error('--a <checkout> is required (the build to compare against)');
@@ -38,29 +45,54 @@ const serverArgs = [
   ...singleSlotServerArgs(modelPath, Number(values.threads)),
   ...(values['server-args'] as string).split(' ').filter(Boolean),
 ];
+const envOf = (spec: string) =>
+  Object.fromEntries(
+    spec
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
 const base = 5600 + Math.floor(Math.random() * 100) * 2;
 const servers = [
-  await startServerProcess(serverArgs, { cwd: checkouts[0], port: base }),
-  await startServerProcess(serverArgs, { cwd: checkouts[1], port: base + 1 }),
+  await startServerProcess(serverArgs, { cwd: checkouts[0], port: base, env: envOf(values['env-a'] as string) }),
+  await startServerProcess(serverArgs, { cwd: checkouts[1], port: base + 1, env: envOf(values['env-b'] as string) }),
 ];
+const clients = Number(values.clients);
+type Perf = { last_eval_speed: number; tokens_generated: number };
+const perfOf = async (url: string) => (await (await fetch(`${url}/api/extra/perf`)).json()) as Perf;
+
+/** One round on one server: a single stream's speed, or N concurrent streams' aggregate. */
+async function round(url: string, run: number): Promise<number> {
+  const body = (i: number) => ({
+    prompt: `${run} ${i} Once upon a time`,
+    max_length: Number(values.tokens),
+    ban_eos_token: true,
+    sampler_seed: run * 100 + i + 1,
+    ...KOBOLD_SAMPLING,
+  });
+  if (clients === 1) {
+    const timing = await timeKoboldStream(url, body(0));
+    return values.clock === 'server' ? (await perfOf(url)).last_eval_speed : timing.tokensPerSecond;
+  }
+  const before = (await perfOf(url)).tokens_generated;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, (_, i) => timeKoboldStream(url, body(i))));
+  const wall = performance.now() - started;
+  return (((await perfOf(url)).tokens_generated - before) * 1000) / wall;
+}
+
 const speeds: number[][] = [[], []];
 for (let run = 0; run <= Number(values.runs); run++) {
   for (const [i, server] of servers.entries()) {
-    const timing = await timeKoboldStream(server.url, {
-      prompt: `${run} Once upon a time`,
-      max_length: Number(values.tokens),
-      ban_eos_token: true,
-      sampler_seed: run + 1,
-      ...KOBOLD_SAMPLING,
-    });
-    const perf = (await (await fetch(`${server.url}/api/extra/perf`)).json()) as { last_eval_speed: number };
-    if (run > 0) speeds[i]?.push(values.clock === 'server' ? perf.last_eval_speed : timing.tokensPerSecond);
+    const speed = await round(server.url, run);
+    if (run > 0) speeds[i]?.push(speed);
   }
 }
 for (const server of servers) await server.stop();
 
 const [a, b] = speeds as [number[], number[]];
-console.log(`${values.runs} alternating streams each, ${values.tokens} tokens, ${values.clock} clock, medians:`);
+const what = clients === 1 ? `streams each, ${values.clock} clock` : `rounds of ${clients} streams, aggregate`;
+console.log(`${values.runs} alternating ${what}, ${values.tokens} tokens, medians:`);
 console.log(`a ${checkouts[0]}: ${median(a).toFixed(1)} t/s (${a.map((x) => x.toFixed(0)).join(' ')})`);
 console.log(`b ${checkouts[1]}: ${median(b).toFixed(1)} t/s (${b.map((x) => x.toFixed(0)).join(' ')})`);
 console.log(`paired median b/a: ${(median(b.map((x, i) => x / (a[i] as number))) * 100).toFixed(1)}%`);

@@ -13,14 +13,14 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   args: string[],
-  options: { cwd?: string; port?: number } = {},
+  options: { cwd?: string; port?: number; env?: Record<string, string> } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? 5700 + Math.floor(Math.random() * 200);
   const cwd = options.cwd ?? join(import.meta.dirname, '..');
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn', ...args],
-    { cwd, stdio: ['ignore', 'ignore', 'inherit'] },
+    { cwd, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...options.env } },
   );
   return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', `the server in ${cwd}`);
 }
