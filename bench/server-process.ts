@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ServerProcess {
@@ -17,11 +18,16 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const port = options.port ?? 5700 + Math.floor(Math.random() * 200);
   const cwd = options.cwd ?? join(import.meta.dirname, '..');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--log-level', 'warn', ...args],
-    { cwd, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...options.env } },
-  );
+  // Through the `kindling` command, as users start it (it sets up the process before the CLI loads); an older
+  // checkout without that launcher runs its CLI directly.
+  const entry = existsSync(join(cwd, 'bin', 'package.json'))
+    ? ['bin/kindling.js']
+    : ['--import', 'tsx', 'src/cli/main.ts'];
+  const child = spawn(process.execPath, [...entry, 'serve', '--port', String(port), '--log-level', 'warn', ...args], {
+    cwd,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...options.env },
+  });
   return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', `the server in ${cwd}`);
 }
 

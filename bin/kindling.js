@@ -1,6 +1,22 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx kindling` works from a checkout with no build step.
-import { register } from 'tsx/esm/api';
+// The `kindling` command (and `npm start`): runs the TypeScript CLI through tsx, so it works from a checkout
+// with no build step. CommonJS (bin/package.json) so that the lines below run before anything uses libuv's
+// thread pool: Node sizes that pool once, at its first use, and an ES module entry is already too late.
+const { availableParallelism } = require('node:os');
 
-register();
-await import('../src/cli/main.ts');
+// node-llama-cpp samples each sequence as its own libuv job; more libuv threads than cores only contend with
+// the decoding threads. On 2 cores a pool of 2 streamed 4-9 % faster than Node's 4 at 1, 4 and 8 clients
+// (bench/server-ab.ts --env-b UV_THREADPOOL_SIZE=2, docs/benchmarks.md). A value the user set wins.
+if (!process.env.UV_THREADPOOL_SIZE) {
+  process.env.UV_THREADPOOL_SIZE = String(Math.max(2, Math.min(4, availableParallelism())));
+}
+
+import('tsx/esm/api')
+  .then(({ register }) => {
+    register();
+    return import('../src/cli/main.ts');
+  })
+  .catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
