@@ -10,8 +10,8 @@
  * calls its own batch loop makes, so nothing but the decode is timed.
  */
 import { parseArgs } from 'node:util';
-import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { benchModelPath, benchThreadpool } from './bench-model.ts';
+import type { Token } from 'node-llama-cpp';
+import { benchLlama, benchModelPath } from './bench-model.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,8 +33,7 @@ interface NativeContext {
   removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
 }
 
-console.log(benchThreadpool());
-const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
+const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({
   contextSize: 2048,

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { getLlama, type Llama, LlamaLogLevel } from 'node-llama-cpp';
 import { enablePersistentThreadpool } from '../src/engine/llama/persistent-threadpool.ts';
 import { BENCH_LLAMA, writeRandomLlamaModel } from '../src/gguf/random-llama-model.ts';
 
@@ -41,14 +42,15 @@ export function benchPrompt(tokenize: (text: string) => number[], tokens: number
 }
 
 /**
- * Gives node-llama-cpp driven directly in this process the thread pool our engine gives its contexts (the same
- * library; call it before `getLlama`), so "direct" is the same engine as the server's. `KINDLING_THREADPOOL=off`
- * turns it off here and in the servers the bench starts, for the plain node-llama-cpp figures. Returns a line to
- * print.
+ * node-llama-cpp for a bench's direct side, with the thread pool our engine gives its contexts (the same library,
+ * loaded before `getLlama` as it must be), so "direct" is the same engine as the server's. Prints whether the pool
+ * is in use: `KINDLING_THREADPOOL=off` turns it off here and in the servers the bench starts, for the plain
+ * node-llama-cpp figures.
  */
-export function benchThreadpool(): string {
+export async function benchLlama(threads: number): Promise<Llama> {
   const pool = enablePersistentThreadpool();
-  return pool.loaded ? 'persistent thread pool on every side' : `no persistent thread pool (${pool.reason})`;
+  console.log(pool.loaded ? 'persistent thread pool on every side' : `no persistent thread pool (${pool.reason})`);
+  return getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
 }
 
 export function median(values: number[]): number {

@@ -9,15 +9,8 @@
  *     [--tokens 128] [--llama-server path/to/llama-server]
  */
 import { parseArgs } from 'node:util';
-import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import {
-  BENCH_SAMPLING,
-  benchModelPath,
-  benchPrompt,
-  benchThreadpool,
-  KOBOLD_SAMPLING,
-  median,
-} from './bench-model.ts';
+import type { Token } from 'node-llama-cpp';
+import { BENCH_SAMPLING, benchLlama, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
 import { startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
@@ -46,8 +39,7 @@ interface Round {
   ttft: number[];
 }
 
-console.log(benchThreadpool());
-const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
+const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
 const prompt = benchPrompt((t) => model.tokenize(t), 146);
 /** A different first word per round and client: no round is served from an earlier round's cached prompt. */

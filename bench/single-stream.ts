@@ -11,15 +11,8 @@
  * side, a bare node:http server with no model (http-floor.ts), times what loopback HTTP alone costs.
  */
 import { parseArgs } from 'node:util';
-import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import {
-  BENCH_SAMPLING,
-  benchModelPath,
-  benchPrompt,
-  benchThreadpool,
-  KOBOLD_SAMPLING,
-  median,
-} from './bench-model.ts';
+import type { Token } from 'node-llama-cpp';
+import { BENCH_SAMPLING, benchLlama, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { startHttpFloorServer } from './http-floor.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
@@ -40,8 +33,7 @@ const runs = Number(values.runs);
 const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 
-console.log(benchThreadpool());
-const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
+const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({
   contextSize: 2048,

@@ -8,8 +8,8 @@
  */
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
-import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import { BENCH_SAMPLING, benchModelPath, benchThreadpool, KOBOLD_SAMPLING, median } from './bench-model.ts';
+import type { Token } from 'node-llama-cpp';
+import { BENCH_SAMPLING, benchLlama, benchModelPath, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 
@@ -26,8 +26,7 @@ const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 const prompt = 'Once upon a time';
 
-console.log(benchThreadpool());
-const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
+const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({
   contextSize: 2048,
