@@ -156,13 +156,18 @@ console.log(
 console.log(`|---|---|---|---|${llamaServerPath ? '---|---|' : ''}---|---|${llamaServerPath ? '---|' : ''}`);
 for (const clients of levels) {
   cleanups = [];
-  const sides = [await directRounds(clients), await kindlingRounds(clients)];
-  if (llamaServerPath) sides.push(await llamaServerRounds(llamaServerPath, clients));
-  const results: Round[][] = sides.map(() => []);
-  for (let round = 0; round < runs; round++) {
-    for (const [side, run] of sides.entries()) (results[side] as Round[]).push(await run(round));
+  const results: Round[][] = [];
+  try {
+    const sides = [await directRounds(clients), await kindlingRounds(clients)];
+    if (llamaServerPath) sides.push(await llamaServerRounds(llamaServerPath, clients));
+    for (const _ of sides) results.push([]);
+    for (let round = 0; round < runs; round++) {
+      for (const [side, run] of sides.entries()) (results[side] as Round[]).push(await run(round));
+    }
+  } finally {
+    // Also when a side fails to start (a llama-server that crashes): no server is left running.
+    for (const cleanup of cleanups) await cleanup();
   }
-  for (const cleanup of cleanups) await cleanup();
   const [d, k, l] = results.map(summary) as [
     ReturnType<typeof summary>,
     ReturnType<typeof summary>,
