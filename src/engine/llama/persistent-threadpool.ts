@@ -33,9 +33,13 @@ function load(): PersistentThreadpool {
     if (typeof attachedPools !== 'function') return { loaded: false, reason: `${library} exports no attachedPools` };
     return { loaded: true, attachedPools };
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { loaded: false, reason: message ?? 'unknown error' };
+    return { loaded: false, reason: firstLine(error) };
   }
+}
+
+/** An error's first line: a compiler's or the loader's message can run to many. */
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
 }
 
 /** The compiled library for this source and architecture, compiling it if no cache holds it yet. */
@@ -62,6 +66,5 @@ function compiled(): string {
       lastError = error;
     }
   }
-  const detail = lastError instanceof Error ? lastError.message.split('\n')[0] : String(lastError);
-  throw new Error(`could not compile ${SOURCE} with ${process.env.CC ?? 'cc'} (${detail})`);
+  throw new Error(`could not compile ${SOURCE} with ${process.env.CC ?? 'cc'} (${firstLine(lastError)})`);
 }
