@@ -36,8 +36,22 @@ async function startWithoutPool(): Promise<{ url: string; banner: string; child:
   });
 }
 
+const body = { prompt: 'Once upon a time', max_length: 48, sampler_seed: 7, temperature: 0.9, ban_eos_token: true };
+/**
+ * Each server's first text, from a fresh context: a later request reuses the cached prompt and evaluates only
+ * its last token, and on some CPUs (an AVX2 EPYC, not an AMX Xeon) that alone changes the last bits of the
+ * logits and so what a random-weight model samples, pool or no pool (the same request twice to one
+ * `KINDLING_THREADPOOL=off` server gave two texts).
+ */
+let pooledText = '';
+let unpooledText = '';
+
+const generatedText = async (url: string) =>
+  ((await postJson(`${url}/api/v1/generate`, body)).body as { results: [{ text: string }] }).results[0].text;
+
 before(async () => {
   [server, plain] = await Promise.all([startTestServer({ parallel: 1 }), startWithoutPool()]);
+  [pooledText, unpooledText] = await Promise.all([generatedText(server.url), generatedText(plain.url)]);
 });
 after(async () => {
   await server?.close();
@@ -45,27 +59,15 @@ after(async () => {
   if (plain && plain.child.exitCode === null) await once(plain.child, 'exit');
 });
 
-const body = { prompt: 'Once upon a time', max_length: 48, sampler_seed: 7, temperature: 0.9, ban_eos_token: true };
-/**
- * The pooled server's first text, from a fresh context like the unpooled server's: a later request reuses the
- * cached prompt and evaluates only its last token, and on some CPUs (an AVX2 EPYC, not an AMX Xeon) that alone
- * changes the last bits of the logits and so what a random-weight model samples, pool or no pool (the same
- * request twice to one `KINDLING_THREADPOOL=off` server gave two texts).
- */
-let pooledText = '';
-
 test('the context gets a pool on its first decode, and the engine build says so', async () => {
-  pooledText = ((await postJson(`${server.url}/api/v1/generate`, body)).body as { results: [{ text: string }] })
-    .results[0].text;
   const perf = (await getJson(`${server.url}/api/extra/perf`)).body as { thread_pools: number };
   assert.equal(perf.thread_pools, 1);
   assert.match(server.context.engine.model.engineBuild, /, persistent thread pool$/);
 });
 
 test('decoding through the pool gives the same text as without it, token for token', async () => {
-  const unpooled = (await postJson(`${plain.url}/api/v1/generate`, body)).body as { results: [{ text: string }] };
   assert.ok(pooledText.length > 20);
-  assert.equal(pooledText, unpooled.results[0].text);
+  assert.equal(pooledText, unpooledText);
 });
 
 test('KINDLING_THREADPOOL=off decodes without a pool and reports why', async () => {
