@@ -68,15 +68,26 @@ export class GenerationLog {
    */
   async *read(afterId: number, signal?: AbortSignal): AsyncGenerator<LoggedPart[], void, undefined> {
     let cursor = afterId;
-    while (!signal?.aborted) {
-      const batch = this.partsAfter(cursor);
-      if (batch.length > 0) {
-        cursor = (batch[batch.length - 1] as LoggedPart).id;
-        yield batch;
-        continue;
+    // One abort listener for the reader's life, not one per wait: a wait happens for every token.
+    let wake: (() => void) | undefined;
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal?.aborted) {
+        if (this.parts.length > cursor) {
+          const batch = this.partsAfter(cursor);
+          cursor = this.parts.length;
+          yield batch;
+          continue;
+        }
+        if (this.done) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.waiters.push(resolve);
+        });
       }
-      if (this.done) return;
-      await this.waitForPartAfter(cursor, signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 }

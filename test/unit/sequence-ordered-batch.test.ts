@@ -55,5 +55,13 @@ test('the batch lists its sequences in increasing id order, whatever order they 
 
 test('a node-llama-cpp without the queue we read fails loudly instead of batching wrong', () => {
   const strategy = sequenceOrderedBatches(() => ({}) as LlamaContext);
-  assert.throws(() => strategy({ items: [item(1)], size: 512 }), /changed shape/);
+  assert.throws(() => strategy({ items: [item(1), item(2)], size: 512 }), /changed shape/);
+});
+
+test('a lone sequence is batched whole (up to the batch size) without reading the queue', () => {
+  const strategy = sequenceOrderedBatches(() => ({}) as LlamaContext);
+  const only = item(700);
+  assert.deepEqual(strategy({ items: [only], size: 512 }), [{ item: only, processAmount: 512 }]);
+  const one = item(1);
+  assert.deepEqual(strategy({ items: [one], size: 512 }), [{ item: one, processAmount: 1 }]);
 });

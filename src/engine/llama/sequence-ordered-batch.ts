@@ -27,16 +27,24 @@ export function sequenceOrderedBatches(
   counters?: Pick<EngineCounters, 'decodeBatches' | 'batchedSequences'>,
 ): CustomBatchingPrioritizationStrategy {
   return ({ items, size }) => {
-    const order = sequenceIds(context());
-    const batch = fairShares(items, size).sort(
-      (a, b) => (order.get(a.item.tokens) ?? 0) - (order.get(b.item.tokens) ?? 0),
-    );
+    // One sequence (a single stream): nothing to order or share, and this runs for every token.
+    const only = items.length === 1 ? items[0] : undefined;
+    const batch = only
+      ? [{ item: only, processAmount: Math.min(size, only.tokens.length) }]
+      : orderedBySequence(fairShares(items, size), sequenceIds(context()));
     if (counters) {
       counters.decodeBatches++;
       counters.batchedSequences += batch.length;
     }
     return batch;
   };
+}
+
+function orderedBySequence(
+  batch: PrioritizedBatchItem[],
+  order: Map<readonly number[], number>,
+): PrioritizedBatchItem[] {
+  return batch.sort((a, b) => (order.get(a.item.tokens) ?? 0) - (order.get(b.item.tokens) ?? 0));
 }
 
 /**

@@ -3,7 +3,7 @@ import type { LoggedPart } from '../../stream/generation-log.ts';
 import { withPartIds } from '../shared/part-event-ids.ts';
 import { koboldErrorBody } from './errors.ts';
 import { koboldFinishReason } from './finish-reason.ts';
-import { pythonJson } from './python-json.ts';
+import { pythonJson, pythonJsonString } from './python-json.ts';
 
 /**
  * Kobold SSE, readable by KoboldAI Lite's regex parser: `id:` first (Lite skips lines before `event:`),
@@ -23,7 +23,8 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
       kind: 'event',
       id: String(lastTextId),
       event: 'message',
-      data: pythonJson({ token: text, finish_reason: null }),
+      // Written out rather than through pythonJson's object walk: this runs for every token.
+      data: `{"token": ${pythonJsonString(text)}, "finish_reason": null}`,
     });
     text = '';
   };

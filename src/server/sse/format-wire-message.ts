@@ -15,6 +15,8 @@ export function formatWireMessage(message: WireMessage): string {
       let out = '';
       if (message.id !== undefined) out += `id: ${message.id}\n`;
       if (message.event !== undefined) out += `event: ${message.event}\n`;
+      // JSON data (every token event) has no line breaks: skip the split.
+      if (!/[\r\n]/.test(message.data)) return `${out}data: ${message.data}\n\n`;
       for (const line of message.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
       return `${out}\n`;
     }

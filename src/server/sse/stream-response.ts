@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { WireMessage } from '../../core/wire-message.ts';
+import { type ChunkWriter, chunkWriter } from './chunk-writer.ts';
 import { formatWireMessage } from './format-wire-message.ts';
 
 export interface StreamResponseOptions {
@@ -21,6 +22,7 @@ export class StreamResponse {
   private heartbeat?: NodeJS.Timeout;
   private heartbeatText = 'ping';
   private lastWriteAt = performance.now();
+  private readonly write: ChunkWriter;
 
   constructor(
     private readonly res: ServerResponse,
@@ -30,6 +32,8 @@ export class StreamResponse {
       this.stopHeartbeat();
       this.closedController.abort();
     });
+    // HTTP/1.0 clients get the body delimited by the connection's end, as Node would choose for them.
+    const chunked = res.req?.httpVersion === '1.1';
     res.writeHead(200, {
       'content-type':
         options.contentType === 'text/event-stream'
@@ -38,9 +42,11 @@ export class StreamResponse {
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
+      ...(chunked ? { 'transfer-encoding': 'chunked' } : {}),
       ...options.headers,
     });
     res.flushHeaders();
+    this.write = chunkWriter(res, chunked);
     this.armHeartbeat();
   }
 
@@ -59,7 +65,7 @@ export class StreamResponse {
     let chunk = '';
     for (const message of messages) chunk += formatWireMessage(message);
     this.lastWriteAt = performance.now();
-    if (!this.res.write(chunk)) await this.drained();
+    if (!this.write(chunk)) await this.drained();
   }
 
   end(): void {
@@ -69,9 +75,12 @@ export class StreamResponse {
 
   private drained(): Promise<void> {
     return new Promise((resolve) => {
+      // Raw socket writes (chunk-writer.ts) drain on the socket; Node's own writes drain on the response.
+      const socket = this.res.socket;
       const done = () => {
         clearTimeout(timer);
         this.res.off('drain', done);
+        socket?.off('drain', done);
         this.closed.removeEventListener('abort', done);
         resolve();
       };
@@ -80,6 +89,7 @@ export class StreamResponse {
         done();
       }, this.options.stalledReaderMs);
       this.res.once('drain', done);
+      socket?.once('drain', done);
       this.closed.addEventListener('abort', done, { once: true });
     });
   }
@@ -95,7 +105,7 @@ export class StreamResponse {
       const silentFor = performance.now() - this.lastWriteAt;
       if (silentFor < this.options.heartbeatMs) return this.armHeartbeat(this.options.heartbeatMs - silentFor);
       this.lastWriteAt = performance.now();
-      this.res.write(formatWireMessage({ kind: 'comment', text: this.heartbeatText }));
+      this.write(formatWireMessage({ kind: 'comment', text: this.heartbeatText }));
       this.armHeartbeat();
     }, delayMs);
   }
