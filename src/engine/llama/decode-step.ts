@@ -33,15 +33,21 @@ export class DecodeStep {
   /** Runs `decode` for `slot` in the next step shared with the other members; the slot becomes a member. */
   next<T>(slot: number, decode: () => Promise<T>): Promise<T> {
     this.members.add(slot);
+    if (!this.releaseAfterTurn && this.members.size === 1 && this.held.size === 0 && this.inFlight.size === 0) {
+      // The only member, nothing in flight: the step is this decode alone, so it starts now. What the general
+      // path below would do too, a turn of promises later, without its allocations (a single stream's tokens).
+      this.inFlight.add(slot);
+      return decode().finally(() => this.finished(slot));
+    }
     return new Promise<void>((start, cancel) => {
       this.held.set(slot, { start, cancel });
       this.releaseWhenReady();
-    }).then(() =>
-      decode().finally(() => {
-        this.inFlight.delete(slot);
-        this.releaseWhenReady();
-      }),
-    );
+    }).then(() => decode().finally(() => this.finished(slot)));
+  }
+
+  private finished(slot: number): void {
+    this.inFlight.delete(slot);
+    this.releaseWhenReady();
   }
 
   /**

@@ -17,17 +17,6 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
   const out: WireMessage[] = [];
   let text = '';
   let lastTextId = 0;
-  const flushText = () => {
-    if (!text) return;
-    out.push({
-      kind: 'event',
-      id: String(lastTextId),
-      event: 'message',
-      // Written out rather than through pythonJson's object walk: this runs for every token.
-      data: `{"token": ${pythonJsonString(text)}, "finish_reason": null}`,
-    });
-    text = '';
-  };
   for (const { id, part } of batch) {
     switch (part.type) {
       case 'text-delta':
@@ -35,13 +24,13 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
         lastTextId = id;
         break;
       case 'queued':
-        flushText();
+        text = flushText(out, text, lastTextId);
         out.push({ kind: 'comment', text: `queued ${part.position}` });
         break;
       case 'start':
         break;
       case 'finish':
-        flushText();
+        text = flushText(out, text, lastTextId);
         out.push({
           kind: 'event',
           id: String(id),
@@ -50,7 +39,7 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
         });
         break;
       case 'error':
-        flushText();
+        text = flushText(out, text, lastTextId);
         out.push(
           ...withPartIds(
             [
@@ -63,6 +52,19 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
         break;
     }
   }
-  flushText();
+  text = flushText(out, text, lastTextId);
   return out;
+}
+
+/** Emits the text gathered so far as one token event (if any) and returns the empty text to gather into next. */
+function flushText(out: WireMessage[], text: string, id: number): string {
+  if (text)
+    out.push({
+      kind: 'event',
+      id: String(id),
+      event: 'message',
+      // Written out rather than through pythonJson's object walk: this runs for every token.
+      data: `{"token": ${pythonJsonString(text)}, "finish_reason": null}`,
+    });
+  return '';
 }
