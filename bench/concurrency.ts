@@ -31,6 +31,8 @@ const runs = Number(values.runs);
 const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 const llamaServerPath = values['llama-server'];
+/** Pause before each side's round, so no side starts while another's threads still spin. */
+const SETTLE_MS = 500;
 /** Context per client: the 146-token prompt and the generated tokens fit with room to spare. */
 const perClientContext = 512;
 
@@ -162,7 +164,12 @@ for (const clients of levels) {
     if (llamaServerPath) sides.push(await llamaServerRounds(llamaServerPath, clients));
     for (const _ of sides) results.push([]);
     for (let round = 0; round < runs; round++) {
-      for (const [side, run] of sides.entries()) (results[side] as Round[]).push(await run(round));
+      for (const [side, run] of sides.entries()) {
+        // llama-server's threads poll for a while after its last decode; without a pause they held the cores
+        // through the next side's prompt (direct's first token took twice as long right after llama-server).
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        (results[side] as Round[]).push(await run(round));
+      }
     }
   } finally {
     // Also when a side fails to start (a llama-server that crashes): no server is left running.
