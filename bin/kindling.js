@@ -11,6 +11,15 @@ if (!process.env.UV_THREADPOOL_SIZE) {
   process.env.UV_THREADPOOL_SIZE = String(Math.max(2, Math.min(4, availableParallelism())));
 }
 
+// V8 optimizes a function once it has run a budget of bytecode. Each token runs a few microseconds of many small
+// functions (node-llama-cpp's evaluation loop and ours), and at the default budget much of it was still
+// unoptimized after 30 generations: the event loop spent 17-23 % more CPU per token, which on a small machine is
+// taken from the decoding threads (bench/token-cpu.ts and bench/server-ab.ts with the flag on one side, in
+// docs/benchmarks.md). A flag the user passed to node wins.
+if (!process.execArgv.some((arg) => arg.startsWith('--interrupt-budget'))) {
+  require('node:v8').setFlagsFromString('--interrupt-budget=16000');
+}
+
 import('tsx/esm/api')
   .then(({ register }) => {
     register();
