@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { getLlama, type Llama, LlamaLogLevel } from 'node-llama-cpp';
+import { getLlama, type Llama, type LlamaContext, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
 import { enablePersistentThreadpool } from '../src/engine/llama/persistent-threadpool.ts';
 import { BENCH_LLAMA, writeRandomLlamaModel } from '../src/gguf/random-llama-model.ts';
 
@@ -51,6 +51,16 @@ export async function benchLlama(threads: number): Promise<Llama> {
   const pool = enablePersistentThreadpool();
   console.log(pool.loaded ? 'persistent thread pool on every side' : `no persistent thread pool (${pool.reason})`);
   return getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
+}
+
+/** The single-stream benchmarks' direct side: what `singleSlotServerArgs` gives the server (one sequence, 2,048 tokens). */
+export function singleSequenceContext(model: LlamaModel, threads: number): Promise<LlamaContext> {
+  return model.createContext({
+    contextSize: 2048,
+    sequences: 1,
+    threads: { ideal: threads, min: threads },
+    batchSize: 512,
+  });
 }
 
 export function median(values: number[]): number {

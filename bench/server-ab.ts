@@ -18,7 +18,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchModelPath, KOBOLD_SAMPLING, median } from './bench-model.ts';
-import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
+import { parseEnvList, singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -45,17 +45,14 @@ const serverArgs = [
   ...singleSlotServerArgs(modelPath, Number(values.threads)),
   ...(values['server-args'] as string).split(' ').filter(Boolean),
 ];
-const envOf = (spec: string) =>
-  Object.fromEntries(
-    spec
-      .split(',')
-      .filter(Boolean)
-      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
-  );
 const base = 5600 + Math.floor(Math.random() * 100) * 2;
 const servers = [
-  await startServerProcess(serverArgs, { cwd: checkouts[0], port: base, env: envOf(values['env-a'] as string) }),
-  await startServerProcess(serverArgs, { cwd: checkouts[1], port: base + 1, env: envOf(values['env-b'] as string) }),
+  await startServerProcess(serverArgs, { cwd: checkouts[0], port: base, env: parseEnvList(values['env-a'] as string) }),
+  await startServerProcess(serverArgs, {
+    cwd: checkouts[1],
+    port: base + 1,
+    env: parseEnvList(values['env-b'] as string),
+  }),
 ];
 const clients = Number(values.clients);
 type Perf = { last_eval_speed: number; tokens_generated: number };

@@ -31,6 +31,16 @@ export async function startServerProcess(
   return whenServing(child, `http://127.0.0.1:${port}`, '/api/extra/perf', `the server in ${cwd}`);
 }
 
+/** `KEY=VALUE,KEY2=VALUE2` (the benches' `--env-a`/`--env-b`) as an environment object. */
+export function parseEnvList(spec: string): Record<string, string> {
+  return Object.fromEntries(
+    spec
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+}
+
 /** The flags of the single-stream benchmarks: one slot, a 2,048-token context, no heartbeats. */
 export function singleSlotServerArgs(modelPath: string, threads: number, gpuLayers = '0'): string[] {
   const flags = ['--model', modelPath, '--threads', String(threads), '--parallel', '1'];

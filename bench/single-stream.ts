@@ -12,7 +12,15 @@
  */
 import { parseArgs } from 'node:util';
 import type { Token } from 'node-llama-cpp';
-import { BENCH_SAMPLING, benchLlama, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
+import {
+  BENCH_SAMPLING,
+  benchLlama,
+  benchModelPath,
+  benchPrompt,
+  KOBOLD_SAMPLING,
+  median,
+  singleSequenceContext,
+} from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { startHttpFloorServer } from './http-floor.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
@@ -35,12 +43,7 @@ const modelPath = values.model ?? benchModelPath();
 
 const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
-const context = await model.createContext({
-  contextSize: 2048,
-  sequences: 1,
-  threads: { ideal: threads, min: threads },
-  batchSize: 512,
-});
+const context = await singleSequenceContext(model, threads);
 const sequence = context.getSequence();
 const prompt = benchPrompt((t) => model.tokenize(t), Number(values['prompt-tokens']));
 const promptTokens = model.tokenize(`1 ${prompt}`).length + 1;

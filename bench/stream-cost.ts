@@ -9,7 +9,14 @@
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import type { Token } from 'node-llama-cpp';
-import { BENCH_SAMPLING, benchLlama, benchModelPath, KOBOLD_SAMPLING, median } from './bench-model.ts';
+import {
+  BENCH_SAMPLING,
+  benchLlama,
+  benchModelPath,
+  KOBOLD_SAMPLING,
+  median,
+  singleSequenceContext,
+} from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
 
@@ -28,12 +35,7 @@ const prompt = 'Once upon a time';
 
 const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
-const context = await model.createContext({
-  contextSize: 2048,
-  sequences: 1,
-  threads: { ideal: threads, min: threads },
-  batchSize: 512,
-});
+const context = await singleSequenceContext(model, threads);
 const sequence = context.getSequence();
 const server = await startServerProcess(singleSlotServerArgs(modelPath, threads));
 

@@ -16,9 +16,17 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Token } from 'node-llama-cpp';
-import { BENCH_SAMPLING, benchLlama, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
+import {
+  BENCH_SAMPLING,
+  benchLlama,
+  benchModelPath,
+  benchPrompt,
+  KOBOLD_SAMPLING,
+  median,
+  singleSequenceContext,
+} from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
-import { type ServerProcess, singleSlotServerArgs, startServerProcess } from './server-process.ts';
+import { parseEnvList, type ServerProcess, singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -47,12 +55,7 @@ function allThreadsNs(pid: number): number {
 
 const llama = await benchLlama(threads);
 const model = await llama.loadModel({ modelPath });
-const context = await model.createContext({
-  contextSize: 2048,
-  sequences: 1,
-  threads: { ideal: threads, min: threads },
-  batchSize: 512,
-});
+const context = await singleSequenceContext(model, threads);
 const sequence = context.getSequence();
 const prompt = benchPrompt((t) => model.tokenize(t), 146);
 
@@ -101,13 +104,6 @@ async function serverRound(server: ServerProcess, round: number): Promise<Sample
   };
 }
 
-const envOf = (list: string) =>
-  Object.fromEntries(
-    list
-      .split(',')
-      .filter(Boolean)
-      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
-  );
 const serverArgs = singleSlotServerArgs(modelPath, threads);
 const sides: Array<{ name: string; round: (round: number) => Promise<Sample> }> = [
   { name: 'node-llama-cpp direct (this process)', round: directRound },
@@ -118,7 +114,7 @@ try {
   servers.push(b);
   sides.push({ name: 'Kindling server (.)', round: (round) => serverRound(b, round) });
   if (values.a) {
-    const a = await startServerProcess(serverArgs, { cwd: resolve(values.a), env: envOf(values['env-a']) });
+    const a = await startServerProcess(serverArgs, { cwd: resolve(values.a), env: parseEnvList(values['env-a']) });
     servers.push(a);
     sides.push({ name: `Kindling server (${values.a})`, round: (round) => serverRound(a, round) });
   }
