@@ -67,7 +67,8 @@ export class GenerationLog {
    * accumulated since the previous one, which is how a slow reader's tokens get coalesced.
    */
   async *read(afterId: number, signal?: AbortSignal): AsyncGenerator<LoggedPart[], void, undefined> {
-    let cursor = afterId;
+    // Ids start at 1: a cursor below 0 is the start, as in partsAfter (and never yields an empty batch).
+    let cursor = Math.max(0, afterId);
     // One abort listener for the reader's life, not one per wait: a wait happens for every token.
     let wake: (() => void) | undefined;
     const onAbort = () => wake?.();
