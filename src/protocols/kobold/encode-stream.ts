@@ -52,7 +52,7 @@ export function encodeKoboldStream(batch: readonly LoggedPart[]): WireMessage[] 
         break;
     }
   }
-  text = flushText(out, text, lastTextId);
+  flushText(out, text, lastTextId);
   return out;
 }
 
