@@ -1,18 +1,18 @@
 /**
- * What our engine layer costs, without HTTP: the same llama.cpp context and sequence driven by node-llama-cpp's
- * `sequence.evaluate` directly and by `LlamaEngine.run` (DecodeStep, sequence-ordered batches, our sampling
- * options), in alternating runs. The single-stream benchmark compares with a separate process; this one keeps
- * everything but the engine layer equal, so a regression there shows here first.
+ * What our engine layer costs, without HTTP: the same model driven by node-llama-cpp's `sequence.evaluate`
+ * (on a context of its own) and by `LlamaEngine.run` (its batch loop and sampler chains), in alternating runs.
+ * The single-stream benchmark compares with a separate process; this one keeps everything but the engine
+ * layer equal, so a regression there shows here first.
  *
  *   node --import tsx bench/engine-overhead.ts [--threads 2] [--slots 1] [--runs 10] [--tokens 128] [--model f.gguf]
  *
- * With `--slots 4` both sides run one sequence on a four-sequence context (the server's default slot count).
+ * With `--slots 4` the engine runs one sequence on a four-sequence context (the server's default slot count).
  */
 import { parseArgs } from 'node:util';
-import type { LlamaContextSequence, Token } from 'node-llama-cpp';
+import type { LlamaModel, Token } from 'node-llama-cpp';
 import { DEFAULT_SAMPLING } from '../src/core/sampling-params.ts';
 import { LlamaEngine } from '../src/engine/llama/llama-engine.ts';
-import { BENCH_SAMPLING, benchModelPath, median } from './bench-model.ts';
+import { BENCH_SAMPLING, benchModelPath, median, singleSequenceContext } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 
 const { values } = parseArgs({
@@ -33,8 +33,9 @@ const engine = await LlamaEngine.load({
   threads,
   gpuLayers: 0,
 });
-// The engine's own sequence for slot 0: both sides decode on exactly the same context.
-const sequence = (engine as unknown as { sequences: LlamaContextSequence[] }).sequences[0] as LlamaContextSequence;
+// The engine's own model (the engine decodes its context's sequences itself, so the direct side gets its own).
+const model = (engine as unknown as { llamaModel: LlamaModel }).llamaModel;
+const sequence = (await singleSequenceContext(model, threads)).getSequence();
 const promptFor = (run: number) => engine.tokenize(`${run} Once upon a time`, { special: false, addBos: true });
 
 async function direct(run: number): Promise<number> {
@@ -43,7 +44,6 @@ async function direct(run: number): Promise<number> {
 }
 
 async function viaEngine(run: number): Promise<number> {
-  await sequence.clearHistory();
   const job = {
     promptTokens: promptFor(run),
     sampling: DEFAULT_SAMPLING,

@@ -3,8 +3,8 @@ import {
   getLlama,
   type Llama,
   type LlamaContext,
-  type LlamaContextSequence,
   type LlamaGrammar,
+  LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
   type Token,
@@ -20,14 +20,14 @@ import {
   type EngineRewind,
   zeroCounters,
 } from '../engine.ts';
+import { BatchLoop } from './batch-loop.ts';
 import { autoSlotCount, releaseAfterTurn } from './context-plan.ts';
-import { DecodeStep } from './decode-step.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
-import { llamaEvaluateOptions, reuseSequencePrefix } from './llama-options.ts';
+import { type NativeParts, nativeParts } from './native-context.ts';
 import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
-import { sequenceOrderedBatches } from './sequence-ordered-batch.ts';
-import { topProbabilities } from './top-probabilities.ts';
+import { SlotCache } from './slot-cache.ts';
+import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -43,26 +43,32 @@ export interface LlamaEngineOptions {
   placeholder?: boolean;
 }
 
-/** The only module that talks to node-llama-cpp: model, one context, one sequence per slot. */
+/**
+ * The only module that talks to node-llama-cpp: model, one context, one llama.cpp sequence per slot. Decoding
+ * and sampling go through the context's native batch API (batch-loop.ts, native-context.ts).
+ */
 export class LlamaEngine implements Engine {
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private readonly bannedCache = new Map<string, number[]>();
   private chatTemplate?: LlamaChatTemplate | null;
   private embedder?: LlamaEmbedder;
-  private readonly step: DecodeStep;
+  private readonly native: NativeParts;
+  private readonly slots: SlotCache[];
+  private readonly loop: BatchLoop;
 
   private constructor(
     private readonly llama: Llama,
     private readonly llamaModel: LlamaModel,
     private readonly context: LlamaContext,
-    private readonly sequences: LlamaContextSequence[],
+    slotCount: number,
     readonly model: ModelInfo,
-    private readonly batchSize: number,
     readonly counters: EngineCounters,
     releaseAfterTurn: boolean,
     private readonly threadpool: PersistentThreadpool,
   ) {
-    this.step = new DecodeStep(releaseAfterTurn);
+    this.native = nativeParts(llama, llamaModel, context);
+    this.slots = Array.from({ length: slotCount }, (_, id) => new SlotCache(id, this.native.context));
+    this.loop = new BatchLoop(this.native.context, context.batchSize, { releaseAfterTurn, counters });
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -82,22 +88,14 @@ export class LlamaEngine implements Engine {
     const batchSize = options.batchSize ?? 512;
     const slots = options.slots === 'auto' ? await autoSlotCount(llama, llamaModel, contextSize) : options.slots;
     const counters = zeroCounters();
-    let created: LlamaContext | undefined;
+    // The engine decodes through the context's batch API itself (batch-loop.ts), so node-llama-cpp's sequence
+    // objects and batching are never used: sequence ids 0..slots-1 are the slots.
     const context = await llamaModel.createContext({
       contextSize,
       sequences: slots,
       threads: { ideal: options.threads, min: options.threads },
       batchSize,
-      batching: {
-        // After this turn's microtasks, not a loop phase later: every decode DecodeStep released is queued by
-        // then, and a gap before a decode is what the prebuilt binary pays most for (node-llama-cpp's default,
-        // setImmediate, streamed one client on four slots 4-6 % slower; bench/server-ab.ts --parallel 4).
-        dispatchSchedule: (dispatch) => process.nextTick(dispatch),
-        itemPrioritizationStrategy: sequenceOrderedBatches(() => created, counters),
-      },
     });
-    created = context;
-    const sequences = Array.from({ length: slots }, () => context.getSequence());
     const metadata = llamaModel.fileInfo.metadata as {
       general?: { name?: string; architecture?: string };
       tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
@@ -121,9 +119,8 @@ export class LlamaEngine implements Engine {
       llama,
       llamaModel,
       context,
-      sequences,
+      slots,
       info,
-      batchSize,
       counters,
       releaseAfterTurn(llama, llamaModel, options.threads),
       threadpool,
@@ -151,7 +148,7 @@ export class LlamaEngine implements Engine {
   }
 
   get slotCount(): number {
-    return this.sequences.length;
+    return this.slots.length;
   }
   get bosToken(): number | undefined {
     return this.llamaModel.tokens.bos ?? undefined;
@@ -177,7 +174,7 @@ export class LlamaEngine implements Engine {
   }
 
   cachedTokens(slot: number): readonly number[] {
-    return this.sequence(slot).contextTokens;
+    return this.slot(slot).tokens;
   }
 
   /** Compiles (once per distinct text) a GBNF grammar; a grammar llama.cpp rejects is the client's 400. */
@@ -235,93 +232,119 @@ export class LlamaEngine implements Engine {
     job: EngineJob,
     signal: AbortSignal,
   ): AsyncGenerator<EngineEvent, void, EngineRewind | undefined> {
-    const sequence = this.sequence(slot);
+    const cache = this.slot(slot);
     const prompt = job.promptTokens.length > 0 ? job.promptTokens : [this.bosToken ?? 0];
-    const grammar = job.sampling.grammar ? await this.grammar(job.sampling.grammar) : undefined;
-    const reused = await reuseSequencePrefix(sequence, prompt);
-    const rest = prompt.slice(reused);
-    // Evaluate the prompt in batch-sized pieces so an abort lands within one batch, not after the whole prompt.
-    // The last piece goes in with the first sampling step: one decode call fewer before the first token.
-    const lastPiece = Math.max(0, rest.length - this.batchSize);
-    for (let i = 0; i < lastPiece; i += this.batchSize) {
-      if (signal.aborted) return;
-      await sequence.evaluateWithoutGeneratingNewTokens(
-        rest.slice(i, Math.min(i + this.batchSize, lastPiece)) as Token[],
+    if (prompt.length >= this.model.contextSize)
+      throw new RangeError(
+        `a prompt of ${prompt.length} tokens does not fit the ${this.model.contextSize}-token context`,
       );
-    }
+    const grammar = job.sampling.grammar ? await this.grammar(job.sampling.grammar) : undefined;
     if (signal.aborted) return;
-    this.counters.promptTokensEvaluated += rest.length;
-    this.counters.promptTokensReused += reused;
-    yield { type: 'prompt-evaluated', evaluated: rest.length, reused };
-
+    const reused = await this.loop.exclusive(() => cache.reusePrefix(prompt));
     // Prompt + generated tokens; index i is the token at context position i.
     const history = [...prompt];
     const positionBans = job.rewindable ? new Map<number, Set<number>>() : undefined;
-    const options = llamaEvaluateOptions(
+    const sampler = new SlotSampler(
+      this.native,
       this.llamaModel,
       job,
-      grammar,
-      () => history,
       this.bannedTokens(job.sampling.bannedStrings),
+      grammar
+        ? this.native.grammarState(new LlamaGrammarEvaluationState({ model: this.llamaModel, grammar }))
+        : undefined,
+      history,
       positionBans,
     );
     const wantProbabilities = job.logprobs > 0;
-    let input = rest.slice(lastPiece) as Token[];
-    for (;;) {
-      const generator = sequence.evaluateWithMetadata(input, { probabilities: wantProbabilities }, options);
-      let rewind: EngineRewind | undefined;
-      // Every decode after the prompt goes through the shared step, so all generating slots share each batch.
-      // The next one is asked for as soon as a token arrives (never past max tokens or the context): the
-      // engine does not wait on a slow consumer.
-      let pending = this.step.next(slot, () => generator.next());
-      try {
-        for (;;) {
-          const step = await pending;
-          if (step.done || signal.aborted) return;
-          const output = step.value;
-          const token = output.token as number;
-          history.push(token);
-          this.counters.tokensGenerated++;
-          const more = history.length < Math.min(prompt.length + job.maxTokens, this.model.contextSize);
-          if (more) pending = this.step.next(slot, () => generator.next());
-          else this.step.leave(slot);
-          const event: EngineEvent = { type: 'token', token, eog: this.llamaModel.isEogToken(output.token) };
-          if (wantProbabilities) {
-            const probabilities = (output as { probabilities?: Map<Token, number> }).probabilities;
-            Object.assign(event, topProbabilities(token, probabilities, job.logprobs));
-          }
-          rewind = yield event;
-          if (rewind) break;
-          if (!more) return;
+    const end = Math.min(prompt.length + job.maxTokens, this.model.contextSize);
+    const next = (tokens: readonly number[]) =>
+      this.loop.decode({
+        slot,
+        tokens,
+        position: cache.tokens.length,
+        signal,
+        decoded: (decoded) => cache.append(decoded),
+        sample: (logitIndex) => sampler.sample(this.native.context, logitIndex, history.length, wantProbabilities),
+      });
+    // The whole rest of the prompt goes in as one request: the loop cuts it into batches (abortable between
+    // them) and samples the first token from its end.
+    let pending = next(prompt.slice(reused));
+    let promptReported = false;
+    try {
+      for (;;) {
+        const sampled = await pending;
+        if (sampled === undefined || signal.aborted) return;
+        if (!promptReported) {
+          promptReported = true;
+          this.counters.promptTokensEvaluated += prompt.length - reused;
+          this.counters.promptTokensReused += reused;
+          yield { type: 'prompt-evaluated', evaluated: prompt.length - reused, reused };
         }
-      } finally {
-        this.step.leave(slot);
-        // The decode in flight finishes before the sequence is touched again (return() queues behind it).
-        pending.catch(() => {});
-        await generator.return(undefined);
+        const token = sampled.token;
+        if (token < 0) throw new Error('llama.cpp sampled no token (every candidate was excluded)');
+        const eog = this.llamaModel.isEogToken(token as Token);
+        if (eog && !job.yieldEog) return;
+        history.push(token);
+        this.counters.tokensGenerated++;
+        // The next decode is queued before the token is handed on: the engine never waits on a slow consumer.
+        const more = history.length < end;
+        if (more) pending = next([token]);
+        else this.loop.leave(slot);
+        const event: EngineEvent = { type: 'token', token, eog };
+        if (wantProbabilities) Object.assign(event, topProbabilities(token, sampled.probabilities, job.logprobs));
+        const rewind = yield event;
+        if (rewind && positionBans) {
+          pending.catch(() => {});
+          pending = this.rewind(slot, rewind, history, positionBans, prompt.length, sampler, next);
+          continue;
+        }
+        if (!more) return;
       }
-      if (!rewind || !positionBans || signal.aborted) return;
-      // Take the newest tokens back: drop them from the KV cache and sample their first position again.
-      const keep = Math.max(prompt.length, history.length - rewind.rewind);
-      history.length = keep;
-      for (const position of positionBans.keys()) if (position > keep) positionBans.delete(position);
-      const bans = positionBans.get(keep) ?? new Set<number>();
-      bans.add(rewind.ban);
-      positionBans.set(keep, bans);
-      if (sequence.nextTokenIndex > keep - 1) {
-        await sequence.eraseContextTokenRanges([{ start: keep - 1, end: sequence.nextTokenIndex }]);
-      }
-      input = [history[keep - 1] as Token];
+    } finally {
+      this.loop.leave(slot);
+      // A decode or sample in flight finishes before its sampler goes.
+      await pending.catch(() => {});
+      sampler.dispose();
     }
   }
 
-  private sequence(slot: number): LlamaContextSequence {
-    const sequence = this.sequences[slot];
-    if (!sequence) throw new RangeError(`slot ${slot} does not exist (${this.sequences.length} slots)`);
-    return sequence;
+  /**
+   * Takes the newest tokens back (KoboldCpp's phrase bans): drops them from the history and the KV cache, bans
+   * `rewind.ban` at the first position taken back, and samples that position again.
+   */
+  private async rewind(
+    slot: number,
+    rewind: EngineRewind,
+    history: number[],
+    positionBans: Map<number, Set<number>>,
+    promptLength: number,
+    sampler: SlotSampler,
+    next: (tokens: readonly number[]) => Promise<SampledToken | undefined>,
+  ): Promise<SampledToken | undefined> {
+    this.loop.leave(slot);
+    const keep = Math.max(promptLength, history.length - rewind.rewind);
+    history.length = keep;
+    for (const position of positionBans.keys()) if (position > keep) positionBans.delete(position);
+    const bans = positionBans.get(keep) ?? new Set<number>();
+    bans.add(rewind.ban);
+    positionBans.set(keep, bans);
+    // Position keep is sampled from the logits of the token before it, so that one is decoded again.
+    const cache = this.slot(slot);
+    await this.loop.exclusive(() => {
+      if (!cache.erase(keep - 1, cache.tokens.length)) throw new Error('the KV cache could not take tokens back');
+    });
+    sampler.restart();
+    return next([history[keep - 1] as number]);
+  }
+
+  private slot(slot: number): SlotCache {
+    const cache = this.slots[slot];
+    if (!cache) throw new RangeError(`slot ${slot} does not exist (${this.slots.length} slots)`);
+    return cache;
   }
 
   async dispose(): Promise<void> {
+    await this.loop.idle();
     await this.embedder?.dispose();
     await this.context.dispose();
     await this.llamaModel.dispose();

@@ -1,0 +1,138 @@
+import type { LlamaModel } from 'node-llama-cpp';
+import type { EngineJob, TokenProbability } from '../engine.ts';
+import type { NativeContext, NativeParts, NativeSampler, NativeSamplerConfig } from './native-context.ts';
+
+export interface SampledToken {
+  token: number;
+  /** Flat [token, probability, …] over the candidates the chain kept, when asked for. */
+  probabilities?: number[];
+}
+
+/**
+ * One job's llama.cpp sampler chain. It is configured once and then keeps its own state: it records each token
+ * it samples (repetition penalties, DRY, grammar), so nothing is rebuilt or re-sent per token. Only a
+ * position with bans of its own (a phrase ban's rewind) changes the token biases for that one sample.
+ */
+export class SlotSampler {
+  private native: NativeSampler;
+  private readonly base: NativeSamplerConfig;
+  private readonly bias: ReadonlyMap<number, number>;
+  private readonly range: number;
+  /** Whether the chain now holds a position's own bans instead of the job's biases. */
+  private positionBiasApplied = false;
+
+  constructor(
+    private readonly parts: NativeParts,
+    model: LlamaModel,
+    private readonly job: EngineJob,
+    bannedTokens: readonly number[],
+    grammarState: unknown,
+    /** The slot's prompt and generated tokens; index i is the token at position i. */
+    private readonly history: readonly number[],
+    private readonly positionBans?: ReadonlyMap<number, ReadonlySet<number>>,
+  ) {
+    const s = job.sampling;
+    this.range = Math.max(1, s.repeatPenaltyRange);
+    const bias = new Map<number, number>(s.logitBias);
+    for (const token of bannedTokens) bias.set(token, Number.NEGATIVE_INFINITY);
+    if (job.banEos) {
+      for (const token of [model.tokens.eos, model.tokens.eot])
+        if (token != null) bias.set(token, Number.NEGATIVE_INFINITY);
+    }
+    this.bias = bias;
+    this.base = {
+      temperature: Math.max(0, s.temperature),
+      seed: Math.max(0, Math.floor(job.seed)) >>> 0,
+      ...(s.topK > 0 ? { topK: s.topK } : {}),
+      ...(s.topP > 0 && s.topP < 1 ? { topP: s.topP } : {}),
+      ...(s.minP > 0 ? { minP: s.minP } : {}),
+      ...(s.xtc && s.xtc.probability > 0
+        ? {
+            xtcProbability: Math.min(1, Math.max(0, s.xtc.probability)),
+            xtcThreshold: Math.min(1, Math.max(0, s.xtc.threshold)),
+          }
+        : {}),
+      ...(s.dry && s.dry.multiplier > 0
+        ? {
+            dryRepeatPenaltyStrength: s.dry.multiplier,
+            dryRepeatPenaltyBase: s.dry.base,
+            dryRepeatPenaltyAllowedLength: Math.max(1, s.dry.allowedLength),
+            dryRepeatPenaltyLastTokens: Math.max(0, s.dry.penaltyLastN),
+            dryRepeatPenaltySequenceBreakers: s.dry.sequenceBreakers,
+          }
+        : {}),
+      ...(grammarState !== undefined ? { grammarEvaluationState: grammarState } : {}),
+    };
+    this.native = parts.newSampler();
+    this.configure(this.bias);
+  }
+
+  /** A fresh chain that has seen only the history as it is now (after tokens were taken back). */
+  restart(): void {
+    this.native.dispose();
+    this.native = this.parts.newSampler();
+    this.positionBiasApplied = false;
+    this.configure(this.bias);
+  }
+
+  /** Samples the token at `position` (the history's length) from the batch's logits at `logitIndex`. */
+  async sample(context: NativeContext, logitIndex: number, position: number, probabilities: boolean) {
+    const here = this.positionBans?.get(position);
+    if (here && here.size > 0) {
+      const merged = new Map(this.bias);
+      for (const token of here) merged.set(token, Number.NEGATIVE_INFINITY);
+      this.configure(merged);
+      this.positionBiasApplied = true;
+    } else if (this.positionBiasApplied) {
+      this.configure(this.bias);
+      this.positionBiasApplied = false;
+    }
+    if (!probabilities) return { token: await context.sampleToken(logitIndex, this.native) } as SampledToken;
+    const [token, candidates] = await context.sampleToken(logitIndex, this.native, true, false);
+    return { token, probabilities: candidates } as SampledToken;
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  private configure(bias: ReadonlyMap<number, number>): void {
+    const s = this.job.sampling;
+    const config: NativeSamplerConfig = { ...this.base };
+    if (s.repeatPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0) {
+      // The chain compares these with the tokens it has seen and only rebuilds its penalties on a difference.
+      config.repeatPenalty = s.repeatPenalty;
+      config.repeatPenaltyMaxTokens = this.range;
+      config.repeatPenaltyTokens = Uint32Array.from(this.history.slice(-this.range));
+      config.repeatPenaltyPresencePenalty = s.presencePenalty;
+      config.repeatPenaltyFrequencyPenalty = s.frequencyPenalty;
+    }
+    if (bias.size > 0) {
+      config.tokenBiasKeys = Uint32Array.from(bias.keys());
+      config.tokenBiasValues = Float32Array.from(bias.values());
+    }
+    this.native.applyConfig(config);
+  }
+}
+
+/** The sampled token's log-probability and the `n` most likely candidates, from a flat [token, p, …] list. */
+export function topProbabilities(
+  token: number,
+  candidates: readonly number[] | undefined,
+  n: number,
+): { logprob: number; top: TokenProbability[] } {
+  if (!candidates) return { logprob: 0, top: [] };
+  const top: TokenProbability[] = [];
+  let chosen: number | undefined;
+  for (let i = 0; i + 1 < candidates.length; i += 2) {
+    const id = candidates[i] as number;
+    const logprob = Math.log(candidates[i + 1] as number);
+    if (id === token) chosen = logprob;
+    if (top.length < n) top.push({ tokenId: id, logprob });
+    else if (logprob > (top[top.length - 1] as TokenProbability).logprob)
+      top[top.length - 1] = { tokenId: id, logprob };
+    else continue;
+    top.sort((a, b) => b.logprob - a.logprob);
+  }
+  return { logprob: chosen ?? Number.NEGATIVE_INFINITY, top };
+}
