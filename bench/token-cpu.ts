@@ -6,11 +6,14 @@
  * here, CPU time per token is steady, so a change of a few percent shows.
  *
  *   node --import tsx bench/token-cpu.ts [--threads 2] [--runs 6] [--tokens 128] [--model file.gguf]
- *     [--a <checkout>] [--env-a KEY=VALUE,…]
+ *     [--a <checkout>] [--env-a KEY=VALUE,…] [--clients 4] [--llama-server path/to/llama-server]
  *
  * Read from /proc (Linux only): a thread's `schedstat` counts the nanoseconds it ran. The client is the
  * benchmarks' node:http one (stream-client.ts), in this process; its figure is this thread's time during the
  * server's rounds. With `--a` a second checkout's server is measured the same way, in alternating rounds.
+ * With `--clients N` each round is N concurrent streams on servers with N slots (the direct side is left out:
+ * node-llama-cpp's own batching is not what we compare with there); `--llama-server` adds llama.cpp's server
+ * with N slots, whose main thread does its batching, sampling and JSON, beside HTTP threads of its own.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -26,6 +29,7 @@ import {
   singleSequenceContext,
 } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
+import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
 import { parseEnvList, type ServerProcess, singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
@@ -37,8 +41,11 @@ const { values } = parseArgs({
     model: { type: 'string' },
     a: { type: 'string' },
     'env-a': { type: 'string', default: '' },
+    clients: { type: 'string', default: '1' },
+    'llama-server': { type: 'string' },
   },
 });
+const clients = Number(values.clients);
 const threads = Number(values.threads);
 const runs = Number(values.runs);
 const generate = Number(values.tokens);
@@ -84,32 +91,66 @@ async function directRound(round: number): Promise<Sample> {
   };
 }
 
-async function serverRound(server: ServerProcess, round: number): Promise<Sample> {
-  const pid = server.child.pid as number;
+/** One round of `clients` concurrent streams; tokens/s is the aggregate over the round's wall time. */
+async function measuredRound(
+  pid: number,
+  /** `tokensPerSecond`: the stream's decode speed where the client measures it (one client only). */
+  stream: (client: number) => Promise<{ tokens: number; tokensPerSecond?: number }>,
+): Promise<Sample> {
   const main0 = ranNs(pid);
   const all0 = allThreadsNs(pid);
   const client0 = ranNs(process.pid);
-  const timing = await timeKoboldStream(server.url, {
-    prompt: `${round} ${prompt}`,
-    max_length: generate,
-    sampler_seed: round + 1,
-    ...KOBOLD_SAMPLING,
-  });
-  const perToken = (ns: number) => ns / 1000 / timing.tokens;
+  const started = performance.now();
+  const streams = await Promise.all(Array.from({ length: clients }, (_, client) => stream(client)));
+  const wall = performance.now() - started;
+  const tokens = streams.reduce((sum, s) => sum + s.tokens, 0);
+  const perToken = (ns: number) => ns / 1000 / tokens;
   return {
     mainUs: perToken(ranNs(pid) - main0),
     clientUs: perToken(ranNs(process.pid) - client0),
     processUs: perToken(allThreadsNs(pid) - all0),
-    tps: timing.tokensPerSecond,
+    tps: clients === 1 ? (streams[0]?.tokensPerSecond ?? (tokens * 1000) / wall) : (tokens * 1000) / wall,
   };
 }
 
-const serverArgs = singleSlotServerArgs(modelPath, threads);
-const sides: Array<{ name: string; round: (round: number) => Promise<Sample> }> = [
-  { name: 'node-llama-cpp direct (this process)', round: directRound },
-];
+const serverRound = (server: ServerProcess, round: number) =>
+  measuredRound(server.child.pid as number, (client) =>
+    timeKoboldStream(server.url, {
+      prompt: `${round} ${client} ${prompt}`,
+      max_length: generate,
+      sampler_seed: round * 100 + client + 1,
+      ...KOBOLD_SAMPLING,
+    }),
+  );
+
+const llamaServerRound = (server: ServerProcess, round: number) =>
+  measuredRound(server.child.pid as number, (client) =>
+    timeLlamaServerStream(server.url, {
+      prompt: `${round} ${client} ${prompt}`,
+      n_predict: generate,
+      seed: round * 100 + client + 1,
+      ...KOBOLD_SAMPLING,
+      min_p: 0,
+    }),
+  );
+
+const serverArgs = singleSlotServerArgs(modelPath, threads).map((arg, i, all) =>
+  all[i - 1] === '--parallel' ? String(clients) : arg,
+);
+const sides: Array<{ name: string; round: (round: number) => Promise<Sample> }> =
+  clients === 1 ? [{ name: 'node-llama-cpp direct (this process)', round: directRound }] : [];
 const servers: ServerProcess[] = [];
 try {
+  if (values['llama-server']) {
+    const peer = await startLlamaServer(values['llama-server'], {
+      modelPath,
+      threads,
+      slots: clients,
+      contextSize: 2048 * clients,
+    });
+    servers.push(peer);
+    sides.push({ name: 'llama-server', round: (round) => llamaServerRound(peer, round) });
+  }
   const b = await startServerProcess(serverArgs);
   servers.push(b);
   sides.push({ name: 'Kindling server (.)', round: (round) => serverRound(b, round) });
@@ -126,14 +167,14 @@ try {
     }
   }
   console.log(
-    `model ${modelPath}; threads ${threads}; 146-token prompt, ${generate} tokens; ${runs} alternating rounds, medians per generated token:`,
+    `model ${modelPath}; threads ${threads}; ${clients} client(s); 146-token prompt, ${generate} tokens; ${runs} alternating rounds, medians per generated token:`,
   );
   console.log('| | event-loop thread µs | client µs | whole process µs | decode t/s |');
   console.log('|---|---|---|---|---|');
   for (const [i, side] of sides.entries()) {
     const of = (key: keyof Sample) => median((samples[i] ?? []).map((s) => s[key]));
     console.log(
-      `| ${side.name} | ${of('mainUs').toFixed(0)} | ${i === 0 ? '' : of('clientUs').toFixed(0)} | ${of('processUs').toFixed(0)} | ${of('tps').toFixed(1)} |`,
+      `| ${side.name} | ${of('mainUs').toFixed(0)} | ${side.round === directRound ? '' : of('clientUs').toFixed(0)} | ${of('processUs').toFixed(0)} | ${of('tps').toFixed(1)} |`,
     );
   }
 } finally {

@@ -194,7 +194,8 @@ export class BatchLoop {
       this.options.counters.decodeBatches++;
       this.options.counters.batchedSequences += parts.length;
     }
-    const sampling: Promise<void>[] = [];
+    const finished: Queued[] = [];
+    const samples: Array<Promise<unknown> | undefined> = [];
     parts.forEach(({ queued, amount }, i) => {
       const { request } = queued;
       queued.inFlight = false;
@@ -206,12 +207,21 @@ export class BatchLoop {
       queued.done += amount;
       if (queued.done < request.tokens.length) return;
       this.remove(queued);
-      if (!request.sample) queued.resolve(undefined);
-      else sampling.push(request.sample((indexes[i] as Uint32Array)[0] as number).then(queued.resolve, queued.reject));
+      finished.push(queued);
+      samples.push(request.sample?.((indexes[i] as Uint32Array)[0] as number));
     });
-    // The logits of this batch are read by the samplers: the next batch waits for them.
-    if (sampling.length > 0) await Promise.all(sampling);
-    this.finishBatch();
+    // The samplers read this batch's logits, so the next batch waits for all of them. Only then are the slots
+    // given their tokens, all in this turn: each asks for its next token first thing, so the next batch starts
+    // as soon as the last one has asked, and the rest of their work (text, stop strings, the socket) runs
+    // beside its decode instead of before it.
+    const sampled = await Promise.allSettled(samples);
+    this.busy = false;
+    finished.forEach((queued, i) => {
+      const outcome = sampled[i] as PromiseSettledResult<unknown>;
+      if (outcome.status === 'fulfilled') queued.resolve(outcome.value);
+      else queued.reject(outcome.reason);
+    });
+    this.kick();
   }
 
   private finishBatch(): void {
