@@ -177,14 +177,20 @@ test('KV edits wait for the batch in flight, and the next batch waits for them',
   const a = loop.decode({ slot: 0, tokens: [1], position: 0, sample: sampleAs(1) });
   const edit = loop.exclusive(() => {
     order.push(`edit while decoding: ${f.decoding()}`);
-    return 'edited';
+    return 7;
   });
+  assert.ok(edit instanceof Promise);
   await turn();
   assert.deepEqual(order, []);
   await f.finish();
-  assert.equal(await edit, 'edited');
+  assert.equal(await edit, 7);
   assert.deepEqual(order, ['edit while decoding: false']);
   assert.equal(await a, 1);
+  assert.equal(
+    loop.exclusive(() => 8),
+    8,
+    'with nothing decoding the edit runs at once',
+  );
 });
 
 test('a failed decode rejects the requests in its batch, and the loop goes on with the next one', async () => {

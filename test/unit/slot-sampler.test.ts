@@ -54,11 +54,11 @@ const job = (sampling: Partial<SamplingParams>, extra: Partial<EngineJob> = {}):
 
 test('disabled samplers are left out of the chain (top_p 1 is no top-p, top_k 0 no top-k), enabled ones are mapped', () => {
   const f = fakeParts();
-  new SlotSampler(f.parts, model, job({ topP: 1, topK: 0, minP: 0 }), [], undefined, [1, 2, 3]);
+  new SlotSampler(f.parts.newSampler, model, job({ topP: 1, topK: 0, minP: 0 }), [], undefined, [1, 2, 3]);
   assert.deepEqual(f.samplers[0]?.configs, [{ temperature: 0.7, seed: 42 }]);
   const g = fakeParts();
   new SlotSampler(
-    g.parts,
+    g.parts.newSampler,
     model,
     job({ topP: 0.9, topK: 40, minP: 0.05, xtc: { probability: 0.5, threshold: 0.1 }, temperature: -1 }),
     [],
@@ -80,7 +80,7 @@ test('disabled samplers are left out of the chain (top_p 1 is no top-p, top_k 0 
 test('penalties see the last `range` tokens of the history; bans, EOS bans and logit bias go in as token biases', () => {
   const f = fakeParts();
   new SlotSampler(
-    f.parts,
+    f.parts.newSampler,
     model,
     job({ repeatPenalty: 1.1, repeatPenaltyRange: 3, logitBias: new Map([[7, 2.5]]) }, { banEos: true }),
     [11, 12],
@@ -108,7 +108,7 @@ test("a position's own bans apply to that one sample, with the penalties' curren
   const history = [1, 2, 3];
   const bans = new Map([[4, new Set([8])]]);
   const sampler = new SlotSampler(
-    f.parts,
+    f.parts.newSampler,
     model,
     job({ repeatPenalty: 1.2, repeatPenaltyRange: 8 }),
     [],
@@ -134,7 +134,7 @@ test("a position's own bans apply to that one sample, with the penalties' curren
 test('restart replaces the chain with one that has seen only the history as it is now', async () => {
   const f = fakeParts();
   const history = [1, 2, 3, 4];
-  const sampler = new SlotSampler(f.parts, model, job({ repeatPenalty: 1.2 }), [], undefined, history);
+  const sampler = new SlotSampler(f.parts.newSampler, model, job({ repeatPenalty: 1.2 }), [], undefined, history);
   history.length = 2;
   sampler.restart();
   assert.equal(f.samplers[0]?.disposed, true);
@@ -147,7 +147,7 @@ test('restart replaces the chain with one that has seen only the history as it i
 
 test('probabilities: the chosen token and the n most likely, as log-probabilities, from the flat list', async () => {
   const f = fakeParts();
-  const sampler = new SlotSampler(f.parts, model, job({}), [], undefined, [1]);
+  const sampler = new SlotSampler(f.parts.newSampler, model, job({}), [], undefined, [1]);
   const sampled = await sampler.sample(f.parts.context, 0, 1, true);
   assert.equal(sampled.token, 5);
   const { logprob, top } = topProbabilities(sampled.token, sampled.probabilities, 2);

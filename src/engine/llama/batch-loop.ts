@@ -100,8 +100,13 @@ export class BatchLoop {
     this.kick();
   }
 
-  /** Runs `edit` when no batch is decoding (KV cache changes). */
-  exclusive<T>(edit: () => T): Promise<T> {
+  /**
+   * Runs `edit` when no batch is decoding (KV cache changes): at once, returning its result, when none is;
+   * otherwise after the batch, through the promise. At once matters for the first token: a new generation's
+   * prompt then goes to the engine in the same turn as its request, before the server sets up the stream.
+   */
+  exclusive<T extends number | boolean | undefined>(edit: () => T): T | Promise<T> {
+    if (!this.busy && !this.startScheduled && this.exclusives.length === 0) return edit();
     return new Promise<T>((resolve, reject) => {
       this.exclusives.push(() => {
         try {
