@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { Token } from 'node-llama-cpp';
 import { BENCH_SAMPLING, benchLlama, benchModelPath, benchPrompt, KOBOLD_SAMPLING, median } from './bench-model.ts';
 import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
-import { startServerProcess } from './server-process.ts';
+import { settle, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -32,7 +32,6 @@ const generate = Number(values.tokens);
 const modelPath = values.model ?? benchModelPath();
 const llamaServerPath = values['llama-server'];
 /** Pause before each side's round, so no side starts while another's threads still spin. */
-const SETTLE_MS = 500;
 /** Context per client: the 146-token prompt and the generated tokens fit with room to spare. */
 const perClientContext = 512;
 
@@ -165,9 +164,7 @@ for (const clients of levels) {
     for (const _ of sides) results.push([]);
     for (let round = 0; round < runs; round++) {
       for (const [side, run] of sides.entries()) {
-        // llama-server's threads poll for a while after its last decode; without a pause they held the cores
-        // through the next side's prompt (direct's first token took twice as long right after llama-server).
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        await settle();
         (results[side] as Round[]).push(await run(round));
       }
     }

@@ -18,7 +18,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchModelPath, KOBOLD_SAMPLING, median } from './bench-model.ts';
-import { parseEnvList, singleSlotServerArgs, startServerProcess } from './server-process.ts';
+import { parseEnvList, settle, singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -81,6 +81,7 @@ async function round(url: string, run: number): Promise<number> {
 const speeds: number[][] = [[], []];
 for (let run = 0; run <= Number(values.runs); run++) {
   for (const [i, server] of servers.entries()) {
+    await settle();
     const speed = await round(server.url, run);
     if (run > 0) speeds[i]?.push(speed);
   }

@@ -41,6 +41,15 @@ export function parseEnvList(spec: string): Record<string, string> {
   );
 }
 
+/**
+ * Waits before a side's round in benches that alternate servers: a server whose decoding threads poll after
+ * their last decode (llama-server's default, or `KINDLING_THREADPOOL_POLL`) holds the cores into the next
+ * side's round otherwise (direct's first token took twice as long right after llama-server).
+ */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 500));
+}
+
 /** The flags of the single-stream benchmarks: one slot, a 2,048-token context, no heartbeats. */
 export function singleSlotServerArgs(modelPath: string, threads: number, gpuLayers = '0'): string[] {
   const flags = ['--model', modelPath, '--threads', String(threads), '--parallel', '1'];

@@ -23,7 +23,7 @@ import {
 } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { startHttpFloorServer } from './http-floor.ts';
-import { singleSlotServerArgs, startServerProcess } from './server-process.ts';
+import { settle, singleSlotServerArgs, startServerProcess } from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -76,7 +76,9 @@ const d: Array<{ ttft: number; tps: number }> = [];
 const s: Array<{ ttft: number; tps: number }> = [];
 const f: number[] = [];
 for (let run = 0; run <= runs; run++) {
+  await settle();
   const a = await direct(run);
+  await settle();
   const b = await served(run);
   const c = await floor(run);
   if (run === 0) continue; // warm-up

@@ -30,7 +30,13 @@ import {
 } from './bench-model.ts';
 import { timeDirectStream } from './direct-stream.ts';
 import { startLlamaServer, timeLlamaServerStream } from './llama-server-peer.ts';
-import { parseEnvList, type ServerProcess, singleSlotServerArgs, startServerProcess } from './server-process.ts';
+import {
+  parseEnvList,
+  type ServerProcess,
+  settle,
+  singleSlotServerArgs,
+  startServerProcess,
+} from './server-process.ts';
 import { timeKoboldStream } from './stream-client.ts';
 
 const { values } = parseArgs({
@@ -162,6 +168,7 @@ try {
   const samples: Sample[][] = sides.map(() => []);
   for (let round = -1; round < runs; round++) {
     for (const [i, side] of sides.entries()) {
+      await settle();
       const sample = await side.round(round);
       if (round >= 0) samples[i]?.push(sample);
     }
