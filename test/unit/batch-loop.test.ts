@@ -193,6 +193,35 @@ test('KV edits wait for the batch in flight, and the next batch waits for them',
   );
 });
 
+test('runAlone work starts after the batch in flight, and no batch starts until it is done', async () => {
+  const f = fakeNative();
+  const loop = new BatchLoop(f.native, 512, { releaseAfterTurn: false, maxHoldMs: NO_FALLBACK });
+  const a = loop.decode({ slot: 0, tokens: [1], position: 0, sample: sampleAs(1) });
+  let finishWork: (() => void) | undefined;
+  let workStarted = false;
+  const work = loop.runAlone(
+    () =>
+      new Promise<string>((resolve) => {
+        workStarted = true;
+        finishWork = () => resolve('embedded');
+      }),
+  );
+  await turn();
+  assert.equal(workStarted, false, 'waits for the batch');
+  await f.finish();
+  assert.equal(await a, 1);
+  assert.equal(workStarted, true);
+  const b = loop.decode({ slot: 0, tokens: [1], position: 1, sample: sampleAs(2) });
+  await turn();
+  assert.equal(f.batches.length, 1, 'no batch while the work runs');
+  finishWork?.();
+  assert.equal(await work, 'embedded');
+  await turn();
+  assert.equal(f.batches.length, 2);
+  await f.finish();
+  assert.equal(await b, 2);
+});
+
 test('a failed decode rejects the requests in its batch, and the loop goes on with the next one', async () => {
   const f = fakeNative();
   const loop = new BatchLoop(f.native, 512, { releaseAfterTurn: false, maxHoldMs: NO_FALLBACK });

@@ -107,6 +107,7 @@ export class BatchLoop {
    */
   exclusive<T extends number | boolean | undefined>(edit: () => T): T | Promise<T> {
     if (!this.busy && !this.startScheduled && this.exclusives.length === 0) return edit();
+    // Queued behind a batch or runAlone work, this edit runs when that ends.
     return new Promise<T>((resolve, reject) => {
       this.exclusives.push(() => {
         try {
@@ -114,6 +115,25 @@ export class BatchLoop {
         } catch (error) {
           reject(error);
         }
+      });
+      this.kick();
+    });
+  }
+
+  /**
+   * Runs `work` while no batch decodes, and starts none until it is done: for work on another llama.cpp
+   * context that must not decode beside ours (node-llama-cpp serializes decodes across contexts on Vulkan).
+   */
+  runAlone<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.exclusives.push(() => {
+        this.busy = true;
+        work()
+          .then(resolve, reject)
+          .finally(() => {
+            this.busy = false;
+            this.kick();
+          });
       });
       this.kick();
     });
@@ -131,6 +151,7 @@ export class BatchLoop {
       const edits = this.exclusives;
       this.exclusives = [];
       for (const edit of edits) edit();
+      if (this.busy) return; // runAlone work began
     }
     this.dropAborted();
     if (this.queue.length === 0) return;

@@ -147,9 +147,13 @@ export class LlamaEngine implements Engine {
   }
 
   embed(text: string): Promise<number[]> {
-    if (!this.embedder)
+    const embedder = this.embedder;
+    if (!embedder)
       throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
-    return this.embedder.embed(text);
+    // node-llama-cpp serializes decodes across contexts on Vulkan (parallel ones crashed); our generation
+    // batches bypass its lock, so the embedding context waits for the batch loop there instead.
+    if (this.llama.gpu === 'vulkan') return this.loop.runAlone(() => embedder.embed(text));
+    return embedder.embed(text);
   }
 
   formatChat(messages: readonly ChatMessage[]): ChatPrompt | undefined {
