@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Ollama } from 'ollama';
 import type { RunningServer } from '../../src/main.ts';
-import { postJson, startTestServer } from '../support/test-server.ts';
+import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** The `ollama` npm client against the real server. */
 let server: RunningServer;
@@ -92,8 +92,9 @@ test('chat streaming: assistant message parts, then done with counters', async (
 
 test('breaking out of a stream (client abort) frees the slot', async () => {
   const { scheduler } = server.context;
-  // logit_bias (a Kobold/OpenAI sampler name, honoured in options too) bans EOS so the generation cannot end by itself.
-  const options = { num_predict: 400, logit_bias: { '2': -100 } } as Record<string, unknown>;
+  // logit_bias (a Kobold/OpenAI sampler name, honoured in options too) bans the end tokens so the generation
+  // cannot end by itself.
+  const options = { num_predict: 400, logit_bias: banEndTokens(server) } as Record<string, unknown>;
   const stream = await ollama.generate({ model: 'any', prompt: 'Once', stream: true, options });
   let n = 0;
   for await (const part of stream) {

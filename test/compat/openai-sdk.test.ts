@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import type { RunningServer } from '../../src/main.ts';
-import { postJson, startTestServer } from '../support/test-server.ts';
+import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** The official `openai` npm SDK against the real server on the tiny random-weight model. */
 let server: RunningServer;
@@ -148,7 +148,7 @@ test('abort mid-stream (breaking out of the SDK iterator) frees the slot at once
     messages,
     max_tokens: 400,
     stream: true,
-    logit_bias: { '2': -100 },
+    logit_bias: banEndTokens(server),
   });
   let seen = 0;
   for await (const chunk of stream) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
-import { postJson, startTestServer } from '../support/test-server.ts';
+import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** Ollama NDJSON on the wire: real streaming, line framing, field order, final counters, errors. */
 let server: RunningServer;
@@ -57,7 +57,7 @@ test('generate streams by default: NDJSON lines, field order, final line with do
 test('lines are written as tokens arrive, not after the generation ended', async () => {
   const response = await post('/api/generate', {
     prompt: 'Once',
-    options: { num_predict: 300, logit_bias: { '2': -100 } },
+    options: { num_predict: 300, logit_bias: banEndTokens(server) },
   });
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const first = new TextDecoder().decode((await reader.read()).value);

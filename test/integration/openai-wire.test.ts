@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
-import { postJson, startTestServer } from '../support/test-server.ts';
+import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** OpenAI routes byte for byte: SSE framing, chunk field order, [DONE], ids, resume, error envelope. */
 let server: RunningServer;
@@ -102,7 +102,7 @@ test('completions stream: text_completion chunks, final empty text with finish_r
 test('a keyed stream survives its client leaving and resumes after Last-Event-ID without a new generation', async () => {
   const { scheduler } = server.context;
   const key = `resume-${Date.now()}`;
-  const body = chat({ max_tokens: 60, logit_bias: { '2': -100 } });
+  const body = chat({ max_tokens: 60, logit_bias: banEndTokens(server) });
   const controller = new AbortController();
   const first = await post('/v1/chat/completions', body, { 'X-Kindling-Stream': key }, controller.signal);
   const reader = (first.body as ReadableStream<Uint8Array>).getReader();
@@ -132,7 +132,7 @@ test('an anonymous stream is aborted when its client leaves', async () => {
   const controller = new AbortController();
   const response = await post(
     '/v1/chat/completions',
-    chat({ max_tokens: 400, logit_bias: { '2': -100 } }),
+    chat({ max_tokens: 400, logit_bias: banEndTokens(server) }),
     {},
     controller.signal,
   );
@@ -175,7 +175,7 @@ test('errors use the OpenAI envelope and name the field; a live duplicate key is
   const controller = new AbortController();
   const running = await post(
     '/v1/chat/completions',
-    chat({ max_tokens: 300, logit_bias: { '2': -100 } }),
+    chat({ max_tokens: 300, logit_bias: banEndTokens(server) }),
     { 'X-Kindling-Stream': key },
     controller.signal,
   );
@@ -192,7 +192,7 @@ test('json_object output is a JSON object; a max_completion_tokens of 1 yields l
     messages: [{ role: 'user', content: 'Hi' }],
     max_completion_tokens: 1,
     max_tokens: 50,
-    logit_bias: { '2': -100 },
+    logit_bias: banEndTokens(server),
   });
   assert.equal(one.body.usage.completion_tokens, 1);
   assert.equal(one.body.choices[0].finish_reason, 'length');

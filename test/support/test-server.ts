@@ -50,3 +50,15 @@ export async function getJson(
   } catch {}
   return { status: response.status, body: parsed, headers: response.headers };
 }
+
+/**
+ * A `logit_bias` that bans every token the test models can end a text with: EOS and `<|im_end|>` (llama.cpp
+ * treats it as end-of-generation too), so a generation only ends when the test ends it.
+ */
+export function banEndTokens(server: RunningServer): Record<string, number> {
+  const { engine } = server.context;
+  const ends = [engine.eosToken, ...engine.tokenize('<|im_end|>', { special: true, addBos: false })];
+  return Object.fromEntries(
+    ends.filter((id): id is number => id !== undefined && engine.isEog(id)).map((id) => [String(id), -100]),
+  );
+}
