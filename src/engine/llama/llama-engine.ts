@@ -3,7 +3,6 @@ import {
   getLlama,
   type Llama,
   type LlamaContext,
-  type LlamaGrammar,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
@@ -26,6 +25,7 @@ import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { type NativeParts, type NativeSampler, nativeParts } from './native-context.ts';
 import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
+import { SamplingInputs } from './sampling-inputs.ts';
 import { SlotCache } from './slot-cache.ts';
 import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
 
@@ -60,8 +60,7 @@ export interface LlamaEngineOptions {
  * and sampling go through the context's native batch API (batch-loop.ts, native-context.ts).
  */
 export class LlamaEngine implements Engine {
-  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
-  private readonly bannedCache = new Map<string, number[]>();
+  private readonly inputs: SamplingInputs;
   private chatTemplate?: LlamaChatTemplate | null;
   private embedder?: LlamaEmbedder;
   private readonly native: NativeParts;
@@ -83,6 +82,7 @@ export class LlamaEngine implements Engine {
     private readonly threadpool: PersistentThreadpool,
   ) {
     this.native = nativeParts(llama, llamaModel, context);
+    this.inputs = new SamplingInputs(llama, llamaModel, model.vocabularySize);
     this.slots = Array.from({ length: slotCount }, (_, id) => new SlotCache(id, this.native.context));
     this.loop = new BatchLoop(this.native.context, context.batchSize, { releaseAfterTurn, counters });
     this.spareSamplers = this.slots.map(() => this.native.newSampler());
@@ -198,54 +198,8 @@ export class LlamaEngine implements Engine {
     return this.slot(slot).tokens;
   }
 
-  /** Compiles (once per distinct text) a GBNF grammar; a grammar llama.cpp rejects is the client's 400. */
-  async grammar(gbnf: string): Promise<LlamaGrammar> {
-    let grammar = this.grammars.get(gbnf);
-    if (!grammar) {
-      grammar = this.llama.createGrammar({ grammar: gbnf });
-      this.grammars.set(gbnf, grammar);
-      if (this.grammars.size > 64) this.grammars.delete(this.grammars.keys().next().value as string);
-    }
-    try {
-      return await grammar;
-    } catch (error) {
-      this.grammars.delete(gbnf);
-      throw KindlingError.badInput(
-        'grammar',
-        `llama.cpp could not parse the GBNF grammar (${error instanceof Error ? error.message : error})`,
-      );
-    }
-  }
-
-  async jsonSchemaToGrammar(schema: unknown): Promise<string> {
-    try {
-      // biome-ignore lint/suspicious/noExplicitAny: node-llama-cpp types the schema statically; ours arrives at run time.
-      const grammar = await this.llama.createGrammarForJsonSchema(schema as any);
-      return grammar.grammar;
-    } catch (error) {
-      throw KindlingError.badInput(
-        'schema',
-        `cannot turn this JSON schema into a grammar (${error instanceof Error ? error.message : error})`,
-      );
-    }
-  }
-
-  /** Every token whose text contains one of the banned strings, case-insensitively. */
-  private bannedTokens(strings: readonly string[]): number[] {
-    if (strings.length === 0) return [];
-    const key = strings.join('\u0000');
-    let banned = this.bannedCache.get(key);
-    if (!banned) {
-      const needles = strings.map((s) => s.toLowerCase()).filter((s) => s.length > 0);
-      banned = [];
-      const vocab = this.model.vocabularySize;
-      for (let token = 0; token < vocab; token++) {
-        const text = this.llamaModel.detokenize([token as Token], false).toLowerCase();
-        if (text && needles.some((needle) => text.includes(needle))) banned.push(token);
-      }
-      this.bannedCache.set(key, banned);
-    }
-    return banned;
+  jsonSchemaToGrammar(schema: unknown): Promise<string> {
+    return this.inputs.jsonSchemaToGrammar(schema);
   }
 
   async *run(
@@ -259,7 +213,7 @@ export class LlamaEngine implements Engine {
       throw new RangeError(
         `a prompt of ${prompt.length} tokens does not fit the ${this.model.contextSize}-token context`,
       );
-    const grammar = job.sampling.grammar ? await this.grammar(job.sampling.grammar) : undefined;
+    const grammar = job.sampling.grammar ? await this.inputs.grammar(job.sampling.grammar) : undefined;
     if (signal.aborted) return;
     const reusing = this.loop.exclusive(() => cache.reusePrefix(prompt));
     const reused = typeof reusing === 'number' ? reusing : await reusing;
@@ -270,7 +224,7 @@ export class LlamaEngine implements Engine {
       () => this.takeSampler(slot),
       this.llamaModel,
       job,
-      this.bannedTokens(job.sampling.bannedStrings),
+      this.inputs.bannedTokens(job.sampling.bannedStrings),
       grammar
         ? this.native.grammarState(new LlamaGrammarEvaluationState({ model: this.llamaModel, grammar }))
         : undefined,

@@ -1,0 +1,66 @@
+import type { Llama, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
+import { KindlingError } from '../../core/kindling-error.ts';
+
+/**
+ * A request's sampling texts turned into what llama.cpp samples with, cached per distinct text: GBNF grammars,
+ * JSON schemas, banned strings. A text llama.cpp rejects is the client's 400.
+ */
+export class SamplingInputs {
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private readonly bannedCache = new Map<string, number[]>();
+
+  constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly vocabularySize: number,
+  ) {}
+
+  /** Compiles (once per distinct text) a GBNF grammar. */
+  async grammar(gbnf: string): Promise<LlamaGrammar> {
+    let grammar = this.grammars.get(gbnf);
+    if (!grammar) {
+      grammar = this.llama.createGrammar({ grammar: gbnf });
+      this.grammars.set(gbnf, grammar);
+      if (this.grammars.size > 64) this.grammars.delete(this.grammars.keys().next().value as string);
+    }
+    try {
+      return await grammar;
+    } catch (error) {
+      this.grammars.delete(gbnf);
+      throw KindlingError.badInput(
+        'grammar',
+        `llama.cpp could not parse the GBNF grammar (${error instanceof Error ? error.message : error})`,
+      );
+    }
+  }
+
+  async jsonSchemaToGrammar(schema: unknown): Promise<string> {
+    try {
+      // biome-ignore lint/suspicious/noExplicitAny: node-llama-cpp types the schema statically; ours arrives at run time.
+      const grammar = await this.llama.createGrammarForJsonSchema(schema as any);
+      return grammar.grammar;
+    } catch (error) {
+      throw KindlingError.badInput(
+        'schema',
+        `cannot turn this JSON schema into a grammar (${error instanceof Error ? error.message : error})`,
+      );
+    }
+  }
+
+  /** Every token whose text contains one of the banned strings, case-insensitively. */
+  bannedTokens(strings: readonly string[]): number[] {
+    if (strings.length === 0) return [];
+    const key = strings.join('\u0000');
+    let banned = this.bannedCache.get(key);
+    if (!banned) {
+      const needles = strings.map((s) => s.toLowerCase()).filter((s) => s.length > 0);
+      banned = [];
+      for (let token = 0; token < this.vocabularySize; token++) {
+        const text = this.model.detokenize([token as Token], false).toLowerCase();
+        if (text && needles.some((needle) => text.includes(needle))) banned.push(token);
+      }
+      this.bannedCache.set(key, banned);
+    }
+    return banned;
+  }
+}
