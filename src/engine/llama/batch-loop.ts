@@ -196,14 +196,11 @@ export class BatchLoop {
     const indexes: Uint32Array[] = [];
     try {
       this.native.initBatch(parts.reduce((sum, part) => sum + part.amount, 0));
-      for (const { queued, amount } of parts) {
+      for (const { queued, amount, tokens } of parts) {
         const { request, done } = queued;
         const last = done + amount === request.tokens.length;
         const logits = !last || !request.sample ? NO_LOGITS : amount === 1 ? FIRST_LOGIT : Uint32Array.of(amount - 1);
-        const tokens = Uint32Array.from(
-          done === 0 && amount === request.tokens.length ? request.tokens : request.tokens.slice(done, done + amount),
-        );
-        indexes.push(this.native.addToBatch(request.slot, request.position + done, tokens, logits));
+        indexes.push(this.native.addToBatch(request.slot, request.position + done, Uint32Array.from(tokens), logits));
       }
       await this.native.decodeBatch();
     } catch (error) {
@@ -222,14 +219,10 @@ export class BatchLoop {
     }
     const finished: Queued[] = [];
     const samples: Array<Promise<unknown> | undefined> = [];
-    parts.forEach(({ queued, amount }, i) => {
+    parts.forEach(({ queued, amount, tokens }, i) => {
       const { request } = queued;
       queued.inFlight = false;
-      request.decoded?.(
-        queued.done === 0 && amount === request.tokens.length
-          ? request.tokens
-          : request.tokens.slice(queued.done, queued.done + amount),
-      );
+      request.decoded?.(tokens);
       queued.done += amount;
       if (queued.done < request.tokens.length) return;
       this.remove(queued);
@@ -260,10 +253,10 @@ export class BatchLoop {
     if (at >= 0) this.queue.splice(at, 1);
   }
 
-  /** Fair shares of the batch in queue order, listed by sequence id. */
-  private nextBatch(): Array<{ queued: Queued; amount: number }> {
+  /** Fair shares of the batch in queue order, listed by sequence id, each with the tokens it takes. */
+  private nextBatch(): Array<{ queued: Queued; amount: number; tokens: readonly number[] }> {
     const only = this.queue.length === 1 ? this.queue[0] : undefined;
-    const parts = only
+    const shares = only
       ? [{ queued: only, amount: Math.min(this.batchSize, only.request.tokens.length - only.done) }]
       : fairShares(
           this.queue.map((queued) => queued.request.tokens.length - queued.done),
@@ -272,8 +265,12 @@ export class BatchLoop {
           .map((amount, i) => ({ queued: this.queue[i] as Queued, amount }))
           .filter((part) => part.amount > 0)
           .sort((a, b) => a.queued.request.slot - b.queued.request.slot);
-    for (const part of parts) part.queued.inFlight = true;
-    return parts;
+    return shares.map(({ queued, amount }) => {
+      queued.inFlight = true;
+      const { tokens } = queued.request;
+      const whole = queued.done === 0 && amount === tokens.length;
+      return { queued, amount, tokens: whole ? tokens : tokens.slice(queued.done, queued.done + amount) };
+    });
   }
 }
 
