@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { startFakeOpenRouter } from '../support/fake-providers/index.ts';
-import { launchBrowser, outputText, skipReason } from './support/browser.ts';
+import { launchBrowser, outputText } from './support/browser.ts';
 import { startDemoKobold } from './support/demo-kobold.ts';
 import { serveStaticApp } from './support/static-app.ts';
 import { ensureWebBuild, webIndex } from './support/web-build.ts';
@@ -16,7 +16,7 @@ let html = '';
 let browser: Browser;
 let app: { url: string; close(): Promise<void> };
 
-describe('web client connection handling', { skip: skipReason, timeout: 60_000 }, () => {
+describe('web client connection handling', { timeout: 60_000 }, () => {
   before(async () => {
     html = await ensureWebBuild();
     app = await serveStaticApp(html);

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RunningServer } from '../../src/main.ts';
 import { startTestServer } from '../support/test-server.ts';
-import { clickStopAndMeasure, launchBrowser, outputText, skipReason, watchErrors } from './support/browser.ts';
+import { clickStopAndMeasure, launchBrowser, outputText, watchErrors } from './support/browser.ts';
 import { ensureWebBuild } from './support/web-build.ts';
 
 // The web client served by the real Kindling server (`/`), generating with the real engine on a tiny
@@ -31,7 +31,7 @@ async function setMaxLength(page: Page, n: number): Promise<void> {
   await page.getByRole('button', { name: 'Connect' }).first().click();
 }
 
-describe('web client on the real Kindling server', { skip: skipReason, timeout: 180_000 }, () => {
+describe('web client on the real Kindling server', { timeout: 180_000 }, () => {
   before(async () => {
     await ensureWebBuild();
     server = await startTestServer({ contextSize: 2048, parallel: 1 });

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../../src/main.ts';
 import { startTestServer } from '../support/test-server.ts';
-import { launchBrowser, outputText, skipReason } from './support/browser.ts';
+import { launchBrowser, outputText } from './support/browser.ts';
 import { ensureWebBuild } from './support/web-build.ts';
 
 // A password-protected Kindling server (like KoboldCpp --password): the app asks for the key on connect, says
@@ -12,7 +12,7 @@ import { ensureWebBuild } from './support/web-build.ts';
 let server: RunningServer;
 let browser: Browser;
 
-describe('web client on a password-protected server', { skip: skipReason, timeout: 120_000 }, () => {
+describe('web client on a password-protected server', { timeout: 120_000 }, () => {
   before(async () => {
     await ensureWebBuild();
     server = await startTestServer({ password: 'open-sesame', parallel: 1 });

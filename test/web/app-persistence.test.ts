@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startFakeOpenRouter } from '../support/fake-providers/index.ts';
-import { launchBrowser, outputText, skipReason } from './support/browser.ts';
+import { launchBrowser, outputText } from './support/browser.ts';
 import { serveStaticApp } from './support/static-app.ts';
 import { ensureWebBuild } from './support/web-build.ts';
 
@@ -22,7 +22,7 @@ async function connectTo(page: Page, url: string): Promise<void> {
   await page.locator('[data-testid="status"].connected').waitFor({ timeout: 10_000 });
 }
 
-describe('web client persistence', { skip: skipReason, timeout: 90_000 }, () => {
+describe('web client persistence', { timeout: 90_000 }, () => {
   before(async () => {
     app = await serveStaticApp(await ensureWebBuild());
     browser = await launchBrowser();

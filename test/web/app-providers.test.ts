@@ -12,7 +12,7 @@ import {
   startFakeOllama,
   startFakeOpenRouter,
 } from '../support/fake-providers/index.ts';
-import { clickStopAndMeasure, launchBrowser, outputText, skipReason, watchErrors } from './support/browser.ts';
+import { clickStopAndMeasure, launchBrowser, outputText, watchErrors } from './support/browser.ts';
 import { serveStaticApp } from './support/static-app.ts';
 import { ensureWebBuild } from './support/web-build.ts';
 
@@ -78,7 +78,6 @@ function watchUpstream(server: Server): { closedEarly: number; finished: number 
 }
 
 describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', {
-  skip: skipReason,
   timeout: 120_000,
 }, () => {
   before(async () => {

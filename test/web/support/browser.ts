@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
-// Debian's chromium, driven by playwright-core (no downloaded browsers). Tests skip with this reason when the
-// binary is missing; `.ci/run` installs it.
+// Debian's chromium, driven by playwright-core (no downloaded browsers); `.ci/run` installs it. A missing
+// binary fails the browser tests with the install hint: a skip would let a machine without it pass unseen.
 export const chromiumPath = '/usr/bin/chromium';
-export const skipReason = existsSync(chromiumPath)
-  ? undefined
-  : `${chromiumPath} is not installed (apt-get install -y chromium); browser tests skipped`;
 
 export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(chromiumPath))
+    throw new Error(`${chromiumPath} is not installed: run \`apt-get install -y chromium\` (.ci/run does)`);
   return chromium.launch({
     executablePath: chromiumPath,
     args: [
