@@ -6,6 +6,7 @@ import type { GenerationRequest } from '../../src/core/generation-request.ts';
 import { KindlingError } from '../../src/core/kindling-error.ts';
 import { SAMPLING_LIMITS } from '../../src/core/sampling-limits.ts';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../../src/core/sampling-params.ts';
+import { topProbabilities } from '../../src/engine/llama/slot-sampler.ts';
 import { decodeKoboldGenerate } from '../../src/protocols/kobold/decode.ts';
 import { KoboldGenerateBody } from '../../src/protocols/kobold/wire.ts';
 import { decodeOllamaGenerate } from '../../src/protocols/ollama/decode.ts';
@@ -135,6 +136,12 @@ describe('token ids: integers 0..vocabulary-1, or a 400 naming the id and the ra
     const bad = badInput(() => boundRequest(request(decodeSampling({ custom_token_bans: '5,1000' })), model));
     assert.equal(bad.field, 'custom_token_bans');
     assert.match(bad.message, /token id 1000 is outside the vocabulary \(0\.\.999\)/);
+  });
+
+  test('the engine never reports more than 20 alternatives per token, however many are asked for', () => {
+    const candidates = Array.from({ length: 200 }, (_, i) => [i, 1 / (i + 2)]).flat();
+    assert.equal(topProbabilities(0, candidates, 1e9).top.length, SAMPLING_LIMITS.logprobs);
+    assert.equal(topProbabilities(0, candidates, 3).top.length, 3);
   });
 
   test('the engine-side clamp drops ids outside the vocabulary whatever reaches it', () => {
