@@ -104,6 +104,25 @@ describe('sampler limits on the real server: huge windows are clamped, bad ids a
     }
   });
 
+  test("768 banned strings (KoboldCpp's most) are looked up at once, and what they ban is never generated", async () => {
+    const letters = 'abcdefghijklmnopqrstuvwxyz';
+    const many = Array.from({ length: 768 }, (_, i) => `${letters[i % 26]}${letters[Math.floor(i / 26) % 26]}q${i}`);
+    const { status, body } = await bounded('768 banned strings', () =>
+      post('/api/v1/generate', { prompt: 'Once', max_length: 4, banned_tokens: many }),
+    );
+    assert.equal(status, 200, JSON.stringify(body));
+    const noE = await post('/api/v1/generate', {
+      prompt: 'Once upon a time',
+      max_length: 24,
+      ban_eos_token: true,
+      sampler_seed: 5,
+      banned_tokens: ['e'],
+    });
+    assert.equal(noE.status, 200);
+    assert.ok(noE.body.results[0].text.length > 0);
+    assert.doesNotMatch(noE.body.results[0].text, /e/i);
+  });
+
   test('logit_bias id 4294967464 (which wrapped to 168) and id == vocabulary size are 400s naming the id and range', async () => {
     const range = `0..${vocab - 1}`;
     for (const id of ['4294967464', String(vocab)]) {
