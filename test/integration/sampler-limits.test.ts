@@ -173,6 +173,23 @@ describe('sampler limits on the real server: huge windows are clamped, bad ids a
     const ollama = await post('/api/generate', { prompt: 123, stream: false });
     assert.equal(ollama.status, 400);
     assert.match(JSON.stringify(ollama.body), /prompt: expected a string/);
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/api/extra/generate/ws`);
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    try {
+      const error = new Promise<{ status: number; message: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no error message')), TIME_LIMIT_MS);
+        socket.on('message', (data) => {
+          clearTimeout(timer);
+          resolve(JSON.parse(String(data)));
+        });
+      });
+      socket.send(JSON.stringify({ type: 'start', id: 'WSNUM', request: { prompt: 123 } }));
+      const { status, message } = await error;
+      assert.equal(status, 400);
+      assert.equal(message, 'request.prompt: expected a string');
+    } finally {
+      socket.close();
+    }
   });
 
   test('other wrong types are 400s naming the field, in every protocol', async () => {
