@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { GenerationRequest } from '../core/generation-request.ts';
 import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
 import type { Engine } from '../engine/engine.ts';
+import { boundRequest } from './bound-sampling.ts';
 import { Generation } from './generation.ts';
 import { runGeneration } from './generation-runner.ts';
 import { buildPromptTokens } from './prompt-tokens.ts';
@@ -68,7 +69,8 @@ export class Scheduler {
     return this.lastStarted;
   }
 
-  submit(request: GenerationRequest): Generation {
+  submit(submitted: GenerationRequest): Generation {
+    const request = boundRequest(submitted, this.engine.model);
     if (this.draining) throw new KindlingError('queue_full', 'The server is shutting down.', { retryAfterSeconds: 5 });
     this.forgetExpired();
     const key = request.key || `kg-${randomBytes(9).toString('base64url')}`;

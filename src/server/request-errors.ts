@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
+import { type AjvError, describeValidation } from './validation-message.ts';
 
 /** Fastify's own errors (validation, JSON parsing, body size) as our typed errors, naming the field. */
 export function fromFastifyError(error: unknown): KindlingError {
@@ -7,16 +8,8 @@ export function fromFastifyError(error: unknown): KindlingError {
   if (!(error instanceof Error)) return new KindlingError('internal', `Internal error: ${String(error)}`);
   const fastifyError = error as FastifyError;
   if (fastifyError.validation && fastifyError.validation.length > 0) {
-    const first = fastifyError.validation[0] as {
-      instancePath?: string;
-      message?: string;
-      params?: { missingProperty?: string };
-    };
-    const path = (first.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
-    const field = first.params?.missingProperty
-      ? [path, first.params.missingProperty].filter(Boolean).join('.')
-      : path || 'body';
-    return KindlingError.badInput(field, first.message ?? 'is invalid');
+    const { field, message } = describeValidation(fastifyError.validation as AjvError[]);
+    return KindlingError.badInput(field, message);
   }
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastifyError.statusCode === 413) {
     return new KindlingError(

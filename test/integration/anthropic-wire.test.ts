@@ -192,7 +192,7 @@ test('errors: Anthropic envelope, field named, HTTP status matching the type', a
     messages: [{ role: 'system', content: 'Hi' }],
   });
   assert.equal(role.status, 400);
-  assert.match(role.body.error.message, /messages\.0\.role/);
+  assert.match(role.body.error.message, /messages\[0\]\.role/);
 });
 
 test('a generation that fails after the stream started ends with an error event in Anthropic’s envelope', async () => {

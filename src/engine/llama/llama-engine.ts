@@ -9,6 +9,7 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
+import { clampSampling } from '../../core/clamp-sampling.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import type { ModelInfo } from '../../core/model-info.ts';
 import {
@@ -223,7 +224,8 @@ export class LlamaEngine implements Engine {
     const sampler = new SlotSampler(
       () => this.takeSampler(slot),
       this.llamaModel,
-      job,
+      // The scheduler clamped it already; a job from anywhere else must not reach llama.cpp unbounded either.
+      { ...job, sampling: clampSampling(job.sampling, this.model) },
       this.inputs.bannedTokens(job.sampling.bannedStrings),
       grammar
         ? this.native.grammarState(new LlamaGrammarEvaluationState({ model: this.llamaModel, grammar }))

@@ -47,20 +47,58 @@ export class SamplingInputs {
     }
   }
 
-  /** Every token whose text contains one of the banned strings, case-insensitively. */
+  /**
+   * Every token whose text contains one of the banned strings, case-insensitively. Tokens are looked up through an
+   * index of the characters and character pairs of every token's text (built on first use), so each banned string
+   * tests only the tokens that share its rarest pair of characters, not the whole vocabulary (768 strings scanned
+   * over a 150k-token vocabulary held the event loop for 1.5 s).
+   */
   bannedTokens(strings: readonly string[]): number[] {
     if (strings.length === 0) return [];
     const key = strings.join('\u0000');
     let banned = this.bannedCache.get(key);
     if (!banned) {
-      const needles = strings.map((s) => s.toLowerCase()).filter((s) => s.length > 0);
-      banned = [];
-      for (let token = 0; token < this.vocabularySize; token++) {
-        const text = this.model.detokenize([token as Token], false).toLowerCase();
-        if (text && needles.some((needle) => text.includes(needle))) banned.push(token);
+      const { texts, tokensWith } = this.vocabularyIndex();
+      const found = new Set<number>();
+      for (const needle of new Set(strings.map((s) => s.toLowerCase()).filter((s) => s.length > 0))) {
+        // A token containing the needle contains each of its character pairs: only the rarest pair's tokens are tested.
+        let candidates = tokensWith.get(needle.slice(0, 2)) ?? [];
+        for (let i = 1; i + 1 < needle.length && candidates.length > 0; i++) {
+          const pair = tokensWith.get(needle.slice(i, i + 2)) ?? [];
+          if (pair.length < candidates.length) candidates = pair;
+        }
+        for (const token of candidates) if (needle.length <= 2 || texts[token]?.includes(needle)) found.add(token);
       }
+      banned = [...found].sort((a, b) => a - b);
       this.bannedCache.set(key, banned);
+      if (this.bannedCache.size > 64) this.bannedCache.delete(this.bannedCache.keys().next().value as string);
     }
     return banned;
+  }
+
+  private vocabulary?: { texts: string[]; tokensWith: Map<string, number[]> };
+
+  /** Each token's lower-cased text, and the tokens whose text contains each character and each pair of them. */
+  private vocabularyIndex(): { texts: string[]; tokensWith: Map<string, number[]> } {
+    if (!this.vocabulary) {
+      const texts: string[] = [];
+      const tokensWith = new Map<string, number[]>();
+      for (let token = 0; token < this.vocabularySize; token++) {
+        const text = this.model.detokenize([token as Token], false).toLowerCase();
+        texts.push(text);
+        const keys = new Set<string>();
+        for (let i = 0; i < text.length; i++) {
+          keys.add(text.slice(i, i + 1));
+          if (i + 1 < text.length) keys.add(text.slice(i, i + 2));
+        }
+        for (const key of keys) {
+          const list = tokensWith.get(key);
+          if (list) list.push(token);
+          else tokensWith.set(key, [token]);
+        }
+      }
+      this.vocabulary = { texts, tokensWith };
+    }
+    return this.vocabulary;
   }
 }

@@ -1,4 +1,5 @@
 import type { LlamaModel } from 'node-llama-cpp';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import type { EngineJob, TokenProbability } from '../engine.ts';
 import type { NativeContext, NativeSampler, NativeSamplerConfig } from './native-context.ts';
 
@@ -35,7 +36,7 @@ export class SlotSampler {
     const s = job.sampling;
     this.range = Math.max(1, s.repeatPenaltyRange);
     const bias = new Map<number, number>(s.logitBias);
-    for (const token of bannedTokens) bias.set(token, Number.NEGATIVE_INFINITY);
+    for (const token of [...bannedTokens, ...(s.bannedTokenIds ?? [])]) bias.set(token, Number.NEGATIVE_INFINITY);
     if (job.banEos) {
       for (const token of [model.tokens.eos, model.tokens.eot])
         if (token != null) bias.set(token, Number.NEGATIVE_INFINITY);
@@ -123,13 +124,15 @@ export function topProbabilities(
   n: number,
 ): { logprob: number; top: TokenProbability[] } {
   if (!candidates) return { logprob: 0, top: [] };
+  // Each candidate may re-sort the list: bounded so a huge `n` cannot make this quadratic in the vocabulary.
+  const wanted = Math.min(n, SAMPLING_LIMITS.logprobs);
   const top: TokenProbability[] = [];
   let chosen: number | undefined;
   for (let i = 0; i + 1 < candidates.length; i += 2) {
     const id = candidates[i] as number;
     const logprob = Math.log(candidates[i + 1] as number);
     if (id === token) chosen = logprob;
-    if (top.length < n) top.push({ tokenId: id, logprob });
+    if (top.length < wanted) top.push({ tokenId: id, logprob });
     else if (logprob > (top[top.length - 1] as TokenProbability).logprob)
       top[top.length - 1] = { tokenId: id, logprob };
     else continue;

@@ -35,7 +35,7 @@ export function decodeAnthropicMessages(
     memory: '',
     maxTokens: body.max_tokens,
     parseSpecialTokens: true,
-    stopStrings: [...new Set([...normalizeStopSequences(body.stop_sequences), ...chat.stopStrings])],
+    stopStrings: [...new Set([...normalizeStopSequences(body.stop_sequences, 'stop_sequences'), ...chat.stopStrings])],
     trimStop: true,
     banEos: false,
     bypassEos: false,

@@ -1,4 +1,7 @@
 import { type Static, Type } from 'typebox';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+
+const L = SAMPLING_LIMITS;
 
 const AnthropicMessage = Type.Object(
   {
@@ -28,11 +31,19 @@ export const AnthropicMessagesBody = Type.Object(
       description: 'Tokens to generate; capped so the prompt keeps room in the context.',
     }),
     stop_sequences: Type.Optional(
-      Type.Array(Type.String(), { description: 'Strings that end the turn (stop_reason "stop_sequence").' }),
+      Type.Array(Type.String({ maxLength: L.stopStringLength }), {
+        maxItems: L.stopStrings,
+        description: `Strings that end the turn (stop_reason "stop_sequence"). At most ${L.stopStrings}, each at most ${L.stopStringLength} characters.`,
+      }),
     ),
     temperature: Type.Optional(Type.Number({ minimum: 0, description: '0: greedy.' })),
     top_p: Type.Optional(Type.Number({ description: 'Nucleus sampling.' })),
-    top_k: Type.Optional(Type.Integer({ minimum: 0, description: 'Top-k sampling; 0 disables it.' })),
+    top_k: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Top-k sampling; 0 disables it. Larger than the vocabulary is the vocabulary.',
+      }),
+    ),
     stream: Type.Optional(Type.Boolean({ description: 'Server-Sent Events: message_start … message_stop.' })),
     metadata: Type.Optional(Type.Unknown()),
     tool_choice: Type.Optional(Type.Unknown()),

@@ -1,5 +1,5 @@
 import type { GenerationRequest } from '../../core/generation-request.ts';
-import { decodeSampling } from '../shared/sampler-table.ts';
+import { decodeSampling, num } from '../shared/sampler-table.ts';
 import { normalizeStopSequences } from '../shared/stop-sequences.ts';
 import type { KoboldGenerateBody } from './wire.ts';
 
@@ -14,15 +14,17 @@ export function decodeKoboldGenerate(
 ): GenerationRequest {
   const b = (body ?? {}) as KoboldGenerateBody & Record<string, unknown>;
   const key = typeof b.genkey === 'string' && b.genkey.trim() !== '' ? b.genkey.trim() : undefined;
+  const maxLength = num(b, ['max_length']);
+  const maxContextLength = num(b, ['max_context_length']);
   return {
     prompt: b.prompt ?? '',
     memory: b.memory ?? '',
-    maxTokens: b.max_length ?? defaults.maxLength,
-    ...(b.max_context_length !== undefined && b.max_context_length > 0
-      ? { maxContextTokens: b.max_context_length }
+    maxTokens: maxLength === undefined ? defaults.maxLength : Math.round(maxLength),
+    ...(maxContextLength !== undefined && maxContextLength > 0
+      ? { maxContextTokens: Math.round(maxContextLength) }
       : {}),
     parseSpecialTokens: true,
-    stopStrings: normalizeStopSequences(b.stop_sequence),
+    stopStrings: normalizeStopSequences(b.stop_sequence, 'stop_sequence'),
     trimStop: b.trim_stop ?? true,
     banEos: b.ban_eos_token ?? b.use_default_badwordsids ?? false,
     bypassEos: b.bypass_eos ?? false,

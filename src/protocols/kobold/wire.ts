@@ -1,9 +1,24 @@
-import { type Static, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+import { INTEGER_STRING, NUMERIC_STRING } from '../shared/sampler-table.ts';
 
-const num = (description: string) => Type.Optional(Type.Number({ description }));
-const int = (description: string) => Type.Optional(Type.Integer({ description }));
+const L = SAMPLING_LIMITS;
+/**
+ * Kobold numbers: a JSON number, the same number in a string (KoboldCpp parses them with `tryparsefloat`), or
+ * null for "not sent". Nothing else: `"hot"`, `true` or `{}` is a 400 naming the field.
+ */
+const numeric = (schema: TSchema, pattern: string, description: string) =>
+  Type.Optional(Type.Union([schema, Type.String({ pattern }), Type.Null()], { description }));
+const num = (description: string) => numeric(Type.Number(), NUMERIC_STRING, description);
+const int = (description: string) => numeric(Type.Integer(), INTEGER_STRING, description);
 const bool = (description: string) => Type.Optional(Type.Boolean({ description }));
 const text = (description: string) => Type.Optional(Type.String({ description }));
+const stopString = Type.String({ maxLength: L.stopStringLength });
+const bannedString = Type.String({ maxLength: L.bannedStringLength });
+const window = (what: string, zero: string) =>
+  int(
+    `${what} A number of tokens: larger than the context is the context (as KoboldCpp clamps); -1 is the whole context; ${zero}; any other negative is a 400.`,
+  );
 
 /**
  * `POST /api/v1/generate` and `/api/extra/generate/stream` body, as KoboldCpp and KoboldAI Lite send it.
@@ -16,11 +31,14 @@ export const KoboldGenerateBody = Type.Object(
     max_length: int('Tokens to generate. Capped so at least 16 prompt tokens fit the context.'),
     max_context_length: int('Context window for this request; at most the server context.'),
     temperature: num('0 or below: greedy.'),
-    top_k: num('0: disabled.'),
+    top_k: int('0 or below: disabled. Larger than the vocabulary is the vocabulary.'),
     top_p: num('1: disabled.'),
     min_p: num('0: disabled.'),
     rep_pen: num('Repetition penalty; aliases repetition_penalty, repeat_penalty (first present wins). 1: off.'),
-    rep_pen_range: num('Recent tokens the repetition penalty looks at.'),
+    rep_pen_range: window(
+      'Recent tokens the repetition, presence and frequency penalties look at (default 320).',
+      '0 is 1 (KoboldCpp)',
+    ),
     rep_pen_slope: num('Accepted, ignored.'),
     presence_penalty: num('Presence penalty.'),
     frequency_penalty: num('Frequency penalty.'),
@@ -34,12 +52,12 @@ export const KoboldGenerateBody = Type.Object(
     dynatemp_exponent: num('Accepted, ignored.'),
     smoothing_factor: num('Accepted, ignored.'),
     sampler_order: Type.Optional(
-      Type.Array(Type.Number(), { description: 'Accepted, ignored: llama.cpp applies its own order.' }),
+      Type.Array(Type.Integer(), { maxItems: 64, description: 'Accepted, ignored: llama.cpp applies its own order.' }),
     ),
     sampler_seed: num('Seed; 0 or below (or absent) picks a random seed, reported in /api/extra/perf last_seed.'),
     stop_sequence: Type.Optional(
-      Type.Array(Type.Union([Type.String(), Type.Null()]), {
-        description: 'Strings that end generation. A single string is accepted too.',
+      Type.Union([stopString, Type.Array(Type.Union([stopString, Type.Null()]), { maxItems: L.stopStrings })], {
+        description: `Strings that end generation (null entries are skipped). A single string is one stop string. At most ${L.stopStrings}, each at most ${L.stopStringLength} characters.`,
       }),
     ),
     trim_stop: bool('Remove the stop string from the output (default true).'),
@@ -52,20 +70,42 @@ export const KoboldGenerateBody = Type.Object(
     genkey: text('Identifies the generation for /check, /abort, /last_logprobs and stream resume.'),
     dry_multiplier: num('DRY strength; 0 disables DRY.'),
     dry_base: num('DRY base.'),
-    dry_allowed_length: num('DRY allowed length.'),
-    dry_penalty_last_n: num('DRY window.'),
-    dry_sequence_breakers: Type.Optional(Type.Unknown({ description: 'List of strings, or a JSON-encoded list.' })),
+    dry_allowed_length: int(
+      'DRY allowed length (default 2): repeats this long are not penalized. 0 is 1; negative is a 400; larger than the context is the context.',
+    ),
+    dry_penalty_last_n: window(
+      'Recent tokens DRY scans for repeats (default 320).',
+      '0 is the whole context too (KoboldCpp; in llama.cpp 0 disables DRY: use dry_multiplier 0 for that)',
+    ),
+    dry_sequence_breakers: Type.Optional(
+      Type.Union([Type.Array(Type.String(), { maxItems: L.drySequenceBreakers }), Type.String()], {
+        description: `Strings that end a repeat for DRY: a list, or that list JSON-encoded in a string (as SillyTavern sends it). At most ${L.drySequenceBreakers}; each is cut to ${L.drySequenceBreakerLength} characters (as KoboldCpp and llama.cpp do). Default ["\\n", ":", "\\"", "*"].`,
+      }),
+    ),
     xtc_threshold: num('XTC threshold.'),
     xtc_probability: num('XTC probability; 0 disables XTC.'),
     logit_bias: Type.Optional(
-      Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans.' }),
+      Type.Record(Type.String(), Type.Number(), {
+        maxProperties: L.logitBias,
+        description: `{"token id": bias}: ids are integers 0..vocabulary-1 (another id is a 400 naming it and the range); -100 or lower bans, above 100 is 100. At most ${L.logitBias} entries.`,
+      }),
     ),
-    custom_token_bans: text('Comma-separated token ids to ban.'),
+    custom_token_bans: text(
+      `Comma-separated token ids to ban, each 0..vocabulary-1 (another is a 400). At most ${L.logitBias} ids.`,
+    ),
     banned_tokens: Type.Optional(
-      Type.Array(Type.String(), { description: 'Strings whose tokens are never generated (alias banned_strings).' }),
+      Type.Array(bannedString, {
+        maxItems: L.bannedStrings,
+        description: `Strings whose tokens are never generated (alias banned_strings). At most ${L.bannedStrings}, each at most ${L.bannedStringLength} characters.`,
+      }),
     ),
-    banned_strings: Type.Optional(Type.Array(Type.String())),
-    logprobs: bool('Include the top-5 logprobs of each token in the response.'),
+    banned_strings: Type.Optional(
+      Type.Array(bannedString, {
+        maxItems: L.bannedStrings,
+        description: 'Alias of banned_tokens (used when it is absent).',
+      }),
+    ),
+    logprobs: bool('Include the top-5 logprobs of each token in the response (5 is the most, as in KoboldCpp).'),
     quiet: bool('Accepted, ignored.'),
     images: Type.Optional(Type.Array(Type.String(), { description: 'Accepted, ignored (no vision model).' })),
   },
@@ -77,14 +117,20 @@ export const GenkeyBody = Type.Object({ genkey: Type.Optional(Type.String()) }, 
 
 export const TokenCountBody = Type.Object(
   {
-    prompt: Type.String({ description: 'Text to tokenize.' }),
+    prompt: Type.String({ description: 'Text to tokenize (a string: another type is a 400).' }),
     special: Type.Optional(Type.Boolean({ description: 'Add BOS and parse special tokens (default true).' })),
   },
   { additionalProperties: true },
 );
 
 export const DetokenizeBody = Type.Object(
-  { ids: Type.Array(Type.Integer({ minimum: 0 })), special: Type.Optional(Type.Boolean()) },
+  {
+    ids: Type.Array(Type.Integer({ minimum: 0 }), {
+      maxItems: L.tokenIds,
+      description: `Token ids, each 0..vocabulary-1 (another is a 400 naming it and the range). At most ${L.tokenIds}.`,
+    }),
+    special: Type.Optional(Type.Boolean({ description: 'Render special tokens as text (default true).' })),
+  },
   { additionalProperties: true },
 );
 

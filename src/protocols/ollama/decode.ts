@@ -73,6 +73,9 @@ function coreRequest(
 ): GenerationRequest {
   const raw: Record<string, unknown> = { ...(body.options ?? {}) };
   for (const [from, to] of Object.entries(OPTION_RENAMES)) if (from in raw) raw[to] = raw[from];
+  // Ollama's (and llama.cpp's) repeat_last_n 0 turns every penalty off; for KoboldCpp's rep_pen_range 0 is 1 token.
+  if (raw.repeat_last_n === 0)
+    Object.assign(raw, { repeat_last_n: undefined, repeat_penalty: 1, presence_penalty: 0, frequency_penalty: 0 });
   if (options.grammar) raw.grammar = options.grammar;
   const numPredict = body.options?.num_predict;
   // Ollama's -1 (forever) and -2 (fill the context) both end when the context is full.
@@ -85,7 +88,7 @@ function coreRequest(
     maxTokens,
     ...(numCtx !== undefined && numCtx > 0 ? { maxContextTokens: numCtx } : {}),
     parseSpecialTokens: true,
-    stopStrings: [...new Set([...normalizeStopSequences(body.options?.stop), ...templateStops])],
+    stopStrings: [...new Set([...normalizeStopSequences(body.options?.stop, 'options.stop'), ...templateStops])],
     trimStop: true,
     banEos: false,
     bypassEos: false,

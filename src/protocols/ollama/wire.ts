@@ -1,4 +1,7 @@
 import { type Static, Type } from 'typebox';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+
+const L = SAMPLING_LIMITS;
 
 /** Ollama's `options`: sampler names are mapped onto the shared sampler table in decode.ts. */
 const Options = Type.Object(
@@ -12,18 +15,30 @@ const Options = Type.Object(
       Type.Integer({ description: 'Context window for this request; at most the server context.' }),
     ),
     temperature: Type.Optional(Type.Number()),
-    top_k: Type.Optional(Type.Number()),
+    top_k: Type.Optional(
+      Type.Integer({ description: '0 or below: disabled. Larger than the vocabulary is the vocabulary.' }),
+    ),
     top_p: Type.Optional(Type.Number()),
     min_p: Type.Optional(Type.Number()),
     seed: Type.Optional(Type.Integer()),
     repeat_penalty: Type.Optional(Type.Number()),
-    repeat_last_n: Type.Optional(Type.Integer()),
+    repeat_last_n: Type.Optional(
+      Type.Integer({
+        description:
+          'Recent tokens the repeat, presence and frequency penalties look at (default 320). Larger than the context is the context; -1: the whole context; 0: no penalties (as in Ollama); any other negative is a 400.',
+      }),
+    ),
     presence_penalty: Type.Optional(Type.Number()),
     frequency_penalty: Type.Optional(Type.Number()),
     typical_p: Type.Optional(Type.Number({ description: 'Accepted, ignored.' })),
     tfs_z: Type.Optional(Type.Number({ description: 'Accepted, ignored.' })),
     mirostat: Type.Optional(Type.Number({ description: 'Accepted, ignored.' })),
-    stop: Type.Optional(Type.Array(Type.String())),
+    stop: Type.Optional(
+      Type.Array(Type.String({ maxLength: L.stopStringLength }), {
+        maxItems: L.stopStrings,
+        description: `Strings that end the generation. At most ${L.stopStrings}, each at most ${L.stopStringLength} characters.`,
+      }),
+    ),
   },
   { additionalProperties: true },
 );
@@ -54,7 +69,8 @@ export const OllamaGenerateBody = Type.Object(
     ),
     context: Type.Optional(
       Type.Array(Type.Integer({ minimum: 0 }), {
-        description: 'The `context` of a previous response, to continue from it.',
+        maxItems: L.tokenIds,
+        description: `The \`context\` of a previous response, to continue from it: token ids 0..vocabulary-1 (another is a 400), at most ${L.tokenIds}.`,
       }),
     ),
     suffix: Type.Optional(Type.String({ description: 'Not supported (non-empty is a 400).' })),
@@ -95,7 +111,11 @@ export const OllamaShowBody = Type.Object(
 export const OllamaEmbedBody = Type.Object(
   {
     model: Type.Optional(Type.String()),
-    input: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    input: Type.Optional(
+      Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 2048 })], {
+        description: 'A string or a list of at most 2048 strings.',
+      }),
+    ),
     prompt: Type.Optional(Type.String()),
   },
   { additionalProperties: true },

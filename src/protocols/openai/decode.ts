@@ -1,6 +1,7 @@
 import type { ChatMessage } from '../../core/chat-message.ts';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { type ChatTemplateSource, renderChatPrompt } from '../shared/fallback-chat-template.ts';
 import { decodeSampling } from '../shared/sampler-table.ts';
 import { normalizeStopSequences } from '../shared/stop-sequences.ts';
@@ -109,7 +110,11 @@ function completionPrompt(prompt: unknown, detokenize: (ids: number[]) => string
   if (!Array.isArray(prompt))
     throw KindlingError.badInput('prompt', 'expected a string, a list of strings or a list of token ids');
   if (prompt.length === 0) return '';
-  if (prompt.every((item): item is number => Number.isInteger(item) && item >= 0)) return detokenize(prompt);
+  if (prompt.every((item): item is number => Number.isInteger(item) && item >= 0)) {
+    if (prompt.length > SAMPLING_LIMITS.tokenIds)
+      throw KindlingError.badInput('prompt', `${prompt.length} token ids; at most ${SAMPLING_LIMITS.tokenIds}`);
+    return detokenize(prompt);
+  }
   if (!prompt.every((item) => typeof item === 'string'))
     throw KindlingError.badInput('prompt', 'expected a string, a list of strings or a list of token ids');
   if (prompt.length > 1)

@@ -1,4 +1,7 @@
 import { type Static, Type } from 'typebox';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+
+const L = SAMPLING_LIMITS;
 
 const nullable = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) =>
   Type.Optional(Type.Union([schema, Type.Null()]));
@@ -18,12 +21,21 @@ const samplingFields = {
   presence_penalty: num('Penalty for tokens already present.'),
   frequency_penalty: num('Penalty proportional to how often a token appeared.'),
   logit_bias: nullable(
-    Type.Record(Type.String(), Type.Number(), { description: '{"token id": bias}; -100 bans the token.' }),
+    Type.Record(Type.String(), Type.Number(), {
+      maxProperties: L.logitBias,
+      description: `{"token id": bias}: ids are integers 0..vocabulary-1 (another id is a 400 naming it and the range); -100 or lower bans the token, above 100 is 100. At most ${L.logitBias} entries.`,
+    }),
   ),
   stop: nullable(
-    Type.Union([Type.String(), Type.Array(Type.String())], {
-      description: 'Strings that end the generation; not included in the output.',
-    }),
+    Type.Union(
+      [
+        Type.String({ maxLength: L.stopStringLength }),
+        Type.Array(Type.String({ maxLength: L.stopStringLength }), { maxItems: L.stopStrings }),
+      ],
+      {
+        description: `Strings that end the generation; not included in the output. At most ${L.stopStrings}, each at most ${L.stopStringLength} characters.`,
+      },
+    ),
   ),
   n: int('Only 1 is supported.', { minimum: 1 }),
   stream: nullable(Type.Boolean({ description: 'Server-Sent Events, ended by `data: [DONE]`.' })),
@@ -80,7 +92,10 @@ export const OpenaiChatBody = Type.Object(
     ...samplingFields,
     max_completion_tokens: int('Newer name of max_tokens; wins when both are sent.', { minimum: 1 }),
     logprobs: nullable(Type.Boolean({ description: 'Return the log probability of each output token.' })),
-    top_logprobs: int('Alternatives per token (needs logprobs: true).', { minimum: 0, maximum: 20 }),
+    top_logprobs: int(`Alternatives per token (needs logprobs: true), 0..${L.logprobs}.`, {
+      minimum: 0,
+      maximum: L.logprobs,
+    }),
     response_format: nullable(ResponseFormat),
     tools: Type.Optional(Type.Unknown({ description: 'Not supported: a non-empty list is a 400.' })),
     tool_choice: Type.Optional(Type.Unknown()),
@@ -93,7 +108,9 @@ export type OpenaiChatBody = Static<typeof OpenaiChatBody>;
 export const OpenaiCompletionBody = Type.Object(
   {
     prompt: Type.Optional(
-      Type.Unknown({ description: 'A string, a list holding one string, or a list of token ids.' }),
+      Type.Unknown({
+        description: `A string, a list holding one string, or a list of token ids (integers 0..vocabulary-1, at most ${L.tokenIds}). Anything else is a 400.`,
+      }),
     ),
     ...samplingFields,
     logprobs: int('Alternatives per token to return (0–5); also returns each chosen token’s log probability.', {
@@ -112,7 +129,9 @@ export type OpenaiCompletionBody = Static<typeof OpenaiCompletionBody>;
 /** `POST /v1/embeddings`. */
 export const OpenaiEmbeddingsBody = Type.Object(
   {
-    input: Type.Union([Type.String(), Type.Array(Type.String())]),
+    input: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 2048 })], {
+      description: 'A string or a list of 1 to 2048 strings (OpenAI’s own limit). Token-id inputs are not supported.',
+    }),
     model: Type.Optional(Type.String()),
     encoding_format: Type.Optional(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
   },

@@ -1,4 +1,5 @@
 import { KindlingError } from '../../core/kindling-error.ts';
+import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../../core/sampling-params.ts';
 
 /**
@@ -8,17 +9,47 @@ import { DEFAULT_SAMPLING, type SamplingParams } from '../../core/sampling-param
  */
 type Fields = Record<string, unknown>;
 
-const num = (fields: Fields, names: readonly string[]): number | undefined => {
+/**
+ * A decimal number in a string, as KoboldCpp's own `tryparsefloat`/`tryparseint` accept it: Kobold schemas allow
+ * it for numeric fields (docs/kobold-compatibility.md, "Coercions we keep").
+ */
+export const NUMERIC_STRING = '^\\s*[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?\\s*$';
+/** The same for integer fields (`tryparseint` takes no fraction). */
+export const INTEGER_STRING = '^\\s*[-+]?\\d+\\s*$';
+const NUMERIC = new RegExp(NUMERIC_STRING);
+
+/** The first of `names` present (not null) as a number; a numeric string is read as its number. */
+export const num = (fields: Fields, names: readonly string[]): number | undefined => {
   for (const name of names) {
     const value = fields[name];
     if (value === undefined || value === null) continue;
-    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    const n = typeof value === 'string' && NUMERIC.test(value) ? Number(value) : value;
     if (typeof n !== 'number' || !Number.isFinite(n))
       throw KindlingError.badInput(name, `expected a number, got ${JSON.stringify(value)}`);
     return n;
   }
   return undefined;
 };
+
+/**
+ * A window of recent tokens. -1 is the whole context (llama.cpp's and Ollama's meaning); `zero` says what 0 is
+ * (KoboldCpp: one token for the repetition penalty, the whole context for DRY). Any other negative is a 400.
+ * The whole context is `Infinity` here: the scheduler clamps every window to the model's context.
+ */
+function windowOf(fields: Fields, names: readonly string[], fallback: number, zero: number): number {
+  const value = num(fields, names);
+  if (value === undefined) return fallback;
+  const n = Math.round(value);
+  if (n === -1) return Number.POSITIVE_INFINITY;
+  if (n < 0) {
+    const name = names.find((candidate) => fields[candidate] !== undefined && fields[candidate] !== null);
+    throw KindlingError.badInput(
+      name ?? (names[0] as string),
+      `${value} is not a window: send a number of tokens (at most the context is used), or -1 for the whole context`,
+    );
+  }
+  return n === 0 ? zero : n;
+}
 
 /** Samplers llama.cpp does not offer through node-llama-cpp, with the value that means "off". */
 export const IGNORED_SAMPLERS: ReadonlyArray<readonly [name: string, neutral: number | undefined]> = [
@@ -56,14 +87,12 @@ export function decodeSampling(fields: Fields): SamplingParams {
     topP: num(fields, ['top_p']) ?? d.topP,
     minP: num(fields, ['min_p']) ?? d.minP,
     repeatPenalty: num(fields, ['rep_pen', 'repetition_penalty', 'repeat_penalty']) ?? d.repeatPenalty,
-    repeatPenaltyRange: Math.max(
-      1,
-      Math.round(num(fields, ['rep_pen_range', 'repeat_last_n']) ?? d.repeatPenaltyRange),
-    ),
+    repeatPenaltyRange: windowOf(fields, ['rep_pen_range', 'repeat_last_n'], d.repeatPenaltyRange, 1),
     presencePenalty: num(fields, ['presence_penalty']) ?? d.presencePenalty,
     frequencyPenalty: num(fields, ['frequency_penalty']) ?? d.frequencyPenalty,
-    logitBias: decodeLogitBias(fields),
-    bannedStrings: stringList(fields, ['banned_tokens', 'banned_strings']),
+    logitBias: decodeLogitBias(fields.logit_bias),
+    bannedTokenIds: decodeTokenBans(fields.custom_token_bans),
+    bannedStrings: bannedStrings(fields),
     ignored,
   };
   if (seed !== undefined && seed > 0 && seed !== 0xffffffff) params.seed = Math.round(seed);
@@ -71,8 +100,8 @@ export function decodeSampling(fields: Fields): SamplingParams {
     params.dry = {
       multiplier: dryMultiplier,
       base: num(fields, ['dry_base']) ?? 1.75,
-      allowedLength: Math.max(1, Math.round(num(fields, ['dry_allowed_length']) ?? 2)),
-      penaltyLastN: Math.round(num(fields, ['dry_penalty_last_n']) ?? 320),
+      allowedLength: allowedLength(fields),
+      penaltyLastN: windowOf(fields, ['dry_penalty_last_n'], 320, Number.POSITIVE_INFINITY),
       sequenceBreakers: dryBreakers(fields.dry_sequence_breakers),
     };
   }
@@ -83,53 +112,97 @@ export function decodeSampling(fields: Fields): SamplingParams {
   return params;
 }
 
-function stringList(fields: Fields, names: readonly string[]): string[] {
-  for (const name of names) {
+const L = SAMPLING_LIMITS;
+
+/** `banned_tokens` (alias `banned_strings`): a list of strings, empty ones skipped. */
+function bannedStrings(fields: Fields): string[] {
+  for (const name of ['banned_tokens', 'banned_strings']) {
     const value = fields[name];
     if (value === undefined || value === null) continue;
-    if (typeof value === 'string') return value ? [value] : [];
     if (!Array.isArray(value)) throw KindlingError.badInput(name, 'expected a list of strings');
-    return value.filter((item): item is string => typeof item === 'string' && item.length > 0);
+    if (value.length > L.bannedStrings)
+      throw KindlingError.badInput(name, `${value.length} entries; at most ${L.bannedStrings}`);
+    for (const [i, item] of value.entries()) {
+      if (typeof item !== 'string') throw KindlingError.badInput(`${name}[${i}]`, 'expected a string');
+      if (item.length > L.bannedStringLength)
+        throw KindlingError.badInput(`${name}[${i}]`, `${item.length} characters; at most ${L.bannedStringLength}`);
+    }
+    return value.filter((item: string) => item.length > 0);
   }
   return [];
 }
 
-/** `{"<token id>": bias}`; -100 or lower bans the token, as in KoboldCpp and OpenAI. */
-function decodeLogitBias(fields: Fields): Map<number, number> {
+/** Positive integers only; 0 is taken as 1, as before (llama.cpp needs at least one token). */
+function allowedLength(fields: Fields): number {
+  const value = num(fields, ['dry_allowed_length']);
+  if (value === undefined) return 2;
+  if (value < 0)
+    throw KindlingError.badInput('dry_allowed_length', `${value} is negative: send a number of tokens (0 or more)`);
+  return Math.max(1, Math.round(value));
+}
+
+/** A token id as a JSON key or list item: decimal digits only (no sign, no exponent, no blank). */
+const TOKEN_ID = /^\d+$/;
+
+/**
+ * `{"<token id>": bias}`; -100 or lower bans the token, as in KoboldCpp and OpenAI; above 100 is 100. Ids past the
+ * vocabulary are the scheduler's 400 (it knows the model).
+ */
+function decodeLogitBias(raw: unknown): Map<number, number> {
   const bias = new Map<number, number>();
-  const raw = fields.logit_bias;
-  if (raw !== undefined && raw !== null) {
-    if (typeof raw !== 'object' || Array.isArray(raw))
-      throw KindlingError.badInput('logit_bias', 'expected an object mapping token ids to numbers');
-    for (const [key, value] of Object.entries(raw)) {
-      const id = Number(key);
-      const b = Number(value);
-      if (!Number.isInteger(id) || id < 0) throw KindlingError.badInput('logit_bias', `"${key}" is not a token id`);
-      if (!Number.isFinite(b)) throw KindlingError.badInput('logit_bias', `bias for token ${key} is not a number`);
-      if (b !== 0) bias.set(id, b <= -100 ? Number.NEGATIVE_INFINITY : Math.min(100, b));
-    }
-  }
-  const bans = fields.custom_token_bans;
-  if (typeof bans === 'string') {
-    for (const part of bans.split(',')) {
-      const id = Number(part.trim());
-      if (part.trim() !== '' && Number.isInteger(id) && id >= 0) bias.set(id, Number.NEGATIVE_INFINITY);
-    }
+  if (raw === undefined || raw === null) return bias;
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw KindlingError.badInput('logit_bias', 'expected an object mapping token ids to numbers');
+  const entries = Object.entries(raw);
+  if (entries.length > L.logitBias)
+    throw KindlingError.badInput('logit_bias', `${entries.length} entries; at most ${L.logitBias}`);
+  for (const [key, value] of entries) {
+    if (!TOKEN_ID.test(key) || !Number.isSafeInteger(Number(key)))
+      throw KindlingError.badInput('logit_bias', `"${key}" is not a token id (a non-negative integer)`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw KindlingError.badInput(
+        'logit_bias',
+        `bias for token ${key} must be a number, got ${JSON.stringify(value)}`,
+      );
+    if (value !== 0) bias.set(Number(key), value <= -100 ? Number.NEGATIVE_INFINITY : Math.min(100, value));
   }
   return bias;
 }
 
-/** KoboldCpp accepts the breakers as a list or as a JSON-encoded list in a string. */
+/** KoboldCpp's `custom_token_bans`: "id,id,…" (spaces and empty items allowed). */
+function decodeTokenBans(raw: unknown): number[] {
+  if (raw === undefined || raw === null || raw === '') return [];
+  if (typeof raw !== 'string')
+    throw KindlingError.badInput('custom_token_bans', 'expected comma-separated token ids in a string');
+  const parts = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  if (parts.length > L.logitBias)
+    throw KindlingError.badInput('custom_token_bans', `${parts.length} ids; at most ${L.logitBias}`);
+  return parts.map((part) => {
+    if (!TOKEN_ID.test(part) || !Number.isSafeInteger(Number(part)))
+      throw KindlingError.badInput('custom_token_bans', `"${part}" is not a token id (a non-negative integer)`);
+    return Number(part);
+  });
+}
+
+const DEFAULT_BREAKERS = ['\n', ':', '"', '*'];
+
+/** KoboldCpp accepts the breakers as a list or as a JSON-encoded list in a string; each is cut to 40 characters. */
 function dryBreakers(value: unknown): string[] {
+  if (value === undefined || value === null) return DEFAULT_BREAKERS;
   let list = value;
   if (typeof value === 'string') {
     try {
       list = JSON.parse(value);
     } catch {
-      return [];
+      throw KindlingError.badInput('dry_sequence_breakers', 'expected a list of strings, or that list JSON-encoded');
     }
   }
-  return Array.isArray(list)
-    ? list.filter((item): item is string => typeof item === 'string').slice(0, 128)
-    : ['\n', ':', '"', '*'];
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string'))
+    throw KindlingError.badInput('dry_sequence_breakers', 'expected a list of strings, or that list JSON-encoded');
+  if (list.length > L.drySequenceBreakers)
+    throw KindlingError.badInput('dry_sequence_breakers', `${list.length} breakers; at most ${L.drySequenceBreakers}`);
+  return list.map((item: string) => Array.from(item).slice(0, L.drySequenceBreakerLength).join(''));
 }

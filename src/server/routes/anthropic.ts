@@ -32,7 +32,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
   const meta = (generation: Generation, body: AnthropicMessagesBody): AnthropicResponseMeta => ({
     id: `msg_${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
     model: engine.model.name,
-    stopSequences: normalizeStopSequences(body.stop_sequences),
+    stopSequences: normalizeStopSequences(body.stop_sequences, 'stop_sequences'),
   });
 
   app.post<{ Body: AnthropicMessagesBody }>(

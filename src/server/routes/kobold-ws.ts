@@ -8,6 +8,7 @@ import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
 import type { ServerContext } from '../server-context.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
+import { describeValidation } from '../validation-message.ts';
 
 const checkMessage = Compile(WsClientMessage);
 /** Above this many unsent bytes a reader waits for the socket before sending more (its text coalesces meanwhile). */
@@ -37,13 +38,13 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         return sendError(undefined, new KindlingError('bad_input', 'Messages must be JSON.'));
       }
       if (!checkMessage.Check(message)) {
-        const first = [...checkMessage.Errors(message)][0];
+        const errors = [...checkMessage.Errors(message)];
+        const { field, message: problem } = describeValidation(errors);
         return sendError(
           (message as { id?: string })?.id,
-          KindlingError.badInput(
-            first?.instancePath || 'message',
-            first?.message ?? 'is not a start, abort or ping message',
-          ),
+          errors.length > 0 && field !== 'body'
+            ? KindlingError.badInput(field, problem)
+            : KindlingError.badInput('message', 'is not a start, abort or ping message'),
         );
       }
       if (message.type === 'ping') return void send(JSON.stringify({ type: 'pong' }));
