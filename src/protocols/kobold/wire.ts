@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { STREAM_KEY_RULE } from '../shared/stream-key.ts';
 
 const num = (description: string) => Type.Optional(Type.Number({ description }));
 const int = (description: string) => Type.Optional(Type.Integer({ description }));
@@ -49,7 +50,9 @@ export const KoboldGenerateBody = Type.Object(
     render_special: bool('Render special tokens (EOS, control tokens) as text.'),
     grammar: text('GBNF grammar the output must follow.'),
     grammar_retain_state: bool('Accepted, ignored.'),
-    genkey: text('Identifies the generation for /check, /abort, /last_logprobs and stream resume.'),
+    genkey: text(
+      `Identifies the generation for /check, /abort, /last_logprobs and stream resume: ${STREAM_KEY_RULE} (trimmed).`,
+    ),
     dry_multiplier: num('DRY strength; 0 disables DRY.'),
     dry_base: num('DRY base.'),
     dry_allowed_length: num('DRY allowed length.'),
@@ -73,7 +76,10 @@ export const KoboldGenerateBody = Type.Object(
 );
 export type KoboldGenerateBody = Static<typeof KoboldGenerateBody>;
 
-export const GenkeyBody = Type.Object({ genkey: Type.Optional(Type.String()) }, { additionalProperties: true });
+export const GenkeyBody = Type.Object(
+  { genkey: Type.Optional(Type.String({ description: `The generation's genkey: ${STREAM_KEY_RULE} (trimmed).` })) },
+  { additionalProperties: true },
+);
 
 export const TokenCountBody = Type.Object(
   {
