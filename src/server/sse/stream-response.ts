@@ -32,7 +32,10 @@ export class StreamResponse {
       this.stopHeartbeat();
       this.closedController.abort();
     });
-    // HTTP/1.0 clients get the body delimited by the connection's end, as Node would choose for them.
+    // HTTP/1.0 clients get the body delimited by the connection's end, as Node would choose for them. No
+    // `connection` header of ours: Node answers the request's own (`close` closes the socket after the body,
+    // which a client that said so relies on; claiming keep-alive made it send its next request into a socket
+    // the parser had already closed, and that request got a 400).
     const chunked = res.req?.httpVersion === '1.1';
     const headers: Record<string, string> = {
       'content-type':
@@ -41,7 +44,6 @@ export class StreamResponse {
           : 'application/x-ndjson; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
       ...(chunked ? { 'transfer-encoding': 'chunked' } : {}),
       ...options.headers,
     };
