@@ -116,6 +116,8 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    // Shutting down: no connection is kept for a next request this server will not be there to answer.
+    if (context.scheduler.isDraining) reply.header('connection', 'close');
     return payload;
   });
 
