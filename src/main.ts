@@ -14,9 +14,15 @@ export interface RunningServer {
   url: string;
   app: FastifyInstance;
   context: ServerContext;
-  /** Stops accepting requests, aborts generations, then frees the model. */
+  /**
+   * Shutdown: stops admitting work, lets running generations finish for up to `--shutdown-grace`, ends the
+   * rest (and everything queued) with a "server shutting down" error, closes every connection, frees the model.
+   */
   close(): Promise<void>;
 }
+
+/** How long shutdown waits for ended requests to write their last bytes before it closes their connections. */
+const FLUSH_MS = 500;
 
 /** Extra protocols register here as they land (OpenAI, Anthropic, Ollama, WebSocket). */
 export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes, registerAnthropicRoutes, registerOllamaRoutes];
@@ -55,14 +61,25 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       'Serving an UNTRAINED PLACEHOLDER model (random weights): its text is noise. Pass --model <file.gguf> for a real model.',
     );
   }
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    await scheduler.drain(config.shutdownGraceMs);
+    // The requests shutdown just ended are writing their error (a 503, a stream's error event): give them a
+    // moment, then close every connection still open, busy, idle or half-sent, so nothing holds the exit.
+    const closed = app.close();
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_MS).unref())]);
+    app.server.closeAllConnections();
+    await closed;
+    if (scheduler.busySlots === 0) await engine.dispose();
+    else app.log.warn('shutdown: a decode did not stop in time; the model is left to the process exit');
+  };
   return {
     url: `http://${host}:${port}`,
     app,
     context,
-    async close() {
-      await scheduler.drain();
-      await app.close();
-      await engine.dispose();
+    close() {
+      closing ??= close();
+      return closing;
     },
   };
 }

@@ -30,7 +30,16 @@ async function serve(config: ServerConfig): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) process.exit(130);
     closing = true;
-    process.stdout.write(`\n${signal}: finishing up…\n`);
+    const graceMs = server.context.config.shutdownGraceMs;
+    const running = server.context.scheduler.busySlots;
+    process.stdout.write(
+      `\n${signal}: shutting down${running > 0 ? `; ${running} running generation(s) may finish for ${graceMs / 1000} s` : ''} (${signal} again to stop at once)…\n`,
+    );
+    // A backstop: whatever still holds on, the process stops within the grace plus two seconds.
+    setTimeout(() => {
+      process.stderr.write('kindling: shutdown did not finish in time; exiting\n');
+      process.exit(0);
+    }, graceMs + 1900).unref();
     await server.close();
     process.exit(0);
   };

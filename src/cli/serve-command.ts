@@ -23,6 +23,7 @@ interface ServeFlags {
   parallel: number | 'auto';
   queue: number;
   streamGrace: number;
+  shutdownGrace: number;
   heartbeat: number;
   maxGenSeconds: number;
   queueWaitSeconds: number;
@@ -87,6 +88,12 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
       d.streamGraceMs / 1000,
     )
     .option(
+      '--shutdown-grace <seconds>',
+      'on SIGTERM/SIGINT, how long running generations may finish before they end with "server shutting down"',
+      int('--shutdown-grace', 0),
+      d.shutdownGraceMs / 1000,
+    )
+    .option(
       '--heartbeat <seconds>',
       'SSE heartbeat interval on idle streams (0: off)',
       int('--heartbeat', 0),
@@ -137,6 +144,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
           parallel: flags.parallelrequests ?? flags.parallel,
           maxQueue: flags.queue,
           streamGraceMs: flags.streamGrace * 1000,
+          shutdownGraceMs: flags.shutdownGrace * 1000,
           heartbeatMs: flags.heartbeat * 1000,
           maxGenerationMs: flags.maxGenSeconds * 1000,
           maxQueueWaitMs: flags.queueWaitSeconds * 1000,

@@ -33,6 +33,8 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
   /** A slow reader blocked longer than this is cut; its generation stays resumable. */
   stalledReaderMs: number;
+  /** On SIGTERM/SIGINT, how long running generations may go on before they are cut ("server shutting down"). */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULT_PORT = 5001;
@@ -61,5 +63,6 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     corsOrigins: true,
     logLevel: 'warn',
     stalledReaderMs: 120_000,
+    shutdownGraceMs: 10_000,
   };
 }

@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'unauthorized'
   | 'conflict'
   | 'queue_full'
+  /** The server is draining for shutdown: nothing new is admitted, and work cut at the grace's end fails. */
+  | 'shutting_down'
   | 'timeout'
   | 'not_supported'
   | 'model_error'
@@ -21,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   conflict: 409,
   queue_full: 503,
+  shutting_down: 503,
   timeout: 504,
   not_supported: 400,
   model_error: 500,
@@ -41,6 +44,13 @@ export class KindlingError extends Error {
 
   static badInput(field: string, message: string): KindlingError {
     return new KindlingError('bad_input', `${field}: ${message}`, { field });
+  }
+
+  /** Every protocol's stream and response says this when shutdown cuts a request: never a normal ending. */
+  static shuttingDown(detail?: string): KindlingError {
+    return new KindlingError('shutting_down', detail ? `server shutting down: ${detail}` : 'server shutting down', {
+      retryAfterSeconds: 5,
+    });
   }
 }
 

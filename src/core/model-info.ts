@@ -1,3 +1,11 @@
+/**
+ * The loaded model's id on every API (OpenAI `/v1/models` and `model` fields, Anthropic, Ollama with its
+ * `:latest` tag, Kobold `/api/v1/model`): KoboldCpp's `koboldcpp/<name>`, so a client sees one model, not two.
+ */
+export function servedModelId(model: Pick<ModelInfo, 'name'>): string {
+  return `koboldcpp/${model.name}`;
+}
+
 /** What the server tells clients about the loaded model. */
 export interface ModelInfo {
   /** Display name (file name without extension unless the GGUF names itself). */

@@ -69,9 +69,14 @@ export class Scheduler {
     return this.lastStarted;
   }
 
+  /** True once shutdown began: nothing new is admitted. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   submit(submitted: GenerationRequest): Generation {
+    if (this.draining) throw KindlingError.shuttingDown('not accepting new generations; retry once it is back');
     const request = boundRequest(submitted, this.engine.model);
-    if (this.draining) throw new KindlingError('queue_full', 'The server is shutting down.', { retryAfterSeconds: 5 });
     this.forgetExpired();
     const key = request.key || `kg-${randomBytes(9).toString('base64url')}`;
     const existing = this.byKey.get(key);
@@ -126,11 +131,21 @@ export class Scheduler {
     return true;
   }
 
-  /** Stops taking work, aborts everything and waits for the slots to empty. */
-  async drain(): Promise<void> {
+  /**
+   * Shutdown: stops admitting work (submit fails with 503), ends every queued generation at once, lets the running
+   * ones finish for up to `graceMs`, then cuts the rest. What shutdown ends, ends with a `shutting_down` error (never
+   * a normal finish reason). Resolves once the slots are empty, or `settleMs` after the cut if the engine holds
+   * on (then `busySlots` is not 0, and the engine must not be freed under a running decode).
+   */
+  async drain(graceMs = 0, settleMs = 2000): Promise<void> {
     this.draining = true;
-    for (const generation of [...this.queue, ...this.running.values()]) generation.abort('shutdown');
-    while (this.running.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const generation of [...this.queue]) generation.abort('shutdown');
+    const sleep = () => new Promise((resolve) => setTimeout(resolve, 5));
+    const graceEnd = Date.now() + graceMs;
+    while (this.running.size > 0 && Date.now() < graceEnd) await sleep();
+    for (const generation of this.running.values()) generation.abort('shutdown');
+    const settleEnd = Date.now() + settleMs;
+    while (this.running.size > 0 && Date.now() < settleEnd) await sleep();
   }
 
   private lastKeylessRunning(): Generation | undefined {
@@ -146,7 +161,9 @@ export class Scheduler {
     generation.status = 'done';
     generation.finishedAt = Date.now();
     const reason = generation.abortCause === 'timeout' ? 'Queue wait limit reached' : undefined;
-    if (reason) {
+    if (generation.abortCause === 'shutdown') {
+      generation.emit({ type: 'error', error: KindlingError.shuttingDown('the request was still queued') });
+    } else if (reason) {
       generation.emit({
         type: 'error',
         error: new KindlingError(
@@ -227,7 +244,9 @@ export class Scheduler {
         generation.status = 'done';
         generation.finishedAt = Date.now();
         if (figures) this.stats.record(figures, generation.seed);
-        generation.emit(final);
+        // Cut by shutdown: the text is incomplete, and saying so as a finish reason would read as a normal ending.
+        const cut = generation.abortCause === 'shutdown' && final.type === 'finish' && final.reason === 'abort';
+        generation.emit(cut ? { type: 'error', error: KindlingError.shuttingDown() } : final);
         this.dispatch();
       });
   }

@@ -4,6 +4,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import { isAuthorized } from './auth.ts';
+import { handleClientError } from './client-error.ts';
 import { errorEnvelope } from './error-envelope.ts';
 import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
@@ -61,6 +62,7 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
     bodyLimit: config.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    clientErrorHandler: handleClientError,
   });
 
   // Kobold clients send JSON with any content type (or none); an empty body means "no body".
@@ -114,6 +116,8 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    // Shutting down: no connection is kept for a next request this server will not be there to answer.
+    if (context.scheduler.isDraining) reply.header('connection', 'close');
     return payload;
   });
 

@@ -1,7 +1,9 @@
 import type { FastifyReply } from 'fastify';
+import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
 import type { WireMessage } from '../core/wire-message.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import type { LoggedPart } from '../stream/generation-log.ts';
+import { errorEnvelope } from './error-envelope.ts';
 import type { ServerContext } from './server-context.ts';
 import { StreamResponse } from './sse/stream-response.ts';
 
@@ -30,35 +32,72 @@ export async function streamGeneration(
   options: StreamGenerationOptions,
 ): Promise<void> {
   reply.hijack();
-  const response = new StreamResponse(reply.raw, {
-    contentType: options.contentType ?? 'text/event-stream',
-    heartbeatMs: context.config.heartbeatMs,
-    stalledReaderMs: context.config.stalledReaderMs,
-    headers: { 'x-kindling-generation': generation.key, ...corsHeaders(reply), ...options.headers },
-  });
-  response.closed.addEventListener('abort', () => {
+  const abandon = () => {
     if (!generation.log.ended && generation.request.abortOnDisconnect) generation.abort('disconnect');
-  });
-  const afterPart = Math.floor(options.afterId);
-  // Only the part after `afterPart`, which opens the first batch, can have events numbered up to a fractional
-  // `afterId`; later batches go out unfiltered (the per-token path stays as it was).
-  let floor = options.afterId > afterPart ? options.afterId : undefined;
+  };
+  let response: StreamResponse | undefined;
   try {
-    for await (const batch of generation.log.read(afterPart, response.closed)) {
+    response = new StreamResponse(reply.raw, {
+      contentType: options.contentType ?? 'text/event-stream',
+      heartbeatMs: context.config.heartbeatMs,
+      stalledReaderMs: context.config.stalledReaderMs,
+      headers: { 'x-kindling-generation': generation.key, ...corsHeaders(reply), ...options.headers },
+    });
+    const stream = response;
+    stream.closed.addEventListener('abort', abandon);
+    const afterPart = Math.floor(options.afterId);
+    // Only the part after `afterPart`, which opens the first batch, can have events numbered up to a fractional
+    // `afterId`; later batches go out unfiltered (the per-token path stays as it was).
+    let floor = options.afterId > afterPart ? options.afterId : undefined;
+    for await (const batch of generation.log.read(afterPart, stream.closed)) {
       for (const { part } of batch) {
-        if (part.type === 'queued') response.setHeartbeatText(`ping queued ${part.position}`);
-        else if (part.type === 'start') response.setHeartbeatText('ping');
+        if (part.type === 'queued') stream.setHeartbeatText(`ping queued ${part.position}`);
+        else if (part.type === 'start') stream.setHeartbeatText('ping');
       }
       let messages = options.encode(batch);
       if (floor !== undefined) {
         messages = messagesAfter(messages, floor);
         floor = undefined;
       }
-      await response.send(messages);
+      await stream.send(messages);
     }
-    if (generation.log.ended && options.trailer) await response.send(options.trailer);
+    if (generation.log.ended && options.trailer) await stream.send(options.trailer);
+  } catch (error) {
+    // The reply is hijacked: Fastify can no longer answer for us, so a throw here must end the response itself
+    // (left open, the client waits forever and the server's close waits for it), and a generation nobody can
+    // come back for must stop.
+    failHijacked(reply, error);
+    abandon();
   } finally {
-    response.end();
+    response?.end();
+  }
+}
+
+/**
+ * Ends a hijacked response after a failure: a 500 in the protocol's envelope while the head is still unsent,
+ * else the connection is cut mid-body, which every client reads as a failed response (a clean end would read as
+ * a finished stream).
+ */
+function failHijacked(reply: FastifyReply, raw: unknown): void {
+  const res = reply.raw;
+  const error = toKindlingError(raw);
+  reply.log.error({ err: raw }, 'stream failed');
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    const body = JSON.stringify(errorEnvelope(reply.request.url, new KindlingError('internal', error.message)));
+    res.writeHead(500, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      ...corsHeaders(reply),
+    });
+    res.end(body);
+  } catch {
+    res.destroy();
   }
 }
 

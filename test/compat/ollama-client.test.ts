@@ -112,7 +112,7 @@ test('breaking out of a stream (client abort) frees the slot', async () => {
 });
 
 test('list, ps, show and version describe the loaded model', async () => {
-  const name = `${server.context.engine.model.name}:latest`;
+  const name = `koboldcpp/${server.context.engine.model.name}:latest`;
   const list = await ollama.list();
   assert.equal(list.models.length, 1);
   assert.equal(list.models[0]?.name, name);

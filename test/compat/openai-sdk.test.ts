@@ -164,13 +164,14 @@ test('abort mid-stream (breaking out of the SDK iterator) frees the slot at once
   assert.ok(generation.log.text.length > 0);
 });
 
-test('models.list and models.retrieve name the loaded model', async () => {
+test('models.list and models.retrieve name the loaded model by the id /api/v1/model says', async () => {
   const list = await client.models.list();
-  const name = server.context.engine.model.name;
+  const name = `koboldcpp/${server.context.engine.model.name}`;
   assert.deepEqual(
     list.data.map((m) => m.id),
     [name],
   );
+  assert.equal((await (await fetch(`${server.url}/api/v1/model`)).json()).result, name);
   assert.equal((await client.models.retrieve(name)).id, name);
   await assert.rejects(client.models.retrieve('nope'), (error: unknown) => error instanceof OpenAI.NotFoundError);
 });

@@ -15,6 +15,8 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     parallel: 2,
     contextSize: 512,
     logLevel: 'silent',
+    // Tests close their servers with generations still running: cut them at once rather than after a grace.
+    shutdownGraceMs: 0,
     ...overrides,
   };
   return startServer(config);

@@ -1,6 +1,7 @@
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { decodeSampling, num } from '../shared/sampler-table.ts';
 import { normalizeStopSequences } from '../shared/stop-sequences.ts';
+import { clientKey } from '../shared/stream-key.ts';
 import type { KoboldGenerateBody } from './wire.ts';
 
 export interface KoboldDefaults {
@@ -13,7 +14,7 @@ export function decodeKoboldGenerate(
   defaults: KoboldDefaults,
 ): GenerationRequest {
   const b = (body ?? {}) as KoboldGenerateBody & Record<string, unknown>;
-  const key = typeof b.genkey === 'string' && b.genkey.trim() !== '' ? b.genkey.trim() : undefined;
+  const key = clientKey('genkey', b.genkey);
   const maxLength = num(b, ['max_length']);
   const maxContextLength = num(b, ['max_context_length']);
   return {

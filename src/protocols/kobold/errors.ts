@@ -11,6 +11,7 @@ export function koboldErrorBody(error: KindlingError): Record<string, unknown> {
 function koboldErrorType(error: KindlingError): string {
   switch (error.code) {
     case 'queue_full':
+    case 'shutting_down':
       return 'service_unavailable';
     case 'unauthorized':
       return 'unauthorized';

@@ -1,6 +1,7 @@
 import { type Static, type TSchema, Type } from 'typebox';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { INTEGER_STRING, NUMERIC_STRING } from '../shared/sampler-table.ts';
+import { STREAM_KEY_RULE } from '../shared/stream-key.ts';
 
 const L = SAMPLING_LIMITS;
 /**
@@ -67,7 +68,9 @@ export const KoboldGenerateBody = Type.Object(
     render_special: bool('Render special tokens (EOS, control tokens) as text.'),
     grammar: text('GBNF grammar the output must follow.'),
     grammar_retain_state: bool('Accepted, ignored.'),
-    genkey: text('Identifies the generation for /check, /abort, /last_logprobs and stream resume.'),
+    genkey: text(
+      `Identifies the generation for /check, /abort, /last_logprobs and stream resume: ${STREAM_KEY_RULE} (trimmed).`,
+    ),
     dry_multiplier: num('DRY strength; 0 disables DRY.'),
     dry_base: num('DRY base.'),
     dry_allowed_length: int(
@@ -113,7 +116,10 @@ export const KoboldGenerateBody = Type.Object(
 );
 export type KoboldGenerateBody = Static<typeof KoboldGenerateBody>;
 
-export const GenkeyBody = Type.Object({ genkey: Type.Optional(Type.String()) }, { additionalProperties: true });
+export const GenkeyBody = Type.Object(
+  { genkey: Type.Optional(Type.String({ description: `The generation's genkey: ${STREAM_KEY_RULE} (trimmed).` })) },
+  { additionalProperties: true },
+);
 
 export const TokenCountBody = Type.Object(
   {

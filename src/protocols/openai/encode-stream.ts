@@ -105,12 +105,13 @@ export function createOpenaiStreamEncoder(kind: Kind, meta: OpenaiResponseMeta, 
         }
         case 'error':
           flushText();
-          // The openai SDKs turn a data payload with `error` into a thrown APIError.
+          // The openai SDKs turn a data payload with `error` into a thrown APIError. A stream cut by shutdown
+          // ends there: `[DONE]` would tell a client that only watches for it that the answer was complete.
           out.push(
             ...withPartIds(
               [
                 { kind: 'event', data: JSON.stringify(openaiErrorBody(part.error)) },
-                { kind: 'event', data: '[DONE]' },
+                ...(part.error.code === 'shutting_down' ? [] : [{ kind: 'event' as const, data: '[DONE]' }]),
               ],
               id,
             ),

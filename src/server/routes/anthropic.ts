@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { servedModelId } from '../../core/model-info.ts';
 import { anthropicChatMessages, decodeAnthropicMessages } from '../../protocols/anthropic/decode.ts';
 import { encodeAnthropicMessage } from '../../protocols/anthropic/encode-response.ts';
 import { createAnthropicStreamEncoder } from '../../protocols/anthropic/encode-stream.ts';
@@ -31,7 +32,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
   /** The id derives from the generation's key, so a resumed stream repeats the id its first connection saw. */
   const meta = (generation: Generation, body: AnthropicMessagesBody): AnthropicResponseMeta => ({
     id: `msg_${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
-    model: engine.model.name,
+    model: servedModelId(engine.model),
     stopSequences: normalizeStopSequences(body.stop_sequences, 'stop_sequences'),
   });
 

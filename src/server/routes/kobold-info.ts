@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { servedModelId } from '../../core/model-info.ts';
 import { koboldPerfStopReason } from '../../protocols/kobold/finish-reason.ts';
 import { IGNORED_SAMPLERS } from '../../protocols/shared/sampler-table.ts';
 import { isAuthorized } from '../auth.ts';
@@ -27,7 +28,7 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
         result:
           config.password && !isAuthorized(request, config.password)
             ? 'koboldcpp/protected-model'
-            : `koboldcpp/${displayName()}`,
+            : servedModelId({ name: displayName() }),
       }),
     );
     app.get(

@@ -6,6 +6,7 @@ import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
+import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/shared/stream-key.ts';
 import type { ServerContext } from '../server-context.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
@@ -48,11 +49,20 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         );
       }
       if (message.type === 'ping') return void send(JSON.stringify({ type: 'pong' }));
-      if (message.type === 'abort') {
-        const aborted = scheduler.abort(message.id);
-        return void send(JSON.stringify({ type: 'aborted', id: message.id, success: aborted }));
+      let id: string;
+      try {
+        // The id is a genkey: the same rule as on the HTTP routes.
+        const key = clientKey('id', message.id);
+        if (key === undefined) throw KindlingError.badInput('id', 'must not be empty');
+        id = key;
+      } catch (error) {
+        // Echoed (JSON-escaped, cut to the longest legal key) so the client can tell which request failed.
+        return sendError(message.id.slice(0, STREAM_KEY_MAX_LENGTH), toKindlingError(error));
       }
-      const { id } = message;
+      if (message.type === 'abort') {
+        const aborted = scheduler.abort(id);
+        return void send(JSON.stringify({ type: 'aborted', id, success: aborted }));
+      }
       if (readers.has(id))
         return sendError(
           id,

@@ -11,6 +11,7 @@ import {
   KoboldGenerateBody as KoboldGenerateSchema,
   TokenCountBody,
 } from '../../protocols/kobold/wire.ts';
+import { clientKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { onClientGone } from '../client-gone.ts';
 import { generationLogprobs, generationOutcome } from '../generation-outcome.ts';
@@ -90,7 +91,10 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     const last = scheduler.last;
     return last && !last.clientKey && scheduler.queueLength === 0 ? last : undefined;
   };
-  const byKey = (key: unknown) => (typeof key === 'string' && key !== '' ? scheduler.find(key) : keyless());
+  const byKey = (raw: unknown) => {
+    const key = clientKey('genkey', raw);
+    return key ? scheduler.find(key) : keyless();
+  };
 
   app.get(
     '/api/extra/generate/check',
@@ -121,8 +125,7 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       config: { lenientBody: true },
     },
     async (request) => {
-      const key = request.body?.genkey;
-      const done = scheduler.abort(typeof key === 'string' && key !== '' ? key : undefined);
+      const done = scheduler.abort(clientKey('genkey', request.body?.genkey));
       return { success: done ? 'true' : 'false', done: done ? 'true' : 'false' };
     },
   );

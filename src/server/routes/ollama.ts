@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
+import { servedModelId } from '../../core/model-info.ts';
 import { decodeOllamaChat, decodeOllamaGenerate } from '../../protocols/ollama/decode.ts';
 import { encodeOllamaLoaded, encodeOllamaResponse } from '../../protocols/ollama/encode-response.ts';
 import { createOllamaStreamEncoder } from '../../protocols/ollama/encode-stream.ts';
@@ -37,7 +38,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
   const { scheduler, engine, config } = context;
   const model = engine.model;
   const template = chatTemplateSource(engine);
-  const name = `${model.name}:latest`;
+  const name = `${servedModelId(model)}:latest`;
   const bos = engine.bosToken;
   const stripBos = (ids: readonly number[]) => (bos !== undefined && ids[0] === bos ? ids.slice(1) : [...ids]);
 
@@ -211,7 +212,7 @@ function registerOllamaEmbedRoutes(app: FastifyInstance, context: ServerContext)
     if (!model.canEmbed || !run) {
       throw new KindlingError(
         'not_supported',
-        `The loaded model '${model.name}' does not provide embeddings on this server.`,
+        `The loaded model '${servedModelId(model)}' does not provide embeddings on this server.`,
         {
           field: 'model',
         },
@@ -235,7 +236,7 @@ function registerOllamaEmbedRoutes(app: FastifyInstance, context: ServerContext)
       );
       const ns = Math.round((performance.now() - started) * 1e6);
       return {
-        model: `${model.name}:latest`,
+        model: `${servedModelId(model)}:latest`,
         embeddings,
         total_duration: ns,
         load_duration: 0,

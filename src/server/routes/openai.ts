@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
+import { servedModelId } from '../../core/model-info.ts';
 import { decodeOpenaiChat, decodeOpenaiCompletion } from '../../protocols/openai/decode.ts';
 import { encodeOpenaiChatResponse, encodeOpenaiCompletionResponse } from '../../protocols/openai/encode-response.ts';
 import { createOpenaiStreamEncoder } from '../../protocols/openai/encode-stream.ts';
@@ -33,6 +34,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
   const template = chatTemplateSource(engine);
   const systemFingerprint = `fp_${createHash('sha256').update(`${context.version}:${model.name}:${model.sizeBytes}`).digest('hex').slice(0, 10)}`;
   const startedAt = Math.floor(Date.now() / 1000);
+  const modelId = servedModelId(model);
 
   /** Ids derive from the generation's key, so a resumed stream repeats the id its first connection saw. */
   const meta = (
@@ -43,7 +45,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
   ): OpenaiResponseMeta => ({
     id: `${prefix}-${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
     created: Math.floor(generation.createdAt / 1000),
-    model: model.name,
+    model: modelId,
     systemFingerprint,
     includeUsage,
     ...(topLogprobs !== undefined ? { topLogprobs } : {}),
@@ -155,21 +157,21 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
     },
   );
 
-  const modelEntry = () => ({ id: model.name, object: 'model', created: startedAt, owned_by: 'kindling' });
+  const modelEntry = () => ({ id: modelId, object: 'model', created: startedAt, owned_by: 'kindling' });
   app.get('/v1/models', { schema: { tags, summary: 'The loaded model' } }, async () => ({
     object: 'list',
     data: [modelEntry()],
   }));
-  app.get<{ Params: { id: string } }>(
-    '/v1/models/:id',
+  // The id has a slash (`koboldcpp/<name>`), so the route takes the rest of the path; the bare name still works.
+  app.get<{ Params: { '*': string } }>(
+    '/v1/models/*',
     { schema: { tags, summary: 'One model by id' } },
     async (request) => {
-      if (request.params.id !== model.name)
-        throw new KindlingError(
-          'not_found',
-          `The model '${request.params.id}' does not exist; this server serves '${model.name}'.`,
-          { field: 'model' },
-        );
+      const id = request.params['*'];
+      if (id !== modelId && id !== model.name)
+        throw new KindlingError('not_found', `The model '${id}' does not exist; this server serves '${modelId}'.`, {
+          field: 'model',
+        });
       return modelEntry();
     },
   );
@@ -188,7 +190,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       if (!model.canEmbed || !embed) {
         throw new KindlingError(
           'not_supported',
-          `The loaded model '${model.name}' does not provide embeddings on this server.`,
+          `The loaded model '${modelId}' does not provide embeddings on this server.`,
           { field: 'model' },
         );
       }
@@ -207,7 +209,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       return {
         object: 'list',
         data,
-        model: model.name,
+        model: modelId,
         usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
       };
     },

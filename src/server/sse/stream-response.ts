@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { WireMessage } from '../../core/wire-message.ts';
 import { type ChunkWriter, chunkWriter } from './chunk-writer.ts';
 import { formatWireMessage } from './format-wire-message.ts';
@@ -32,19 +32,28 @@ export class StreamResponse {
       this.stopHeartbeat();
       this.closedController.abort();
     });
-    // HTTP/1.0 clients get the body delimited by the connection's end, as Node would choose for them.
+    // HTTP/1.0 clients get the body delimited by the connection's end, as Node would choose for them. No
+    // `connection` header of ours: Node answers the request's own (`close` closes the socket after the body,
+    // which a client that said so relies on; claiming keep-alive made it send its next request into a socket
+    // the parser had already closed, and that request got a 400).
     const chunked = res.req?.httpVersion === '1.1';
-    res.writeHead(200, {
+    const headers: Record<string, string> = {
       'content-type':
         options.contentType === 'text/event-stream'
           ? 'text/event-stream; charset=utf-8'
           : 'application/x-ndjson; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
       ...(chunked ? { 'transfer-encoding': 'chunked' } : {}),
       ...options.headers,
-    });
+    };
+    // Checked before writeHead: a value it rejects half-way leaves the response half-configured (chunked framing
+    // already switched on), and the error response that follows would then be framed wrongly.
+    for (const [name, value] of Object.entries(headers)) {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    }
+    res.writeHead(200, headers);
     res.flushHeaders();
     this.write = chunkWriter(res, chunked);
     this.armHeartbeat();
@@ -70,7 +79,7 @@ export class StreamResponse {
 
   end(): void {
     this.stopHeartbeat();
-    if (!this.res.writableEnded) this.res.end();
+    if (!this.res.writableEnded && !this.res.destroyed) this.res.end();
   }
 
   private drained(): Promise<void> {

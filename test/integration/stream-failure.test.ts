@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { defaultServerConfig } from '../../src/config/server-config.ts';
+import type { GenerationRequest } from '../../src/core/generation-request.ts';
+import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
+import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
+import type { Generation } from '../../src/scheduler/generation.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { createApp } from '../../src/server/app.ts';
+import type { ServerContext } from '../../src/server/server-context.ts';
+import { streamGeneration } from '../../src/server/stream-generation.ts';
+
+const request = (key?: string): GenerationRequest => ({
+  prompt: 'x',
+  memory: '',
+  maxTokens: 100_000,
+  parseSpecialTokens: false,
+  stopStrings: [],
+  trimStop: true,
+  banEos: false,
+  bypassEos: false,
+  renderSpecial: false,
+  sampling: DEFAULT_SAMPLING,
+  logprobs: 0,
+  abortOnDisconnect: key === undefined,
+  ...(key ? { key } : {}),
+});
+
+/**
+ * A throw inside a hijacked stream handler (the head, an encoder, a send) is past Fastify's reach: the handler
+ * itself must end the response and stop a generation nobody can come back for. Left open, the client waited
+ * forever, the generation ran on unseen, and the server's close waited for that connection.
+ */
+describe('a failure after the stream handler took the reply over', () => {
+  let app: FastifyInstance;
+  let url: string;
+  let scheduler: Scheduler;
+  const generations: Generation[] = [];
+  before(async () => {
+    const engine = new FakeEngine({ slots: 2, tokenDelayMs: 2 });
+    scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
+    const config = { ...defaultServerConfig(''), logLevel: 'silent' as const, heartbeatMs: 0 };
+    const context: ServerContext = { config, engine, scheduler, version: 'test', jsonSchemaToGrammar: async () => '' };
+    const submit = (key?: string) => {
+      const generation = scheduler.submit(request(key));
+      generations.push(generation);
+      return generation;
+    };
+    app = await createApp(context, [
+      (instance) => {
+        let batches = 0;
+        instance.post('/test/encoder-throws', async (_request, reply) => {
+          await streamGeneration(context, reply, submit(), {
+            afterId: 0,
+            encode: (batch) => {
+              if (++batches > 3) throw new Error('encoder bug');
+              return batch.map(({ id }) => ({ kind: 'event' as const, id: String(id), data: '{}' }));
+            },
+          });
+        });
+        instance.post('/test/head-throws', async (_request, reply) => {
+          await streamGeneration(context, reply, submit(), {
+            afterId: 0,
+            encode: () => [],
+            headers: { 'x-bad': 'a\nb' },
+          });
+        });
+        instance.post('/v1/test/head-throws-named', async (_request, reply) => {
+          await streamGeneration(context, reply, submit('named-key'), {
+            afterId: 0,
+            encode: () => [],
+            headers: { 'x-bad': '日本\r\n' },
+          });
+        });
+      },
+    ]);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+  after(async () => {
+    await scheduler.drain();
+    await app.close();
+  });
+
+  const stopped = async (generation: Generation | undefined) => {
+    const deadline = Date.now() + 3000;
+    while (!generation?.log.ended && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    return generation?.log.ended === true;
+  };
+
+  test('an encoder that throws mid-stream: the body is cut (the client sees a failed response), the generation stops', async () => {
+    const response = await fetch(`${url}/test/encoder-throws`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+    assert.equal(response.status, 200, 'the head went out before the encoder failed');
+    await assert.rejects(response.text(), /terminated|aborted|other side closed/i);
+    const generation = generations.at(-1);
+    assert.ok(await stopped(generation), 'the anonymous generation was aborted');
+    assert.equal(generation?.abortCause, 'disconnect');
+  });
+
+  test('a head that cannot be written: a 500 in the protocol envelope, the anonymous generation stops', async () => {
+    const response = await fetch(`${url}/test/head-throws`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+    assert.equal(response.status, 500);
+    const body = (await response.json()) as { detail: { msg: string; type: string } };
+    assert.equal(body.detail.type, 'internal');
+    assert.match(body.detail.msg, /header/i);
+    assert.ok(await stopped(generations.at(-1)));
+  });
+
+  test('the same with a named generation: the 500 comes in the OpenAI envelope; the generation stays resumable', async () => {
+    const response = await fetch(`${url}/v1/test/head-throws-named`, {
+      method: 'POST',
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(response.status, 500);
+    const body = (await response.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'internal');
+    const generation = generations.at(-1);
+    assert.equal(generation?.log.ended, false, 'a named generation is not the response’s to stop');
+    generation?.abort('client');
+    assert.ok(await stopped(generation));
+  });
+
+  test('with those failures behind it the server closes at once', async () => {
+    const started = Date.now();
+    await scheduler.drain();
+    await app.close();
+    assert.ok(Date.now() - started < 2000, `close took ${Date.now() - started} ms`);
+  });
+});
