@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'not_found'
   | 'unauthorized'
   | 'conflict'
+  | 'rate_limited'
   | 'queue_full'
   | 'timeout'
   | 'not_supported'
@@ -20,6 +21,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   unauthorized: 401,
   conflict: 409,
+  rate_limited: 429,
   queue_full: 503,
   timeout: 504,
   not_supported: 400,

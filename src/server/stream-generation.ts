@@ -20,8 +20,9 @@ export interface StreamGenerationOptions {
 
 /**
  * Streams a generation's log to the client from `afterId` on, through a protocol's encoder. Used by
- * every protocol, for new streams and resumed ones alike. A client that leaves aborts the generation
- * only if the request asked for that (anonymous requests); named ones keep running for resume.
+ * every protocol, for new streams and resumed ones alike. The connection is one of the generation's
+ * readers: when the last reader leaves, an anonymous generation is aborted and a keyed one keeps running
+ * for the resume window (generation.ts).
  */
 export async function streamGeneration(
   context: ServerContext,
@@ -34,15 +35,15 @@ export async function streamGeneration(
     contentType: options.contentType ?? 'text/event-stream',
     heartbeatMs: context.config.heartbeatMs,
     stalledReaderMs: context.config.stalledReaderMs,
-    headers: { 'x-kindling-generation': generation.key, ...corsHeaders(reply), ...options.headers },
+    headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply), ...options.headers },
   });
-  response.closed.addEventListener('abort', () => {
-    if (!generation.log.ended && generation.request.abortOnDisconnect) generation.abort('disconnect');
-  });
-  const afterPart = Math.floor(options.afterId);
+  const release = generation.attachReader();
+  response.closed.addEventListener('abort', release, { once: true });
+  const afterId = options.afterId;
+  const afterPart = Math.floor(afterId);
   // Only the part after `afterPart`, which opens the first batch, can have events numbered up to a fractional
   // `afterId`; later batches go out unfiltered (the per-token path stays as it was).
-  let floor = options.afterId > afterPart ? options.afterId : undefined;
+  let floor = afterId > afterPart ? afterId : undefined;
   try {
     for await (const batch of generation.log.read(afterPart, response.closed)) {
       for (const { part } of batch) {
@@ -55,10 +56,17 @@ export async function streamGeneration(
         floor = undefined;
       }
       await response.send(messages);
+      const final = batch[batch.length - 1]?.part.type;
+      if ((final === 'finish' || final === 'error') && !response.closed.aborted && !options.trailer)
+        generation.endDelivered = true;
     }
-    if (generation.log.ended && options.trailer) await response.send(options.trailer);
+    if (generation.log.ended && options.trailer) {
+      await response.send(options.trailer);
+      if (!response.closed.aborted) generation.endDelivered = true;
+    }
   } finally {
     response.end();
+    release();
   }
 }
 
@@ -80,11 +88,11 @@ function messagesAfter(messages: WireMessage[], floor: number): WireMessage[] {
 
 /**
  * `Last-Event-ID` as a number (`4`, or `4.2` for an event inside a part's group), or undefined when absent
- * or not one of our ids (negative, not a finite number).
+ * or not one of our ids. Only plain decimals are ours: `0x10`, `1e3`, `+4`, ` 4 ` or `Infinity` are treated
+ * as absent, as a client that never saw an event would send.
  */
 export function lastEventId(header: string | string[] | undefined): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === '') return undefined;
-  const id = Number(value);
-  return Number.isFinite(id) && id >= 0 ? id : undefined;
+  if (value === undefined || !/^\d{1,15}(\.\d{1,15})?$/.test(value)) return undefined;
+  return Number(value);
 }

@@ -19,8 +19,8 @@ import {
 } from '../../protocols/ollama/wire.ts';
 import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
 import type { Generation } from '../../scheduler/generation.ts';
-import { onClientGone } from '../client-gone.ts';
-import { generationOutcome } from '../generation-outcome.ts';
+import { readerOutcome } from '../generation-outcome.ts';
+import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { streamGeneration } from '../stream-generation.ts';
 
@@ -47,8 +47,9 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     stream: boolean,
     reply: FastifyReply,
     withContext: boolean,
+    principal: string,
   ) => {
-    const generation = scheduler.submit(core);
+    const generation = scheduler.submit(core, { principal, protocol: 'ollama' });
     if (withContext) meta.context = () => contextOf(generation);
     if (stream) {
       await streamGeneration(context, reply, generation, {
@@ -58,9 +59,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
       });
       return undefined;
     }
-    const stop = onClientGone(reply, () => generation.abort('disconnect'));
-    const outcome = await generationOutcome(generation);
-    stop();
+    const outcome = await readerOutcome(reply, generation);
     if (!outcome.ok) throw outcome.error;
     return encodeOllamaResponse(meta, outcome.text, outcome.finish);
   };
@@ -113,7 +112,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
         ...decodeOptions(grammar),
         ...(contextText !== undefined ? { contextText } : {}),
       });
-      return run(core, meta, stream, reply, true);
+      return run(core, meta, stream, reply, true, principalOf(request));
     },
   );
 
@@ -132,7 +131,14 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
       const meta: OllamaResponseMeta = { model: name, kind: 'chat' };
       if (!body.messages || body.messages.length === 0) return loaded(meta, stream, reply);
       const grammar = await formatGrammar(body.format, context.jsonSchemaToGrammar);
-      return run(decodeOllamaChat(body, template, decodeOptions(grammar)), meta, stream, reply, false);
+      return run(
+        decodeOllamaChat(body, template, decodeOptions(grammar)),
+        meta,
+        stream,
+        reply,
+        false,
+        principalOf(request),
+      );
     },
   );
 
