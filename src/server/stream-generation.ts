@@ -88,11 +88,11 @@ function messagesAfter(messages: WireMessage[], floor: number): WireMessage[] {
 
 /**
  * `Last-Event-ID` as a number (`4`, or `4.2` for an event inside a part's group), or undefined when absent
- * or not one of our ids. Only plain decimals are ours: `0x10`, `1e3`, `+4`, ` 4 ` or `Infinity` are treated
- * as absent, as a client that never saw an event would send.
+ * or not one of our ids. Our ids are plain decimals, so anything else (`0x10`, `1e300`, `-1`, `Infinity`, which
+ * `Number()` would read as numbers) is treated as absent, as the header of a client that saw no event.
  */
 export function lastEventId(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || !/^\d{1,15}(\.\d{1,15})?$/.test(value)) return undefined;
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (value === undefined || value.length > 40 || !/^\d+(\.\d+)?$/.test(value)) return undefined;
   return Number(value);
 }
