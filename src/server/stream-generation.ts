@@ -31,13 +31,22 @@ export async function streamGeneration(
   options: StreamGenerationOptions,
 ): Promise<void> {
   reply.hijack();
-  const response = new StreamResponse(reply.raw, {
-    contentType: options.contentType ?? 'text/event-stream',
-    heartbeatMs: context.config.heartbeatMs,
-    stalledReaderMs: context.config.stalledReaderMs,
-    headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply), ...options.headers },
-  });
+  // A reader from the start: should the response fail before its first byte, releasing it still lets the
+  // resume window (or, for an anonymous request, the abort) end the generation.
   const release = generation.attachReader();
+  let response: StreamResponse;
+  try {
+    response = new StreamResponse(reply.raw, {
+      contentType: options.contentType ?? 'text/event-stream',
+      heartbeatMs: context.config.heartbeatMs,
+      stalledReaderMs: context.config.stalledReaderMs,
+      headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply), ...options.headers },
+    });
+  } catch (error) {
+    release();
+    reply.raw.destroy();
+    throw error;
+  }
   response.closed.addEventListener('abort', release, { once: true });
   const afterId = options.afterId;
   const afterPart = Math.floor(afterId);

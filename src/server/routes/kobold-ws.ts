@@ -92,6 +92,9 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
                 if (socket.bufferedAmount > HIGH_WATER) await send(out);
                 else void send(out);
               }
+              const final = batch[batch.length - 1]?.part.type;
+              if ((final === 'finish' || final === 'error') && socket.readyState === socket.OPEN)
+                target.generation.endDelivered = true;
             }
           } finally {
             readers.delete(id);
