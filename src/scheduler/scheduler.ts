@@ -119,6 +119,13 @@ export class Scheduler {
           : `A generation with key "${key}" is still running; resume it with Last-Event-ID (or re-send the same request), or use a new key.`,
       );
     }
+    if (key && existing && this.byId.get(key) === existing) {
+      // A server id names one generation for its whole life; reusing it for another would make it ambiguous.
+      throw new KindlingError(
+        'conflict',
+        `"${key}" is the server id of an existing generation: resume it with Last-Event-ID, or use a new key.`,
+      );
+    }
     const freeSlots = this.engine.slotCount - this.running.size;
     if (freeSlots <= 0 && this.queue.length >= this.options.maxQueue) {
       throw new KindlingError(

@@ -96,6 +96,8 @@ describe('a stream key is not a door: generations are scoped to the principal th
     assert.equal(streamText(replay.text), streamText(first.text), 'the whole text, from another address');
     assert.equal(koboldEvents(replay.text).at(-1)?.data.finish_reason, 'length');
     assert.equal((await check(BOB, id)).json.results[0].text, streamText(first.text));
+    const reuse = await stream(BOB, { ...body, genkey: id, prompt: 'Something else' });
+    assert.equal(reuse.status, 409, 'a server id names its one generation; it never becomes the key of another');
 
     const live = await longStream('KCPP0008');
     const liveId = live.response.headers.get('x-kindling-generation') as string;
