@@ -41,6 +41,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const scheduler = new Scheduler(engine, {
     maxQueue: config.maxQueue,
     graceMs: config.streamGraceMs,
+    resumeWindowMs: config.resumeWindowMs,
     maxGenerationMs: config.maxGenerationMs,
     maxQueueWaitMs: config.maxQueueWaitMs,
   });

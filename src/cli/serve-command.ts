@@ -24,6 +24,7 @@ interface ServeFlags {
   queue: number;
   streamGrace: number;
   shutdownGrace: number;
+  resumeWindow: number;
   heartbeat: number;
   maxGenSeconds: number;
   queueWaitSeconds: number;
@@ -94,6 +95,12 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
       d.shutdownGraceMs / 1000,
     )
     .option(
+      '--resume-window <seconds>',
+      'how long a keyed generation whose client left keeps running for a resume or /check poll (0: abort at once)',
+      int('--resume-window', 0),
+      d.resumeWindowMs / 1000,
+    )
+    .option(
       '--heartbeat <seconds>',
       'SSE heartbeat interval on idle streams (0: off)',
       int('--heartbeat', 0),
@@ -145,6 +152,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
           maxQueue: flags.queue,
           streamGraceMs: flags.streamGrace * 1000,
           shutdownGraceMs: flags.shutdownGrace * 1000,
+          resumeWindowMs: flags.resumeWindow * 1000,
           heartbeatMs: flags.heartbeat * 1000,
           maxGenerationMs: flags.maxGenSeconds * 1000,
           maxQueueWaitMs: flags.queueWaitSeconds * 1000,

@@ -18,6 +18,11 @@ export interface ServerConfig {
   maxQueue: number;
   /** How long a finished generation stays resumable and checkable by key. */
   streamGraceMs: number;
+  /**
+   * How long a keyed generation whose readers all left (stream, sync request, WebSocket subscriber) keeps
+   * running for a resume or a `/check` poll before it is aborted and its slot freed (0: at once).
+   */
+  resumeWindowMs: number;
   /** Interval of `: ping` comments on idle SSE streams. */
   heartbeatMs: number;
   /** Wall-clock limit of one generation (0: none). */
@@ -55,6 +60,7 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     parallel: 'auto',
     maxQueue: 16,
     streamGraceMs: 60_000,
+    resumeWindowMs: 10_000,
     heartbeatMs: 15_000,
     maxGenerationMs: 0,
     maxQueueWaitMs: 0,

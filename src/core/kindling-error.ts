@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'not_found'
   | 'unauthorized'
   | 'conflict'
+  | 'rate_limited'
   | 'queue_full'
   /** The server is draining for shutdown: nothing new is admitted, and work cut at the grace's end fails. */
   | 'shutting_down'
@@ -22,6 +23,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   unauthorized: 401,
   conflict: 409,
+  rate_limited: 429,
   queue_full: 503,
   shutting_down: 503,
   timeout: 504,

@@ -1,9 +1,25 @@
+import { randomBytes } from 'node:crypto';
 import type { GenerationRequest } from '../core/generation-request.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import type { StreamPart } from '../core/stream-part.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
 
 export type GenerationStatus = 'queued' | 'running' | 'done';
+
+/** Who asked for a generation and through which protocol: keys are looked up only within the same owner. */
+export interface GenerationOrigin {
+  /** The principal (an API key's name, else the client address); see src/server/principal.ts. */
+  principal: string;
+  /** The wire protocol whose encoder can replay this generation (`kobold`, `openai-chat`, …). */
+  protocol: string;
+}
+
+export const INTERNAL_ORIGIN: GenerationOrigin = { principal: 'internal', protocol: 'internal' };
+
+/** An unguessable server-issued id: 16 random bytes, base64url. */
+export function newGenerationId(): string {
+  return `kg-${randomBytes(16).toString('base64url')}`;
+}
 
 /**
  * One request's whole life: its own log, abort controller and status. Nothing about a generation lives
@@ -13,6 +29,8 @@ export class Generation {
   readonly log = new GenerationLog();
   readonly controller = new AbortController();
   readonly createdAt = Date.now();
+  /** Server-issued id (`x-kindling-generation`): finds this generation from any address. */
+  readonly id = newGenerationId();
   status: GenerationStatus = 'queued';
   startedAt?: number;
   finishedAt?: number;
@@ -20,16 +38,30 @@ export class Generation {
   seed = 0;
   /** Why the controller was aborted, so the finish part can say so. */
   abortCause?: 'client' | 'disconnect' | 'timeout' | 'shutdown';
+  /** True once a reader has been handed the final part: a same-body request after that is a new request. */
+  endDelivered = false;
+  private readers = 0;
+  private windowTimer: NodeJS.Timeout | undefined;
+
+  /** The client's key (Kobold `genkey`, `X-Kindling-Stream`), else the server id. */
+  readonly key: string;
+  /** True when the client chose the key (Kobold `genkey`), false when we generated it. */
+  readonly clientKey: boolean;
 
   constructor(
-    readonly key: string,
-    /** True when the client chose the key (Kobold `genkey`), false when we generated it. */
-    readonly clientKey: boolean,
     readonly request: GenerationRequest,
     readonly promptTokens: readonly number[],
     readonly maxTokens: number,
     readonly truncatedTokens: number,
-  ) {}
+    readonly origin: GenerationOrigin = INTERNAL_ORIGIN,
+    /** How long a keyed generation with no reader keeps running for a resume or poll (ms). */
+    readonly resumeWindowMs = 10_000,
+    /** Identifies the decoded request, so a re-sent identical request can reattach (request-fingerprint.ts). */
+    readonly fingerprint = '',
+  ) {
+    this.key = request.key || this.id;
+    this.clientKey = Boolean(request.key);
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -43,10 +75,57 @@ export class Generation {
 
   emit(part: StreamPart): void {
     this.log.append(part);
+    if (this.log.ended) this.clearWindow();
   }
 
   get stopReason(): StopReason | undefined {
     const last = this.log.last;
     return last?.type === 'finish' ? last.reason : last?.type === 'error' ? 'error' : undefined;
+  }
+
+  get readerCount(): number {
+    return this.readers;
+  }
+
+  /**
+   * A reader (stream connection, sync request, WebSocket subscriber) follows this generation until the
+   * returned function is called. When the last reader leaves, an anonymous generation is aborted at once;
+   * a keyed one keeps running for the resume window, then is aborted so its slot frees.
+   */
+  attachReader(): () => void {
+    this.readers++;
+    this.clearWindow();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.readers--;
+      if (this.readers === 0) this.startWindow();
+    };
+  }
+
+  /** A `/check` poll: proof someone still wants the result, so the resume window starts again. */
+  touch(): void {
+    if (this.readers === 0 && this.windowTimer) this.startWindow();
+  }
+
+  private startWindow(): void {
+    this.clearWindow();
+    if (this.log.ended) return;
+    const window = this.request.abortOnDisconnect ? 0 : this.resumeWindowMs;
+    if (window <= 0) {
+      this.abort('disconnect');
+      return;
+    }
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = undefined;
+      if (this.readers === 0) this.abort('disconnect');
+    }, window);
+    this.windowTimer.unref();
+  }
+
+  private clearWindow(): void {
+    if (this.windowTimer) clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
   }
 }

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { GenerationRequest } from '../core/generation-request.ts';
 import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
 import type { Engine } from '../engine/engine.ts';
 import { boundRequest } from './bound-sampling.ts';
-import { Generation } from './generation.ts';
+import { Generation, type GenerationOrigin, INTERNAL_ORIGIN } from './generation.ts';
 import { runGeneration } from './generation-runner.ts';
 import { buildPromptTokens } from './prompt-tokens.ts';
+import { requestFingerprint } from './request-fingerprint.ts';
 import { SchedulerStats } from './scheduler-stats.ts';
 
 export interface SchedulerOptions {
@@ -17,6 +17,8 @@ export interface SchedulerOptions {
   maxGenerationMs: number;
   /** Longest wait in the queue before the request fails with a timeout (0: none). */
   maxQueueWaitMs: number;
+  /** How long a keyed generation whose readers all left keeps running for a resume or a poll (0: abort at once). */
+  resumeWindowMs?: number;
 }
 
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
@@ -24,6 +26,19 @@ export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
   graceMs: 60_000,
   maxGenerationMs: 0,
   maxQueueWaitMs: 0,
+  resumeWindowMs: 10_000,
+};
+
+/** Principals whose last generation is remembered for Kobold's key-less view; the oldest is forgotten first. */
+const MAX_REMEMBERED_PRINCIPALS = 1024;
+
+/** Protocol names as a user reads them, for the message of a cross-protocol key conflict. */
+const PROTOCOL_NAMES: Record<string, string> = {
+  kobold: 'KoboldAI',
+  'openai-chat': 'OpenAI chat',
+  'openai-completion': 'OpenAI completion',
+  anthropic: 'Anthropic',
+  ollama: 'Ollama',
 };
 
 /**
@@ -35,8 +50,15 @@ export class Scheduler {
   readonly stats = new SchedulerStats();
   private readonly queue: Generation[] = [];
   private readonly running = new Map<number, Generation>();
+  /**
+   * Client-chosen keys, scoped to the principal that chose them (`principal NUL key`): one principal can
+   * neither see nor collide with another's genkey.
+   */
   private readonly byKey = new Map<string, Generation>();
-  /** Most recently started generation: the "single-user view" Kobold's key-less check and abort use. */
+  /** Every generation by its server-issued id, which finds it from any principal. */
+  private readonly byId = new Map<string, Generation>();
+  /** Each principal's most recently started generation: Kobold's key-less "single-user view", per user. */
+  private readonly lastByPrincipal = new Map<string, Generation>();
   private lastStarted?: Generation;
   private draining = false;
 
@@ -60,11 +82,16 @@ export class Scheduler {
     return this.queue.indexOf(generation) + 1;
   }
 
-  find(key: string): Generation | undefined {
+  /**
+   * The generation a principal may reach by `key`: its own client key, or any generation's server id.
+   * Another principal's key is not found, exactly like an unknown key.
+   */
+  find(principal: string, key: string): Generation | undefined {
     this.forgetExpired();
-    return this.byKey.get(key);
+    return this.byId.get(key) ?? this.byKey.get(scoped(principal, key));
   }
 
+  /** The most recently started generation of anyone (for tests and diagnostics, not for client lookups). */
   get last(): Generation | undefined {
     return this.lastStarted;
   }
@@ -74,16 +101,36 @@ export class Scheduler {
     return this.draining;
   }
 
-  submit(submitted: GenerationRequest): Generation {
+  /**
+   * Kobold's key-less view for one principal: its last started generation, when that one had no key and
+   * nothing else of the principal waits in the queue (KoboldCpp's rule, per user instead of global).
+   */
+  lastOf(principal: string): Generation | undefined {
+    const last = this.lastByPrincipal.get(principal);
+    if (!last || last.clientKey) return undefined;
+    return this.queue.some((g) => g.origin.principal === principal) ? undefined : last;
+  }
+
+  submit(submitted: GenerationRequest, origin: GenerationOrigin = INTERNAL_ORIGIN): Generation {
     if (this.draining) throw KindlingError.shuttingDown('not accepting new generations; retry once it is back');
     const request = boundRequest(submitted, this.engine.model);
     this.forgetExpired();
-    const key = request.key || `kg-${randomBytes(9).toString('base64url')}`;
-    const existing = this.byKey.get(key);
-    if (existing && existing.status !== 'done') {
+    const key = request.key;
+    const existing = key ? this.find(origin.principal, key) : undefined;
+    if (key && existing && existing.status !== 'done') {
+      const other = existing.origin.protocol !== origin.protocol;
       throw new KindlingError(
         'conflict',
-        `A generation with key "${key}" is still running; resume it with Last-Event-ID, or use a new key.`,
+        other
+          ? `The key "${key}" names a running ${PROTOCOL_NAMES[existing.origin.protocol] ?? existing.origin.protocol} generation; a stream resumes only through the protocol that started it. Use a new key.`
+          : `A generation with key "${key}" is still running; resume it with Last-Event-ID (or re-send the same request), or use a new key.`,
+      );
+    }
+    if (key && existing && this.byId.get(key) === existing) {
+      // A server id names one generation for its whole life; reusing it for another would make it ambiguous.
+      throw new KindlingError(
+        'conflict',
+        `"${key}" is the server id of an existing generation: resume it with Last-Event-ID, or use a new key.`,
       );
     }
     const freeSlots = this.engine.slotCount - this.running.size;
@@ -98,15 +145,17 @@ export class Scheduler {
     }
     const prompt = buildPromptTokens(this.engine, request, this.engine.model.contextSize);
     const generation = new Generation(
-      key,
-      Boolean(request.key),
       request,
       prompt.tokens,
       prompt.maxTokens,
       prompt.truncated,
+      origin,
+      this.options.resumeWindowMs ?? DEFAULT_SCHEDULER_OPTIONS.resumeWindowMs,
+      requestFingerprint(request),
     );
     generation.seed = request.sampling.seed ?? Math.floor(Math.random() * 1_000_000) + 1;
-    this.byKey.set(key, generation);
+    if (key) this.byKey.set(scoped(origin.principal, key), generation);
+    this.byId.set(generation.id, generation);
     generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });
     this.queue.push(generation);
     this.dispatch();
@@ -123,10 +172,14 @@ export class Scheduler {
     return generation;
   }
 
-  /** Kobold `/abort` semantics, per generation: returns true when something was aborted. */
-  abort(key: string | undefined): boolean {
-    const target = key ? this.byKey.get(key) : this.queue.length === 0 ? this.lastKeylessRunning() : undefined;
-    if (!target || target.status === 'done') return false;
+  /**
+   * Kobold `/abort` semantics, per principal: a key (own client key or any server id) names the generation;
+   * without one, the principal's own last key-less generation while it runs. Returns true when something was
+   * aborted.
+   */
+  abort(principal: string, key: string | undefined): boolean {
+    const target = key ? this.find(principal, key) : this.lastOf(principal);
+    if (!target || target.status === 'done' || (!key && target.status !== 'running')) return false;
     target.abort('client');
     return true;
   }
@@ -146,11 +199,6 @@ export class Scheduler {
     for (const generation of this.running.values()) generation.abort('shutdown');
     const settleEnd = Date.now() + settleMs;
     while (this.running.size > 0 && Date.now() < settleEnd) await sleep();
-  }
-
-  private lastKeylessRunning(): Generation | undefined {
-    const last = this.lastStarted;
-    return last && !last.clientKey && last.status === 'running' ? last : undefined;
   }
 
   private onAbort(generation: Generation): void {
@@ -228,6 +276,7 @@ export class Scheduler {
     generation.startedAt = Date.now();
     this.running.set(slot, generation);
     this.lastStarted = generation;
+    this.rememberLast(generation);
     let timer: NodeJS.Timeout | undefined;
     if (this.options.maxGenerationMs > 0) {
       timer = setTimeout(() => generation.abort('timeout'), this.options.maxGenerationMs);
@@ -251,11 +300,27 @@ export class Scheduler {
       });
   }
 
-  private forgetExpired(): void {
-    const cutoff = Date.now() - this.options.graceMs;
-    for (const [key, generation] of this.byKey) {
-      if (generation.status === 'done' && (generation.finishedAt ?? 0) < cutoff && generation !== this.lastStarted)
-        this.byKey.delete(key);
+  private rememberLast(generation: Generation): void {
+    const principal = generation.origin.principal;
+    this.lastByPrincipal.delete(principal);
+    this.lastByPrincipal.set(principal, generation);
+    if (this.lastByPrincipal.size > MAX_REMEMBERED_PRINCIPALS) {
+      const oldest = this.lastByPrincipal.keys().next().value as string;
+      this.lastByPrincipal.delete(oldest);
     }
   }
+
+  private forgetExpired(): void {
+    const cutoff = Date.now() - this.options.graceMs;
+    const expired = (generation: Generation) =>
+      generation.status === 'done' &&
+      (generation.finishedAt ?? 0) < cutoff &&
+      this.lastByPrincipal.get(generation.origin.principal) !== generation;
+    for (const [key, generation] of this.byKey) if (expired(generation)) this.byKey.delete(key);
+    for (const [id, generation] of this.byId) if (expired(generation)) this.byId.delete(id);
+  }
+}
+
+function scoped(principal: string, key: string): string {
+  return `${principal}\u0000${key}`;
 }

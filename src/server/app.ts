@@ -51,6 +51,20 @@ const ALLOWED_HEADERS = [
 
 export type RouteRegistrar = (app: FastifyInstance, context: ServerContext) => void;
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  /** `false`: reachable without the password (see route-config.ts). */
+  auth: boolean;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route the app registered (HEAD twins included), so a test can sweep them all, new ones too. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return routeTables.get(app) ?? [];
+}
+
 /**
  * The HTTP shell: body parsing, CORS, auth, errors in each protocol's envelope, then the route table.
  * Protocol routes are registered by their own files; `extraRoutes` lets main.ts add protocols as they land.
@@ -63,6 +77,13 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     clientErrorHandler: handleClientError,
+  });
+
+  const routes: RegisteredRoute[] = [];
+  routeTables.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      routes.push({ method, url: route.url, auth: route.config?.auth !== false });
   });
 
   // Kobold clients send JSON with any content type (or none); an empty body means "no body".

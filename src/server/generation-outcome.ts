@@ -1,6 +1,8 @@
+import type { FastifyReply } from 'fastify';
 import type { KindlingError } from '../core/kindling-error.ts';
 import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
 import type { Generation } from '../scheduler/generation.ts';
+import { onClientGone } from './client-gone.ts';
 
 export type FinishPart = Extract<StreamPart, { type: 'finish' }>;
 
@@ -23,4 +25,20 @@ export function generationLogprobs(generation: Generation): TokenLogprob[] {
   for (const { part } of generation.log.partsAfter(0))
     if (part.type === 'text-delta' && part.logprobs) out.push(...part.logprobs);
   return out;
+}
+
+/**
+ * A non-streaming request waits for its generation as one of its readers: if the client leaves first, an
+ * anonymous generation is aborted at once and a keyed one keeps running for the resume window (a `/check`
+ * poll can still collect it).
+ */
+export async function readerOutcome(reply: FastifyReply, generation: Generation): Promise<GenerationOutcome> {
+  const release = generation.attachReader();
+  const stop = onClientGone(reply, release);
+  try {
+    return await generationOutcome(generation);
+  } finally {
+    stop();
+    release();
+  }
 }

@@ -6,5 +6,7 @@ declare module 'fastify' {
     auth?: boolean;
     /** An empty or non-JSON body is read as "no body" instead of a 400 (Kobold check/abort). */
     lenientBody?: boolean;
+    /** The WebSocket handshake: the key may come as `?apikey=` (browsers cannot set headers on a WebSocket). */
+    queryApiKey?: boolean;
   }
 }

@@ -22,8 +22,9 @@ export interface StreamGenerationOptions {
 
 /**
  * Streams a generation's log to the client from `afterId` on, through a protocol's encoder. Used by
- * every protocol, for new streams and resumed ones alike. A client that leaves aborts the generation
- * only if the request asked for that (anonymous requests); named ones keep running for resume.
+ * every protocol, for new streams and resumed ones alike. The connection is one of the generation's
+ * readers: when the last reader leaves, an anonymous generation is aborted and a keyed one keeps running
+ * for the resume window (generation.ts).
  */
 export async function streamGeneration(
   context: ServerContext,
@@ -32,23 +33,24 @@ export async function streamGeneration(
   options: StreamGenerationOptions,
 ): Promise<void> {
   reply.hijack();
-  const abandon = () => {
-    if (!generation.log.ended && generation.request.abortOnDisconnect) generation.abort('disconnect');
-  };
+  // A reader from the start: should the response fail before its first byte, releasing it still lets the
+  // resume window (or, for an anonymous request, the abort) end the generation.
+  const release = generation.attachReader();
   let response: StreamResponse | undefined;
   try {
     response = new StreamResponse(reply.raw, {
       contentType: options.contentType ?? 'text/event-stream',
       heartbeatMs: context.config.heartbeatMs,
       stalledReaderMs: context.config.stalledReaderMs,
-      headers: { 'x-kindling-generation': generation.key, ...corsHeaders(reply), ...options.headers },
+      headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply), ...options.headers },
     });
     const stream = response;
-    stream.closed.addEventListener('abort', abandon);
-    const afterPart = Math.floor(options.afterId);
+    stream.closed.addEventListener('abort', release, { once: true });
+    const afterId = options.afterId;
+    const afterPart = Math.floor(afterId);
     // Only the part after `afterPart`, which opens the first batch, can have events numbered up to a fractional
     // `afterId`; later batches go out unfiltered (the per-token path stays as it was).
-    let floor = options.afterId > afterPart ? options.afterId : undefined;
+    let floor = afterId > afterPart ? afterId : undefined;
     for await (const batch of generation.log.read(afterPart, stream.closed)) {
       for (const { part } of batch) {
         if (part.type === 'queued') stream.setHeartbeatText(`ping queued ${part.position}`);
@@ -60,16 +62,22 @@ export async function streamGeneration(
         floor = undefined;
       }
       await stream.send(messages);
+      const final = batch[batch.length - 1]?.part.type;
+      if ((final === 'finish' || final === 'error') && !stream.closed.aborted && !options.trailer)
+        generation.endDelivered = true;
     }
-    if (generation.log.ended && options.trailer) await stream.send(options.trailer);
+    if (generation.log.ended && options.trailer) {
+      await stream.send(options.trailer);
+      if (!stream.closed.aborted) generation.endDelivered = true;
+    }
   } catch (error) {
     // The reply is hijacked: Fastify can no longer answer for us, so a throw here must end the response itself
-    // (left open, the client waits forever and the server's close waits for it), and a generation nobody can
-    // come back for must stop.
+    // (left open, the client waits forever and the server's close waits for it); releasing the reader stops a
+    // generation nobody can come back for (at once when anonymous, after the resume window when keyed).
     failHijacked(reply, error);
-    abandon();
   } finally {
     response?.end();
+    release();
   }
 }
 
@@ -119,11 +127,11 @@ function messagesAfter(messages: WireMessage[], floor: number): WireMessage[] {
 
 /**
  * `Last-Event-ID` as a number (`4`, or `4.2` for an event inside a part's group), or undefined when absent
- * or not one of our ids (negative, not a finite number).
+ * or not one of our ids. Our ids are plain decimals, so anything else (`0x10`, `1e300`, `-1`, `Infinity`, which
+ * `Number()` would read as numbers) is treated as absent, as the header of a client that saw no event.
  */
 export function lastEventId(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === '') return undefined;
-  const id = Number(value);
-  return Number.isFinite(id) && id >= 0 ? id : undefined;
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (value === undefined || value.length > 40 || !/^\d+(\.\d+)?$/.test(value)) return undefined;
+  return Number(value);
 }

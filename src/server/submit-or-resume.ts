@@ -1,6 +1,8 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
-import type { Generation } from '../scheduler/generation.ts';
+import type { Generation, GenerationOrigin } from '../scheduler/generation.ts';
+import { requestFingerprint } from '../scheduler/request-fingerprint.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import { lookupLimiter } from './lookup-rate-limit.ts';
 
 export interface StreamTarget {
   generation: Generation;
@@ -9,18 +11,45 @@ export interface StreamTarget {
 }
 
 /**
- * A streaming request with a key and `Last-Event-ID` that names a known generation reattaches to it:
- * the events after that id are replayed and the live stream follows, with no new generation. Anything
- * else submits a new generation (a live duplicate key is a 409 from the scheduler).
+ * Which generation a keyed streaming request reads. The key is looked up for the request's principal
+ * (its own keys, or any generation's server id), and only a generation of the same protocol is ever
+ * replayed:
+ * - with `Last-Event-ID`, the events after that id are replayed and the live stream follows;
+ * - without it, the *same* request (same decoded body) re-sent after a cut is replayed from the start, while
+ *   its generation runs, or after it ended as long as no reader was handed its end;
+ * - anything else submits a new generation (a live key is then a 409 from the scheduler).
+ * A `Last-Event-ID` lookup that finds nothing costs a token of the principal's lookup rate limit.
  */
 export function submitOrResume(
   scheduler: Scheduler,
   request: GenerationRequest,
   lastEventId: number | undefined,
+  origin: GenerationOrigin,
 ): StreamTarget {
-  if (lastEventId !== undefined && request.key) {
-    const existing = scheduler.find(request.key);
-    if (existing) return { generation: existing, afterId: lastEventId, resumed: true };
+  if (request.key) {
+    const existing = scheduler.find(origin.principal, request.key);
+    if (existing && existing.origin.protocol === origin.protocol) {
+      if (lastEventId !== undefined)
+        return { generation: existing, afterId: resumePoint(existing, lastEventId), resumed: true };
+      const sameRequest = existing.fingerprint === requestFingerprint(request);
+      if (sameRequest && (existing.status !== 'done' || !existing.endDelivered))
+        return { generation: existing, afterId: 0, resumed: true };
+    } else if (lastEventId !== undefined) {
+      lookupLimiter(scheduler).miss(origin.principal);
+    }
   }
-  return { generation: scheduler.submit(request), afterId: 0, resumed: false };
+  return { generation: scheduler.submit(request, origin), afterId: 0, resumed: false };
+}
+
+/**
+ * Where a stream with `Last-Event-ID: afterId` starts. An id past the log's end was never sent for this
+ * generation (a stale id of an earlier one, or a made-up one), so the stream replays from the start; a
+ * client that saw the final event of a finished generation gets the final event again. Either way every
+ * stream ends with its final event, never with an empty 200.
+ */
+function resumePoint(generation: Generation, afterId: number): number {
+  const lastId = generation.log.lastId;
+  if (afterId > lastId) return 0;
+  if (generation.log.ended && afterId >= lastId) return lastId - 1;
+  return afterId;
 }

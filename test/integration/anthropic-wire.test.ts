@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
-import { postJson, startTestServer } from '../support/test-server.ts';
+import { LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
 
 /** Anthropic Messages on the wire: event framing and order, usage, resume, error envelope. */
 let server: RunningServer;
@@ -117,12 +117,12 @@ test('a keyed stream resumes after Last-Event-ID: no second generation, nothing 
     seen += new TextDecoder().decode((await reader.read()).value);
   controller.abort();
   const before = events(seen);
-  const generation = server.context.scheduler.find(key);
+  const generation = server.context.scheduler.find(LOCAL_PRINCIPAL, key);
   assert.ok(generation);
   const resumed = events(
     await (await post(payload, { 'X-Kindling-Stream': key, 'Last-Event-ID': String(before.at(-1)?.id) })).text(),
   );
-  assert.equal(server.context.scheduler.find(key), generation, 'no new generation');
+  assert.equal(server.context.scheduler.find(LOCAL_PRINCIPAL, key), generation, 'no new generation');
   assert.equal(
     resumed[0]?.type,
     'content_block_delta',

@@ -138,11 +138,12 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
     assert.equal(resumed.at(-1)?.data.finish_reason, 'length');
   });
 
-  test('a live genkey without Last-Event-ID is a 409, not a second generation', async () => {
+  test('a live genkey with a different request and no Last-Event-ID is a 409, not a second generation', async () => {
     const body = { prompt: 'x', max_length: 2000, ban_eos_token: true, genkey: 'DUP1' };
     const first = await openStream(url, body);
     await first.until((text) => parseLikeLite(text).events.length >= 1);
-    const again = await postJson(url, body);
+    // The same body would be the same request re-sent after a cut, and reattach (resume-edges.test.ts).
+    const again = await postJson(url, { ...body, prompt: 'y' });
     assert.equal(again.status, 409);
     assert.equal(again.body.detail.type, 'conflict');
     await postJson(`${server.url}/api/extra/abort`, { genkey: 'DUP1' });

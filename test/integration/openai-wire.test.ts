@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
-import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
+import { banEndTokens, LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
 
 /** OpenAI routes byte for byte: SSE framing, chunk field order, [DONE], ids, resume, error envelope. */
 let server: RunningServer;
@@ -111,14 +111,14 @@ test('a keyed stream survives its client leaving and resumes after Last-Event-ID
   controller.abort();
   const blocks = seen.split('\n\n').filter((b) => b.startsWith('id: '));
   const lastId = /^id: ([\d.]+)/.exec(blocks.at(-1) as string)?.[1] as string;
-  const generation = scheduler.find(key);
+  const generation = scheduler.find(LOCAL_PRINCIPAL, key);
   assert.ok(generation, 'the keyed generation is still known');
   while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
   assert.notEqual(generation.stopReason, 'abort', 'a keyed generation keeps running when its client leaves');
 
   const resumed = await post('/v1/chat/completions', body, { 'Idempotency-Key': key, 'Last-Event-ID': lastId });
   const list = events(await resumed.text());
-  assert.equal(scheduler.find(key), generation, 'no new generation');
+  assert.equal(scheduler.find(LOCAL_PRINCIPAL, key), generation, 'no new generation');
   assert.ok(list.every((e) => Number(e.id) > Number(lastId)));
   const before = blocks.map((b) => /data: (.*)$/.exec(b)?.[1] as string).map((d) => JSON.parse(d));
   const afterChunks = list.slice(0, -1).map((e) => JSON.parse(e.data));
@@ -184,7 +184,7 @@ test('errors use the OpenAI envelope and name the field; a live duplicate key is
   assert.equal(((await dup.json()) as { error: { code: string } }).error.code, 'conflict');
   controller.abort();
   await running.body?.cancel().catch(() => {});
-  server.context.scheduler.abort(key);
+  server.context.scheduler.abort(LOCAL_PRINCIPAL, key);
 });
 
 test('json_object output is a JSON object; a max_completion_tokens of 1 yields length', async () => {

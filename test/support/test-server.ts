@@ -64,3 +64,6 @@ export function banEndTokens(server: RunningServer): Record<string, number> {
     ends.filter((id): id is number => id !== undefined && engine.isEog(id)).map((id) => [String(id), -100]),
   );
 }
+
+/** The principal (see src/server/principal.ts) of a test client on loopback: its generations' owner. */
+export const LOCAL_PRINCIPAL = 'addr:127.0.0.1';

@@ -16,8 +16,8 @@ import { renderChatPrompt } from '../../protocols/shared/fallback-chat-template.
 import { normalizeStopSequences } from '../../protocols/shared/stop-sequences.ts';
 import { streamKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
-import { onClientGone } from '../client-gone.ts';
-import { generationOutcome } from '../generation-outcome.ts';
+import { readerOutcome } from '../generation-outcome.ts';
+import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
@@ -29,9 +29,9 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
   const { scheduler, engine } = context;
   const template = chatTemplateSource(engine);
 
-  /** The id derives from the generation's key, so a resumed stream repeats the id its first connection saw. */
+  /** The id derives from the generation's server id, so a resumed stream repeats the id its first connection saw. */
   const meta = (generation: Generation, body: AnthropicMessagesBody): AnthropicResponseMeta => ({
-    id: `msg_${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
+    id: `msg_${createHash('sha256').update(generation.id).digest('base64url').slice(0, 24)}`,
     model: servedModelId(engine.model),
     stopSequences: normalizeStopSequences(body.stop_sequences, 'stop_sequences'),
   });
@@ -48,10 +48,11 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
     },
     async (request, reply) => {
       const body = request.body;
+      const origin = { principal: principalOf(request), protocol: 'anthropic' };
       if (body.stream === true) {
         const key = streamKey(request.headers);
         const core = decodeAnthropicMessages(body, template, key ? { key } : {});
-        const target = submitOrResume(scheduler, core, lastEventId(request.headers['last-event-id']));
+        const target = submitOrResume(scheduler, core, lastEventId(request.headers['last-event-id']), origin);
         const started = target.generation.log
           .partsAfter(0)
           .some(({ id, part }) => id <= target.afterId && part.type === 'start');
@@ -59,10 +60,8 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
         await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
         return undefined;
       }
-      const generation = scheduler.submit(decodeAnthropicMessages(body, template, {}));
-      const stop = onClientGone(reply, () => generation.request.abortOnDisconnect && generation.abort('disconnect'));
-      const outcome = await generationOutcome(generation);
-      stop();
+      const generation = scheduler.submit(decodeAnthropicMessages(body, template, {}), origin);
+      const outcome = await readerOutcome(reply, generation);
       if (!outcome.ok) throw outcome.error;
       return encodeAnthropicMessage(meta(generation, body), outcome.text, outcome.finish);
     },

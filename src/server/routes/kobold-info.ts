@@ -3,8 +3,40 @@ import type { FastifyInstance } from 'fastify';
 import { servedModelId } from '../../core/model-info.ts';
 import { koboldPerfStopReason } from '../../protocols/kobold/finish-reason.ts';
 import { IGNORED_SAMPLERS } from '../../protocols/shared/sampler-table.ts';
-import { isAuthorized } from '../auth.ts';
+import { isAnonymous } from '../auth.ts';
 import type { ServerContext } from '../server-context.ts';
+
+/** What `/api/v1/model` (and every other open route) says instead of the model name to an anonymous caller. */
+export const PROTECTED_MODEL_NAME = 'protected-model';
+
+/**
+ * `/api/extra/perf`'s activity fields as an idle server that never generated shows them: what an anonymous
+ * caller of a password-protected server gets, so nothing of another user's requests (seeds, token counts,
+ * timings, queue, when the server was last busy) leaks through the open route.
+ */
+const NEUTRAL_ACTIVITY = {
+  last_process: 0,
+  last_eval: 0,
+  last_token_count: 0,
+  last_input_count: 0,
+  last_process_time: 0,
+  last_eval_time: 0,
+  last_process_speed: 0,
+  last_eval_speed: 0,
+  last_seed: 0,
+  total_gens: 0,
+  stop_reason: -1,
+  queue: 0,
+  idle: 1,
+  idletime: 0,
+  slots_busy: 0,
+  prompt_tokens_evaluated: 0,
+  prompt_tokens_reused: 0,
+  tokens_generated: 0,
+  decode_batches: 0,
+  batched_sequences: 0,
+  thread_pools: 0,
+};
 
 /**
  * The KoboldCpp version we report. KoboldAI Lite enables features by comparing it numerically: 1.76
@@ -25,10 +57,9 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
       `${prefix}/model`,
       { schema: { tags, summary: 'Loaded model name' }, config: { auth: false } },
       async (request) => ({
-        result:
-          config.password && !isAuthorized(request, config.password)
-            ? 'koboldcpp/protected-model'
-            : servedModelId({ name: displayName() }),
+        result: isAnonymous(request, config.password)
+          ? `koboldcpp/${PROTECTED_MODEL_NAME}`
+          : servedModelId({ name: displayName() }),
       }),
     );
     app.get(
@@ -89,12 +120,18 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
 
   app.get(
     '/api/extra/perf',
-    { schema: { tags, summary: 'Measured speeds, queue and slot use' }, config: { auth: false } },
-    async () => {
+    {
+      schema: {
+        tags,
+        summary: 'Measured speeds, queue and slot use (zeros for an anonymous caller of a protected server)',
+      },
+      config: { auth: false },
+    },
+    async (request) => {
       const s = scheduler.stats;
       const perToken = (ms: number, n: number) => (n > 0 ? ms / n : 0);
       const busy = scheduler.busySlots > 0 || scheduler.queueLength > 0;
-      return {
+      const perf = {
         last_process: perToken(s.lastPromptMs, s.lastEvaluatedPromptTokens),
         last_eval: perToken(s.lastGenerationMs, Math.max(0, s.lastGeneratedTokens - 1)),
         last_token_count: s.lastGeneratedTokens,
@@ -122,6 +159,7 @@ export function registerKoboldInfoRoutes(app: FastifyInstance, context: ServerCo
         batched_sequences: engine.counters.batchedSequences,
         thread_pools: engine.threadPools?.() ?? 0,
       };
+      return isAnonymous(request, config.password) ? { ...perf, ...NEUTRAL_ACTIVITY } : perf;
     },
   );
 

@@ -7,9 +7,12 @@ import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
 import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/shared/stream-key.ts';
+import { lookupLimiter } from '../lookup-rate-limit.ts';
+import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
+import { KOBOLD_PROTOCOL } from './kobold.ts';
 
 const checkMessage = Compile(WsClientMessage);
 /** Above this many unsent bytes a reader waits for the socket before sending more (its text coalesces meanwhile). */
@@ -18,80 +21,98 @@ const HIGH_WATER = 256 * 1024;
 /** `GET /api/extra/generate/ws`: many concurrent generations over one WebSocket, resumable by event id. */
 export function registerKoboldWsRoute(app: FastifyInstance, context: ServerContext): void {
   const { scheduler, config } = context;
-  app.get('/api/extra/generate/ws', { websocket: true, schema: { hide: true } }, (socket: WebSocket) => {
-    const readers = new Map<string, AbortController>();
-    const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
-    const sendError = (id: string | undefined, error: KindlingError) =>
-      void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message }));
+  app.get(
+    '/api/extra/generate/ws',
+    // Browsers cannot set headers on a WebSocket, so this handshake (and nothing else) takes `?apikey=`.
+    { websocket: true, schema: { hide: true }, config: { queryApiKey: true } },
+    (socket: WebSocket, request) => {
+      const origin = { principal: principalOf(request), protocol: KOBOLD_PROTOCOL };
+      const readers = new Map<string, AbortController>();
+      const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
+      const sendError = (id: string | undefined, error: KindlingError) =>
+        void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message }));
 
-    const heartbeat = setInterval(() => socket.ping(), Math.max(1000, config.heartbeatMs));
-    heartbeat.unref();
-    socket.on('close', () => {
-      clearInterval(heartbeat);
-      for (const reader of readers.values()) reader.abort();
-    });
+      const heartbeat = setInterval(() => socket.ping(), Math.max(1000, config.heartbeatMs));
+      heartbeat.unref();
+      socket.on('close', () => {
+        clearInterval(heartbeat);
+        for (const reader of readers.values()) reader.abort();
+      });
 
-    socket.on('message', (data) => {
-      let message: unknown;
-      try {
-        message = JSON.parse(String(data));
-      } catch {
-        return sendError(undefined, new KindlingError('bad_input', 'Messages must be JSON.'));
-      }
-      if (!checkMessage.Check(message)) {
-        const errors = [...checkMessage.Errors(message)];
-        const { field, message: problem } = describeValidation(errors);
-        return sendError(
-          (message as { id?: string })?.id,
-          errors.length > 0 && field !== 'body'
-            ? KindlingError.badInput(field, problem)
-            : KindlingError.badInput('message', 'is not a start, abort or ping message'),
-        );
-      }
-      if (message.type === 'ping') return void send(JSON.stringify({ type: 'pong' }));
-      let id: string;
-      try {
-        // The id is a genkey: the same rule as on the HTTP routes.
-        const key = clientKey('id', message.id);
-        if (key === undefined) throw KindlingError.badInput('id', 'must not be empty');
-        id = key;
-      } catch (error) {
-        // Echoed (JSON-escaped, cut to the longest legal key) so the client can tell which request failed.
-        return sendError(message.id.slice(0, STREAM_KEY_MAX_LENGTH), toKindlingError(error));
-      }
-      if (message.type === 'abort') {
-        const aborted = scheduler.abort(id);
-        return void send(JSON.stringify({ type: 'aborted', id, success: aborted }));
-      }
-      if (readers.has(id))
-        return sendError(
-          id,
-          new KindlingError('conflict', `Generation "${id}" is already streaming on this connection.`),
-        );
-      let target: ReturnType<typeof submitOrResume>;
-      try {
-        const request = decodeKoboldGenerate(
-          { ...message.request, genkey: id },
-          { maxLength: config.defaultMaxLength },
-        );
-        target = submitOrResume(scheduler, request, message.last_event_id);
-      } catch (error) {
-        return sendError(id, toKindlingError(error));
-      }
-      const reader = new AbortController();
-      readers.set(id, reader);
-      void (async () => {
+      socket.on('message', (data) => {
+        let message: unknown;
         try {
-          for await (const batch of target.generation.log.read(target.afterId, reader.signal)) {
-            for (const out of encodeKoboldWs(id, batch)) {
-              if (socket.bufferedAmount > HIGH_WATER) await send(out);
-              else void send(out);
+          message = JSON.parse(String(data));
+        } catch {
+          return sendError(undefined, new KindlingError('bad_input', 'Messages must be JSON.'));
+        }
+        if (!checkMessage.Check(message)) {
+          const errors = [...checkMessage.Errors(message)];
+          const { field, message: problem } = describeValidation(errors);
+          return sendError(
+            (message as { id?: string })?.id,
+            errors.length > 0 && field !== 'body'
+              ? KindlingError.badInput(field, problem)
+              : KindlingError.badInput('message', 'is not a start, abort or ping message'),
+          );
+        }
+        if (message.type === 'ping') return void send(JSON.stringify({ type: 'pong' }));
+        let id: string;
+        try {
+          // The id is a genkey: the same rule as on the HTTP routes.
+          const key = clientKey('id', message.id);
+          if (key === undefined) throw KindlingError.badInput('id', 'must not be empty');
+          id = key;
+        } catch (error) {
+          // Echoed (JSON-escaped, cut to the longest legal key) so the client can tell which request failed.
+          return sendError(message.id.slice(0, STREAM_KEY_MAX_LENGTH), toKindlingError(error));
+        }
+        if (message.type === 'abort') {
+          if (!scheduler.find(origin.principal, id)) {
+            try {
+              lookupLimiter(scheduler).miss(origin.principal);
+            } catch (error) {
+              return sendError(id, toKindlingError(error));
             }
           }
-        } finally {
-          readers.delete(id);
+          const aborted = scheduler.abort(origin.principal, id);
+          return void send(JSON.stringify({ type: 'aborted', id, success: aborted }));
         }
-      })();
-    });
-  });
+        if (readers.has(id))
+          return sendError(
+            id,
+            new KindlingError('conflict', `Generation "${id}" is already streaming on this connection.`),
+          );
+        let target: ReturnType<typeof submitOrResume>;
+        try {
+          const request = decodeKoboldGenerate(
+            { ...message.request, genkey: id },
+            { maxLength: config.defaultMaxLength },
+          );
+          target = submitOrResume(scheduler, request, message.last_event_id, origin);
+        } catch (error) {
+          return sendError(id, toKindlingError(error));
+        }
+        const reader = new AbortController();
+        readers.set(id, reader);
+        const release = target.generation.attachReader();
+        void (async () => {
+          try {
+            for await (const batch of target.generation.log.read(target.afterId, reader.signal)) {
+              for (const out of encodeKoboldWs(id, batch)) {
+                if (socket.bufferedAmount > HIGH_WATER) await send(out);
+                else void send(out);
+              }
+              const final = batch[batch.length - 1]?.part.type;
+              if ((final === 'finish' || final === 'error') && socket.readyState === socket.OPEN)
+                target.generation.endDelivered = true;
+            }
+          } finally {
+            readers.delete(id);
+            release();
+          }
+        })();
+      });
+    },
+  );
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldLogprobs, encodeKoboldResult } from '../../protocols/kobold/encode-response.ts';
@@ -13,14 +13,17 @@ import {
 } from '../../protocols/kobold/wire.ts';
 import { clientKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
-import { onClientGone } from '../client-gone.ts';
-import { generationLogprobs, generationOutcome } from '../generation-outcome.ts';
+import { generationLogprobs, readerOutcome } from '../generation-outcome.ts';
+import { lookupLimiter } from '../lookup-rate-limit.ts';
+import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
 import { registerKoboldInfoRoutes } from './kobold-info.ts';
 
 const tags = ['KoboldAI'];
+/** The protocol Kobold's HTTP and WebSocket routes record on their generations (one encoder family). */
+export const KOBOLD_PROTOCOL = 'kobold';
 
 /** The KoboldAI / KoboldCpp text-generation API: decode → scheduler → encode, nothing else. */
 export function registerKoboldRoutes(app: FastifyInstance, context: ServerContext): void {
@@ -33,10 +36,11 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       url,
       { schema: { tags, summary: 'Generate text (waits for the whole result)', body: KoboldGenerateSchema } },
       async (request, reply) => {
-        const generation = scheduler.submit(decodeKoboldGenerate(request.body, defaults));
-        const stop = onClientGone(reply, () => generation.request.abortOnDisconnect && generation.abort('disconnect'));
-        const outcome = await generationOutcome(generation);
-        stop();
+        const generation = scheduler.submit(decodeKoboldGenerate(request.body, defaults), {
+          principal: principalOf(request),
+          protocol: KOBOLD_PROTOCOL,
+        });
+        const outcome = await readerOutcome(reply, generation);
         if (!outcome.ok) throw outcome.error;
         return encodeKoboldResult(
           outcome.text,
@@ -61,6 +65,7 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
         scheduler,
         decodeKoboldGenerate(request.body, defaults),
         lastEventId(request.headers['last-event-id']),
+        { principal: principalOf(request), protocol: KOBOLD_PROTOCOL },
       );
       await streamGeneration(context, reply, target.generation, {
         afterId: target.afterId,
@@ -86,32 +91,41 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       ],
     };
   };
-  /** Kobold's "single-user view": without a key, only a key-less last generation with an empty queue is visible. */
-  const keyless = () => {
-    const last = scheduler.last;
-    return last && !last.clientKey && scheduler.queueLength === 0 ? last : undefined;
-  };
-  const byKey = (raw: unknown) => {
+  /**
+   * The generation a Kobold key names for this caller: its own genkey or a server id; without a key, the
+   * caller's own last key-less generation (KoboldCpp's single-user view, per principal). A key that names
+   * nothing this caller can reach spends a token of its lookup rate limit (429 past the burst).
+   */
+  const lookup = (request: FastifyRequest, raw: unknown): Generation | undefined => {
+    const principal = principalOf(request);
     const key = clientKey('genkey', raw);
-    return key ? scheduler.find(key) : keyless();
+    if (key === undefined) return scheduler.lastOf(principal);
+    const generation = scheduler.find(principal, key);
+    if (!generation) lookupLimiter(scheduler).miss(principal);
+    return generation;
+  };
+  const check = (request: FastifyRequest, key: unknown) => {
+    const generation = lookup(request, key);
+    generation?.touch();
+    return checkBody(generation);
   };
 
   app.get(
     '/api/extra/generate/check',
-    { schema: { tags, summary: 'Text generated so far by the last key-less generation' } },
-    async () => checkBody(keyless()),
+    { schema: { tags, summary: 'Text generated so far by your last key-less generation' } },
+    async (request) => check(request, undefined),
   );
   app.post<{ Body: { genkey?: string } }>(
     '/api/extra/generate/check',
     {
       schema: {
         tags,
-        summary: 'Text generated so far, status and last event id of a generation by genkey',
+        summary: 'Text generated so far, status and last event id of one of your generations by genkey',
         body: GenkeyBody,
       },
       config: { lenientBody: true },
     },
-    async (request) => checkBody(byKey(request.body?.genkey)),
+    async (request) => check(request, request.body?.genkey),
   );
 
   app.post<{ Body: { genkey?: string } }>(
@@ -119,13 +133,16 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     {
       schema: {
         tags,
-        summary: 'Abort a generation by genkey (without a key: the last key-less one, when none is queued)',
+        summary: 'Abort one of your generations by genkey (without a key: your last key-less one, while it runs)',
         body: GenkeyBody,
       },
       config: { lenientBody: true },
     },
     async (request) => {
-      const done = scheduler.abort(clientKey('genkey', request.body?.genkey));
+      const principal = principalOf(request);
+      const named = clientKey('genkey', request.body?.genkey);
+      if (named && !scheduler.find(principal, named)) lookupLimiter(scheduler).miss(principal);
+      const done = scheduler.abort(principal, named);
       return { success: done ? 'true' : 'false', done: done ? 'true' : 'false' };
     },
   );
@@ -155,14 +172,14 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     },
   );
 
-  const lastLogprobs = (key: unknown) => {
-    const generation = byKey(key);
+  const lastLogprobs = (request: FastifyRequest, key: unknown) => {
+    const generation = lookup(request, key);
     return { logprobs: generation?.request.logprobs ? encodeKoboldLogprobs(generationLogprobs(generation)) : null };
   };
   app.get(
     '/api/extra/last_logprobs',
-    { schema: { tags, summary: 'Logprobs of the last key-less generation' } },
-    async () => lastLogprobs(undefined),
+    { schema: { tags, summary: 'Logprobs of your last key-less generation' } },
+    async (request) => lastLogprobs(request, undefined),
   );
   app.post<{ Body: { genkey?: string } }>(
     '/api/extra/last_logprobs',
@@ -170,7 +187,7 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       schema: { tags, summary: 'Logprobs of a generation by genkey (requested with logprobs: true)', body: GenkeyBody },
       config: { lenientBody: true },
     },
-    async (request) => lastLogprobs(request.body?.genkey),
+    async (request) => lastLogprobs(request, request.body?.genkey),
   );
 
   app.post<{ Body: Record<string, unknown> }>(

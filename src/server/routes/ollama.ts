@@ -20,8 +20,8 @@ import {
 } from '../../protocols/ollama/wire.ts';
 import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
 import type { Generation } from '../../scheduler/generation.ts';
-import { onClientGone } from '../client-gone.ts';
-import { generationOutcome } from '../generation-outcome.ts';
+import { readerOutcome } from '../generation-outcome.ts';
+import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { streamGeneration } from '../stream-generation.ts';
 
@@ -48,8 +48,9 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     stream: boolean,
     reply: FastifyReply,
     withContext: boolean,
+    principal: string,
   ) => {
-    const generation = scheduler.submit(core);
+    const generation = scheduler.submit(core, { principal, protocol: 'ollama' });
     if (withContext) meta.context = () => contextOf(generation);
     if (stream) {
       await streamGeneration(context, reply, generation, {
@@ -59,9 +60,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
       });
       return undefined;
     }
-    const stop = onClientGone(reply, () => generation.abort('disconnect'));
-    const outcome = await generationOutcome(generation);
-    stop();
+    const outcome = await readerOutcome(reply, generation);
     if (!outcome.ok) throw outcome.error;
     return encodeOllamaResponse(meta, outcome.text, outcome.finish);
   };
@@ -114,7 +113,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
         ...decodeOptions(grammar),
         ...(contextText !== undefined ? { contextText } : {}),
       });
-      return run(core, meta, stream, reply, true);
+      return run(core, meta, stream, reply, true, principalOf(request));
     },
   );
 
@@ -133,7 +132,14 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
       const meta: OllamaResponseMeta = { model: name, kind: 'chat' };
       if (!body.messages || body.messages.length === 0) return loaded(meta, stream, reply);
       const grammar = await formatGrammar(body.format, context.jsonSchemaToGrammar);
-      return run(decodeOllamaChat(body, template, decodeOptions(grammar)), meta, stream, reply, false);
+      return run(
+        decodeOllamaChat(body, template, decodeOptions(grammar)),
+        meta,
+        stream,
+        reply,
+        false,
+        principalOf(request),
+      );
     },
   );
 

@@ -19,8 +19,8 @@ import {
 import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
 import { streamKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
-import { onClientGone } from '../client-gone.ts';
-import { generationOutcome } from '../generation-outcome.ts';
+import { readerOutcome } from '../generation-outcome.ts';
+import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
@@ -36,14 +36,14 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
   const startedAt = Math.floor(Date.now() / 1000);
   const modelId = servedModelId(model);
 
-  /** Ids derive from the generation's key, so a resumed stream repeats the id its first connection saw. */
+  /** Ids derive from the generation's server id, so a resumed stream repeats the id its first connection saw. */
   const meta = (
     generation: Generation,
     prefix: string,
     includeUsage: boolean,
     topLogprobs: number | undefined,
   ): OpenaiResponseMeta => ({
-    id: `${prefix}-${createHash('sha256').update(generation.key).digest('base64url').slice(0, 24)}`,
+    id: `${prefix}-${createHash('sha256').update(generation.id).digest('base64url').slice(0, 24)}`,
     created: Math.floor(generation.createdAt / 1000),
     model: modelId,
     systemFingerprint,
@@ -62,10 +62,12 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       headers: Record<string, string | string[] | undefined>;
     },
     reply: Parameters<typeof streamGeneration>[1],
+    principal: string,
   ) => {
     const prefix = kind === 'chat' ? 'chatcmpl' : 'cmpl';
+    const origin = { principal, protocol: kind === 'chat' ? 'openai-chat' : 'openai-completion' };
     if (options.stream) {
-      const target = submitOrResume(scheduler, core, lastEventId(options.headers['last-event-id']));
+      const target = submitOrResume(scheduler, core, lastEventId(options.headers['last-event-id']), origin);
       const textOffset = target.generation.log
         .partsAfter(0)
         .filter(({ id, part }) => id <= target.afterId && part.type === 'text-delta')
@@ -78,10 +80,8 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
       return undefined;
     }
-    const generation = scheduler.submit(core);
-    const stop = onClientGone(reply, () => generation.request.abortOnDisconnect && generation.abort('disconnect'));
-    const outcome = await generationOutcome(generation);
-    stop();
+    const generation = scheduler.submit(core, origin);
+    const outcome = await readerOutcome(reply, generation);
     if (!outcome.ok) throw outcome.error;
     const m = meta(generation, prefix, false, options.topLogprobs);
     return kind === 'chat'
@@ -115,6 +115,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
         core,
         { stream, includeUsage: body.stream_options?.include_usage === true, topLogprobs, headers: request.headers },
         reply,
+        principalOf(request),
       );
     },
   );
@@ -153,6 +154,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
         core,
         { stream, includeUsage: body.stream_options?.include_usage === true, topLogprobs, headers: request.headers },
         reply,
+        principalOf(request),
       );
     },
   );
