@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ServerConfig } from '../config/server-config.ts';
 import { KindlingError } from '../core/kindling-error.ts';
-import { startServer } from '../main.ts';
 import { KINDLING_VERSION } from '../version.ts';
 import { registerServeCommand } from './serve-command.ts';
 
@@ -20,6 +19,9 @@ async function registerClientCommands(program: Command): Promise<void> {
 }
 
 async function serve(config: ServerConfig): Promise<void> {
+  // Loaded only to serve: the server and its engine take seconds to import, which `--help` and a mistyped
+  // flag should not wait for.
+  const { startServer } = await import('../main.ts');
   const server = await startServer(config);
   // A closed stdout (piped into `head`, a parent that stopped reading) must not crash the server on its next line.
   process.stdout.on('error', () => {});
@@ -43,9 +45,13 @@ const program = new Command('kindling')
     'Local LLM text generation: KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama APIs, and a writing/chat web client',
   )
   .version(KINDLING_VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError('(`kindling --help` lists the commands)');
 registerServeCommand(program, serve);
 await registerClientCommands(program);
+// A mistyped flag gets its one error line and where to look, not the whole flag list (48 lines for serve).
+for (const command of program.commands) {
+  command.showHelpAfterError(`(\`kindling ${command.name()} --help\` lists every flag)`);
+}
 
 try {
   await program.parseAsync(process.argv);
