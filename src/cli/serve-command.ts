@@ -25,6 +25,12 @@ const port = (value: string) => {
   return n;
 };
 
+/** Which settings the user named: the start line reports a lowered setting only when it was asked for. */
+export interface ExplicitSettings {
+  contextSize: boolean;
+  threads: boolean;
+}
+
 interface ServeFlags {
   model?: string;
   port: number;
@@ -51,7 +57,10 @@ interface ServeFlags {
  * `kindling serve`. Flag names follow KoboldCpp (`--contextsize`, `--threads`, `--gpulayers`, `--port`,
  * `--host`, `--password`) with kebab-case aliases, so existing launch scripts keep working.
  */
-export function registerServeCommand(program: Command, start: (config: ServerConfig) => Promise<void>): void {
+export function registerServeCommand(
+  program: Command,
+  start: (config: ServerConfig, explicit: ExplicitSettings) => Promise<void>,
+): void {
   const d = defaultServerConfig('');
   program
     .command('serve')
@@ -136,6 +145,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
       async (
         modelArgument: string | undefined,
         flags: ServeFlags & { contextSize?: number; gpuLayers?: number | 'auto'; parallelrequests?: number },
+        command: Command,
       ) => {
         const explicit = flags.model ?? modelArgument;
         const model = explicit ? { path: explicit, placeholder: false } : defaultModel();
@@ -166,7 +176,11 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
         };
-        await start(config);
+        const named = (key: string) => ['cli', 'env'].includes(command.getOptionValueSource(key) ?? '');
+        await start(config, {
+          contextSize: named('contextsize') || named('contextSize'),
+          threads: flags.threads !== undefined,
+        });
       },
     );
 }
