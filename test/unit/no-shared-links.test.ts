@@ -52,7 +52,7 @@ test(`no tracked file points at ${SHARED}, which exists beside a working copy bu
     const text = bytes.toString('utf8');
     if (!text.includes(SHARED)) continue;
     for (const match of text.matchAll(REFERENCE)) {
-      // `../shared/` inside the tree is fine when it resolves to a tracked path (src/protocols/shared/).
+      // A relative path into a tracked folder named shared is fine (the imports of src/protocols/shared).
       const target = relative(root, resolve(root, dirname(file), match[0]))
         .split(sep)
         .join('/')
