@@ -4,6 +4,7 @@ import type { ServerConfig } from './config/server-config.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { createApp, type RouteRegistrar } from './server/app.ts';
+import { assertCanListen, describeListenError } from './server/listen-error.ts';
 import { registerAnthropicRoutes } from './server/routes/anthropic.ts';
 import { registerOllamaRoutes } from './server/routes/ollama.ts';
 import { registerOpenaiRoutes } from './server/routes/openai.ts';
@@ -30,6 +31,7 @@ export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes, register
 /** The composition root: config → engine → scheduler → app → listen. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   checkModelFile(config.modelPath);
+  await assertCanListen(config.host, config.port);
   const engine = await LlamaEngine.load({
     modelPath: config.modelPath,
     contextSize: config.contextSize,
@@ -53,7 +55,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
   };
   const app = await createApp(context, PROTOCOL_ROUTES);
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close().catch(() => {});
+    await engine.dispose();
+    throw describeListenError(error, config.host, config.port) ?? error;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

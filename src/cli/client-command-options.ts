@@ -1,5 +1,12 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { API_KINDS, type ApiKind, createClient, type TextClient, type TextRequest } from '../client/index.ts';
+import {
+  API_KINDS,
+  type ApiKind,
+  ConnectionRefusedError,
+  createClient,
+  type TextClient,
+  type TextRequest,
+} from '../client/index.ts';
 
 /** Flags shared by the commands that talk to a server (`generate`, `chat`), parsed by commander. */
 export interface ClientFlags {
@@ -54,8 +61,23 @@ export function exitAfterFlush(code: number): void {
 
 /** One line on stderr: the SDK's error classes carry a complete message. */
 export function errorLine(error: unknown): string {
+  if (error instanceof ConnectionRefusedError) {
+    // Refused on this machine is almost always "the server is not started yet"; elsewhere it may be any server.
+    return isLoopback(error.origin)
+      ? `kindling: no Kindling server at ${error.origin} — start one with \`npx kindling serve\` (or pass --url)\n`
+      : `kindling: no server at ${error.origin} (connection refused): is it running, and is --url right?\n`;
+  }
   const message = error instanceof Error ? error.message : String(error);
   return `kindling: ${message.split('\n')[0]}\n`;
+}
+
+function isLoopback(origin: string): boolean {
+  try {
+    const host = new URL(origin).hostname;
+    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
 }
 
 function integer(value: string): number {

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ServerConfig } from '../config/server-config.ts';
 import { KindlingError } from '../core/kindling-error.ts';
-import { startServer } from '../main.ts';
 import { KINDLING_VERSION } from '../version.ts';
-import { registerServeCommand } from './serve-command.ts';
+import { type ExplicitSettings, registerServeCommand } from './serve-command.ts';
 
 /** Commands that talk to a server through the SDK register themselves here when present. */
 async function registerClientCommands(program: Command): Promise<void> {
@@ -19,12 +18,23 @@ async function registerClientCommands(program: Command): Promise<void> {
   }
 }
 
-async function serve(config: ServerConfig): Promise<void> {
+async function serve(config: ServerConfig, explicit: ExplicitSettings): Promise<void> {
+  // Loaded only to serve: the server and its engine take seconds to import, which `--help` and a mistyped
+  // flag should not wait for.
+  const { startServer } = await import('../main.ts');
   const server = await startServer(config);
   // A closed stdout (piped into `head`, a parent that stopped reading) must not crash the server on its next line.
   process.stdout.on('error', () => {});
+  const model = server.context.engine.model;
+  // What was asked but not done (a context past the model's, threads past the cores) belongs on the line a
+  // user reads, not in a log they never open.
+  const flag = { contextSize: '--contextsize', threads: '--threads' } as const;
+  const adjusted = (model.adjustments ?? [])
+    .filter((a) => explicit[a.setting])
+    .map((a) => `; ${flag[a.setting]} ${a.requested} lowered to ${a.used}, ${a.reason}`)
+    .join('');
   process.stdout.write(
-    `Kindling ${KINDLING_VERSION} is serving ${server.context.engine.model.name} at ${server.url} on ${server.context.engine.model.engineBuild} (web client: ${server.url}/, API docs: ${server.url}/api)\n`,
+    `Kindling ${KINDLING_VERSION} is serving ${model.name} at ${server.url} on ${model.engineBuild}, context ${model.contextSize} tokens (web client: ${server.url}/, API docs: ${server.url}/api)${adjusted}\n`,
   );
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -52,9 +62,13 @@ const program = new Command('kindling')
     'Local LLM text generation: KoboldAI/KoboldCpp, OpenAI, Anthropic and Ollama APIs, and a writing/chat web client',
   )
   .version(KINDLING_VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError('(`kindling --help` lists the commands)');
 registerServeCommand(program, serve);
 await registerClientCommands(program);
+// A mistyped flag gets its one error line and where to look, not the whole flag list (48 lines for serve).
+for (const command of program.commands) {
+  command.showHelpAfterError(`(\`kindling ${command.name()} --help\` lists every flag)`);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -9,8 +9,27 @@ const int =
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}.`);
     return n;
   };
-const gpuLayers = (value: string) => (value === 'auto' ? 'auto' : int('--gpulayers')(value));
-const slots = (value: string) => (value === 'auto' ? 'auto' : int('--parallel', 1)(value));
+const intOrAuto = (name: string, min: number) => (value: string) => {
+  const n = Number(value);
+  if (value === 'auto') return 'auto' as const;
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be auto or an integer ≥ ${min}.`);
+  return n;
+};
+const gpuLayers = intOrAuto('--gpulayers', 0);
+const slots = intOrAuto('--parallel', 1);
+const port = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new InvalidArgumentError('--port must be a TCP port from 1 to 65535 (0 picks any free port).');
+  }
+  return n;
+};
+
+/** Which settings the user named: the start line reports a lowered setting only when it was asked for. */
+export interface ExplicitSettings {
+  contextSize: boolean;
+  threads: boolean;
+}
 
 interface ServeFlags {
   model?: string;
@@ -40,14 +59,17 @@ interface ServeFlags {
  * `kindling serve`. Flag names follow KoboldCpp (`--contextsize`, `--threads`, `--gpulayers`, `--port`,
  * `--host`, `--password`) with kebab-case aliases, so existing launch scripts keep working.
  */
-export function registerServeCommand(program: Command, start: (config: ServerConfig) => Promise<void>): void {
+export function registerServeCommand(
+  program: Command,
+  start: (config: ServerConfig, explicit: ExplicitSettings) => Promise<void>,
+): void {
   const d = defaultServerConfig('');
   program
     .command('serve')
     .description('Start the text-generation server and the web client')
     .argument('[model]', 'GGUF model file (same as --model)')
     .option('-m, --model <file>', 'GGUF model file (default: the bundled demo model)')
-    .option('--port <n>', 'TCP port', int('--port', 0), DEFAULT_PORT)
+    .option('--port <n>', 'TCP port (0: any free port)', port, DEFAULT_PORT)
     .option('--host <address>', 'address to listen on (0.0.0.0 for the whole network)', d.host)
     .option(
       '--contextsize <n>',
@@ -63,7 +85,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
     )
     .option(
       '--gpulayers <n|auto>',
-      'layers to offload to a GPU; 0 = CPU only (alias --gpu-layers)',
+      'layers to offload to a GPU; auto = as many as fit, 0 = CPU only (alias --gpu-layers)',
       gpuLayers,
       d.gpuLayers,
     )
@@ -137,6 +159,7 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
       async (
         modelArgument: string | undefined,
         flags: ServeFlags & { contextSize?: number; gpuLayers?: number | 'auto'; parallelrequests?: number },
+        command: Command,
       ) => {
         const explicit = flags.model ?? modelArgument;
         const model = explicit ? { path: explicit, placeholder: false } : defaultModel();
@@ -169,7 +192,11 @@ export function registerServeCommand(program: Command, start: (config: ServerCon
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
         };
-        await start(config);
+        const named = (key: string) => ['cli', 'env'].includes(command.getOptionValueSource(key) ?? '');
+        await start(config, {
+          contextSize: named('contextsize') || named('contextSize'),
+          threads: flags.threads !== undefined,
+        });
       },
     );
 }

@@ -34,6 +34,20 @@ export class NetworkError extends KindlingClientError {
   }
 }
 
+/**
+ * Nothing listens at the server's address (ECONNREFUSED before any byte was exchanged). On a first connect this
+ * means no server is running, and the SDK says so at once instead of retrying; a stream that had already
+ * reached the server keeps reconnecting through it, since a restarting server refuses for a moment.
+ */
+export class ConnectionRefusedError extends NetworkError {
+  /** The origin that refused, e.g. `http://127.0.0.1:5001`. */
+  readonly origin: string;
+  constructor(origin: string, cause?: unknown) {
+    super(`connection refused: nothing is listening at ${origin}`, cause);
+    this.origin = origin;
+  }
+}
+
 /** No byte arrived for `timeoutMs`: the server or a proxy went silent. Treated like a cut connection. */
 export class HeartbeatTimeoutError extends NetworkError {
   readonly timeoutMs: number;

@@ -1,4 +1,11 @@
-import { AbortedError, HttpStatusError, KindlingClientError, NetworkError, ProtocolError } from './client-errors.ts';
+import {
+  AbortedError,
+  ConnectionRefusedError,
+  HttpStatusError,
+  KindlingClientError,
+  NetworkError,
+  ProtocolError,
+} from './client-errors.ts';
 import { readProviderErrorBody } from './provider-error-body.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 
@@ -26,6 +33,7 @@ export async function sendRequest(fetchFn: typeof fetch, request: HttpRequest, s
   try {
     response = await fetchFn(request.url, init);
   } catch (error) {
+    if (!signal.aborted && isConnectionRefused(error)) throw new ConnectionRefusedError(originOf(request.url), error);
     throw toClientError(error, signal);
   }
   if (!response.ok) throw await httpStatusError(response);
@@ -92,6 +100,25 @@ export function toClientError(error: unknown, signal?: AbortSignal): KindlingCli
   if (error instanceof KindlingClientError) return error;
   const message = error instanceof Error ? describeFetchError(error) : String(error);
   return new NetworkError(message, error);
+}
+
+/**
+ * Node's fetch keeps the socket error in `cause`; with several addresses for one name (localhost: ::1 and
+ * 127.0.0.1) it is an AggregateError of one refusal per address. Browsers do not tell a refusal apart.
+ */
+function isConnectionRefused(error: unknown): boolean {
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  const refused = (e: unknown) => e instanceof Error && (e as Error & { code?: unknown }).code === 'ECONNREFUSED';
+  if (refused(cause)) return true;
+  return cause instanceof AggregateError && cause.errors.length > 0 && cause.errors.every(refused);
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
 }
 
 function describeFetchError(error: Error): string {

@@ -7,6 +7,7 @@ export { AnthropicClient } from './anthropic-client.ts';
 export {
   AbortedError,
   type ClientErrorKind,
+  ConnectionRefusedError,
   HeartbeatTimeoutError,
   HttpStatusError,
   isRetryableStatus,

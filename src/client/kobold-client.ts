@@ -2,6 +2,7 @@ import { renderChatTranscript } from './chat-transcript.ts';
 import { type ClientConfig, definedFields, randomKey } from './client-config.ts';
 import {
   AbortedError,
+  ConnectionRefusedError,
   HttpStatusError,
   type KindlingClientError,
   NetworkError,
@@ -70,6 +71,8 @@ export class KoboldClient implements TextClient {
         } catch (caught) {
           const error = toClientError(caught, signal);
           if (error instanceof AbortedError || !error.retryable) throw error;
+          // Refused on the first try: no server runs there. Later, a restarting server may refuse for a moment.
+          if (error instanceof ConnectionRefusedError && failures === 0) throw error;
           if (++failures > this.#config.retry.maxRetries) throw error;
           // A cut connection or a 409 (key still running) means the generation may be alive server-side.
           if (error instanceof NetworkError || (error instanceof HttpStatusError && error.status === 409)) {

@@ -1,5 +1,6 @@
 import {
   AbortedError,
+  ConnectionRefusedError,
   HeartbeatTimeoutError,
   HttpStatusError,
   type KindlingClientError,
@@ -54,6 +55,8 @@ export async function* driveStream(
   let serverRetryMs: number | undefined;
   let requestSent = false;
   let resumedAfter: string | undefined;
+  // Whether any attempt got an answer (even an error status): until then a refused connection means no server.
+  let reachedServer = false;
 
   const sink: StreamSink = {
     text(delta) {
@@ -138,6 +141,7 @@ export async function* driveStream(
         requestSent = true;
         resumedAfter = state.resume ? state.lastEventId : undefined;
         const response = await sendRequest(config.fetch, adapter.request(state), attempt.signal);
+        reachedServer = true;
         if (!response.body) throw new ProtocolError('streaming response has no body');
         const reader = response.body.getReader();
         const frames = makeReader();
@@ -175,12 +179,14 @@ export async function* driveStream(
         error = new NetworkError('the stream ended before the generation finished');
       } catch (caught) {
         error = toClientError(caught, attempt.signal);
+        if (error instanceof HttpStatusError) reachedServer = true;
       } finally {
         heartbeat.stop();
         attempt.dispose();
       }
 
       if (error instanceof AbortedError || !error.retryable) throw withPartial(error);
+      if (error instanceof ConnectionRefusedError && !reachedServer) throw withPartial(error);
       if (adapter.acceptsEndWithoutFinish?.(state, sink)) {
         // Cut after the provider had already said how the generation ended (an OpenAI finish_reason before
         // the usage chunk and [DONE]): the text is complete, only trailing metadata was lost.

@@ -6,6 +6,14 @@ export function servedModelId(model: Pick<ModelInfo, 'name'>): string {
   return `koboldcpp/${model.name}`;
 }
 
+/** A setting the engine lowered from what the configuration asked, and why. */
+export interface Adjustment {
+  setting: 'contextSize' | 'threads';
+  requested: number;
+  used: number;
+  reason: string;
+}
+
 /** What the server tells clients about the loaded model. */
 export interface ModelInfo {
   /** Display name (file name without extension unless the GGUF names itself). */
@@ -25,4 +33,6 @@ export interface ModelInfo {
   engineBuild: string;
   /** True for our random-weight placeholder: its text is noise and every surface says so. */
   placeholder: boolean;
+  /** Where the engine runs with less than was asked (a context past the trained one, threads past the cores). */
+  adjustments?: readonly Adjustment[];
 }

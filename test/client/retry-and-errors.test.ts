@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import {
   AbortedError,
+  ConnectionRefusedError,
   createClient,
   HttpStatusError,
   isRetryableStatus,
@@ -73,31 +74,60 @@ test('retries stop after maxRetries consecutive failures with the last error', a
   assert.equal(fake.requests.filter((r) => r.path === '/api/extra/generate/stream').length, 3);
 });
 
-test('connection refused is a NetworkError, retried up to maxRetries', async () => {
-  // A port that was just free: nothing listens there.
-  const port = await new Promise<number>((resolve) => {
+/** A port that was just free: nothing listens there. */
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
     const probe = createServer().listen(0, '127.0.0.1', () => {
       const address = probe.address();
       probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+test('a refused first connect fails at once with ConnectionRefusedError: no server runs there', async () => {
+  const port = await freePort();
   let calls = 0;
   const countingFetch: typeof fetch = (input, init) => {
     calls += 1;
     return fetch(input, init);
   };
-  const client = createClient('openai', {
+  for (const api of ['openai', 'kobold'] as const) {
+    const client = createClient(api, {
+      baseUrl: `http://127.0.0.1:${port}`,
+      fetch: countingFetch,
+      retry: { baseDelayMs: 1, maxRetries: 2 },
+    });
+    for (const call of [() => client.generate({ prompt: 'x' }), () => client.stream({ prompt: 'x' }).result]) {
+      calls = 0;
+      await assert.rejects(call(), (error: unknown) => {
+        assert.ok(error instanceof ConnectionRefusedError, String(error));
+        assert.ok(error instanceof NetworkError, 'still a NetworkError for callers that branch on it');
+        assert.equal(error.origin, `http://127.0.0.1:${port}`);
+        assert.match(error.message, /connection refused: nothing is listening at http:\/\/127\.0\.0\.1:/);
+        return true;
+      });
+      assert.equal(calls, 1, `${api}: no retry of a refused first connect`);
+    }
+  }
+});
+
+test('a stream that reached the server keeps retrying when the server then refuses (a restart)', async () => {
+  const port = await freePort();
+  let calls = 0;
+  const restartingFetch: typeof fetch = (input, init) => {
+    calls += 1;
+    // The first answer is a 503, as from a server going down; after that nothing listens.
+    if (calls === 1) return Promise.resolve(new Response('busy', { status: 503, headers: { 'retry-after-ms': '1' } }));
+    return fetch(input, init);
+  };
+  const client = createClient('kobold', {
     baseUrl: `http://127.0.0.1:${port}`,
-    fetch: countingFetch,
-    retry: { baseDelayMs: 1, maxRetries: 2 },
+    fetch: restartingFetch,
+    retry: { baseDelayMs: 1, maxRetries: 3 },
   });
-  await assert.rejects(client.generate({ prompt: 'x' }), (error: unknown) => {
-    assert.ok(error instanceof NetworkError);
-    assert.equal(error.retryable, true);
-    assert.match(error.message, /ECONNREFUSED|fetch failed/);
-    return true;
-  });
-  assert.equal(calls, 3);
+  await assert.rejects(client.stream({ prompt: 'x' }).result, ConnectionRefusedError);
+  const streamCalls = calls;
+  assert.ok(streamCalls >= 4, `the refused reconnects were retried (${streamCalls} requests)`);
 });
 
 test('an abort during the backoff wait ends at once with AbortedError and sends nothing more', async (t) => {

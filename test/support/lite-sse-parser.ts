@@ -1,7 +1,7 @@
 /**
- * KoboldAI Lite's way of reading Kobold SSE (v339, described in ../shared/spec/kobold-api.md §6.1): a
- * regex that wants `event: <name>\ndata: <one-line JSON>` followed by a blank line, skipping lines that
- * come before `event:` (our `id:` lines and `: ping` comments). Written from that description, not copied.
+ * KoboldAI Lite's way of reading Kobold SSE (v339): a regex that wants `event: <name>\ndata: <one-line JSON>`
+ * followed by a blank line, skipping lines that come before `event:` (our `id:` lines and `: ping` comments).
+ * Written from a description of Lite's behaviour, not copied from its source.
  */
 export interface LiteEvent {
   event: string;

@@ -1,5 +1,6 @@
 import { availableParallelism, freemem } from 'node:os';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
+import type { Adjustment } from '../../core/model-info.ts';
 
 /** How the engine sets up its one llama.cpp context: how many slots, and when a slot's next decode starts. */
 
@@ -16,6 +17,42 @@ import type { Llama, LlamaModel } from 'node-llama-cpp';
 export function releaseAfterTurn(llama: Llama, model: LlamaModel, threads: number): boolean {
   const onCpu = llama.gpu === false || model.gpuLayers === 0;
   return onCpu && /OPENMP = 1/.test(llama.systemInfo) && threads >= availableParallelism();
+}
+
+/** A setting the engine runs with, and why it differs from what was asked (no `adjustment` when it does not). */
+export interface Planned {
+  value: number;
+  adjustment?: Adjustment;
+}
+
+/** The smallest context the engine gives a model that claims less (some GGUFs say 0 or a tiny number). */
+const MIN_CONTEXT = 256;
+
+/**
+ * A context longer than the model was trained on only produces noise past the trained length, so it is lowered
+ * to that, and the start line says so: a user who asked for 8192 must not find out from truncated chats.
+ */
+export function planContextSize(requested: number, trainContextSize: number): Planned {
+  const limit = Math.max(trainContextSize, MIN_CONTEXT);
+  if (requested <= limit) return { value: requested };
+  return {
+    value: limit,
+    adjustment: { setting: 'contextSize', requested, used: limit, reason: 'the context the model was trained on' },
+  };
+}
+
+/** More decoding threads than cores make every decode wait for descheduled threads (about 300× slower here). */
+export function planThreads(requested: number, cores: number = availableParallelism()): Planned {
+  if (requested <= cores) return { value: requested };
+  return {
+    value: cores,
+    adjustment: {
+      setting: 'threads',
+      requested,
+      used: cores,
+      reason: 'the cores of this machine (more threads than cores decode far slower)',
+    },
+  };
 }
 
 /** Slots used when `--parallel` is not given. */

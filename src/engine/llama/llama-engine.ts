@@ -11,7 +11,7 @@ import {
 import type { ChatMessage, ChatPrompt } from '../../core/chat-message.ts';
 import { clampSampling } from '../../core/clamp-sampling.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
-import type { ModelInfo } from '../../core/model-info.ts';
+import type { Adjustment, ModelInfo } from '../../core/model-info.ts';
 import {
   type Engine,
   type EngineCounters,
@@ -21,7 +21,7 @@ import {
   zeroCounters,
 } from '../engine.ts';
 import { BatchLoop } from './batch-loop.ts';
-import { autoSlotCount, releaseAfterTurn } from './context-plan.ts';
+import { autoSlotCount, planContextSize, planThreads, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { type NativeParts, type NativeSampler, nativeParts } from './native-context.ts';
@@ -92,9 +92,11 @@ export class LlamaEngine implements Engine {
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
     // Before node-llama-cpp's first decode, so that its contexts get the pool.
     const threadpool = enablePersistentThreadpool();
+    const threadPlan = planThreads(options.threads);
+    const threads = threadPlan.value;
     const llama = await getLlama({
       gpu: options.gpuLayers === 0 ? false : 'auto',
-      maxThreads: options.threads,
+      maxThreads: threads,
       logLevel: LlamaLogLevel.error,
       progressLogs: false,
     });
@@ -102,7 +104,8 @@ export class LlamaEngine implements Engine {
       modelPath: options.modelPath,
       gpuLayers: options.gpuLayers === 'auto' ? 'auto' : options.gpuLayers,
     });
-    const contextSize = Math.min(options.contextSize, Math.max(llamaModel.trainContextSize, 256));
+    const contextPlan = planContextSize(options.contextSize, llamaModel.trainContextSize);
+    const contextSize = contextPlan.value;
     const batchSize = options.batchSize ?? 512;
     const slots = options.slots === 'auto' ? await autoSlotCount(llama, llamaModel, contextSize) : options.slots;
     const counters = zeroCounters();
@@ -111,14 +114,14 @@ export class LlamaEngine implements Engine {
     const context = await llamaModel.createContext({
       contextSize,
       sequences: slots,
-      threads: { ideal: options.threads, min: options.threads },
+      threads: { ideal: threads, min: threads },
       batchSize,
     });
     const metadata = llamaModel.fileInfo.metadata as {
       general?: { name?: string; architecture?: string };
       tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
     };
-    const embedder = LlamaEmbedder.forModel(llamaModel, { threads: options.threads, contextSize });
+    const embedder = LlamaEmbedder.forModel(llamaModel, { threads, contextSize });
     const info: ModelInfo = {
       name: basename(options.modelPath).replace(/\.gguf$/i, ''),
       path: options.modelPath,
@@ -132,6 +135,7 @@ export class LlamaEngine implements Engine {
       canEmbed: embedder !== undefined,
       engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}, ${threadpool.loaded ? 'persistent thread pool' : `no persistent thread pool (${threadpool.reason})`}`,
       placeholder: options.placeholder ?? false,
+      adjustments: [contextPlan.adjustment, threadPlan.adjustment].filter((a): a is Adjustment => a !== undefined),
     };
     const engine = new LlamaEngine(
       llama,
@@ -140,7 +144,7 @@ export class LlamaEngine implements Engine {
       slots,
       info,
       counters,
-      releaseAfterTurn(llama, llamaModel, options.threads),
+      releaseAfterTurn(llama, llamaModel, threads),
       threadpool,
     );
     engine.embedder = embedder;

@@ -8,7 +8,7 @@ export interface KoboldDefaults {
   maxLength: number;
 }
 
-/** Kobold generate body → the core request. Field semantics follow KoboldCpp (see ../shared/spec). */
+/** Kobold generate body → the core request. Field semantics follow KoboldCpp (docs/kobold-compatibility.md). */
 export function decodeKoboldGenerate(
   body: KoboldGenerateBody | undefined,
   defaults: KoboldDefaults,

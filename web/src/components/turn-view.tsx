@@ -1,4 +1,5 @@
 import { Component } from 'preact';
+import { isNarration, proseText } from '../prompt/mode-switch.ts';
 import { splitReasoning } from '../prompt/reasoning.ts';
 import { deleteTurn, editTurn } from '../state/actions.ts';
 import type { Mode, Turn } from '../state/session.ts';
@@ -24,13 +25,9 @@ interface State {
 
 function speaker(props: TurnViewProps): string {
   const { turn } = props;
+  if (isNarration(turn)) return 'Story';
   if (props.mode === 'instruct') return turn.role === 'user' ? 'Instruction' : 'Response';
   return turn.name ?? (turn.role === 'user' ? props.userName : props.aiName);
-}
-
-function adventureLabel(turn: Turn, userName: string): string {
-  if (turn.role === 'assistant' || turn.action === 'story') return turn.text;
-  return turn.action === 'say' ? `\n> ${userName} say "${turn.text.trim()}"\n` : `\n> ${turn.text.trim()}\n`;
 }
 
 /**
@@ -108,7 +105,7 @@ export class TurnView extends Component<TurnViewProps, State> {
     ) : null;
     if (mode === 'story' || mode === 'adventure') {
       if (this.state.editing) return this.renderEditor();
-      const text = mode === 'adventure' ? adventureLabel(turn, this.props.userName) : turn.text;
+      const text = proseText(turn, this.props.userName, mode);
       return (
         <>
           {/* biome-ignore lint/a11y/useSemanticElements: story chunks are inline runs of prose; a <button> would break the text flow */}
@@ -131,7 +128,7 @@ export class TurnView extends Component<TurnViewProps, State> {
       );
     }
     return (
-      <div class={`turn ${turn.role}`} data-turn-id={turn.id}>
+      <div class={`turn ${turn.role}${isNarration(turn) ? ' narration' : ''}`} data-turn-id={turn.id}>
         <div class="turn-head">
           {turn.role === 'assistant' && this.props.avatar ? (
             <img class="avatar" src={this.props.avatar} alt="" />

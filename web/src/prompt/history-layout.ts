@@ -1,6 +1,7 @@
-import type { Session, Turn } from '../state/session.ts';
+import type { Session } from '../state/session.ts';
 import { chatSpeakers, nextSpeaker } from './group-chat.ts';
 import { instructStopSequences, instructTags } from './instruct-templates.ts';
+import { isNarration, proseText } from './mode-switch.ts';
 import { stripReasoning } from './reasoning.ts';
 
 /**
@@ -28,10 +29,8 @@ export interface LayoutOptions {
   aiSpeaker?: string;
 }
 
-function adventureText(turn: Turn, userName: string): string {
-  if (turn.role === 'assistant' || turn.action === 'story') return turn.text;
-  const body = turn.action === 'say' ? `${userName} say "${turn.text.trim()}"` : turn.text.trim();
-  return `\n> ${body}\n`;
+function lineEnded(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
 }
 
 function splitLines(text: string): string[] {
@@ -41,7 +40,7 @@ function splitLines(text: string): string[] {
 export function layoutHistory(session: Session, options: LayoutOptions): HistoryLayout {
   const { turns, mode } = session;
   if (mode === 'story' || mode === 'adventure') {
-    const text = turns.map((t) => (mode === 'adventure' ? adventureText(t, session.userName) : t.text)).join('');
+    const text = turns.map((t) => proseText(t, session.userName, mode)).join('');
     return {
       blocks: splitLines(text),
       turnStarts: [],
@@ -58,6 +57,11 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
       const name = turn.name ?? (turn.role === 'user' ? session.userName : session.aiName);
       const open = options.continueLast && i === last && turn.role === 'assistant';
       turnStarts.push(blocks.length);
+      if (isNarration(turn)) {
+        // Story text inside a chat is narration, not something the user said.
+        blocks.push(lineEnded(turn.text));
+        return;
+      }
       const text = turn.role === 'assistant' && !open ? stripReasoning(turn.text) : turn.text;
       blocks.push(`${name}: ${text}${open ? '' : '\n'}`);
     });
@@ -86,7 +90,9 @@ export function layoutHistory(session: Session, options: LayoutOptions): History
   const tags = instructTags(session.instruct);
   turns.forEach((turn, i) => {
     turnStarts.push(blocks.length);
-    if (turn.role === 'user') {
+    if (isNarration(turn)) {
+      blocks.push(lineEnded(turn.text));
+    } else if (turn.role === 'user') {
       blocks.push(`${tags.userStart}${turn.text}${tags.userEnd}`);
     } else {
       const open = options.continueLast && i === last;

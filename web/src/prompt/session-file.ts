@@ -1,5 +1,6 @@
 import { createSession, newId, type Session } from '../state/session.ts';
 import { importLiteSave, isLiteSave } from './lite-import.ts';
+import { isNarration, proseText } from './mode-switch.ts';
 import { importTavernCard, importTavernPng, isPng, isTavernCard } from './tavern-card.ts';
 
 // Our own save format. Sessions never hold API keys (those live in the connection settings), so an export is
@@ -87,14 +88,11 @@ export function importAnyFile(bytes: Uint8Array, fileName: string): Session {
 /** Plain-text/Markdown export: the story as written, or the conversation as "Name: text" paragraphs. */
 export function sessionToText(session: Session): string {
   if (session.mode === 'story' || session.mode === 'adventure') {
-    return session.turns
-      .map((t) =>
-        session.mode === 'adventure' && t.role === 'user' && t.action !== 'story' ? `\n> ${t.text.trim()}\n` : t.text,
-      )
-      .join('');
+    return session.turns.map((t) => proseText(t, session.userName, session.mode)).join('');
   }
   return session.turns
     .map((t) => {
+      if (isNarration(t)) return t.text.trim();
       const name =
         session.mode === 'instruct'
           ? t.role === 'user'

@@ -1,4 +1,5 @@
 import { batch } from '@preact/signals';
+import { switchModeTurns } from '../prompt/mode-switch.ts';
 import type { ActionKind, GenSettings, Mode, Samplers, Session, Turn, WorldInfoEntry } from './session.ts';
 import { createWorldInfoEntry, newId } from './session.ts';
 import { session, undoHistory } from './store.ts';
@@ -103,8 +104,15 @@ export function redo(): void {
   });
 }
 
+/** Changes mode and reshapes the turns so the text reads the same in the new mode (mode-switch.ts). Undoable. */
 export function setMode(mode: Mode): void {
-  update({ mode });
+  const s = session.value;
+  if (s.mode === mode) return;
+  const turns = switchModeTurns(s.turns, s.mode, mode, s.userName);
+  batch(() => {
+    undoHistory.value = record(undoHistory.value, s.turns);
+    update({ mode, turns });
+  });
 }
 
 export function setField<

@@ -5,6 +5,7 @@ import { friendlyError } from '../api/friendly-error.ts';
 import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
 import { providers } from '../api/providers.ts';
 import { buildPrompt, type TokenCounter } from '../prompt/build-prompt.ts';
+import { planLengths } from '../prompt/context-lengths.ts';
 import { chatSpeakers } from '../prompt/group-chat.ts';
 import { addUserTurn, commitReply, dropLastReply } from './actions.ts';
 import { clearDraft, saveDraft } from './autosave.ts';
@@ -193,10 +194,12 @@ async function start(target: Run['target']): Promise<void> {
   }
   let request: TextRequest;
   try {
-    // A context size above the server's would only make the server cut the prompt itself; budget for its real one.
-    const ctx = connectionState.value.info?.contextSize;
+    // Budget for the server's real context, and keep the prompt at least half of it (context-lengths.ts).
+    const lengths = planLengths(s.gen, connectionState.value.info?.contextSize);
     const effective =
-      ctx !== undefined && ctx < s.gen.maxContextLength ? { ...s, gen: { ...s.gen, maxContextLength: ctx } } : s;
+      lengths.notes.length > 0
+        ? { ...s, gen: { ...s.gen, maxContextLength: lengths.maxContextLength, maxLength: lengths.maxLength } }
+        : s;
     const options = {
       continueLast: target.continues,
       speaker: target.impersonate ? ('user' as const) : ('assistant' as const),

@@ -21,6 +21,11 @@ export interface Turn {
   /** Every version Retry produced for this reply ("swipes"); `text` is `variants[variantIndex]`. */
   variants?: string[];
   variantIndex?: number;
+  /**
+   * Set when a chat or instruct turn became part of a story (mode change): the newline put before it so it
+   * starts its own line. Going back takes it off and keeps the turn apart from the narration.
+   */
+  storySeparator?: string;
 }
 
 export interface WorldInfoEntry {

@@ -1,5 +1,6 @@
 import { providers, samplerSupport } from '../api/providers.ts';
 import { NumberField } from '../components/number-field.tsx';
+import { MAX_LENGTH_SHARE, planLengths } from '../prompt/context-lengths.ts';
 import { instructTemplates } from '../prompt/instruct-templates.ts';
 import { setField, setGen, setInstruct, setSamplers } from '../state/actions.ts';
 import { connectionConfig, connectionState } from '../state/connection.ts';
@@ -28,6 +29,8 @@ export function SettingsPanel() {
   const s = session.value;
   const sm = s.gen.samplers;
   const serverCtx = connectionState.value.info?.contextSize;
+  // The fields show what a generation will use; a lowered setting says so underneath.
+  const lengths = planLengths(s.gen, serverCtx);
   const api = providers[connectionConfig.value.provider].api;
   const supported = samplerSupport[api];
   // Samplers this provider ignores are shown greyed out, with the reason, rather than sent for nothing.
@@ -42,21 +45,26 @@ export function SettingsPanel() {
         <NumberField
           label="Max length"
           testId="max-length"
-          value={s.gen.maxLength}
+          value={lengths.maxLength}
           min={1}
-          max={8192}
+          max={Math.max(1, Math.floor(lengths.maxContextLength * MAX_LENGTH_SHARE))}
           onChange={(v) => setGen({ maxLength: v })}
         />
         <NumberField
           label="Context size"
           testId="context-size"
-          value={s.gen.maxContextLength}
+          value={lengths.maxContextLength}
           min={64}
           max={serverCtx ?? 1_000_000}
           title={serverCtx ? `The server's context is ${serverCtx} tokens` : undefined}
           onChange={(v) => setGen({ maxContextLength: v })}
         />
       </div>
+      {lengths.notes.map((note) => (
+        <p key={note} class="hint" data-testid="length-note">
+          {note}
+        </p>
+      ))}
       <label
         class="check"
         title={['kindling', 'kobold'].includes(connectionConfig.value.provider) ? undefined : 'Kobold servers only'}
