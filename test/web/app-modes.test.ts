@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { RunningServer } from '../../src/main.ts';
 import { startTestServer } from '../support/test-server.ts';
-import { launchBrowser, outputText, skipReason, watchErrors } from './support/browser.ts';
+import { launchBrowser, outputText, watchErrors } from './support/browser.ts';
 import { ensureWebBuild } from './support/web-build.ts';
 
 // The web client on a server with a small (256-token) context, as with the bundled demo model: Settings follow
@@ -22,7 +22,7 @@ async function generate(page: Page, text: string): Promise<void> {
   await idle(page);
 }
 
-describe('web client: context and mode changes', { skip: skipReason, timeout: 120_000 }, () => {
+describe('web client: context and mode changes', { timeout: 120_000 }, () => {
   before(async () => {
     await ensureWebBuild();
     server = await startTestServer({ contextSize: 256, parallel: 1 });
