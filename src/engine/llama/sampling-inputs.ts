@@ -1,4 +1,5 @@
 import type { Llama, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
+import { checkGbnf } from '../../core/gbnf-check.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 
 /**
@@ -19,6 +20,8 @@ export class SamplingInputs {
   async grammar(gbnf: string): Promise<LlamaGrammar> {
     let grammar = this.grammars.get(gbnf);
     if (!grammar) {
+      // Last line of defence: every route checks first, but llama.cpp's parser must never see an unchecked text.
+      checkGbnf(gbnf);
       grammar = this.llama.createGrammar({ grammar: gbnf });
       this.grammars.set(gbnf, grammar);
       if (this.grammars.size > 64) this.grammars.delete(this.grammars.keys().next().value as string);
