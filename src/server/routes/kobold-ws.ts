@@ -6,6 +6,7 @@ import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
+import { withSchemaGrammar } from '../../protocols/shared/grammar-field.ts';
 import type { ServerContext } from '../server-context.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
 
@@ -29,7 +30,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
       for (const reader of readers.values()) reader.abort();
     });
 
-    socket.on('message', (data) => {
+    socket.on('message', async (data) => {
       let message: unknown;
       try {
         message = JSON.parse(String(data));
@@ -59,10 +60,8 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         );
       let target: ReturnType<typeof submitOrResume>;
       try {
-        const request = decodeKoboldGenerate(
-          { ...message.request, genkey: id },
-          { maxLength: config.defaultMaxLength },
-        );
+        const body = await withSchemaGrammar({ ...message.request, genkey: id }, context.jsonSchemaToGrammar);
+        const request = decodeKoboldGenerate(body, { maxLength: config.defaultMaxLength });
         target = submitOrResume(scheduler, request, message.last_event_id);
       } catch (error) {
         return sendError(id, toKindlingError(error));
