@@ -47,6 +47,8 @@ test('nested problems are named by their path', () => {
   rejects({ type: 'object', properties: { a: { type: 'string' } }, minProperties: 2 }, '$.minProperties');
   rejects({ oneOf: [{ type: 'string' }], anyOf: [{ type: 'number' }] }, 'oneOf and anyOf');
   rejects({ allOf: [{ type: 'string' }, { maxLength: 3 }] }, '$.allOf', 'one element');
+  rejects({ const: { a: 1 } }, '$.const', 'an object is not supported');
+  rejects({ enum: ['a', [1]] }, '$.enum[1]', 'an array is not supported');
 });
 
 test('references must resolve, point at a whole definition, and not loop without consuming input', () => {

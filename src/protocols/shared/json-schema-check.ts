@@ -235,11 +235,12 @@ class SchemaNormalizer {
       return out;
     }
 
-    if (raw.const !== undefined) return { ...out, const: raw.const as Json };
+    if (raw.const !== undefined) return { ...out, const: this.literal(raw.const, pathKey(path, 'const')) };
     if (raw.enum !== undefined) {
       if (!Array.isArray(raw.enum) || raw.enum.length === 0)
         this.fail(pathKey(path, 'enum'), 'expected a non-empty list of values (an empty enum allows no value)');
-      return { ...out, enum: raw.enum as Json[] };
+      const values = raw.enum;
+      return { ...out, enum: values.map((value, i) => this.literal(value, pathKey(pathKey(path, 'enum'), i))) };
     }
 
     for (const key of COUNTS) if (raw[key] !== undefined) this.count(raw[key], pathKey(path, key));
@@ -366,6 +367,16 @@ class SchemaNormalizer {
     });
     if (raw.nullable === true && !out.includes('null')) out.push('null');
     return out;
+  }
+
+  /** The converter writes only strings, finite numbers, booleans and null as literals. */
+  private literal(value: unknown, path: string): Json {
+    if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    return this.fail(
+      path,
+      `${typeof value === 'number' ? String(value) : Array.isArray(value) ? 'an array' : 'an object'} is not supported here: const and enum values must be strings, numbers, booleans or null`,
+    );
   }
 
   private list(value: unknown, path: string): unknown[] {
