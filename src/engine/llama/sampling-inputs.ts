@@ -67,3 +67,18 @@ export class SamplingInputs {
     return banned;
   }
 }
+
+/**
+ * llama.cpp fails a sample when the grammar allows no token at all: it is complete and the end-of-text token is
+ * banned, or it needs a character or token id this model's vocabulary lacks. That is the request's grammar, not
+ * a model failure: a 400 saying so (before any text was sent; a stream ends with it as its error).
+ */
+export function grammarDeadEnd(error: unknown, generated: string, banEos: boolean): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!message.includes('Unexpected empty grammar stack')) return error;
+  const after = generated ? `after ${JSON.stringify(generated.slice(-80))}` : 'at the start';
+  const why = banEos
+    ? 'it is complete and ban_eos_token forbids ending, or it needs a character or token this model does not have'
+    : 'it needs a character or token this model does not have';
+  return KindlingError.badInput('grammar', `the grammar allows no token of this model ${after} (${why})`);
+}
