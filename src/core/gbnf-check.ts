@@ -58,10 +58,18 @@ export interface GbnfSummary {
 
 class GrammarError extends Error {}
 
+const accepted = new Map<string, GbnfSummary>();
+
 /** Throws a 400 `KindlingError` for `field` if llama.cpp cannot safely use `text` as a grammar. */
 export function checkGbnf(text: string, field = 'grammar'): GbnfSummary {
+  const known = accepted.get(text);
+  if (known) return known;
   try {
-    return new GbnfChecker(text).run();
+    const summary = new GbnfChecker(text).run();
+    // Clients send the same grammar again and again, and a converted schema is checked twice on its way.
+    accepted.set(text, summary);
+    if (accepted.size > 64) accepted.delete(accepted.keys().next().value as string);
+    return summary;
   } catch (error) {
     if (error instanceof GrammarError) throw KindlingError.badInput(field, error.message);
     if (error instanceof RangeError)
@@ -755,7 +763,7 @@ class StackSimulator {
   check(root: number, nameOf: (rule: number) => string): number {
     const tooMany = (after: string) =>
       new GrammarError(
-        `the grammar is too ambiguous: ${after} llama.cpp would track more than ${GBNF_MAX_STACKS} parse stacks (${this.hint(nameOf)}); make alternatives start differently, or use repeats instead of nested optional rules`,
+        `the grammar is too ambiguous: ${after} llama.cpp would track more than ${GBNF_MAX_STACKS} parse stacks at once (${this.hint(nameOf)}), each matched against every token; make alternatives start differently (share common prefixes), or use repeats instead of nested optional rules`,
       );
     let stacks = new Map<string, number[]>();
     let p = this.ruleStart[root] as number;
