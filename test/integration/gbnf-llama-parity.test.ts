@@ -8,7 +8,7 @@ import { checkGbnf } from '../../src/core/gbnf-check.ts';
 import { KindlingError } from '../../src/core/kindling-error.ts';
 import { JSON_OBJECT_GRAMMAR } from '../../src/protocols/shared/json-grammar.ts';
 import { checkJsonSchema } from '../../src/protocols/shared/json-schema-check.ts';
-import { validGrammarText } from '../support/gbnf-arbitraries.ts';
+import { jsonSchemaLike, validGrammarText } from '../support/gbnf-arbitraries.ts';
 
 /**
  * Our GBNF check against llama.cpp's own parser (node-llama-cpp's binding, no model needed): whatever we accept,
@@ -121,4 +121,26 @@ test('grammars the converter emits for a range of schemas pass the check and com
     assert.ok(await llamaAccepts(grammar), JSON.stringify(schema));
     assert.doesNotMatch(grammar, /^root ::= null-rule/m, `${JSON.stringify(schema)} became a grammar forcing null`);
   }
+});
+
+test('property: every generated schema the check passes converts, and its grammar passes the check and compiles', async () => {
+  let converted = 0;
+  for (const schema of fc.sample(jsonSchemaLike, { seed: 22, numRuns: 300 })) {
+    let normalized: unknown;
+    try {
+      normalized = checkJsonSchema(schema, 'schema');
+    } catch (error) {
+      if (error instanceof KindlingError && error.status === 400) continue;
+      throw error;
+    }
+    const grammar = (await llama.createGrammarForJsonSchema(normalized as never)).grammar;
+    try {
+      checkGbnf(grammar, 'schema');
+    } catch (error) {
+      // A schema may be as ambiguous as a grammar can be; nothing else may fail.
+      if (!(error instanceof KindlingError && error.message.includes('too ambiguous'))) throw error;
+    }
+    converted++;
+  }
+  assert.ok(converted > 30, `only ${converted} schemas converted`);
 });

@@ -101,3 +101,30 @@ export const validGrammarText: fc.Arbitrary<string> = (() => {
   });
   return grammar.map((bodies) => ['root ::= r0', ...bodies.map((body, i) => `r${i} ::= ${body}`)].join('\n'));
 })();
+
+/** Schema-like JSON values: real keywords with good and bad values, nested, plus arbitrary JSON. */
+export const jsonSchemaLike: fc.Arbitrary<unknown> = fc.letrec<{ schema: unknown }>((tie) => ({
+  schema: fc.oneof(
+    { depthSize: 'small' },
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.record(
+      {
+        type: fc.oneof(
+          fc.constantFrom(...['string', 'number', 'integer', 'boolean', 'null', 'object', 'array', 'foo']),
+          fc.array(fc.constantFrom('string', 'null', 'object', 'x'), { maxLength: 3 }),
+        ),
+        enum: fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }),
+        oneOf: fc.array(tie('schema'), { maxLength: 3 }),
+        anyOf: fc.array(tie('schema'), { maxLength: 3 }),
+        properties: fc.dictionary(fc.string({ maxLength: 5 }), tie('schema'), { maxKeys: 3 }),
+        items: tie('schema'),
+        minItems: fc.integer({ min: -2, max: 1200 }),
+        maxItems: fc.integer({ min: -2, max: 1200 }),
+        maxLength: fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.double()),
+        $ref: fc.constantFrom('#/$defs/a', '#/$defs/b', '#', '#/definitions/a'),
+        $defs: fc.dictionary(fc.constantFrom('a', 'b'), tie('schema'), { maxKeys: 2 }),
+      },
+      { requiredKeys: [] },
+    ),
+  ),
+})).schema;

@@ -10,6 +10,7 @@ import {
   JSON_SCHEMA_MAX_TOTAL_COUNT,
   jsonSchemaGrammar,
 } from '../../src/protocols/shared/json-schema-check.ts';
+import { jsonSchemaLike as schemaLike } from '../support/gbnf-arbitraries.ts';
 
 function rejects(schema: unknown, ...fragments: string[]): void {
   let error: unknown;
@@ -145,31 +146,6 @@ test('the converted grammar is checked too, and converter errors are the fieldâ€
 });
 
 test('property: any JSON value is either a checked schema or a 400, quickly', () => {
-  const schemaLike = fc.letrec<{ schema: unknown }>((tie) => ({
-    schema: fc.oneof(
-      { depthSize: 'small' },
-      fc.jsonValue({ maxDepth: 2 }),
-      fc.record(
-        {
-          type: fc.oneof(
-            fc.constantFrom(...['string', 'number', 'integer', 'boolean', 'null', 'object', 'array', 'foo']),
-            fc.array(fc.constantFrom('string', 'null', 'object', 'x'), { maxLength: 3 }),
-          ),
-          enum: fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }),
-          oneOf: fc.array(tie('schema'), { maxLength: 3 }),
-          anyOf: fc.array(tie('schema'), { maxLength: 3 }),
-          properties: fc.dictionary(fc.string({ maxLength: 5 }), tie('schema'), { maxKeys: 3 }),
-          items: tie('schema'),
-          minItems: fc.integer({ min: -2, max: 1200 }),
-          maxItems: fc.integer({ min: -2, max: 1200 }),
-          maxLength: fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.double()),
-          $ref: fc.constantFrom('#/$defs/a', '#/$defs/b', '#', '#/definitions/a'),
-          $defs: fc.dictionary(fc.constantFrom('a', 'b'), tie('schema'), { maxKeys: 2 }),
-        },
-        { requiredKeys: [] },
-      ),
-    ),
-  })).schema;
   fc.assert(
     fc.property(schemaLike, (schema) => {
       const start = performance.now();
