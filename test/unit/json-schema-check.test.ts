@@ -50,6 +50,8 @@ test('nested problems are named by their path', () => {
   rejects({ allOf: [{ type: 'string' }, { maxLength: 3 }] }, '$.allOf', 'one element');
   rejects({ const: { a: 1 } }, '$.const', 'an object is not supported');
   rejects({ enum: ['a', [1]] }, '$.enum[1]', 'an array is not supported');
+  rejects({ enum: ['a\u0000'] }, '$.enum[0]', 'NUL');
+  rejects({ type: 'object', properties: { 'x\u0000': { type: 'string' } } }, 'NUL');
 });
 
 test('references must resolve, point at a whole definition, and not loop without consuming input', () => {

@@ -285,7 +285,7 @@ class SchemaNormalizer {
         if (!isObject(properties)) this.fail(pathKey(path, 'properties'), 'expected an object of named schemas');
         const outProperties: Schema = {};
         for (const [name, value] of Object.entries(properties))
-          outProperties[name] = this.schema(
+          outProperties[this.noNul(name, pathKey(pathKey(path, 'properties'), name))] = this.schema(
             value,
             pathKey(pathKey(path, 'properties'), name),
             scope,
@@ -371,12 +371,19 @@ class SchemaNormalizer {
 
   /** The converter writes only strings, finite numbers, booleans and null as literals. */
   private literal(value: unknown, path: string): Json {
-    if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+    if (typeof value === 'string') return this.noNul(value, path);
+    if (value === null || typeof value === 'boolean') return value;
     if (typeof value === 'number' && Number.isFinite(value)) return value;
     return this.fail(
       path,
       `${typeof value === 'number' ? String(value) : Array.isArray(value) ? 'an array' : 'an object'} is not supported here: const and enum values must be strings, numbers, booleans or null`,
     );
+  }
+
+  /** The grammar would have to produce U+0000, which no token text holds (and llama.cpp reads as its end). */
+  private noNul(text: string, path: string): string {
+    if (text.includes('\u0000')) this.fail(path, 'holds U+0000 (NUL), which no token can produce');
+    return text;
   }
 
   private list(value: unknown, path: string): unknown[] {
