@@ -53,6 +53,7 @@ const el = (type: number, value: number): Element => value * 16 + type;
 const typeOf = (e: Element): number => e % 16;
 const valueOfElement = (e: Element): number => Math.floor(e / 16);
 const MAX_CODE_POINT = 0x10ffff;
+const HEX_DIGITS = /^[0-9a-fA-F]+$/;
 
 /** What the check learned, for tests and for callers that want the size. */
 export interface GbnfSummary {
@@ -105,7 +106,7 @@ class GbnfChecker {
     const nul = this.src.indexOf('\u0000');
     if (nul >= 0)
       throw new GrammarError(
-        `the grammar text contains a NUL character at ${this.where(nul)} (llama.cpp would stop reading there); write \\x00 to mean the character, though no token can produce it`,
+        `the grammar text contains a NUL character (U+0000) at ${this.where(nul)}: llama.cpp would stop reading there`,
       );
     this.pos = this.space(0, true);
     while (this.pos < this.src.length) this.parseRule();
@@ -162,13 +163,13 @@ class GbnfChecker {
     return p;
   }
 
-  /** Digits as a number; more than 10 digits is already past every limit. */
+  /** Digits as a number; past 15 digits (beyond every limit) the value is capped, never infinite. */
   private int(from: number): [value: number, end: number] {
     let p = from;
     while (GbnfChecker.isDigit(this.ch(p))) p++;
     if (p === from) this.fail('expecting an integer', from);
     const digits = this.src.slice(from, p).replace(/^0+(?=\d)/, '');
-    return [digits.length > 10 ? Number.POSITIVE_INFINITY : Number(digits), p];
+    return [digits.length > 15 ? 1e15 : Number(digits), p];
   }
 
   private symbolId(name: string): number {
@@ -206,7 +207,7 @@ class GbnfChecker {
 
   private hex(from: number, size: number): [number, number] {
     const digits = this.src.slice(from, from + size);
-    if (!new RegExp(`^[0-9a-fA-F]{${size}}$`).test(digits))
+    if (digits.length !== size || !HEX_DIGITS.test(digits))
       this.fail(`expecting ${size} hex digits after \\${size === 2 ? 'x' : size === 4 ? 'u' : 'U'}`, from);
     return [Number.parseInt(digits, 16), from + size];
   }

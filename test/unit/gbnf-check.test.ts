@@ -99,6 +99,8 @@ test('repeat bounds, nesting, size and the expansion of nested repeats are bound
   rejects(`root ::= "a"{${GBNF_MAX_REPEAT + 1}}`, `limit of ${GBNF_MAX_REPEAT}`);
   rejects(`root ::= "a"{0,${GBNF_MAX_REPEAT + 1}}`, `limit of ${GBNF_MAX_REPEAT}`);
   rejects('root ::= "a"{99999999999999999999999}', 'limit');
+  rejects('root ::= "a"{0,99999999999999999999999}', 'limit');
+  rejects('root ::= "a"{2,99999999999}', 'limit');
   rejects('root ::= ("a"{0,999}){0,999}', 'rule root', 'fewer than 2000');
   rejects('root ::= (("a"{0,40}){0,40}){0,40}', 'fewer than 2000');
   rejects(`root ::= "${'x'.repeat(5000)}"{1000}`, `${GBNF_MAX_ELEMENTS} elements`);
