@@ -757,7 +757,7 @@ class StackSimulator {
   private readonly ruleStart: number[] = [];
   private work = 0;
   private static readonly WORK_BUDGET = 200_000;
-  private static readonly WALK_STEPS = 24;
+  private static readonly WALK_STEPS = 48;
 
   constructor(rules: readonly Element[][]) {
     for (const rule of rules) {
