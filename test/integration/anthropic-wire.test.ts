@@ -196,8 +196,9 @@ test('errors: Anthropic envelope, field named, HTTP status matching the type', a
 });
 
 test('a generation that fails after the stream started ends with an error event in Anthropic’s envelope', async () => {
-  // `grammar` is a Kindling extension here too; an invalid one fails only once the generation runs.
-  const response = await post(body({ grammar: 'root ::= (' }));
+  // `grammar` is a Kindling extension here too. A valid grammar that no token of the model can continue (a
+  // token id past the vocabulary) fails only once the generation runs; a malformed one is a 400 up front.
+  const response = await post(body({ grammar: 'root ::= <[4294967295]>' }));
   assert.equal(response.status, 200);
   const list = events(await response.text());
   const last = list.at(-1);

@@ -231,15 +231,16 @@ test('chat logprobs: one entry per token with at most top_logprobs alternatives;
 });
 
 test('a generation that fails after the stream started ends with an error payload, then [DONE]', async () => {
-  // An invalid grammar is only compiled when the generation runs, after the 200 and its headers went out.
-  const response = await post('/v1/chat/completions', chat({ grammar: 'root ::= (' }));
+  // A valid grammar that no token can continue (a token id past the vocabulary) fails only once the generation
+  // runs, after the 200 and its headers went out (a malformed grammar is a 400 before that).
+  const response = await post('/v1/chat/completions', chat({ grammar: 'root ::= <[4294967295]>' }));
   assert.equal(response.status, 200);
   const list = events(await response.text());
   const error = JSON.parse(list.at(-2)?.data as string);
   assert.equal(error.error.type, 'invalid_request_error');
   assert.equal(error.error.param, 'grammar');
   const whole = await postJson(`${server.url}/v1/chat/completions`, {
-    ...chat({ grammar: 'root ::= (' }),
+    ...chat({ grammar: 'root ::= <[4294967295]>' }),
     stream: false,
   });
   assert.equal(whole.status, 400);

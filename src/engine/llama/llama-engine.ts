@@ -26,7 +26,7 @@ import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { type NativeParts, type NativeSampler, nativeParts } from './native-context.ts';
 import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
-import { SamplingInputs } from './sampling-inputs.ts';
+import { grammarDeadEnd, SamplingInputs } from './sampling-inputs.ts';
 import { SlotCache } from './slot-cache.ts';
 import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
 
@@ -270,7 +270,11 @@ export class LlamaEngine implements Engine {
     let promptReported = false;
     try {
       for (;;) {
-        const step = await pending;
+        const step = await pending.catch((error: unknown) => {
+          throw grammar
+            ? grammarDeadEnd(error, this.detokenize(history.slice(prompt.length), { special: false }), job.banEos)
+            : error;
+        });
         if (step === undefined || signal.aborted) return;
         const { sampled } = step;
         if (!promptReported) {

@@ -1,4 +1,5 @@
 import type { Llama, LlamaGrammar, LlamaModel, Token } from 'node-llama-cpp';
+import { checkGbnf } from '../../core/gbnf-check.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 
 /**
@@ -19,6 +20,8 @@ export class SamplingInputs {
   async grammar(gbnf: string): Promise<LlamaGrammar> {
     let grammar = this.grammars.get(gbnf);
     if (!grammar) {
+      // Last line of defence: every route checks first, but llama.cpp's parser must never see an unchecked text.
+      checkGbnf(gbnf);
       grammar = this.llama.createGrammar({ grammar: gbnf });
       this.grammars.set(gbnf, grammar);
       if (this.grammars.size > 64) this.grammars.delete(this.grammars.keys().next().value as string);
@@ -101,4 +104,19 @@ export class SamplingInputs {
     }
     return this.vocabulary;
   }
+}
+
+/**
+ * llama.cpp fails a sample when the grammar allows no token at all: it is complete and the end-of-text token is
+ * banned, or it needs a character or token id this model's vocabulary lacks. That is the request's grammar, not
+ * a model failure: a 400 saying so (before any text was sent; a stream ends with it as its error).
+ */
+export function grammarDeadEnd(error: unknown, generated: string, banEos: boolean): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!message.includes('Unexpected empty grammar stack')) return error;
+  const after = generated ? `after ${JSON.stringify(generated.slice(-80))}` : 'at the start';
+  const why = banEos
+    ? 'it is complete and ban_eos_token forbids ending, or it needs a character or token this model does not have'
+    : 'it needs a character or token this model does not have';
+  return KindlingError.badInput('grammar', `the grammar allows no token of this model ${after} (${why})`);
 }

@@ -1,4 +1,12 @@
 import { type Static, type TSchema, Type } from 'typebox';
+import {
+  GBNF_MAX_CHARS,
+  GBNF_MAX_ELEMENTS,
+  GBNF_MAX_NESTING,
+  GBNF_MAX_REPEAT,
+  GBNF_MAX_RULES,
+  GBNF_MAX_STACKS,
+} from '../../core/gbnf-check.ts';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { INTEGER_STRING, NUMERIC_STRING } from '../shared/sampler-table.ts';
 import { STREAM_KEY_RULE } from '../shared/stream-key.ts';
@@ -66,7 +74,9 @@ export const KoboldGenerateBody = Type.Object(
     use_default_badwordsids: bool('Alias of ban_eos_token, used only when ban_eos_token is absent.'),
     bypass_eos: bool('EOS may be generated but does not end the generation.'),
     render_special: bool('Render special tokens (EOS, control tokens) as text.'),
-    grammar: text('GBNF grammar the output must follow.'),
+    grammar: text(
+      `GBNF grammar the output must follow (llama.cpp syntax), or a JSON schema as a string (converted, as in KoboldCpp). Checked before generation: a syntax error, an undefined rule, no root rule, left recursion, a repeat {m,n} with m > n or past ${GBNF_MAX_REPEAT}, nesting past ${GBNF_MAX_NESTING} parentheses, more than ${GBNF_MAX_CHARS} characters, an expansion past ${GBNF_MAX_RULES} rules or ${GBNF_MAX_ELEMENTS} elements, a terminal no token can produce ([\\x00], [], reversed ranges) or a grammar so ambiguous that llama.cpp would track more than ${GBNF_MAX_STACKS} parse stacks is a 400 naming the rule.`,
+    ),
     grammar_retain_state: bool('Accepted, ignored.'),
     genkey: text(
       `Identifies the generation for /check, /abort, /last_logprobs and stream resume: ${STREAM_KEY_RULE} (trimmed).`,

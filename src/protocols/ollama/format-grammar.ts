@@ -1,5 +1,6 @@
 import { KindlingError } from '../../core/kindling-error.ts';
 import { JSON_OBJECT_GRAMMAR } from '../shared/json-grammar.ts';
+import { jsonSchemaGrammar } from '../shared/json-schema-check.ts';
 
 /** Ollama `format`: `"json"` → any JSON object, a schema object → llama.cpp's converter, absent/"" → none. */
 export async function formatGrammar(
@@ -10,12 +11,5 @@ export async function formatGrammar(
   if (format === 'json') return JSON_OBJECT_GRAMMAR;
   if (typeof format !== 'object' || Array.isArray(format))
     throw KindlingError.badInput('format', 'expected "json" or a JSON schema object');
-  try {
-    return await jsonSchemaToGrammar(format);
-  } catch (error) {
-    throw KindlingError.badInput(
-      'format',
-      error instanceof Error ? error.message.replace(/^schema: /, '') : String(error),
-    );
-  }
+  return jsonSchemaGrammar(format, 'format', jsonSchemaToGrammar);
 }

@@ -1,5 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+import { JSON_SCHEMA_MAX_COUNT, JSON_SCHEMA_MAX_DEPTH } from '../shared/json-schema-check.ts';
 
 const L = SAMPLING_LIMITS;
 
@@ -48,7 +49,11 @@ const common = {
   stream: Type.Optional(
     Type.Boolean({ description: 'Default true: NDJSON lines as tokens arrive, then a final line with done: true.' }),
   ),
-  format: Type.Optional(Type.Unknown({ description: '"json" or a JSON schema: enforced with a grammar.' })),
+  format: Type.Optional(
+    Type.Unknown({
+      description: `"json" or a JSON schema: enforced with a grammar. A bad schema (unknown type, empty enum/oneOf/anyOf, unresolved or looping $ref, min above max, counts past ${JSON_SCHEMA_MAX_COUNT}, nesting past ${JSON_SCHEMA_MAX_DEPTH}) is a 400 naming the JSON path.`,
+    }),
+  ),
   options: Type.Optional(Options),
   keep_alive: Type.Optional(Type.Unknown({ description: 'Accepted, ignored (the model stays loaded).' })),
 };

@@ -1,5 +1,6 @@
 import { KindlingError } from '../../core/kindling-error.ts';
 import { JSON_OBJECT_GRAMMAR } from '../shared/json-grammar.ts';
+import { jsonSchemaGrammar } from '../shared/json-schema-check.ts';
 import type { ResponseFormat } from './wire.ts';
 
 /**
@@ -15,10 +16,5 @@ export async function responseFormatGrammar(
   const schema = format.json_schema?.schema;
   if (!schema || typeof schema !== 'object')
     throw KindlingError.badInput('response_format.json_schema.schema', 'expected a JSON schema object');
-  try {
-    return await jsonSchemaToGrammar(schema);
-  } catch (error) {
-    const message = error instanceof Error ? error.message.replace(/^schema: /, '') : String(error);
-    throw KindlingError.badInput('response_format.json_schema.schema', message);
-  }
+  return jsonSchemaGrammar(schema, 'response_format.json_schema.schema', jsonSchemaToGrammar);
 }

@@ -1,5 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+import { JSON_SCHEMA_MAX_COUNT, JSON_SCHEMA_MAX_DEPTH, JSON_SCHEMA_MAX_NODES } from '../shared/json-schema-check.ts';
 
 const L = SAMPLING_LIMITS;
 
@@ -77,7 +78,7 @@ export const ResponseFormat = Type.Object(
   },
   {
     additionalProperties: true,
-    description: 'json_object and json_schema are enforced with a grammar while sampling.',
+    description: `json_object and json_schema are enforced with a grammar while sampling. The schema is checked first: an unknown type, an empty enum/oneOf/anyOf, a $ref that does not resolve to #/$defs/NAME or loops without an object or array between, min above max, counts past ${JSON_SCHEMA_MAX_COUNT}, nesting past ${JSON_SCHEMA_MAX_DEPTH} or more than ${JSON_SCHEMA_MAX_NODES} values is a 400 naming the JSON path. A Kobold-style grammar field (GBNF) is honoured too and checked the same way as on /api/v1/generate.`,
   },
 );
 export type ResponseFormat = Static<typeof ResponseFormat>;

@@ -1,3 +1,4 @@
+import { checkGbnf } from '../../core/gbnf-check.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../../core/sampling-params.ts';
@@ -108,8 +109,14 @@ export function decodeSampling(fields: Fields): SamplingParams {
   if (xtcProbability > 0)
     params.xtc = { probability: Math.min(1, xtcProbability), threshold: num(fields, ['xtc_threshold']) ?? 0.1 };
   const grammar = fields.grammar;
-  if (typeof grammar === 'string' && grammar.trim() !== '') params.grammar = grammar;
+  if (typeof grammar === 'string' && grammar.trim() !== '') params.grammar = checkedGrammar(grammar);
   return params;
+}
+
+/** A grammar llama.cpp could choke on is refused here, before the request is submitted (see gbnf-check.ts). */
+function checkedGrammar(grammar: string): string {
+  checkGbnf(grammar, 'grammar');
+  return grammar;
 }
 
 const L = SAMPLING_LIMITS;

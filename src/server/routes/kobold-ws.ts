@@ -6,6 +6,7 @@ import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
+import { withSchemaGrammar } from '../../protocols/shared/grammar-field.ts';
 import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/shared/stream-key.ts';
 import { lookupLimiter } from '../lookup-rate-limit.ts';
 import { principalOf } from '../principal.ts';
@@ -39,7 +40,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         for (const reader of readers.values()) reader.abort();
       });
 
-      socket.on('message', (data) => {
+      socket.on('message', async (data) => {
         let message: unknown;
         try {
           message = JSON.parse(String(data));
@@ -85,10 +86,8 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
           );
         let target: ReturnType<typeof submitOrResume>;
         try {
-          const request = decodeKoboldGenerate(
-            { ...message.request, genkey: id },
-            { maxLength: config.defaultMaxLength },
-          );
+          const body = await withSchemaGrammar({ ...message.request, genkey: id }, context.jsonSchemaToGrammar);
+          const request = decodeKoboldGenerate(body, { maxLength: config.defaultMaxLength });
           target = submitOrResume(scheduler, request, message.last_event_id, origin);
         } catch (error) {
           return sendError(id, toKindlingError(error));

@@ -11,6 +11,8 @@ import {
   KoboldGenerateBody as KoboldGenerateSchema,
   TokenCountBody,
 } from '../../protocols/kobold/wire.ts';
+import { withSchemaGrammar } from '../../protocols/shared/grammar-field.ts';
+import { jsonSchemaGrammar } from '../../protocols/shared/json-schema-check.ts';
 import { clientKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { generationLogprobs, readerOutcome } from '../generation-outcome.ts';
@@ -36,7 +38,8 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       url,
       { schema: { tags, summary: 'Generate text (waits for the whole result)', body: KoboldGenerateSchema } },
       async (request, reply) => {
-        const generation = scheduler.submit(decodeKoboldGenerate(request.body, defaults), {
+        const body = await withSchemaGrammar(request.body, context.jsonSchemaToGrammar);
+        const generation = scheduler.submit(decodeKoboldGenerate(body, defaults), {
           principal: principalOf(request),
           protocol: KOBOLD_PROTOCOL,
         });
@@ -61,9 +64,10 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       },
     },
     async (request, reply) => {
+      const body = await withSchemaGrammar(request.body, context.jsonSchemaToGrammar);
       const target = submitOrResume(
         scheduler,
-        decodeKoboldGenerate(request.body, defaults),
+        decodeKoboldGenerate(body, defaults),
         lastEventId(request.headers['last-event-id']),
         { principal: principalOf(request), protocol: KOBOLD_PROTOCOL },
       );
@@ -190,15 +194,18 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     async (request) => lastLogprobs(request, request.body?.genkey),
   );
 
-  app.post<{ Body: Record<string, unknown> }>(
+  app.post<{ Body: unknown }>(
     '/api/extra/json_to_grammar',
     { schema: { tags, summary: 'Convert a JSON schema to a GBNF grammar' } },
     async (request) => {
-      const body = request.body ?? {};
-      const schema = 'schema' in body ? body.schema : body;
-      if (!schema || typeof schema !== 'object')
-        throw KindlingError.badInput('schema', 'expected a JSON schema object');
-      return { result: await context.jsonSchemaToGrammar(schema), success: true };
+      // KoboldCpp takes {"schema": …} or the bare schema; a body that is not an object (123, "s", true, null, [])
+      // is a 400 from the schema check, not a TypeError from `in`.
+      const body: unknown = request.body;
+      const schema =
+        typeof body === 'object' && body !== null && !Array.isArray(body) && 'schema' in body
+          ? (body as { schema: unknown }).schema
+          : body;
+      return { result: await jsonSchemaGrammar(schema, 'schema', context.jsonSchemaToGrammar), success: true };
     },
   );
 }
