@@ -30,3 +30,66 @@ export async function waitUntil(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Reads `reader` until the decoded text so far satisfies `enough`, failing when the stream ends first or after
+ * `ms`, naming what was awaited. Returns the text read (after `initial`).
+ */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  enough: (text: string) => boolean,
+  ms: number,
+  what: string,
+  initial = '',
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = initial;
+  const end = Date.now() + ms;
+  while (!enough(text)) {
+    const left = end - Date.now();
+    if (left <= 0)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}; got ${JSON.stringify(text.slice(-300))}`);
+    const { done, value } = await withDeadline(reader.read(), left, `${what}; got ${JSON.stringify(text.slice(-300))}`);
+    if (done) throw new Error(`the stream ended before ${what}; got ${JSON.stringify(text.slice(-300))}`);
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
+}
+
+/**
+ * A fetch signal that aborts after `ms` with an error naming what was awaited (fetch and its body reads reject
+ * with the signal's reason), and also when `signal` (the caller's own) aborts.
+ */
+export function deadlineSignal(ms: number, what: string, signal?: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  timer.unref();
+  if (signal) {
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  }
+  return controller.signal;
+}
+
+/**
+ * `iterable` with a deadline on the whole iteration: `for await (const x of within(stream, ms, what))` fails
+ * naming `what` instead of waiting forever on a stream that never ends. Breaking out closes the source as a
+ * plain `for await` would.
+ */
+export async function* within<T>(iterable: AsyncIterable<T>, ms: number, what: string): AsyncGenerator<T> {
+  const iterator = iterable[Symbol.asyncIterator]();
+  const end = Date.now() + ms;
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await withDeadline(iterator.next(), Math.max(0, end - Date.now()), what);
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!finished) await withDeadline(Promise.resolve(iterator.return?.()), 10_000, `${what} to close`);
+  }
+}
