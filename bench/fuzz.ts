@@ -52,8 +52,9 @@ try {
         ? `\n${name}: FAILED\n  ${failure}`
         : `${name}: passed ${details.numRuns} runs${details.interrupted ? ' (stopped at the time limit)' : ''}`,
     );
-  report('HTTP', http, describeFailure(http));
-  report('WebSocket', ws, describeFailure(ws));
+  // The whole counterexample: a person replays it with curl or wscat.
+  report('HTTP', http, describeFailure(http, 100_000));
+  report('WebSocket', ws, describeFailure(ws, 100_000));
   process.exitCode = http.failed || ws.failed ? 1 : 0;
 } finally {
   await target.close();

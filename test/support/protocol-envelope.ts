@@ -121,7 +121,8 @@ const parse = (text: string): unknown => {
 
 /**
  * Why a streamed body did not end truthfully in `protocol`, or undefined when its last event is a final one:
- * Kobold a `finish_reason` that is not null, OpenAI `data: [DONE]`, Anthropic `message_stop` or `error`,
+ * Kobold a `finish_reason` that is not null, OpenAI `data: [DONE]` or an error payload, Anthropic `message_stop`
+ * or `error`,
  * Ollama a last NDJSON line with `done: true` or an `error`.
  */
 export function streamEndProblem(protocol: Protocol, text: string): string | undefined {
@@ -141,9 +142,12 @@ export function streamEndProblem(protocol: Protocol, text: string): string | und
       if (isRecord(data) && typeof data.finish_reason === 'string') return undefined;
       return `the Kobold stream did not end with a finish_reason: ${tail()}`;
     }
-    case 'openai':
-      if (last.data.trim() === '[DONE]') return undefined;
-      return `the OpenAI stream did not end with data: [DONE]: ${tail()}`;
+    case 'openai': {
+      // A stream that fails ends with an error payload (the SDKs throw it), not with [DONE].
+      if (last.data.trim() === '[DONE]' || (isRecord(parse(last.data)) && 'error' in (parse(last.data) as object)))
+        return undefined;
+      return `the OpenAI stream did not end with data: [DONE] or an error: ${tail()}`;
+    }
     case 'anthropic':
       if (last.event === 'message_stop' || last.event === 'error') return undefined;
       return `the Anthropic stream did not end with message_stop or error: ${tail()}`;

@@ -136,23 +136,9 @@ export const wrongType: fc.Arbitrary<unknown> = fc.oneof(
 /** GBNF grammars, valid and not: repeats with any bounds, empty classes, NULs, left recursion, undefined rules. */
 export const grammarText: fc.Arbitrary<string> = (() => {
   const atom = fc.oneof(
-    fc.constantFrom(
-      '"a"',
-      '"b c"',
-      '[a-z]',
-      '[^\\n]',
-      '[\\x00]',
-      '[]',
-      '.',
-      '"\\u0000"',
-      '"',
-      '(',
-      ')',
-      '|',
-      'x',
-      'root',
-    ),
-    fc.string({ maxLength: 5 }).map((s) => JSON.stringify(s)),
+    { weight: 6, arbitrary: fc.constantFrom('"a"', '"b c"', '[a-z]', '[^\\n]', '.', 'x', 'root', '("a" | "b")') },
+    { weight: 2, arbitrary: fc.string({ maxLength: 5 }).map((s) => JSON.stringify(s)) },
+    { weight: 1, arbitrary: fc.constantFrom('[\\x00]', '[]', '"\\u0000"', '"', '(', ')', '|') },
   );
   const repeat = fc.oneof(
     fc.constantFrom('', '', '*', '+', '?', '{1000000}', '{,}', '{-1}', '{0}'),
@@ -245,11 +231,12 @@ const FIELD_VALUES: Record<string, fc.Arbitrary<unknown>> = {
 export function fromSchema(schema: unknown, depth = 0, field?: string): fc.Arbitrary<unknown> {
   const special = field ? FIELD_VALUES[field] : undefined;
   const base = baseFromSchema(schema, depth);
+  // A wrong type is rare per field, so that most bodies pass validation and reach the code behind it.
   const options = [
-    { weight: 6, arbitrary: base },
+    { weight: 30, arbitrary: base },
     { weight: 1, arbitrary: wrongType },
   ];
-  if (special) options.push({ weight: 6, arbitrary: special });
+  if (special) options.push({ weight: 30, arbitrary: special });
   return fc.oneof(...options);
 }
 
@@ -525,8 +512,18 @@ export class FuzzTarget {
     this.wsCases++;
     const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/extra/generate/ws`);
     const problems: string[] = [];
-    /** Start ids still owed an `end`, `error`, or (for an abort) `aborted`. */
-    const owed = new Set<string>();
+    /**
+     * Start ids still owed an `end` or `error` (a list: one entry per start frame). The server may name a
+     * generation by its key trimmed, or cut to the longest legal key, so a terminal message settles the first
+     * entry that matches in any of those forms.
+     */
+    const owed: string[] = [];
+    const settle = (id: string) => {
+      const index = owed.findIndex((raw) =>
+        [raw, raw.trim(), raw.slice(0, 128), raw.trim().slice(0, 128)].includes(id),
+      );
+      if (index >= 0) owed.splice(index, 1);
+    };
     let pongs = 0;
     let closedEarly: string | undefined;
     try {
@@ -554,7 +551,7 @@ export class FuzzTarget {
           else if (message.status >= 500) problems.push(`a ${message.status} error: ${message.message.slice(0, 200)}`);
         }
         if (message.type === 'pong') pongs++;
-        if (typeof message.id === 'string' && ['end', 'error'].includes(String(message.type))) owed.delete(message.id);
+        if (typeof message.id === 'string' && ['end', 'error'].includes(String(message.type))) settle(message.id);
       });
       socket.on('close', (code) => {
         closedEarly = `the server closed the WebSocket (code ${code})`;
@@ -564,14 +561,14 @@ export class FuzzTarget {
         try {
           parsed = JSON.parse(frame);
         } catch {}
-        if (parsed?.type === 'start' && typeof parsed.id === 'string') owed.add(parsed.id);
+        if (parsed?.type === 'start' && typeof parsed.id === 'string') owed.push(parsed.id);
         socket.send(frame);
       }
       socket.send('{"type":"ping"}');
       const end = Date.now() + CASE_DEADLINE_MS;
-      while ((owed.size > 0 || pongs === 0) && !closedEarly) {
+      while ((owed.length > 0 || pongs === 0) && !closedEarly) {
         if (Date.now() > end)
-          return `no end or error within ${CASE_DEADLINE_MS} ms for ${[...owed].map((id) => JSON.stringify(id.slice(0, 40))).join(', ') || 'the closing ping'}`;
+          return `no end or error within ${CASE_DEADLINE_MS} ms for ${owed.map((id) => JSON.stringify(id.slice(0, 40))).join(', ') || 'the closing ping'}`;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       // A start with a malformed body may fail validation without naming its id: the ping's pong shows the
@@ -624,25 +621,28 @@ export async function fuzzRoutes(
         )
       : (skipped as unknown as fc.RunDetails<[HttpCase]>);
   if (only && !only.includes('ws')) return { http, ws: skipped as unknown as fc.RunDetails<[WsCase]> };
+  // The WebSocket property gets a quarter of the budget after the HTTP one, or all of it when alone.
+  const share = routes.length > 0 ? 4 : 1;
   const ws = await fc.check(
     fc.asyncProperty(wsCase(generateSchema(all)), (c) => target.run(c)),
     {
       ...parameters,
-      numRuns: Math.max(1, Math.round(options.numRuns / 4)),
-      interruptAfterTimeLimit: Math.round(options.timeLimitMs / 4),
+      numRuns: Math.max(1, Math.round(options.numRuns / share)),
+      interruptAfterTimeLimit: Math.round(options.timeLimitMs / share),
     },
   );
   return { http, ws };
 }
 
 /** A failed run in a form a person can act on: the shrunk case and the error. */
-export function describeFailure<T extends [HttpCase] | [WsCase]>(details: fc.RunDetails<T>): string {
+export function describeFailure<T extends [HttpCase] | [WsCase]>(details: fc.RunDetails<T>, limit = 600): string {
   if (!details.failed) return '';
   const c = details.counterexample?.[0] as HttpCase | WsCase | undefined;
   const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  const cut = (text: string) => (text.length > limit ? `${text.slice(0, limit)}… (${text.length} chars)` : text);
   const shown =
     c?.kind === 'http'
-      ? `POST ${c.path} ${JSON.stringify(c.headers)} body ${JSON.stringify(c.body.slice(0, 600))}${c.body.length > 600 ? ` (${c.body.length} chars)` : ''}`
-      : `WebSocket frames ${JSON.stringify(c?.messages.map((m) => m.slice(0, 300)))}`;
+      ? `POST ${c.path} ${JSON.stringify(c.headers)} body ${JSON.stringify(cut(c.body))}`
+      : `WebSocket frames ${JSON.stringify(c?.messages.map(cut))}`;
   return `${error}\n  counterexample (seed ${details.seed}, path "${details.counterexamplePath}", after ${details.numRuns} runs and ${details.numShrinks} shrinks): ${shown}`;
 }
