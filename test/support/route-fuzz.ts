@@ -38,7 +38,7 @@ export interface WsCase {
   messages: string[];
 }
 
-/** The largest fuzzed body; big bodies have their own cases in hostile-input.test.ts. */
+/** The largest fuzzed body; big bodies have their own cases in hostile-input-requests.test.ts. */
 const MAX_BODY_CHARS = 2 * 1024 * 1024;
 
 /** Ms an HTTP answer or a WebSocket generation may take before it counts as a hang. */
