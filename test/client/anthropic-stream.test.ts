@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient, HttpStatusError, ProviderStreamError, type StreamEvent } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeAnthropic } from '../support/fake-providers/fake-anthropic.ts';
 
 test('Anthropic stream: text_delta events become text, pings are ignored, usage and stop reason are mapped', async (t) => {
@@ -17,7 +18,7 @@ test('Anthropic stream: text_delta events become text, pings are ignored, usage 
     stop: ['END'],
   });
   const all: StreamEvent[] = [];
-  for await (const event of stream) all.push(event);
+  for await (const event of within(stream, 120_000, 'the stream to end')) all.push(event);
   const result = await stream.result;
 
   assert.deepEqual(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient, type StreamEvent } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 import { startFakeOpenRouter } from '../support/fake-providers/fake-openrouter.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
@@ -10,7 +11,7 @@ const FAST_RETRY = { maxRetries: 12, baseDelayMs: 2, maxDelayMs: 20 };
 async function collect(stream: AsyncIterable<StreamEvent>) {
   const texts: Array<{ text: string; id?: string }> = [];
   let reconnects = 0;
-  for await (const event of stream) {
+  for await (const event of within(stream, 120_000, 'the stream to end')) {
     if (event.type === 'text')
       texts.push(event.id === undefined ? { text: event.text } : { text: event.text, id: event.id });
     if (event.type === 'status' && event.status === 'reconnecting') reconnects += 1;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient, HeartbeatTimeoutError, NetworkError, type StreamEvent } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 import { startFakeOpenRouter } from '../support/fake-providers/fake-openrouter.ts';
 
@@ -12,7 +13,8 @@ test('a server that goes silent (no data, no pings, socket open) trips the heart
   const started = Date.now();
   const stream = client.stream({ prompt: 'x' });
   const statuses: StreamEvent[] = [];
-  for await (const event of stream) if (event.type === 'status') statuses.push(event);
+  for await (const event of within(stream, 120_000, 'the stream to end'))
+    if (event.type === 'status') statuses.push(event);
   const result = await stream.result;
 
   assert.equal(result.text, fake.expectedText(1, 30));
@@ -46,7 +48,11 @@ test('a slow consumer is not mistaken for a silent server', async (t) => {
   t.after(() => fake.close());
   const client = createClient('openai', { baseUrl: fake.url, heartbeatTimeoutMs: 400 });
   let text = '';
-  for await (const event of client.stream({ messages: [{ role: 'user', content: 'x' }] })) {
+  for await (const event of within(
+    client.stream({ messages: [{ role: 'user', content: 'x' }] }),
+    120_000,
+    'the stream to end',
+  )) {
     if (event.type === 'text') {
       text += event.text;
       await new Promise((resolve) => setTimeout(resolve, 800));

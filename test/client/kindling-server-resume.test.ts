@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient, type TextClient, type TextRequest } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
 import { postJson, startTestServer } from '../support/test-server.ts';
@@ -12,7 +13,7 @@ async function streamChecked(client: TextClient, request: TextRequest) {
   const stream = client.stream(request);
   let lastId = 0;
   let reconnects = 0;
-  for await (const event of stream) {
+  for await (const event of within(stream, 120_000, 'the stream to end')) {
     if (event.type === 'status' && event.status === 'reconnecting') reconnects += 1;
     if (event.type !== 'text') continue;
     const id = Number(event.id);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { KindlingWsClient, type WebSocketConstructorLike } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
 import { postJson, startTestServer } from '../support/test-server.ts';
@@ -38,7 +39,7 @@ test('WebSocket: concurrent generations through the cutting proxy end with exact
       const stream = cut.stream(request);
       let lastId = 0;
       let text = '';
-      for await (const event of stream) {
+      for await (const event of within(stream, 120_000, 'the stream to end')) {
         if (event.type === 'status' && event.status === 'reconnecting') reconnects++;
         if (event.type !== 'text') continue;
         assert.ok(Number(event.id) > lastId, `id ${event.id} after ${lastId}`);
@@ -75,7 +76,7 @@ test('WebSocket: aborting one stream stops only that generation on the server', 
   });
   const long = client.stream({ prompt: 'x', maxTokens: 2000, genkey: 'WS-ABORT', extra: { ban_eos_token: true } });
   const short = client.stream({ prompt: 'y', maxTokens: 20, seed: 1, extra: { ban_eos_token: true } });
-  for await (const event of long) {
+  for await (const event of within(long, 120_000, 'the stream to end')) {
     if (event.type === 'text') break;
   }
   await assert.rejects(long.result, (error: Error) => error.name === 'AbortedError');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AbortedError, createClient, type StreamEvent } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 
@@ -17,7 +18,7 @@ test('Kobold stream on our server: queue comments become statuses (then processi
     extra: { dry_multiplier: 0.8 },
   });
   const all: StreamEvent[] = [];
-  for await (const event of stream) all.push(event);
+  for await (const event of within(stream, 120_000, 'the stream to end')) all.push(event);
   const result = await stream.result;
 
   assert.deepEqual(
@@ -85,7 +86,7 @@ test('aborting a Kobold stream cancels the fetch, calls /api/extra/abort with th
   let received = '';
   await assert.rejects(
     (async () => {
-      for await (const event of stream) {
+      for await (const event of within(stream, 120_000, 'the stream to end')) {
         if (event.type === 'text') received += event.text;
         if (received.length > 0 && !controller.signal.aborted) controller.abort();
       }
@@ -107,7 +108,7 @@ test('leaving the loop early aborts the Kobold generation on the server too', as
   const fake = await startFakeKobold({ tokenCount: 400, tokenIntervalMs: 3 });
   t.after(() => fake.close());
   const stream = createClient('kobold', { baseUrl: fake.url }).stream({ prompt: 'x', genkey: 'KCPPbreak' });
-  for await (const event of stream) if (event.type === 'text') break;
+  for await (const event of within(stream, 120_000, 'the stream to end')) if (event.type === 'text') break;
   assert.deepEqual(fake.aborts, ['KCPPbreak']);
   await assert.rejects(stream.result, AbortedError);
 });
@@ -150,7 +151,7 @@ test('KoboldCpp 1.76 stream format: "null" finish reasons and \\u-escaped text, 
   t.after(() => fake.close());
   const stream = createClient('kobold', { baseUrl: fake.url }).stream({ prompt: 'x' });
   const ids: Array<string | undefined> = [];
-  for await (const event of stream) if (event.type === 'text') ids.push(event.id);
+  for await (const event of within(stream, 120_000, 'the stream to end')) if (event.type === 'text') ids.push(event.id);
   const result = await stream.result;
   assert.equal(result.text, fake.expectedText(4, 20));
   assert.equal(result.stopReason, 'length');
@@ -165,7 +166,7 @@ test('a cut KoboldCpp stream (no resume) is recovered through /check: the server
   const stream = client.stream({ prompt: 'x', genkey: 'KCPPcut' });
   let beforeCut = '';
   let reconnects = 0;
-  for await (const event of stream) {
+  for await (const event of within(stream, 120_000, 'the stream to end')) {
     if (event.type === 'text' && reconnects === 0) beforeCut += event.text;
     if (event.type === 'status' && event.status === 'reconnecting') reconnects += 1;
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient, HttpStatusError, ProviderStreamError } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeOllama } from '../support/fake-providers/fake-ollama.ts';
 
 test('Ollama /api/generate NDJSON: response fields become text; the done line gives usage and done_reason', async (t) => {
@@ -16,7 +17,8 @@ test('Ollama /api/generate NDJSON: response fields become text; the done line gi
     seed: 3,
     repPen: 1.1,
   });
-  for await (const event of stream) if (event.type === 'text') chunks.push(event.text);
+  for await (const event of within(stream, 120_000, 'the stream to end'))
+    if (event.type === 'text') chunks.push(event.text);
   const result = await stream.result;
   assert.equal(chunks.join(''), fake.expectedText(3, 10));
   assert.equal(result.text, chunks.join(''));

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient, HttpStatusError, ProviderStreamError, type StreamEvent } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeOpenRouter } from '../support/fake-providers/fake-openrouter.ts';
 
 async function events(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
-  for await (const event of stream) out.push(event);
+  for await (const event of within(stream, 120_000, 'the stream to end')) out.push(event);
   return out;
 }
 
@@ -82,7 +83,8 @@ test('a mid-stream OpenRouter error object ends the stream with ProviderStreamEr
   const stream = client.stream({ messages: [{ role: 'user', content: 'x' }] });
   await assert.rejects(
     (async () => {
-      for await (const event of stream) if (event.type === 'text') received.push(event.text);
+      for await (const event of within(stream, 120_000, 'the stream to end'))
+        if (event.type === 'text') received.push(event.text);
     })(),
     (error: unknown) => {
       assert.ok(error instanceof ProviderStreamError);

@@ -11,6 +11,7 @@ import {
   NetworkError,
   type StreamEvent,
 } from '../../src/client/index.ts';
+import { within } from '../support/deadline.ts';
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 
 test('503 with retry-after-ms is retried after the server-given delay, then succeeds', async (t) => {
@@ -23,7 +24,8 @@ test('503 with retry-after-ms is retried after the server-given delay, then succ
   const started = Date.now();
   const stream = client.stream({ prompt: 'x' });
   const statuses: StreamEvent[] = [];
-  for await (const event of stream) if (event.type === 'status') statuses.push(event);
+  for await (const event of within(stream, 120_000, 'the stream to end'))
+    if (event.type === 'status') statuses.push(event);
   assert.equal((await stream.result).text, fake.expectedText(1, 5));
   assert.ok(Date.now() - started >= 160);
   assert.equal(fake.requests.filter((r) => r.path === '/api/extra/generate/stream').length, 3);
@@ -138,7 +140,7 @@ test('an abort during the backoff wait ends at once with AbortedError and sends 
   const started = Date.now();
   await assert.rejects(
     (async () => {
-      for await (const event of stream)
+      for await (const event of within(stream, 120_000, 'the stream to end'))
         if (event.type === 'status' && event.status === 'reconnecting') controller.abort();
     })(),
     AbortedError,
@@ -154,7 +156,7 @@ test('a TextStream can be iterated once; result works without iterating', async 
   const unread = client.stream({ prompt: 'x' });
   assert.equal((await unread.result).text, fake.expectedText(1, 4));
   const stream = client.stream({ prompt: 'x' });
-  for await (const _ of stream) {
+  for await (const _ of within(stream, 120_000, 'the stream to end')) {
     // drain
   }
   assert.throws(() => stream[Symbol.asyncIterator](), /only once/);

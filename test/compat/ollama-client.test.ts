@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Ollama } from 'ollama';
 import type { RunningServer } from '../../src/main.ts';
+import { within } from '../support/deadline.ts';
 import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** The `ollama` npm client against the real server. */
@@ -20,12 +21,16 @@ test('generate streaming: parts as tokens arrive, a final part with done_reason,
     options: { num_predict: 10, seed: 9 },
   });
   const parts = [];
-  for await (const part of await ollama.generate({
-    model: 'any',
-    prompt: 'Once upon a time',
-    stream: true,
-    options: { num_predict: 10, seed: 9 },
-  }))
+  for await (const part of within(
+    await ollama.generate({
+      model: 'any',
+      prompt: 'Once upon a time',
+      stream: true,
+      options: { num_predict: 10, seed: 9 },
+    }),
+    120_000,
+    'the generate stream to end',
+  ))
     parts.push(part);
   const final = parts.at(-1);
   assert.ok(final?.done);
@@ -73,12 +78,16 @@ test('chat streaming: assistant message parts, then done with counters', async (
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'Hi' },
   ];
-  for await (const part of await ollama.chat({
-    model: 'any',
-    messages,
-    stream: true,
-    options: { num_predict: 8, temperature: 0 },
-  }))
+  for await (const part of within(
+    await ollama.chat({
+      model: 'any',
+      messages,
+      stream: true,
+      options: { num_predict: 8, temperature: 0 },
+    }),
+    120_000,
+    'the chat stream to end',
+  ))
     parts.push(part);
   const whole = await ollama.chat({ model: 'any', messages, options: { num_predict: 8, temperature: 0 } });
   assert.ok(parts.every((p) => p.message.role === 'assistant'));
@@ -97,7 +106,7 @@ test('breaking out of a stream (client abort) frees the slot', async () => {
   const options = { num_predict: 400, logit_bias: banEndTokens(server) } as Record<string, unknown>;
   const stream = await ollama.generate({ model: 'any', prompt: 'Once', stream: true, options });
   let n = 0;
-  for await (const part of stream) {
+  for await (const part of within(stream, 120_000, 'the stream to end')) {
     if (part.response) n++;
     if (n >= 2) {
       stream.abort();

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import type { RunningServer } from '../../src/main.ts';
+import { deadlineSignal, within } from '../support/deadline.ts';
 import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** The official `openai` npm SDK against the real server on the tiny random-weight model. */
@@ -77,7 +78,7 @@ test('chat streaming: role first, content deltas, finish_reason, then a usage ch
     stream_options: { include_usage: true },
   });
   const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
+  for await (const chunk of within(stream, 120_000, 'the stream to end')) chunks.push(chunk);
   assert.equal(chunks[0]?.choices[0]?.delta.role, 'assistant');
   assert.ok(chunks.every((c) => c.id === chunks[0]?.id && c.object === 'chat.completion.chunk'));
   const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
@@ -120,7 +121,7 @@ test('completions: raw prompt, stop string trimmed, finish_reason stop; streamin
   });
   let text = '';
   let finish: string | null = null;
-  for await (const chunk of stream) {
+  for await (const chunk of within(stream, 120_000, 'the stream to end')) {
     text += chunk.choices[0]?.text ?? '';
     finish = chunk.choices[0]?.finish_reason ?? finish;
   }
@@ -151,7 +152,7 @@ test('abort mid-stream (breaking out of the SDK iterator) frees the slot at once
     logit_bias: banEndTokens(server),
   });
   let seen = 0;
-  for await (const chunk of stream) {
+  for await (const chunk of within(stream, 120_000, 'the stream to end')) {
     if (chunk.choices[0]?.delta.content) seen++;
     if (seen >= 2) break;
   }
@@ -212,12 +213,13 @@ test('a queued stream gets queue and heartbeat comments, which the SDK skips, th
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ messages, max_tokens: 3, stream: true }),
+    signal: deadlineSignal(60_000, 'the queued raw stream to end'),
   });
   const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 3, stream: true });
   await new Promise((resolve) => setTimeout(resolve, 150));
   for (const blocker of blockers) blocker.abort('client');
   const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
+  for await (const chunk of within(stream, 120_000, 'the stream to end')) chunks.push(chunk);
   assert.equal(chunks[0]?.choices[0]?.delta.role, 'assistant');
   assert.ok(chunks.some((c) => c.choices[0]?.finish_reason));
   const body = await (await raw).text();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
+import { deadlineSignal, readUntil } from '../support/deadline.ts';
 import { LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
 
 /** Anthropic Messages on the wire: event framing and order, usage, resume, error envelope. */
@@ -22,7 +23,7 @@ const post = (payload: unknown, headers: Record<string, string> = {}, signal?: A
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(payload),
-    ...(signal ? { signal } : {}),
+    signal: deadlineSignal(60_000, 'the answer to POST /v1/messages', signal),
   });
 
 /**
@@ -112,9 +113,12 @@ test('a keyed stream resumes after Last-Event-ID: no second generation, nothing 
   const controller = new AbortController();
   const first = await post(payload, { 'Idempotency-Key': key }, controller.signal);
   const reader = (first.body as ReadableStream<Uint8Array>).getReader();
-  let seen = '';
-  while ((seen.match(/event: content_block_delta\n/g) ?? []).length < 2 || !seen.endsWith('\n\n'))
-    seen += new TextDecoder().decode((await reader.read()).value);
+  const seen = await readUntil(
+    reader,
+    (text) => (text.match(/event: content_block_delta\n/g) ?? []).length >= 2 && text.endsWith('\n\n'),
+    20_000,
+    'two content_block_delta events',
+  );
   controller.abort();
   const before = events(seen);
   const generation = server.context.scheduler.find(LOCAL_PRINCIPAL, key);

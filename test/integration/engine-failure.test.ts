@@ -5,6 +5,7 @@ import { defaultServerConfig } from '../../src/config/server-config.ts';
 import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createApp } from '../../src/server/app.ts';
+import { deadlineSignal } from '../support/deadline.ts';
 import { parseLikeLite } from '../support/lite-sse-parser.ts';
 import { postJson } from '../support/test-server.ts';
 
@@ -40,6 +41,7 @@ describe('an engine failure mid-generation', () => {
     const response = await fetch(`${url}/api/extra/generate/stream`, {
       method: 'POST',
       body: JSON.stringify({ prompt: 'x', max_length: 10 }),
+      signal: deadlineSignal(60_000, 'the failing stream to end'),
     });
     const text = await response.text();
     assert.match(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
+import { withDeadline } from '../support/deadline.ts';
 import { parseLikeLite } from '../support/lite-sse-parser.ts';
 import { openStream } from '../support/sse-capture.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
@@ -53,7 +54,7 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
       success: 'true',
       done: 'true',
     });
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const final = (await postJson(path('/api/extra/generate/check'), { genkey: 'K1' })).body.results[0];
     assert.equal(final.status, 'done');
     assert.equal(final.finish_reason, 'length');
@@ -103,12 +104,12 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
       success: 'true',
       done: 'true',
     });
-    await queued.done;
+    await withDeadline(queued.done, 30_000, 'the queued stream to end');
     assert.deepEqual(parseLikeLite(queued.text).events, [
       { event: 'message', data: { token: '', finish_reason: 'length' } },
     ]);
     await postJson(path('/api/extra/abort'), { genkey: 'RUN' });
-    await running.done;
+    await withDeadline(running.done, 30_000, 'the running stream to end');
     await waitIdle();
   });
 
@@ -124,7 +125,7 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
       await new Promise((r) => setTimeout(r, 10));
     assert.equal((await getJson(path('/api/extra/perf'))).body.queue, 0);
     await postJson(path('/api/extra/abort'), { genkey: 'RUN2' });
-    await running.done;
+    await withDeadline(running.done, 30_000, 'the running stream to end');
     await waitIdle();
     assert.equal(
       (await getJson(path('/api/extra/perf'))).body.total_gens,
@@ -168,7 +169,7 @@ describe('check, abort and the queue (one slot, one waiting place)', () => {
       max_length: 2,
       ban_eos_token: true,
     });
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const beforeFirstEvent = stream.text.slice(0, stream.text.indexOf('event: message'));
     assert.match(beforeFirstEvent, /^: ping\n\n/m);
     const { events } = parseLikeLite(stream.text);

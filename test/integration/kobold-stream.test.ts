@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
+import { withDeadline } from '../support/deadline.ts';
 import { parseLikeLite } from '../support/lite-sse-parser.ts';
 import { openStream } from '../support/sse-capture.ts';
 import { getJson, postJson, startTestServer } from '../support/test-server.ts';
@@ -30,7 +31,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
     assert.equal(stream.response.status, 200);
     assert.match(stream.response.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.equal(stream.response.headers.get('cache-control'), 'no-cache');
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const frames = stream.text.split('\n\n').filter(Boolean);
     let lastId = 0;
     for (const frame of frames) {
@@ -53,7 +54,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
   test('the streamed text equals the sync text for the same seed, one event per token', async () => {
     const body = { prompt: 'The little fox', max_length: 24, ban_eos_token: true, sampler_seed: 11, temperature: 1 };
     const stream = await openStream(url, body);
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const sync = await postJson(`${server.url}/api/v1/generate`, body);
     assert.equal(tokens(stream.text), sync.body.results[0].text);
     assert.ok(parseLikeLite(stream.text).events.length > 5);
@@ -68,7 +69,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
       trim_stop: true,
     };
     const stream = await openStream(url, body);
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const events = parseLikeLite(stream.text).events;
     assert.equal(tokens(stream.text), 'Hello World');
     assert.ok(events.length >= 3, 'streamed token by token');
@@ -80,7 +81,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
     const target = 'café 日本語 🔥 über ñ';
     const body = { prompt: 'x', max_length: 60, grammar: `root ::= ${JSON.stringify(target)}` };
     const stream = await openStream(url, body);
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const events = parseLikeLite(stream.text).events;
     for (const event of events) assert.ok(!event.data.token.includes('\uFFFD'));
     assert.equal(tokens(stream.text), target);
@@ -94,7 +95,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
     await stream.until((text) => parseLikeLite(text).events.length >= 2);
     const abort = await postJson(`${server.url}/api/extra/abort`, { genkey: 'ABORT1' });
     assert.deepEqual(abort.body, { success: 'true', done: 'true' });
-    await stream.done;
+    await withDeadline(stream.done, 30_000, 'the stream stream to end');
     const events = parseLikeLite(stream.text).events;
     assert.deepEqual(events.at(-1)?.data, { token: '', finish_reason: 'length' });
     const perf = (await getJson(`${server.url}/api/extra/perf`)).body;
@@ -129,7 +130,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
     const conflict = await postJson(url, body);
     assert.ok(conflict.status === 409 || conflict.status === 200, `status ${conflict.status}`);
     const second = await openStream(url, body, { 'last-event-id': lastId });
-    await second.done;
+    await withDeadline(second.done, 30_000, 'the second stream to end');
     const resumed = parseLikeLite(second.text).events;
     const full = seen.map((e) => e.data.token).join('') + resumed.map((e) => e.data.token).join('');
     const check = await postJson(`${server.url}/api/extra/generate/check`, { genkey: 'RESUME1' });
@@ -147,7 +148,7 @@ describe('POST /api/extra/generate/stream (real server, real model)', () => {
     assert.equal(again.status, 409);
     assert.equal(again.body.detail.type, 'conflict');
     await postJson(`${server.url}/api/extra/abort`, { genkey: 'DUP1' });
-    await first.done;
+    await withDeadline(first.done, 30_000, 'the first stream to end');
   });
 
   test('busy and bad-input errors come back as JSON, not SSE', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { RunningServer } from '../../src/main.ts';
+import { withDeadline } from '../support/deadline.ts';
 import { postJson, startTestServer } from '../support/test-server.ts';
 
 type Message = {
@@ -25,7 +26,11 @@ class WsSession {
   }
   static async open(url: string): Promise<WsSession> {
     const socket = new WebSocket(url);
-    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    await withDeadline(
+      new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)),
+      10_000,
+      `the WebSocket handshake with ${url}`,
+    );
     return new WsSession(socket);
   }
   send(message: unknown): void {

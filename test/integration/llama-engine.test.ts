@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import type { EngineEvent, EngineJob } from '../../src/engine/engine.ts';
 import { LlamaEngine } from '../../src/engine/llama/llama-engine.ts';
+import { withDeadline } from '../support/deadline.ts';
 import { testModelPath } from '../support/test-model.ts';
 
 /** The engine on its own (no HTTP): what its batch loop does around a consumer. */
@@ -25,7 +26,7 @@ const job = (promptTokens: number[], maxTokens = 64): EngineJob => ({
 async function tokens(events: AsyncGenerator<EngineEvent, void, unknown>, count: number): Promise<number[]> {
   const out: number[] = [];
   while (out.length < count) {
-    const next = await events.next();
+    const next = await withDeadline(events.next(), 30_000, `engine token ${out.length + 1} of ${count}`);
     assert.ok(!next.done, 'the generation ended early');
     if (next.value.type === 'token') out.push(next.value.token);
   }

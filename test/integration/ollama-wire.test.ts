@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
+import { deadlineSignal } from '../support/deadline.ts';
 import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
 /** Ollama NDJSON on the wire: real streaming, line framing, field order, final counters, errors. */
@@ -15,6 +16,7 @@ const post = (path: string, body: unknown) =>
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
+    signal: deadlineSignal(60_000, `the answer to POST ${path}`),
   });
 
 function lines(text: string): any[] {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
+import { deadlineSignal, readUntil, withDeadline } from '../support/deadline.ts';
 import { banEndTokens, LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
 
 /** OpenAI routes byte for byte: SSE framing, chunk field order, [DONE], ids, resume, error envelope. */
@@ -21,7 +22,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {},
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
-    ...(signal ? { signal } : {}),
+    signal: deadlineSignal(60_000, `the answer to POST ${path}`, signal),
   });
 
 /** Splits an SSE body into events, asserting the framing rules on the way. */
@@ -106,14 +107,24 @@ test('a keyed stream survives its client leaving and resumes after Last-Event-ID
   const controller = new AbortController();
   const first = await post('/v1/chat/completions', body, { 'X-Kindling-Stream': key }, controller.signal);
   const reader = (first.body as ReadableStream<Uint8Array>).getReader();
-  let seen = '';
-  while (!/id: [3-9]\d*\ndata: .*\n\n/.test(seen)) seen += new TextDecoder().decode((await reader.read()).value);
+  const seen = await readUntil(
+    reader,
+    (text) => /id: [3-9]\d*\ndata: .*\n\n/.test(text),
+    20_000,
+    'an event with id 3 or more',
+  );
   controller.abort();
   const blocks = seen.split('\n\n').filter((b) => b.startsWith('id: '));
   const lastId = /^id: ([\d.]+)/.exec(blocks.at(-1) as string)?.[1] as string;
   const generation = scheduler.find(LOCAL_PRINCIPAL, key);
   assert.ok(generation, 'the keyed generation is still known');
-  while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
+  await withDeadline(
+    (async () => {
+      while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
+    })(),
+    30_000,
+    'the keyed generation to end',
+  );
   assert.notEqual(generation.stopReason, 'abort', 'a keyed generation keeps running when its client leaves');
 
   const resumed = await post('/v1/chat/completions', body, { 'Idempotency-Key': key, 'Last-Event-ID': lastId });

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
+import { withDeadline } from '../support/deadline.ts';
 import { testModelPath } from '../support/test-model.ts';
 import { getJson, postJson, startTestServer } from '../support/test-server.ts';
 
@@ -26,13 +27,17 @@ async function startWithoutPool(): Promise<{ url: string; banner: string; child:
   );
   let out = '';
   child.stdout?.setEncoding('utf8');
-  return new Promise((resolve, reject) => {
+  const started = new Promise<{ url: string; banner: string; child: ChildProcess }>((resolve, reject) => {
     child.stdout?.on('data', (chunk: string) => {
       out += chunk;
       const url = /serving \S+ at (http:\/\/\S+) on/.exec(out)?.[1];
       if (url) resolve({ url, banner: out, child });
     });
     child.once('exit', (code) => reject(new Error(`the server without a pool exited (${code}): ${out}`)));
+  });
+  return withDeadline(started, 120_000, 'the server without a pool to print its start line').catch((error) => {
+    child.kill('SIGKILL');
+    throw error;
   });
 }
 
@@ -56,7 +61,13 @@ before(async () => {
 after(async () => {
   await server?.close();
   plain?.child.kill('SIGTERM');
-  if (plain && plain.child.exitCode === null) await once(plain.child, 'exit');
+  if (plain && plain.child.exitCode === null)
+    await withDeadline(once(plain.child, 'exit'), 15_000, 'the server without a pool to exit on SIGTERM').catch(
+      (error) => {
+        plain.child.kill('SIGKILL');
+        throw error;
+      },
+    );
 });
 
 test('the context gets a pool on its first decode, and the engine build says so', async () => {

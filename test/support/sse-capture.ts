@@ -1,3 +1,4 @@
+import { withDeadline } from './deadline.ts';
 /** Reads a streaming response incrementally, so tests can act mid-stream (abort, disconnect, check). */
 export class StreamCapture {
   text = '';
@@ -52,11 +53,15 @@ export async function openStream(
   headers: Record<string, string> = {},
   signal?: AbortSignal,
 ): Promise<StreamCapture> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-    signal,
-  });
+  const response = await withDeadline(
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      signal,
+    }),
+    30_000,
+    `the response headers of POST ${url}`,
+  );
   return new StreamCapture(response);
 }

@@ -1,5 +1,6 @@
 import { defaultServerConfig, type ServerConfig } from '../../src/config/server-config.ts';
 import { type RunningServer, startServer } from '../../src/main.ts';
+import { withDeadline } from './deadline.ts';
 import { testModelPath } from './test-model.ts';
 
 /**
@@ -19,20 +20,30 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     shutdownGraceMs: 0,
     ...overrides,
   };
-  return startServer(config);
+  const server = await startServer(config);
+  const close = server.close.bind(server);
+  // Closing drains generations; a server that cannot must fail the file, not hang it.
+  server.close = () => withDeadline(close(), 30_000, 'the test server to close');
+  return server;
 }
+
+/** The longest a test waits for one whole answer (a generation included) before failing. */
+const ANSWER_DEADLINE_MS = 60_000;
 
 export async function postJson(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
+  const { response, text } = await withDeadline(
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }).then(async (response) => ({ response, text: await response.text() })),
+    ANSWER_DEADLINE_MS,
+    `the answer to POST ${url}`,
+  );
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
@@ -44,8 +55,11 @@ export async function getJson(
   url: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
-  const response = await fetch(url, { headers });
-  const text = await response.text();
+  const { response, text } = await withDeadline(
+    fetch(url, { headers }).then(async (response) => ({ response, text: await response.text() })),
+    ANSWER_DEADLINE_MS,
+    `the answer to GET ${url}`,
+  );
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);

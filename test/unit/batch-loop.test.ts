@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BatchLoop, fairShares } from '../../src/engine/llama/batch-loop.ts';
 import type { NativeBatch } from '../../src/engine/llama/native-context.ts';
+import { waitUntil } from '../support/deadline.ts';
 
 interface Entry {
   sequence: number;
@@ -110,7 +111,7 @@ test('a member busy with something else holds the others back at most maxHoldMs'
   const asked = performance.now();
   await turn();
   assert.equal(f.batches.length, 2, 'held');
-  while (f.batches.length < 3) await new Promise((resolve) => setTimeout(resolve, 2));
+  await waitUntil(() => f.batches.length >= 3, 5000, 'the held batch to start', 2);
   const waited = performance.now() - asked;
   // Node starts a timer from the loop's cached clock, so on a loaded machine it can fire some ms early.
   assert.ok(waited >= 100 && waited < 2000, `started after ${waited.toFixed(1)} ms`);

@@ -5,6 +5,7 @@ import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import type { Generation } from '../../src/scheduler/generation.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { withDeadline } from '../support/deadline.ts';
 
 function request(prompt: string, overrides: Partial<GenerationRequest> = {}): GenerationRequest {
   return {
@@ -25,7 +26,13 @@ function request(prompt: string, overrides: Partial<GenerationRequest> = {}): Ge
 }
 
 const finished = async (generation: Generation) => {
-  while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
+  await withDeadline(
+    (async () => {
+      while (!generation.log.ended) await generation.log.waitForPartAfter(generation.log.lastId);
+    })(),
+    10_000,
+    `generation ${generation.key} to end`,
+  );
   return generation.log.last;
 };
 

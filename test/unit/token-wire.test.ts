@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { encodeKoboldStream } from '../../src/protocols/kobold/encode-stream.ts';
 import { pythonJson, pythonJsonString } from '../../src/protocols/kobold/python-json.ts';
 import { StreamResponse } from '../../src/server/sse/stream-response.ts';
+import { withDeadline } from '../support/deadline.ts';
 
 /** Python's json.dumps(s) for the strings below, written out by hand. */
 const DUMPS: Array<[string, string]> = [
@@ -61,18 +62,22 @@ test('an HTTP/1.1 stream written straight to the socket arrives as valid chunks,
   const { port, close } = await serveStream(PIECES);
   try {
     const read = () =>
-      new Promise<{ body: string; headers: Record<string, unknown>; reused: boolean }>((resolve, reject) => {
-        const req = request({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => {
-            body += c;
+      withDeadline(
+        new Promise<{ body: string; headers: Record<string, unknown>; reused: boolean }>((resolve, reject) => {
+          const req = request({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => {
+              body += c;
+            });
+            res.on('end', () => resolve({ body, headers: res.headers, reused: req.reusedSocket }));
           });
-          res.on('end', () => resolve({ body, headers: res.headers, reused: req.reusedSocket }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+          req.on('error', reject);
+          req.end();
+        }),
+        10_000,
+        'the chunked stream to end',
+      );
     const { Agent } = await import('node:http');
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const first = await read();
@@ -90,16 +95,20 @@ test('an HTTP/1.1 stream written straight to the socket arrives as valid chunks,
 test('an HTTP/1.0 client gets the stream unchunked, ended by the connection closing', async () => {
   const { port, close } = await serveStream(PIECES);
   try {
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket: Socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
-      let data = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (c) => {
-        data += c;
-      });
-      socket.on('end', () => resolve(data));
-      socket.on('error', reject);
-    });
+    const raw = await withDeadline(
+      new Promise<string>((resolve, reject) => {
+        const socket: Socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n'));
+        let data = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (c) => {
+          data += c;
+        });
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      }),
+      10_000,
+      'the HTTP/1.0 stream to end with the connection',
+    );
     const [head, body] = raw.split('\r\n\r\n', 2) as [string, string];
     assert.doesNotMatch(head, /transfer-encoding/i);
     assert.equal(raw.slice(head.length + 4), EXPECTED);

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { exportSession } from '../../web/src/prompt/session-file.ts';
 import { createSession, newId } from '../../web/src/state/session.ts';
+import { withDeadline } from '../support/deadline.ts';
 import {
   startFakeAnthropic,
   startFakeKobold,
@@ -51,7 +52,8 @@ async function idle(page: Page): Promise<void> {
 /** Lengths of the live reply sampled while it streams: several distinct values mean tokens arrived live. */
 async function sampleLive(page: Page): Promise<number[]> {
   // A string, not a function: tsx would wrap named inner functions in a `__name` helper the page lacks.
-  return page.evaluate(`new Promise((resolve) => {
+  return withDeadline(
+    page.evaluate(`new Promise((resolve) => {
     const seen = [];
     const tick = () => {
       const live = document.querySelector('[data-testid="live-reply"]');
@@ -61,7 +63,10 @@ async function sampleLive(page: Page): Promise<number[]> {
       requestAnimationFrame(tick);
     };
     tick();
-  })`);
+  })`),
+    60_000,
+    'the live reply to finish streaming in the page',
+  );
 }
 
 /** Records, per streamed completion request, whether the client closed it before the server finished. */
@@ -267,7 +272,8 @@ describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', 
       () => (document.querySelector('[data-testid="live-reply"]')?.textContent ?? '').length > 0,
     );
     // From the first token on: every DOM mutation in the output and every frame gap, until the reply ends.
-    const report = await page.evaluate(`new Promise((resolve) => {
+    const report = await withDeadline(
+      page.evaluate(`new Promise((resolve) => {
       const output = document.querySelector('[data-testid="output"]');
       const live = document.querySelector('[data-testid="live-reply"]');
       let outside = 0, inside = 0, frames = 0, worst = 0, last = performance.now();
@@ -287,7 +293,10 @@ describe('web client against fake OpenRouter, Anthropic and KoboldCpp servers', 
         requestAnimationFrame(tick);
       };
       requestAnimationFrame(tick);
-    })`);
+    })`),
+      60_000,
+      'the reply to commit in the page',
+    );
     const r = report as { outside: number; inside: number; frames: number; worst: number; textLength: number };
     t.diagnostic(
       `story ${r.textLength} chars; ${r.inside} live-node updates in ${r.frames} frames; ${r.outside} other mutations; worst frame gap ${r.worst.toFixed(0)} ms`,
