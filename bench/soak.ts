@@ -16,6 +16,7 @@
  *     [--model file.gguf] [--rss-limit-mb 1536] [--grace-seconds 10] [--warmup-seconds 75] [-- serve flags]
  */
 import { parseArgs } from 'node:util';
+import { seededRandom } from '../src/gguf/seeded-random.ts';
 import { sleep } from '../test/support/deadline.ts';
 import { type Protocol, parseSse, streamEndProblem } from '../test/support/protocol-envelope.ts';
 import { DEFAULT_RSS_LIMIT_MB, KindlingProcess } from '../test/support/server-process.ts';
@@ -43,18 +44,6 @@ const clients = Number(values.clients);
 const graceMs = Number(values['grace-seconds']) * 1000;
 const REQUEST_DEADLINE_MS = 60_000;
 const QUIET_MS = 30_000;
-
-/** mulberry32: a seeded generator, so a run can be repeated. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const outcomes = new Map<string, number>();
 const unexpected: string[] = [];
@@ -204,7 +193,7 @@ const lastId = (text: string) => parseSse(text).findLast((event) => event.id !==
 const retryDelay = (rand: () => number) => 200 + rand() * 800;
 
 async function client(index: number, endAt: number): Promise<void> {
-  const rand = random(Number(values.seed) * 1000 + index);
+  const rand = seededRandom(Number(values.seed) * 1000 + index);
   let n = 0;
   while (Date.now() < endAt) {
     n++;
