@@ -19,6 +19,7 @@ import {
   type EngineRewind,
   zeroCounters,
 } from '../engine.ts';
+import type { TokenCuts } from '../token-cuts.ts';
 import { BatchLoop } from './batch-loop.ts';
 import { autoSlotCount, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
@@ -28,6 +29,7 @@ import { enablePersistentThreadpool, type PersistentThreadpool } from './persist
 import { SamplingInputs } from './sampling-inputs.ts';
 import { SlotCache } from './slot-cache.ts';
 import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
+import { type TokenizerMetadata, tokenizerCuts } from './tokenizer-cuts.ts';
 
 /** A sampled token, and the decode of it when the batch loop queued that already (see `run`). */
 interface Step {
@@ -70,6 +72,8 @@ export class LlamaEngine implements Engine {
   /** Samplers of ended generations whose last decode is still in flight. */
   private readonly settling = new Set<Promise<void>>();
   private disposed = false;
+  /** Built at load (a pass over the vocabulary), so no request pays for it. */
+  readonly tokenCuts: TokenCuts | undefined;
 
   private constructor(
     private readonly llama: Llama,
@@ -86,6 +90,8 @@ export class LlamaEngine implements Engine {
     this.slots = Array.from({ length: slotCount }, (_, id) => new SlotCache(id, this.native.context));
     this.loop = new BatchLoop(this.native.context, context.batchSize, { releaseAfterTurn, counters });
     this.spareSamplers = this.slots.map(() => this.native.newSampler());
+    const metadata = llamaModel.fileInfo.metadata as { tokenizer?: { ggml?: TokenizerMetadata } };
+    this.tokenCuts = tokenizerCuts(metadata.tokenizer?.ggml);
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
