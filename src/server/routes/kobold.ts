@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldLogprobs, encodeKoboldResult } from '../../protocols/kobold/encode-response.ts';
@@ -14,6 +14,7 @@ import {
 import type { Generation } from '../../scheduler/generation.ts';
 import { onClientGone } from '../client-gone.ts';
 import { generationLogprobs, generationOutcome } from '../generation-outcome.ts';
+import { sendWithIds, tokenizeForReply } from '../long-tokenize.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
@@ -127,10 +128,10 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     },
   );
 
-  const tokenize = async (request: { body: { prompt: string; special?: boolean } }) => {
+  const tokenize = async (request: { body: { prompt: string; special?: boolean } }, reply: FastifyReply) => {
     const special = request.body.special ?? true;
-    const ids = engine.tokenize(request.body.prompt, { special, addBos: special });
-    return { value: ids.length, ids };
+    const ids = await tokenizeForReply(engine, reply, request.body.prompt, { special, addBos: special });
+    return sendWithIds(reply, { value: ids.length }, ids);
   };
   for (const url of ['/api/extra/tokencount', '/api/extra/tokenize']) {
     app.post<{ Body: { prompt: string; special?: boolean } }>(
