@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import type { Engine } from '../engine/engine.ts';
-import { type TokenizeOptions, tokenizeSliced } from '../engine/token-cuts.ts';
+import { type SlicedTokens, type TokenizeOptions, tokenizeSliced } from '../engine/token-cuts.ts';
 import { onClientGone } from './client-gone.ts';
 
 /**
@@ -14,11 +14,11 @@ export async function tokenizeForReply(
   reply: FastifyReply,
   text: string,
   options: TokenizeOptions,
-): Promise<number[]> {
+): Promise<SlicedTokens> {
   const controller = new AbortController();
   const stop = onClientGone(reply, () => controller.abort());
   try {
-    return (await tokenizeSliced(engine, text, options, controller.signal)).tokens;
+    return await tokenizeSliced(engine, text, options, controller.signal);
   } catch (error) {
     if (controller.signal.aborted) throw new KindlingError('bad_input', 'The client closed the request.');
     throw error;
@@ -27,20 +27,25 @@ export async function tokenizeForReply(
   }
 }
 
-/** Ids per piece of a streamed id list: each join takes well under a millisecond. */
-const IDS_PER_CHUNK = 16_384;
+/** Up to this many ids go out as one plain JSON object; more are written in pieces. */
+const IDS_IN_ONE_PIECE = 16_384;
 
 /**
- * `{ ...fields, ids: [...] }` as JSON. A long id list (millions of numbers for a 31 MB text) is written in
- * pieces as the socket takes them, instead of one `JSON.stringify` that holds the loop for 100 ms or more.
+ * `{ ...fields, ids: [...] }` as JSON. A long id list (millions of numbers for a 31 MB text) is written one
+ * slice's ids at a time as the socket takes them, instead of one `JSON.stringify` that held the loop for
+ * 100 ms or more.
  */
-export function sendWithIds(reply: FastifyReply, fields: Record<string, unknown>, ids: readonly number[]): unknown {
-  if (ids.length <= IDS_PER_CHUNK) return { ...fields, ids };
+export function sendWithIds(reply: FastifyReply, fields: Record<string, unknown>, ids: SlicedTokens): unknown {
+  if (ids.count <= IDS_IN_ONE_PIECE) return { ...fields, ids: ids.chunks.flat() };
   const head = JSON.stringify(fields).slice(0, -1);
   function* pieces(): Generator<string> {
     yield `${head}${head.length > 1 ? ',' : ''}"ids":[`;
-    for (let i = 0; i < ids.length; i += IDS_PER_CHUNK)
-      yield `${i > 0 ? ',' : ''}${ids.slice(i, i + IDS_PER_CHUNK).join(',')}`;
+    let first = true;
+    for (const chunk of ids.chunks) {
+      if (chunk.length === 0) continue;
+      yield `${first ? '' : ','}${chunk.join(',')}`;
+      first = false;
+    }
     yield ']}';
   }
   return reply.type('application/json; charset=utf-8').send(Readable.from(pieces(), { objectMode: false }));

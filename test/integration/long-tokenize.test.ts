@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { GenerationRequest } from '../../src/core/generation-request.ts';
+import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import { LlamaEngine } from '../../src/engine/llama/llama-engine.ts';
-import { tokenizeSliced, tokenizeTail } from '../../src/engine/token-cuts.ts';
+import { allTokens, tokenizeSliced, tokenizeTail } from '../../src/engine/token-cuts.ts';
 import { seededRandom } from '../../src/gguf/seeded-random.ts';
+import { buildPromptTokens } from '../../src/scheduler/prompt-tokens.ts';
 import { testModelPath } from '../support/test-model.ts';
 
 let engine: LlamaEngine;
@@ -97,7 +100,7 @@ describe("tokenizing long texts in pieces gives the whole text's tokens", () => 
           const options = { special, addBos: special };
           const sliced = await tokenizeSliced(engine, text, options, undefined, limits);
           if (!sliced.exact) continue;
-          assert.deepEqual(sliced.tokens, engine.tokenize(text, options), JSON.stringify(text));
+          assert.deepEqual(allTokens(sliced), engine.tokenize(text, options), JSON.stringify(text));
         }
       }
     });
@@ -111,7 +114,7 @@ describe("tokenizing long texts in pieces gives the whole text's tokens", () => 
     // "xx…": no piece holds "xx", so even a run without spaces has exact cuts in this vocabulary.
     const run = await tokenizeSliced(engine, 'x'.repeat(500), options, undefined, limits);
     assert.equal(run.exact, true);
-    assert.deepEqual(run.tokens, engine.tokenize('x'.repeat(500), options));
+    assert.deepEqual(allTokens(run), engine.tokenize('x'.repeat(500), options));
     // Nothing may cut inside a run of special tokens: the bounded fallback is taken, and says so.
     const specials = '<|im_end|>'.repeat(20);
     const bounded = await tokenizeSliced(engine, specials, options, undefined, limits);
@@ -141,5 +144,64 @@ describe("tokenizing long texts in pieces gives the whole text's tokens", () => 
     assert.equal(tail.whole, false);
     assert.equal(tail.exact, true);
     assert.ok(text.length - tail.skippedChars < 4096, `tokenized ${text.length - tail.skippedChars} chars`);
+  });
+});
+
+describe('a generation tokenizes only the tail of its prompt that fits', () => {
+  const request = (prompt: string, memory: string, maxTokens: number, special: boolean): GenerationRequest => ({
+    prompt,
+    memory,
+    maxTokens,
+    parseSpecialTokens: special,
+    stopStrings: [],
+    trimStop: false,
+    banEos: false,
+    bypassEos: false,
+    renderSpecial: false,
+    sampling: DEFAULT_SAMPLING,
+    logprobs: 0,
+    abortOnDisconnect: true,
+  });
+  /** What the scheduler built before: both texts tokenized whole, then trimmed from the front. */
+  function wholeReference(prompt: string, memory: string, maxTokens: number, context: number, special: boolean) {
+    const budget = context - Math.min(maxTokens, context - 16);
+    const bos = engine.tokenize('', { special: true, addBos: true });
+    let head = [...bos, ...engine.tokenize(memory, { special, addBos: false })];
+    if (head.length > budget) head = [...bos, ...head.slice(head.length - (budget - bos.length))];
+    const tokens = engine.tokenize(prompt, { special, addBos: false });
+    const room = Math.max(0, budget - head.length);
+    return [...head, ...(tokens.length > room ? tokens.slice(tokens.length - room) : tokens)];
+  }
+
+  test('the tokens are those a whole-text tokenization keeps, for long and short prompts and memories', () => {
+    const texts = [...FIXED_TEXTS, ...randomTexts(40)];
+    for (const [i, text] of texts.entries()) {
+      const special = i % 2 === 0;
+      for (const [prompt, memory] of [
+        [text.repeat(400), ''],
+        [text, 'Hello World'],
+        [text.repeat(400), text.repeat(3)],
+        ['x', text.repeat(400)],
+      ] as const) {
+        for (const maxTokens of [4, 200]) {
+          const built = buildPromptTokens(engine, request(prompt, memory, maxTokens, special), 512);
+          assert.deepEqual(built.tokens, wholeReference(prompt, memory, maxTokens, 512, special), JSON.stringify(text));
+        }
+      }
+    }
+  });
+
+  test('an 8 MB prompt costs what its tail costs', () => {
+    const sentence = 'Once upon a time there was a little fox and the dog said yes to the happy cat. ';
+    const prompt = sentence.repeat(100_000);
+    const started = performance.now();
+    const built = buildPromptTokens(engine, request(prompt, '', 16, false), 512);
+    const ms = performance.now() - started;
+    assert.equal(built.tokens.length, 512 - 16);
+    // The whole text is ~2 M tokens (seconds to tokenize); the part never tokenized is estimated from the tail.
+    const whole = (engine.tokenize(sentence.repeat(1000), { special: false, addBos: false }).length * 100_000) / 1000;
+    const dropped = whole - (512 - 16 - 1);
+    assert.ok(Math.abs(built.truncated - dropped) < dropped * 0.03, `truncated ${built.truncated}, about ${dropped}`);
+    assert.ok(ms < 250, `took ${ms.toFixed(0)} ms`);
   });
 });

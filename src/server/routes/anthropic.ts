@@ -80,7 +80,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
     async (request, reply) => {
       const chat = renderChatPrompt(anthropicChatMessages(request.body), template);
       const tokens = await tokenizeForReply(engine, reply, chat.prompt, { special: true, addBos: true });
-      return { input_tokens: tokens.length };
+      return { input_tokens: tokens.count };
     },
   );
 }

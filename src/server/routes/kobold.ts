@@ -131,7 +131,7 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
   const tokenize = async (request: { body: { prompt: string; special?: boolean } }, reply: FastifyReply) => {
     const special = request.body.special ?? true;
     const ids = await tokenizeForReply(engine, reply, request.body.prompt, { special, addBos: special });
-    return sendWithIds(reply, { value: ids.length }, ids);
+    return sendWithIds(reply, { value: ids.count }, ids);
   };
   for (const url of ['/api/extra/tokencount', '/api/extra/tokenize']) {
     app.post<{ Body: { prompt: string; special?: boolean } }>(
