@@ -24,6 +24,7 @@ const FIXED_TEXTS = [
   ' leading and trailing spaces ',
   '<|im_start|>user\nHello World<|im_end|>\n<|im_start|>assistant\n yes <|im_end|> x<|im_end|>'.repeat(3),
   'café über ñ ü é caf é café▁the ▁ ▁▁ the▁a',
+  'lone \ud800 halves \udc00\ud800x \ufffd\ud83d',
   '...###:  ### Instruction: ... Response: Hello World!',
 ];
 

@@ -90,7 +90,11 @@ function piecePairs(pieces: readonly string[]): Set<string> {
   return pairs;
 }
 
-const spm = (char: string) => (char === ' ' ? SPM_SPACE : char);
+/** A character as llama.cpp sees it: spaces escaped, and a lone surrogate encoded by Node as U+FFFD. */
+function spm(char: string): string {
+  if (char === ' ') return SPM_SPACE;
+  return char.length === 1 && (char.charCodeAt(0) & 0xf800) === 0xd800 ? '\ufffd' : char;
+}
 
 /**
  * SentencePiece (`tokenizer.ggml.model = "llama"`): llama.cpp escapes spaces as `▁` and merges adjacent symbols
