@@ -2,7 +2,8 @@
  * How long one huge request holds the server's event loop: a probe request (`GET /api/v1/model`) every 10 ms
  * while an 8 MB and a 31 MB body go to each route that tokenizes a prompt. Prints, per big request, its own
  * duration and status, and the probe's latency (p50, p99, max) while it ran; the goal is a probe max under
- * 100 ms plus the idle baseline. The server runs as its own process, watched: past `--rss-limit-mb` it is
+ * 100 ms plus the idle baseline. On a loaded machine a probe also waits while the server is not scheduled at
+ * all, so the table adds the most server CPU time (all threads) that one probe spanned. The server runs as its own process, watched: past `--rss-limit-mb` it is
  * killed and the run says so.
  *
  *   node --import tsx bench/event-loop-block.ts [--model test|bench|<file.gguf>] [--sizes 8,31]
@@ -97,21 +98,36 @@ const watch = setInterval(() => {
   }
 }, 50);
 
-/** Probes until `until` resolves; latencies in ms. */
-async function probe(until: Promise<unknown>): Promise<number[]> {
+/**
+ * The server's CPU time so far (all its threads, 10 ms ticks). On a loaded machine a probe can wait because
+ * the server was not scheduled at all; the server's CPU time during the slowest probes tells that apart from
+ * a loop that was busy.
+ */
+const cpuMsOf = () => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+};
+
+/** Probes until `until` resolves; latencies in ms, and the server's CPU time during each. */
+async function probe(until: Promise<unknown>): Promise<Array<{ ms: number; cpuMs: number }>> {
   let done = false;
   until.finally(() => {
     done = true;
   });
-  const latencies: number[] = [];
+  const latencies: Array<{ ms: number; cpuMs: number }> = [];
   while (!done) {
     const started = performance.now();
+    const cpuStart = cpuMsOf();
     try {
       await (await fetch(`${server.url}/api/v1/model`)).arrayBuffer();
     } catch {
       if (killed) break;
     }
-    latencies.push(performance.now() - started);
+    latencies.push({ ms: performance.now() - started, cpuMs: cpuMsOf() - cpuStart });
     const wait = probeEvery - (performance.now() - started);
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
@@ -132,6 +148,8 @@ interface Row {
   p50: number;
   p99: number;
   max: number;
+  /** The most server CPU time any probe spanned: what a busy loop could have made it wait, at most. */
+  maxCpuMs: number;
   benchLoopMaxMs: number;
   peakRssMb: number;
 }
@@ -163,7 +181,7 @@ async function measure(route: string, mb: number, body: Uint8Array<ArrayBuffer> 
   await big;
   const requestMs = performance.now() - started;
   ownLoop.disable();
-  const sorted = latencies.sort((a, b) => a - b);
+  const sorted = latencies.map((probe) => probe.ms).sort((a, b) => a - b);
   rows.push({
     route,
     mb,
@@ -173,6 +191,7 @@ async function measure(route: string, mb: number, body: Uint8Array<ArrayBuffer> 
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted.at(-1) ?? Number.NaN,
+    maxCpuMs: Math.max(0, ...latencies.map((probe) => probe.cpuMs)),
     benchLoopMaxMs: ownLoop.max / 1e6,
     peakRssMb: peakRss / 1e6,
   });
@@ -201,11 +220,11 @@ try {
 
 console.log(`\nmodel ${modelPath}, probe GET /api/v1/model every ${probeEvery} ms\n`);
 console.log(
-  '| route | body | status | request | probes | probe p50 | probe p99 | probe max | bench loop max | server RSS peak |',
+  '| route | body | status | request | probes | probe p50 | probe p99 | probe max | server CPU in a probe, max | bench loop max | server RSS peak |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const row of rows) {
   console.log(
-    `| ${row.route} | ${row.mb} MB | ${row.status} | ${row.requestMs.toFixed(0)} ms | ${row.probes} | ${row.p50.toFixed(1)} ms | ${row.p99.toFixed(1)} ms | ${row.max.toFixed(1)} ms | ${row.benchLoopMaxMs.toFixed(0)} ms | ${row.peakRssMb.toFixed(0)} MB |`,
+    `| ${row.route} | ${row.mb} MB | ${row.status} | ${row.requestMs.toFixed(0)} ms | ${row.probes} | ${row.p50.toFixed(1)} ms | ${row.p99.toFixed(1)} ms | ${row.max.toFixed(1)} ms | ${row.maxCpuMs} ms | ${row.benchLoopMaxMs.toFixed(0)} ms | ${row.peakRssMb.toFixed(0)} MB |`,
   );
 }
