@@ -5,14 +5,16 @@
  * event loop for seconds. Two bounded paths replace it:
  * - `tokenizeTail`: a generation keeps only the end of its prompt that fits the context, so only a tail of the
  *   text (grown geometrically until it yields enough tokens) is tokenized.
- * - `tokenizeSliced`: a token count needs every token, so the text is tokenized in slices of at most
- *   `SLICE_CHARS` characters, yielding to the event loop between them.
+ * - `tokenizeSliced`: a token count needs every token, so the text is tokenized in slices of about
+ *   `SLICE_CHARS` characters (never more than `MAX_SLICE_CHARS`), yielding to the event loop between them.
  *
  * Both cut the text only where the engine's `TokenCuts` says the tokens of the two sides, joined, are exactly the
  * tokens of the whole (see llama/tokenizer-cuts.ts for why each rule holds). Where a text offers no such cut
  * within a bounded distance (a tokenizer we cannot reason about, or a long run of characters that vocabulary
- * pieces join), the slice is cut at its bounded length anyway: blocking the server is the worse failure, and only
- * the few tokens next to that cut can differ from a whole-text tokenization. `exact` reports which happened.
+ * pieces join), the slice is cut at its bounded length anyway: blocking the server is the worse failure. Only the
+ * tokens of that unsplittable run can then differ from a whole-text tokenization (merges are local, but a run
+ * such as "aaaa…" can pair up differently from the cut on), and the count typically by a token or two per such cut.
+ * `exact` reports which happened.
  */
 
 export interface TokenizeOptions {
@@ -57,7 +59,7 @@ export interface SlicedTokens {
   chunks: number[][];
   /** Tokens in all chunks. */
   count: number;
-  /** False when some cut was not provably exact (the count may differ by a few tokens there). */
+  /** False when some cut was not provably exact (the count may differ by a token or two at each). */
   exact: boolean;
 }
 
@@ -168,12 +170,14 @@ export interface TailTokens {
   whole: boolean;
   /** Characters before the tail that were never tokenized. */
   skippedChars: number;
-  /** False when the tail starts at a cut that is not provably exact (its first few tokens may differ). */
+  /** False when the tail starts at a cut that is not provably exact (tokens of the run it cut may differ). */
   exact: boolean;
 }
 
 /** Extra tokens asked of a tail cut at an inexact place, so the tokens kept lie clear of the cut. */
 const INEXACT_MARGIN = 16;
+// (Beyond the run the cut fell in, the tokens are the whole text's again: that run spans the whole tail only for
+// texts of one repeated piece-joined pattern, where which of two equal tokenizations is kept hardly matters.)
 
 /**
  * The last `count` (or more) tokens of `text` (without BOS), tokenizing only a tail: it starts at a few characters per token
