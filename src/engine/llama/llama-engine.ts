@@ -19,7 +19,7 @@ import {
   type EngineRewind,
   zeroCounters,
 } from '../engine.ts';
-import type { TokenCuts } from '../token-cuts.ts';
+import { type TokenCuts, tokenizeTail } from '../token-cuts.ts';
 import { BatchLoop } from './batch-loop.ts';
 import { autoSlotCount, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
@@ -156,6 +156,15 @@ export class LlamaEngine implements Engine {
     const embedder = this.embedder;
     if (!embedder)
       throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
+    // node-llama-cpp measures the input by tokenizing all of it, on the event loop; a text whose tail alone
+    // passes the context is refused after tokenizing only that tail.
+    const tail = tokenizeTail(this, text, false, this.model.contextSize + 1);
+    if (!tail.whole && tail.tokens.length > this.model.contextSize) {
+      throw KindlingError.badInput(
+        'input',
+        `the text is more than ${this.model.contextSize} tokens; the embedding context holds ${this.model.contextSize}`,
+      );
+    }
     // node-llama-cpp serializes decodes across contexts on Vulkan (parallel ones crashed); our generation
     // batches bypass its lock, so the embedding context waits for the batch loop there instead.
     if (this.llama.gpu === 'vulkan') return this.loop.runAlone(() => embedder.embed(text));

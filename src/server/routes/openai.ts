@@ -196,8 +196,9 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       let promptTokens = 0;
       const data = [];
       for (const [index, input] of inputs.entries()) {
-        promptTokens += engine.tokenize(input, { special: false, addBos: true }).length;
+        // Embedding first: it refuses a text longer than the context before anything tokenizes all of it.
         const vector = await embed(input);
+        promptTokens += engine.tokenize(input, { special: false, addBos: true }).length;
         const embedding =
           request.body.encoding_format === 'base64'
             ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
