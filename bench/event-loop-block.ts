@@ -33,7 +33,7 @@ const rssLimit = Number(values['rss-limit-mb']) * 1e6;
 const probeEvery = Number(values['probe-ms']);
 
 /** Each route that turns a prompt into tokens, with the body it takes. */
-const ROUTES: Record<string, { path: string; body: (text: string) => unknown }> = {
+const ROUTES: Record<string, { path: string; body: (input: any) => unknown; ids?: boolean }> = {
   tokencount: { path: '/api/extra/tokencount', body: (prompt) => ({ prompt }) },
   generate: { path: '/api/v1/generate', body: (prompt) => ({ prompt, max_length: 8 }) },
   'openai-completions': { path: '/v1/completions', body: (prompt) => ({ prompt, max_tokens: 8 }) },
@@ -58,12 +58,17 @@ const ROUTES: Record<string, { path: string; body: (text: string) => unknown }> 
     path: '/v1/messages/count_tokens',
     body: (content) => ({ model: 'tiny', messages: [{ role: 'user', content }] }),
   },
+  // Token ids instead of text (not in the default set): `text` is replaced by ids of about the same size.
+  'kobold-detokenize': { path: '/api/extra/detokenize', body: (ids) => ({ ids }), ids: true },
+  'openai-completions-ids': { path: '/v1/completions', body: (prompt) => ({ prompt, max_tokens: 8 }), ids: true },
   'anthropic-messages': {
     path: '/v1/messages',
     body: (content) => ({ model: 'tiny', max_tokens: 8, messages: [{ role: 'user', content }] }),
   },
 };
-const routeNames = values.routes ? String(values.routes).split(',') : Object.keys(ROUTES);
+const routeNames = values.routes
+  ? String(values.routes).split(',')
+  : Object.keys(ROUTES).filter((name) => !ROUTES[name]?.ids);
 
 const sentence = 'Once upon a time there was a little fox and the dog said yes to the happy cat. ';
 /** A story text of about `mb` MB (10^6 bytes), and its bodies built before any timing starts. */
@@ -209,7 +214,9 @@ try {
       if (killed) break;
       const spec = ROUTES[route];
       if (!spec) throw new Error(`unknown route ${route}; known: ${Object.keys(ROUTES).join(', ')}`);
-      await measure(route, mb, new TextEncoder().encode(JSON.stringify(spec.body(text))));
+      // Ids of the test vocabulary's words (below 300, so valid for every model here), ~4 bytes each in JSON.
+      const input = spec.ids ? Array.from({ length: Math.floor((mb * 1e6) / 4) }, (_, i) => 3 + (i % 290)) : text;
+      await measure(route, mb, new TextEncoder().encode(JSON.stringify(spec.body(input))));
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
   }
