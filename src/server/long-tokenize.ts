@@ -56,3 +56,16 @@ export function sendWithIds(reply: FastifyReply, fields: Record<string, unknown>
   }
   return reply.type('application/json; charset=utf-8').send(Readable.from(pieces(), { objectMode: false }));
 }
+
+/**
+ * The text of a prompt given as token ids, for generation: only the ids that can still fit the context are
+ * detokenized (twice the context, since the text is tokenized again and may come out in fewer tokens), with the
+ * ids before them as context so the first character and its leading space come out right. A body of millions of
+ * ids then costs what its last few thousand cost.
+ */
+export function promptTextOfIds(engine: Engine, ids: readonly number[]): string {
+  const keep = 2 * engine.model.contextSize;
+  if (ids.length <= keep) return engine.detokenize(ids, { special: true });
+  const cut = ids.length - keep;
+  return engine.detokenize(ids.slice(cut), { special: true, context: ids.slice(Math.max(0, cut - 8), cut) });
+}

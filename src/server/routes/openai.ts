@@ -20,6 +20,7 @@ import { streamKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { onClientGone } from '../client-gone.ts';
 import { generationOutcome } from '../generation-outcome.ts';
+import { promptTextOfIds } from '../long-tokenize.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
 import { submitOrResume } from '../submit-or-resume.ts';
@@ -138,7 +139,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
             'prompt',
             `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`,
           );
-        return engine.detokenize(ids, { special: true });
+        return promptTextOfIds(engine, ids);
       };
       const core = decodeOpenaiCompletion(body, detokenize, {
         defaultMaxTokens: config.defaultMaxLength,
