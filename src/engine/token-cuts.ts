@@ -44,7 +44,7 @@ export interface Tokenizer {
 
 /** One slice of text: ~2–5 ms of tokenizing on an idle core, so even a preempted slice stays far under the 100 ms budget. */
 export const SLICE_CHARS = 8192;
-/** How much further than `SLICE_CHARS` a slice may grow to end on an exact cut (a few times the budget at most). */
+/** How far a slice may grow to end on an exact cut (32 K characters: ~10–20 ms, still well under the budget). */
 export const MAX_SLICE_CHARS = 4 * SLICE_CHARS;
 
 /** Slice lengths in characters (tests use tiny ones to put many cuts in a short text). */
@@ -174,15 +174,17 @@ export interface TailTokens {
   exact: boolean;
 }
 
-/** Extra tokens asked of a tail cut at an inexact place, so the tokens kept lie clear of the cut. */
+/**
+ * Tokens dropped from the front of a tail cut at an inexact place: those next to the cut. (Only a run that no
+ * exact cut could split, and that vocabulary pieces join along its whole length, can differ further in.)
+ */
 const INEXACT_MARGIN = 16;
-// (Beyond the run the cut fell in, the tokens are the whole text's again: that run spans the whole tail only for
-// texts of one repeated piece-joined pattern, where which of two equal tokenizations is kept hardly matters.)
 
 /**
- * The last `count` (or more) tokens of `text` (without BOS), tokenizing only a tail: it starts at a few characters per token
- * and doubles until it yields enough tokens or reaches the start of the text. At an exact cut the tail's tokens
- * are exactly the whole text's last tokens; the work is bounded by `count`, not by the text's length.
+ * The last `count` (or more) tokens of `text` (without BOS), tokenizing only a tail: it starts at 8 characters
+ * per token and doubles until it yields enough tokens or reaches the start of the text. At an exact cut the
+ * tail's tokens are exactly the whole text's last tokens; the work is bounded by `count`, not by the text's
+ * length.
  */
 export function tokenizeTail(tokenizer: Tokenizer, text: string, special: boolean, count: number): TailTokens {
   const cuts = tokenizer.tokenCuts;
