@@ -66,9 +66,15 @@ class RawTokens {
       if (text === '') continue;
       const first = text[0] as string;
       const last = text[text.length - 1] as string;
-      this.byFirst.set(first, [...(this.byFirst.get(first) ?? []), text]);
-      this.byLast.set(last, [...(this.byLast.get(last) ?? []), text]);
+      RawTokens.add(this.byFirst, first, text);
+      RawTokens.add(this.byLast, last, text);
     }
+  }
+
+  private static add(map: Map<string, string[]>, key: string, text: string): void {
+    const list = map.get(key);
+    if (list) list.push(text);
+    else map.set(key, [text]);
   }
 
   /** A raw-matched token ends at `at` or starts there: the tokenizer's fragments (and space prefix) change there. */
