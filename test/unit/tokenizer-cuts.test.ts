@@ -70,9 +70,20 @@ const FRAGMENTS = [
   ' <|eot|>',
   '\u00a0',
   '\u3000',
+  '。',
+  '、',
+  '「',
+  '」',
+  '：',
+  '！',
+  '字',
+  'は',
+  '한',
+  "n't",
+  "'x",
 ];
 
-test('every cut the BPE rule allows is a pre-token boundary, and the right side alone splits the same', () => {
+test('every cut the BPE rules allow (before a space, between a letter and punctuation) is a pre-token boundary, and the right side alone splits the same', () => {
   const random = seededRandom(11);
   const texts = Array.from({ length: 400 }, () =>
     Array.from(
@@ -81,6 +92,7 @@ test('every cut the BPE rule allows is a pre-token boundary, and the right side 
     ).join(''),
   );
   let checked = 0;
+  let punctuationCuts = 0;
   for (const [pre, regexes] of Object.entries(PRE_TOKENIZERS)) {
     const cuts = tokenizerCuts({ model: 'gpt2', pre, tokens: ['a', '<|eot|>'], token_type: [1, 3] });
     assert.ok(cuts, pre);
@@ -90,6 +102,7 @@ test('every cut the BPE rule allows is a pre-token boundary, and the right side 
         const cut: TokenCut | undefined = cuts.cutAt(text, at);
         if (!cut) continue;
         assert.equal(cut.rightStart, at);
+        if (text[at] !== ' ') punctuationCuts++;
         const left = preTokens(text.slice(0, at), regexes);
         const right = preTokens(text.slice(at), regexes);
         assert.deepEqual([...left, ...right], whole, `${pre}: cut at ${at} of ${JSON.stringify(text)}`);
@@ -98,6 +111,7 @@ test('every cut the BPE rule allows is a pre-token boundary, and the right side 
     }
   }
   assert.ok(checked > 2000, `only ${checked} cuts`);
+  assert.ok(punctuationCuts > 500, `only ${punctuationCuts} cuts before punctuation`);
 });
 
 test('tokenizers whose cuts are not proven get none', () => {

@@ -137,24 +137,36 @@ function spmCuts(meta: TokenizerMetadata): TokenCuts {
 }
 
 /**
- * Byte-level BPE with a pre-tokenizer from `BPE_SPACE_SAFE_PRE`: merges never cross a pre-token boundary, and
- * "x| y" (a non-space, then one space, then a non-space) always is one. Raw-matched tokens are handled as for
- * SentencePiece, and none may hold the pair either.
+ * Letters every Unicode version (so llama.cpp's tables too) counts as `\p{L}`: ASCII, CJK ideographs, kana,
+ * Hangul syllables. And punctuation no version counts as a letter, digit or space: ASCII, CJK, fullwidth.
+ */
+const STABLE_LETTER = /^[A-Za-z\u3041-\u3096\u30a1-\u30fa\u4e00-\u9fff\uac00-\ud7a3]$/;
+const STABLE_PUNCTUATION = /^[!-/:-@[-`{-~\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20]$/;
+
+/**
+ * Byte-level BPE with a pre-tokenizer from `BPE_SPACE_SAFE_PRE`: merges never cross a pre-token boundary, and two
+ * places always are one. "x| y" (a non-space, then one space, then a non-space): no match holds a non-space
+ * followed by a space. "a|." (a letter, then punctuation), which lets texts without spaces (CJK) be cut too: a
+ * match holding the letter is a run of letters (or a contraction ending in one) and stops before punctuation,
+ * and the punctuation starts a match whether or not the letter precedes it. llama.cpp's BPE ignores
+ * `add_space_prefix`. Raw-matched tokens are handled as for SentencePiece, and none may hold the pair either.
  */
 function bpeCuts(meta: TokenizerMetadata): TokenCuts {
   const pieces = meta.tokens ?? [];
   const rawTexts = pieces.filter((_, id) => RAW_MATCHED_TYPES.has(meta.token_type?.[id] ?? 1));
   const raw = new RawTokens(rawTexts);
   const rawPairs = piecePairs(rawTexts);
-  const addsPrefix = meta.add_space_prefix ?? false;
   return {
     cutAt(text: string, at: number): TokenCut | undefined {
-      if (text[at] !== ' ' || at + 1 >= text.length) return undefined;
-      const before = text[at - 1] ?? ' ';
-      const after = text[at + 1] as string;
-      if (WHITESPACE.test(before) || WHITESPACE.test(after)) return undefined;
-      if (rawPairs.has(`${before}${SPM_SPACE}`) || raw.touches(text, at) || raw.touches(text, at + 1)) return undefined;
-      return addsPrefix ? { rightStart: at + 1, dropFirst: 0 } : { rightStart: at, dropFirst: 0 };
+      if (at <= 0 || at + 1 >= text.length) return undefined;
+      const before = text[at - 1] as string;
+      const here = text[at] as string;
+      if (here === ' ') {
+        if (WHITESPACE.test(before) || WHITESPACE.test(text[at + 1] as string)) return undefined;
+      } else if (!STABLE_LETTER.test(before) || !STABLE_PUNCTUATION.test(here)) return undefined;
+      if (rawPairs.has(`${spm(before)}${spm(here)}`) || raw.touches(text, at) || raw.touches(text, at + 1))
+        return undefined;
+      return { rightStart: at, dropFirst: 0 };
     },
   };
 }
