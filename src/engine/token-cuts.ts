@@ -15,6 +15,11 @@
  * tokens of that unsplittable run can then differ from a whole-text tokenization (merges are local, but a run
  * such as "aaaa…" can pair up differently from the cut on), and the count typically by a token or two per such cut.
  * `exact` reports which happened.
+ *
+ * Not a worker thread: it would need its own node-llama-cpp model (even a vocabulary-only load initialises the
+ * addon's process-wide backend and log callback again from another isolate, and must follow reloads and
+ * shutdown), and it saves no CPU: on cores that also decode, the work only moves, while slices already bound
+ * how long anyone waits.
  */
 
 export interface TokenizeOptions {
