@@ -1,6 +1,7 @@
 import type { ChatMessage, ChatPrompt } from '../core/chat-message.ts';
 import type { ModelInfo } from '../core/model-info.ts';
 import type { SamplingParams } from '../core/sampling-params.ts';
+import type { TokenCuts } from './token-cuts.ts';
 
 /** One generation as the engine sees it: tokens in, tokens out. Text, stop strings and wire formats live above. */
 export interface EngineJob {
@@ -65,7 +66,10 @@ export interface Engine {
   threadPools?(): number;
   readonly bosToken: number | undefined;
   readonly eosToken: number | undefined;
+  /** Synchronous: a long text goes through token-cuts.ts (`tokenizeSliced`, `tokenizeTail`) instead. */
   tokenize(text: string, options: { special: boolean; addBos: boolean }): number[];
+  /** Where a text can be split and each side tokenized alone with the same tokens (token-cuts.ts). */
+  readonly tokenCuts?: TokenCuts;
   /** `context`: the tokens just before `tokens`, so leading spaces and partial characters come out right. */
   detokenize(tokens: readonly number[], options: { special: boolean; context?: readonly number[] }): string;
   isEog(token: number): boolean;

@@ -1,11 +1,16 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
 import type { Engine } from '../engine/engine.ts';
+import { type TailTokens, tokenizeTail } from '../engine/token-cuts.ts';
 
 export interface PromptTokens {
   tokens: number[];
   /** Generation budget after capping to the context. */
   maxTokens: number;
-  /** Tokens dropped from the front of the prompt (memory is never dropped unless it alone overflows). */
+  /**
+   * Tokens dropped from the front of the prompt (memory is never dropped unless it alone overflows). Exact when
+   * the texts were tokenized whole; for a text only tokenized from its tail, the part never tokenized is
+   * counted at the tail's own tokens per character.
+   */
   truncated: number;
 }
 
@@ -14,25 +19,41 @@ function promptReserve(context: number): number {
   return Math.min(Math.max(context - 4, 1), 16);
 }
 
+const NO_TOKENS: TailTokens = { tokens: [], whole: true, skippedChars: 0, exact: true };
+
+/** Tokens of the text that were never tokenized, estimated from the tail that was. */
+function untokenized(tail: TailTokens, textLength: number): number {
+  if (tail.whole || tail.tokens.length === 0) return 0;
+  return Math.round((tail.skippedChars * tail.tokens.length) / Math.max(1, textLength - tail.skippedChars));
+}
+
 /**
  * Builds the token sequence for a request: BOS, memory, then as much of the prompt's end as fits
- * `context - maxTokens`. Trimming is token-exact and from the front, as KoboldCpp clients expect.
+ * `context - maxTokens`. Trimming is token-exact and from the front, as KoboldCpp clients expect. Only the tail
+ * of each text that can fit is tokenized (token-cuts.ts), so a prompt of many megabytes costs what its last
+ * `context` tokens cost, not seconds of the event loop.
  */
 export function buildPromptTokens(engine: Engine, request: GenerationRequest, serverContext: number): PromptTokens {
   const context = Math.max(8, Math.min(request.maxContextTokens ?? serverContext, serverContext));
   const maxTokens = Math.max(0, Math.min(request.maxTokens, context - promptReserve(context)));
+  const special = request.parseSpecialTokens;
   const bos = engine.tokenize('', { special: true, addBos: true });
-  const memory = request.memory
-    ? engine.tokenize(request.memory, { special: request.parseSpecialTokens, addBos: false })
-    : [];
-  const prompt = request.prompt
-    ? engine.tokenize(request.prompt, { special: request.parseSpecialTokens, addBos: false })
-    : [];
   const budget = Math.max(1, context - maxTokens);
-  let head = [...bos, ...memory];
-  if (head.length > budget) head = [...bos, ...memory.slice(memory.length - (budget - bos.length))];
-  const room = Math.max(0, budget - head.length);
+  const memoryRoom = Math.max(0, budget - bos.length);
+  const memoryTail = request.memory ? tokenizeTail(engine, request.memory, special, memoryRoom) : NO_TOKENS;
+  const memory =
+    memoryTail.tokens.length > memoryRoom
+      ? memoryTail.tokens.slice(memoryTail.tokens.length - memoryRoom)
+      : memoryTail.tokens;
+  const room = Math.max(0, budget - bos.length - memory.length);
+  const promptTail = request.prompt ? tokenizeTail(engine, request.prompt, special, room) : NO_TOKENS;
+  const prompt = promptTail.tokens;
   const kept = prompt.length > room ? prompt.slice(prompt.length - room) : prompt;
-  const truncated = prompt.length - kept.length + (bos.length + memory.length - head.length);
-  return { tokens: [...head, ...kept], maxTokens, truncated };
+  const truncated =
+    prompt.length -
+    kept.length +
+    untokenized(promptTail, request.prompt?.length ?? 0) +
+    (memoryTail.tokens.length - memory.length) +
+    untokenized(memoryTail, request.memory?.length ?? 0);
+  return { tokens: [...bos, ...memory, ...kept], maxTokens, truncated };
 }

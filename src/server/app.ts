@@ -6,6 +6,7 @@ import { KindlingError } from '../core/kindling-error.ts';
 import { isAuthorized } from './auth.ts';
 import { handleClientError } from './client-error.ts';
 import { errorEnvelope } from './error-envelope.ts';
+import { BLANK_BODY, parseJsonBody } from './json-body.ts';
 import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
@@ -88,22 +89,18 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
 
   // Kobold clients send JSON with any content type (or none); an empty body means "no body".
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    const text = String(body);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     const lenient = request.routeOptions.config?.lenientBody === true;
-    if (text.trim() === '') return done(null, lenient ? {} : undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      if (lenient) return done(null, {});
-      done(
-        new KindlingError(
-          'bad_input',
-          `Error parsing input: the body is not valid JSON (${(error as Error).message}).`,
-        ),
-        undefined,
-      );
-    }
+    parseJsonBody(body as Buffer).then(
+      (value) => done(null, value === BLANK_BODY ? (lenient ? {} : undefined) : value),
+      (error: Error) => {
+        if (lenient) return done(null, {});
+        done(
+          new KindlingError('bad_input', `Error parsing input: the body is not valid JSON (${error.message}).`),
+          undefined,
+        );
+      },
+    );
   });
 
   await app.register(cors, {

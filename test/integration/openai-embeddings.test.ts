@@ -53,3 +53,19 @@ test('Ollama /api/embed and /api/embeddings, and the capability is reported', as
   const show = await postJson(`${server.url}/api/show`, { model: 'x' });
   assert.deepEqual(show.body.capabilities, ['completion', 'embedding']);
 });
+
+test('an input longer than the context is refused after tokenizing only its tail (no seconds on the loop)', async () => {
+  const input = 'Once upon a time there was a little fox. '.repeat(200_000); // 8 MB, ~2 M tokens
+  for (const [path, body] of [
+    ['/v1/embeddings', { model: 'x', input }],
+    ['/api/embed', { model: 'x', input }],
+  ] as const) {
+    const cpu = process.cpuUsage();
+    const response = await postJson(`${server.url}${path}`, body);
+    const used = process.cpuUsage(cpu);
+    assert.equal(response.status, 400, path);
+    assert.match(JSON.stringify(response.body), /more than 512 tokens/);
+    // Tokenizing all of it costs ~3 s of CPU; the tail, parsing and the error take a small part of that.
+    assert.ok((used.user + used.system) / 1000 < 1500, `${path}: ${((used.user + used.system) / 1000).toFixed(0)} ms`);
+  }
+});

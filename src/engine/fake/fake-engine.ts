@@ -7,6 +7,7 @@ import {
   type EngineRewind,
   zeroCounters,
 } from '../engine.ts';
+import type { TokenCuts } from '../token-cuts.ts';
 
 export interface FakeEngineScript {
   slots?: number;
@@ -44,6 +45,14 @@ export class FakeEngine implements Engine {
       placeholder: false,
     };
   }
+
+  /** One token per code point: any cut between code points is exact. */
+  readonly tokenCuts: TokenCuts = {
+    cutAt: (text, at) =>
+      at > 0 && at < text.length && (text.charCodeAt(at) & 0xfc00) !== 0xdc00
+        ? { rightStart: at, dropFirst: 0 }
+        : undefined,
+  };
 
   get slotCount(): number {
     return this.caches.length;

@@ -20,6 +20,7 @@ import {
   type EngineRewind,
   zeroCounters,
 } from '../engine.ts';
+import { type TokenCuts, tokenizeTail } from '../token-cuts.ts';
 import { BatchLoop } from './batch-loop.ts';
 import { autoSlotCount, planContextSize, planThreads, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
@@ -29,6 +30,7 @@ import { enablePersistentThreadpool, type PersistentThreadpool } from './persist
 import { grammarDeadEnd, SamplingInputs } from './sampling-inputs.ts';
 import { SlotCache } from './slot-cache.ts';
 import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
+import { type TokenizerMetadata, tokenizerCuts } from './tokenizer-cuts.ts';
 
 /** A sampled token, and the decode of it when the batch loop queued that already (see `run`). */
 interface Step {
@@ -71,6 +73,8 @@ export class LlamaEngine implements Engine {
   /** Samplers of ended generations whose last decode is still in flight. */
   private readonly settling = new Set<Promise<void>>();
   private disposed = false;
+  /** Built at load (a pass over the vocabulary), so no request pays for it. */
+  readonly tokenCuts: TokenCuts | undefined;
 
   private constructor(
     private readonly llama: Llama,
@@ -87,6 +91,8 @@ export class LlamaEngine implements Engine {
     this.slots = Array.from({ length: slotCount }, (_, id) => new SlotCache(id, this.native.context));
     this.loop = new BatchLoop(this.native.context, context.batchSize, { releaseAfterTurn, counters });
     this.spareSamplers = this.slots.map(() => this.native.newSampler());
+    const metadata = llamaModel.fileInfo.metadata as { tokenizer?: { ggml?: TokenizerMetadata } };
+    this.tokenCuts = tokenizerCuts(metadata.tokenizer?.ggml);
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -155,6 +161,15 @@ export class LlamaEngine implements Engine {
     const embedder = this.embedder;
     if (!embedder)
       throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
+    // node-llama-cpp measures the input by tokenizing all of it, on the event loop; a text whose tail alone
+    // passes the context is refused after tokenizing only that tail.
+    const tail = tokenizeTail(this, text, false, this.model.contextSize + 1);
+    if (!tail.whole && tail.tokens.length > this.model.contextSize) {
+      throw KindlingError.badInput(
+        'input',
+        `the text is more than ${this.model.contextSize} tokens; the embedding context holds ${this.model.contextSize}`,
+      );
+    }
     // node-llama-cpp serializes decodes across contexts on Vulkan (parallel ones crashed); our generation
     // batches bypass its lock, so the embedding context waits for the batch loop there instead.
     if (this.llama.gpu === 'vulkan') return this.loop.runAlone(() => embedder.embed(text));

@@ -17,6 +17,7 @@ import { normalizeStopSequences } from '../../protocols/shared/stop-sequences.ts
 import { streamKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { readerOutcome } from '../generation-outcome.ts';
+import { tokenizeForReply } from '../long-tokenize.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
@@ -76,9 +77,10 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
         body: AnthropicCountTokensSchema,
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const chat = renderChatPrompt(anthropicChatMessages(request.body), template);
-      return { input_tokens: engine.tokenize(chat.prompt, { special: true, addBos: true }).length };
+      const tokens = await tokenizeForReply(engine, reply, chat.prompt, { special: true, addBos: true });
+      return { input_tokens: tokens.count };
     },
   );
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldLogprobs, encodeKoboldResult } from '../../protocols/kobold/encode-response.ts';
@@ -16,6 +16,7 @@ import { jsonSchemaGrammar } from '../../protocols/shared/json-schema-check.ts';
 import { clientKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { generationLogprobs, readerOutcome } from '../generation-outcome.ts';
+import { sendWithIds, tokenizeForReply } from '../long-tokenize.ts';
 import { lookupLimiter } from '../lookup-rate-limit.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
@@ -151,10 +152,10 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     },
   );
 
-  const tokenize = async (request: { body: { prompt: string; special?: boolean } }) => {
+  const tokenize = async (request: { body: { prompt: string; special?: boolean } }, reply: FastifyReply) => {
     const special = request.body.special ?? true;
-    const ids = engine.tokenize(request.body.prompt, { special, addBos: special });
-    return { value: ids.length, ids };
+    const ids = await tokenizeForReply(engine, reply, request.body.prompt, { special, addBos: special });
+    return sendWithIds(reply, { value: ids.count }, ids);
   };
   for (const url of ['/api/extra/tokencount', '/api/extra/tokenize']) {
     app.post<{ Body: { prompt: string; special?: boolean } }>(

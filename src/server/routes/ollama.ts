@@ -21,6 +21,7 @@ import {
 import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { readerOutcome } from '../generation-outcome.ts';
+import { promptTextOfIds } from '../long-tokenize.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { streamGeneration } from '../stream-generation.ts';
@@ -107,7 +108,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
             'context',
             `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`,
           );
-        contextText = engine.detokenize(stripBos(body.context), { special: true });
+        contextText = promptTextOfIds(engine, stripBos(body.context));
       }
       const core = decodeOllamaGenerate(body, template, {
         ...decodeOptions(grammar),

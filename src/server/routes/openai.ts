@@ -20,6 +20,7 @@ import { chatTemplateSource } from '../../protocols/shared/chat-template-source.
 import { streamKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { readerOutcome } from '../generation-outcome.ts';
+import { promptTextOfIds } from '../long-tokenize.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { lastEventId, streamGeneration } from '../stream-generation.ts';
@@ -141,7 +142,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
             'prompt',
             `token id ${bad} is outside the vocabulary (0..${model.vocabularySize - 1})`,
           );
-        return engine.detokenize(ids, { special: true });
+        return promptTextOfIds(engine, ids);
       };
       const core = decodeOpenaiCompletion(body, detokenize, {
         defaultMaxTokens: config.defaultMaxLength,
@@ -200,8 +201,9 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       let promptTokens = 0;
       const data = [];
       for (const [index, input] of inputs.entries()) {
-        promptTokens += engine.tokenize(input, { special: false, addBos: true }).length;
+        // Embedding first: it refuses a text longer than the context before anything tokenizes all of it.
         const vector = await embed(input);
+        promptTokens += engine.tokenize(input, { special: false, addBos: true }).length;
         const embedding =
           request.body.encoding_format === 'base64'
             ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
