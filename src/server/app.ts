@@ -143,7 +143,7 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
     const error = fromFastifyError(raw);
     if (error.code === 'payload_too_large') {
       Object.assign(error, {
-        message: `Payload is too big. Max payload size is ${Math.round(config.maxBodyBytes / 1048576)}MB.`,
+        message: payloadTooBigMessage(request.routeOptions.bodyLimit ?? config.maxBodyBytes),
       });
     }
     if (error.status >= 500) request.log.error({ err: raw }, 'request failed');
@@ -168,4 +168,11 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
   registerDocsRoutes(app, context);
   registerWebRoutes(app, context);
   return app;
+}
+
+/** KoboldCpp's wording, with the limit of the route that refused the body (some routes allow less). */
+function payloadTooBigMessage(limitBytes: number): string {
+  const size =
+    limitBytes >= 1048576 ? `${Math.round(limitBytes / 1048576)}MB` : `${Math.max(1, Math.round(limitBytes / 1024))}KB`;
+  return `Payload is too big. Max payload size is ${size}.`;
 }

@@ -240,6 +240,10 @@ describe('sampler limits on the real server: huge windows are clamped, bad ids a
     assert.match(many.body.detail.msg, /ids: at most 262144 items/);
     const ok = await post('/api/extra/detokenize', { ids: [1, 2] });
     assert.equal(ok.status, 200);
+    // A body bigger than the most ids the route takes is refused before JSON.parse spends the event loop on it.
+    const huge = await post('/api/extra/detokenize', { ids: Array(600_000).fill(12345) });
+    assert.equal(huge.status, 413);
+    assert.match(huge.body.detail.msg, /Payload is too big\. Max payload size is 2MB\./);
   });
 
   test('the coercions Kobold clients need still work', async () => {
