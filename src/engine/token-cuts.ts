@@ -104,22 +104,47 @@ function cutAfter(
   return undefined;
 }
 
-function rightTokens(tokenizer: Tokenizer, text: string, cut: TokenCut, special: boolean): number[] {
-  const tokens = tokenizer.tokenize(text.slice(cut.rightStart), { special, addBos: false });
-  return cut.dropFirst > 0 ? tokens.slice(cut.dropFirst) : tokens;
+/**
+ * Work that pauses between slices: each `yield` is a point where other requests may run. `yielding` drives it
+ * with a turn of the event loop at each pause.
+ */
+type Slices<T> = Generator<void, T, void>;
+
+async function yielding<T>(work: Slices<T>, signal?: AbortSignal): Promise<T> {
+  signal?.throwIfAborted();
+  for (let step = work.next(); ; step = work.next()) {
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
 }
 
 /**
  * The tokens of `text`, tokenized slice by slice with a yield to the event loop between slices, so a huge text
  * delays other requests by one slice at most. `signal` stops it early (the client left).
  */
-export async function tokenizeSliced(
+export function tokenizeSliced(
   tokenizer: Tokenizer,
   text: string,
   options: TokenizeOptions,
   signal?: AbortSignal,
   limits: SliceLimits = DEFAULT_SLICE_LIMITS,
 ): Promise<SlicedTokens> {
+  return yielding(slices(tokenizer, text, options, limits, false), signal);
+}
+
+/**
+ * The slicing itself. `exactOnly`: where no exact cut is within reach, the rest of the text is tokenized in one
+ * piece instead of being cut anyway (a generation's prompt must be the whole text's tokens; a count may be off
+ * by one instead of blocking).
+ */
+function* slices(
+  tokenizer: Tokenizer,
+  text: string,
+  options: TokenizeOptions,
+  limits: SliceLimits,
+  exactOnly: boolean,
+): Slices<SlicedTokens> {
   const cuts = tokenizer.tokenCuts;
   const tokenize = (slice: string, sliceOptions: TokenizeOptions) => tokenizer.tokenize(slice, sliceOptions);
   if (text.length <= limits.maxSlice) {
@@ -134,7 +159,6 @@ export async function tokenizeSliced(
   let start = 0;
   let first = true;
   while (true) {
-    signal?.throwIfAborted();
     const remaining = text.length - start;
     let next: (TokenCut & { at: number }) | undefined;
     if (remaining > limits.maxSlice) {
@@ -142,7 +166,7 @@ export async function tokenizeSliced(
         // Past `cut.rightStart`: a slice between two cuts is never empty (it may carry a re-added space).
         cutBefore(cuts, text, start + limits.slice, cut.rightStart) ??
         cutAfter(cuts, text, start + limits.slice, start + limits.maxSlice);
-      if (!next) {
+      if (!next && !exactOnly) {
         exact = false;
         const at = codePointBoundary(text, start + limits.slice);
         next = { at, rightStart: at, dropFirst: 0 };
@@ -159,7 +183,7 @@ export async function tokenizeSliced(
     cut = next;
     start = next.at;
     first = false;
-    await new Promise((resolve) => setImmediate(resolve));
+    yield;
   }
 }
 
@@ -189,26 +213,40 @@ const INEXACT_MARGIN = 16;
  * The last `count` (or more) tokens of `text` (without BOS), tokenizing only a tail: it starts at 8 characters
  * per token and doubles until it yields enough tokens or reaches the start of the text. At an exact cut the
  * tail's tokens are exactly the whole text's last tokens; the work is bounded by `count`, not by the text's
- * length.
+ * length, and a long tail is itself tokenized in slices (at exact cuts only) that yield to other requests.
  */
-export function tokenizeTail(tokenizer: Tokenizer, text: string, special: boolean, count: number): TailTokens {
+export function tokenizeTail(
+  tokenizer: Tokenizer,
+  text: string,
+  special: boolean,
+  count: number,
+  signal?: AbortSignal,
+): Promise<TailTokens> {
+  return yielding(tailSlices(tokenizer, text, special, count), signal);
+}
+
+function* tailSlices(tokenizer: Tokenizer, text: string, special: boolean, count: number): Slices<TailTokens> {
   const cuts = tokenizer.tokenCuts;
   const options = { special, addBos: false };
-  const tokenize = (slice: string) => tokenizer.tokenize(slice, options);
+  function* tokensFrom(start: number, dropFirst: number): Slices<number[]> {
+    const tokens = allTokens(yield* slices(tokenizer, text.slice(start), options, DEFAULT_SLICE_LIMITS, true));
+    return dropFirst > 0 ? tokens.slice(dropFirst) : tokens;
+  }
   let length = Math.max(1024, count * 8);
   while (true) {
-    if (length >= text.length) return { tokens: tokenize(text), whole: true, skippedChars: 0, exact: true };
+    if (length >= text.length) return { tokens: yield* tokensFrom(0, 0), whole: true, skippedChars: 0, exact: true };
     const from = text.length - length;
-    // A cut near `from` (backward up to a slice's length, then forward); else `from` itself, inexact.
+    // A cut near `from` (backward up to a slice's length, then forward as far); else `from` itself, inexact.
     const cut =
-      cutBefore(cuts, text, from, Math.max(0, from - SLICE_CHARS)) ?? cutAfter(cuts, text, from, text.length - 1);
+      cutBefore(cuts, text, from, Math.max(0, from - SLICE_CHARS)) ??
+      cutAfter(cuts, text, from, Math.min(text.length - 1, from + MAX_SLICE_CHARS));
     if (!cut) {
       const at = codePointBoundary(text, from);
-      const tokens = tokenize(text.slice(at));
+      const tokens = yield* tokensFrom(at, 0);
       if (tokens.length >= count + INEXACT_MARGIN)
         return { tokens: tokens.slice(INEXACT_MARGIN), whole: false, skippedChars: at, exact: false };
     } else {
-      const tokens = rightTokens(tokenizer, text, cut, special);
+      const tokens = yield* tokensFrom(cut.rightStart, cut.dropFirst);
       if (tokens.length >= count) return { tokens, whole: false, skippedChars: cut.rightStart, exact: true };
       // The tail may have started well after `from` (a forward cut): grow from where it really started.
       length = Math.max(length, text.length - cut.at);

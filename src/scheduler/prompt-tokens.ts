@@ -31,22 +31,27 @@ function untokenized(tail: TailTokens, textLength: number): number {
  * Builds the token sequence for a request: BOS, memory, then as much of the prompt's end as fits
  * `context - maxTokens`. Trimming is token-exact and from the front, as KoboldCpp clients expect. Only the tail
  * of each text that can fit is tokenized (token-cuts.ts), so a prompt of many megabytes costs what its last
- * `context` tokens cost, not seconds of the event loop.
+ * `context` tokens cost, not seconds of the event loop; a tail longer than a slice is tokenized in slices that
+ * yield to other requests (a 128K-token context's tail is ~1 MB of text).
  */
-export function buildPromptTokens(engine: Engine, request: GenerationRequest, serverContext: number): PromptTokens {
+export async function buildPromptTokens(
+  engine: Engine,
+  request: GenerationRequest,
+  serverContext: number,
+): Promise<PromptTokens> {
   const context = Math.max(8, Math.min(request.maxContextTokens ?? serverContext, serverContext));
   const maxTokens = Math.max(0, Math.min(request.maxTokens, context - promptReserve(context)));
   const special = request.parseSpecialTokens;
   const bos = engine.tokenize('', { special: true, addBos: true });
   const budget = Math.max(1, context - maxTokens);
   const memoryRoom = Math.max(0, budget - bos.length);
-  const memoryTail = request.memory ? tokenizeTail(engine, request.memory, special, memoryRoom) : NO_TOKENS;
+  const memoryTail = request.memory ? await tokenizeTail(engine, request.memory, special, memoryRoom) : NO_TOKENS;
   const memory =
     memoryTail.tokens.length > memoryRoom
       ? memoryTail.tokens.slice(memoryTail.tokens.length - memoryRoom)
       : memoryTail.tokens;
   const room = Math.max(0, budget - bos.length - memory.length);
-  const promptTail = request.prompt ? tokenizeTail(engine, request.prompt, special, room) : NO_TOKENS;
+  const promptTail = request.prompt ? await tokenizeTail(engine, request.prompt, special, room) : NO_TOKENS;
   const prompt = promptTail.tokens;
   const kept = prompt.length > room ? prompt.slice(prompt.length - room) : prompt;
   const truncated =

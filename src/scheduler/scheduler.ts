@@ -4,7 +4,7 @@ import type { Engine } from '../engine/engine.ts';
 import { boundRequest } from './bound-sampling.ts';
 import { Generation, type GenerationOrigin, INTERNAL_ORIGIN } from './generation.ts';
 import { runGeneration } from './generation-runner.ts';
-import { buildPromptTokens } from './prompt-tokens.ts';
+import { buildPromptTokens, type PromptTokens } from './prompt-tokens.ts';
 import { requestFingerprint } from './request-fingerprint.ts';
 import { SchedulerStats } from './scheduler-stats.ts';
 
@@ -111,9 +111,21 @@ export class Scheduler {
     return this.queue.some((g) => g.origin.principal === principal) ? undefined : last;
   }
 
-  submit(submitted: GenerationRequest, origin: GenerationOrigin = INTERNAL_ORIGIN): Generation {
-    if (this.draining) throw KindlingError.shuttingDown('not accepting new generations; retry once it is back');
+  /**
+   * Admits a request: refused at once when the server drains, its key names a live generation, or the queue is
+   * full; else its prompt is tokenized (a long tail in slices that let other requests run meanwhile) and it joins
+   * the queue. The checks run again after tokenizing, since the world may have moved on meanwhile.
+   */
+  async submit(submitted: GenerationRequest, origin: GenerationOrigin = INTERNAL_ORIGIN): Promise<Generation> {
     const request = boundRequest(submitted, this.engine.model);
+    this.checkAdmission(request, origin);
+    const prompt = await buildPromptTokens(this.engine, request, this.engine.model.contextSize);
+    this.checkAdmission(request, origin);
+    return this.enqueue(request, origin, prompt);
+  }
+
+  private checkAdmission(request: GenerationRequest, origin: GenerationOrigin): void {
+    if (this.draining) throw KindlingError.shuttingDown('not accepting new generations; retry once it is back');
     this.forgetExpired();
     const key = request.key;
     const existing = key ? this.find(origin.principal, key) : undefined;
@@ -143,7 +155,10 @@ export class Scheduler {
         },
       );
     }
-    const prompt = buildPromptTokens(this.engine, request, this.engine.model.contextSize);
+  }
+
+  private enqueue(request: GenerationRequest, origin: GenerationOrigin, prompt: PromptTokens): Generation {
+    const key = request.key;
     const generation = new Generation(
       request,
       prompt.tokens,

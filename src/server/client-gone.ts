@@ -10,5 +10,12 @@ export function onClientGone(reply: FastifyReply, onGone: () => void): () => voi
     if (!raw.writableFinished) onGone();
   };
   raw.on('close', listener);
-  return () => raw.off('close', listener);
+  // A client that left while the request was still being prepared (a schema converted, a long prompt
+  // tokenized) closed the response before anyone listened: its 'close' will not come again.
+  let pending: NodeJS.Immediate | undefined;
+  if (raw.destroyed || raw.socket?.destroyed) pending = setImmediate(listener);
+  return () => {
+    raw.off('close', listener);
+    if (pending) clearImmediate(pending);
+  };
 }

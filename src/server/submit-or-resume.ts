@@ -20,12 +20,12 @@ export interface StreamTarget {
  * - anything else submits a new generation (a live key is then a 409 from the scheduler).
  * A `Last-Event-ID` lookup that finds nothing costs a token of the principal's lookup rate limit.
  */
-export function submitOrResume(
+export async function submitOrResume(
   scheduler: Scheduler,
   request: GenerationRequest,
   lastEventId: number | undefined,
   origin: GenerationOrigin,
-): StreamTarget {
+): Promise<StreamTarget> {
   if (request.key) {
     const existing = scheduler.find(origin.principal, request.key);
     if (existing && existing.origin.protocol === origin.protocol) {
@@ -38,7 +38,7 @@ export function submitOrResume(
       lookupLimiter(scheduler).miss(origin.principal);
     }
   }
-  return { generation: scheduler.submit(request, origin), afterId: 0, resumed: false };
+  return { generation: await scheduler.submit(request, origin), afterId: 0, resumed: false };
 }
 
 /**

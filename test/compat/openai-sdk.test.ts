@@ -192,22 +192,24 @@ test('errors arrive as typed SDK errors with the field named', async () => {
 test('a queued stream gets queue and heartbeat comments, which the SDK skips, then its chunks', async () => {
   const { scheduler } = server.context;
   // Two long generations fill both slots, so the next requests wait in the queue.
-  const blockers = ['block-a', 'block-b'].map((key) =>
-    scheduler.submit({
-      prompt: 'Once',
-      memory: '',
-      maxTokens: 400,
-      parseSpecialTokens: true,
-      stopStrings: [],
-      trimStop: true,
-      banEos: true,
-      bypassEos: false,
-      renderSpecial: false,
-      sampling: { ...DEFAULT_SAMPLING, seed: 1 },
-      logprobs: 0,
-      key,
-      abortOnDisconnect: false,
-    }),
+  const blockers = await Promise.all(
+    ['block-a', 'block-b'].map((key) =>
+      scheduler.submit({
+        prompt: 'Once',
+        memory: '',
+        maxTokens: 400,
+        parseSpecialTokens: true,
+        stopStrings: [],
+        trimStop: true,
+        banEos: true,
+        bypassEos: false,
+        renderSpecial: false,
+        sampling: { ...DEFAULT_SAMPLING, seed: 1 },
+        logprobs: 0,
+        key,
+        abortOnDisconnect: false,
+      }),
+    ),
   );
   const raw = fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',

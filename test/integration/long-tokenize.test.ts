@@ -122,13 +122,13 @@ describe("tokenizing long texts in pieces gives the whole text's tokens", () => 
     assert.equal(bounded.exact, false);
   });
 
-  test("a tail holds exactly the whole text's last tokens", () => {
+  test("a tail holds exactly the whole text's last tokens", async () => {
     let exactTails = 0;
     for (const text of TEXTS) {
       const long = text.repeat(60);
       const whole = engine.tokenize(long, { special: true, addBos: false });
       for (const count of [1, 5, 40, 400]) {
-        const tail = tokenizeTail(engine, long, true, count);
+        const tail = await tokenizeTail(engine, long, true, count);
         assert.ok(tail.tokens.length >= Math.min(count, whole.length), JSON.stringify(text));
         if (!tail.exact) continue;
         exactTails++;
@@ -139,9 +139,23 @@ describe("tokenizing long texts in pieces gives the whole text's tokens", () => 
     assert.ok(exactTails > TEXTS.length * 3, `only ${exactTails} tails were exact`);
   });
 
-  test('a tail of a long text tokenizes a bounded part of it', () => {
+  test('a tail longer than a slice (a large context) is tokenized in exact slices that let other work run', async () => {
+    const text = 'Once upon a time there was a little fox and the dog said yes to the happy cat. '.repeat(20_000);
+    const count = 60_000; // the prompt room of a large context: a tail of hundreds of KB
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const tail = await tokenizeTail(engine, text, false, count);
+    clearInterval(ticker);
+    assert.equal(tail.exact, true);
+    assert.ok(text.length - tail.skippedChars > 4 * 32_768, 'the tail spans several slices');
+    const whole = engine.tokenize(text, { special: false, addBos: false });
+    assert.deepEqual(tail.tokens, whole.slice(whole.length - tail.tokens.length));
+    assert.ok(turns > 2, `other work ran ${turns} times while the tail was tokenized`);
+  });
+
+  test('a tail of a long text tokenizes a bounded part of it', async () => {
     const text = 'Once upon a time there was a little fox. '.repeat(50_000);
-    const tail = tokenizeTail(engine, text, false, 100);
+    const tail = await tokenizeTail(engine, text, false, 100);
     assert.equal(tail.whole, false);
     assert.equal(tail.exact, true);
     assert.ok(text.length - tail.skippedChars < 4096, `tokenized ${text.length - tail.skippedChars} chars`);
@@ -174,7 +188,7 @@ describe('a generation tokenizes only the tail of its prompt that fits', () => {
     return [...head, ...(tokens.length > room ? tokens.slice(tokens.length - room) : tokens)];
   }
 
-  test('the tokens are those a whole-text tokenization keeps, for long and short prompts and memories', () => {
+  test('the tokens are those a whole-text tokenization keeps, for long and short prompts and memories', async () => {
     const texts = [...FIXED_TEXTS, ...randomTexts(40)];
     for (const [i, text] of texts.entries()) {
       const special = i % 2 === 0;
@@ -185,18 +199,18 @@ describe('a generation tokenizes only the tail of its prompt that fits', () => {
         ['x', text.repeat(400)],
       ] as const) {
         for (const maxTokens of [4, 200]) {
-          const built = buildPromptTokens(engine, request(prompt, memory, maxTokens, special), 512);
+          const built = await buildPromptTokens(engine, request(prompt, memory, maxTokens, special), 512);
           assert.deepEqual(built.tokens, wholeReference(prompt, memory, maxTokens, 512, special), JSON.stringify(text));
         }
       }
     }
   });
 
-  test('an 8 MB prompt costs what its tail costs', () => {
+  test('an 8 MB prompt costs what its tail costs', async () => {
     const sentence = 'Once upon a time there was a little fox and the dog said yes to the happy cat. ';
     const prompt = sentence.repeat(100_000);
     const started = performance.now();
-    const built = buildPromptTokens(engine, request(prompt, '', 16, false), 512);
+    const built = await buildPromptTokens(engine, request(prompt, '', 16, false), 512);
     const ms = performance.now() - started;
     assert.equal(built.tokens.length, 512 - 16);
     // The whole text is ~2 M tokens (seconds to tokenize); the part never tokenized is estimated from the tail.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { defaultServerConfig } from '../../src/config/server-config.ts';
@@ -8,6 +9,7 @@ import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import type { Generation } from '../../src/scheduler/generation.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { createApp } from '../../src/server/app.ts';
+import { readerOutcome } from '../../src/server/generation-outcome.ts';
 import type { ServerContext } from '../../src/server/server-context.ts';
 import { streamGeneration } from '../../src/server/stream-generation.ts';
 
@@ -42,8 +44,8 @@ describe('a failure after the stream handler took the reply over', () => {
     scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
     const config = { ...defaultServerConfig(''), logLevel: 'silent' as const, heartbeatMs: 0 };
     const context: ServerContext = { config, engine, scheduler, version: 'test', jsonSchemaToGrammar: async () => '' };
-    const submit = (key?: string) => {
-      const generation = scheduler.submit(request(key));
+    const submit = async (key?: string) => {
+      const generation = await scheduler.submit(request(key));
       generations.push(generation);
       return generation;
     };
@@ -51,7 +53,7 @@ describe('a failure after the stream handler took the reply over', () => {
       (instance) => {
         let batches = 0;
         instance.post('/test/encoder-throws', async (_request, reply) => {
-          await streamGeneration(context, reply, submit(), {
+          await streamGeneration(context, reply, await submit(), {
             afterId: 0,
             encode: (batch) => {
               if (++batches > 3) throw new Error('encoder bug');
@@ -60,14 +62,28 @@ describe('a failure after the stream handler took the reply over', () => {
           });
         });
         instance.post('/test/head-throws', async (_request, reply) => {
-          await streamGeneration(context, reply, submit(), {
+          await streamGeneration(context, reply, await submit(), {
             afterId: 0,
             encode: () => [],
             headers: { 'x-bad': 'a\nb' },
           });
         });
+        // The client leaves while the request is still being prepared (before anything listens to its socket).
+        const goneFirst = async (socket: { destroyed: boolean }) => {
+          const deadline = Date.now() + 5000;
+          while (!socket.destroyed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        };
+        instance.post('/test/gone-before-stream', async (request, reply) => {
+          await goneFirst(request.raw.socket);
+          await streamGeneration(context, reply, await submit(), { afterId: 0, encode: () => [] });
+        });
+        instance.post('/test/gone-before-wait', async (request, reply) => {
+          await goneFirst(request.raw.socket);
+          const outcome = await readerOutcome(reply, await submit());
+          return { ok: outcome.ok };
+        });
         instance.post('/v1/test/head-throws-named', async (_request, reply) => {
-          await streamGeneration(context, reply, submit('named-key'), {
+          await streamGeneration(context, reply, await submit('named-key'), {
             afterId: 0,
             encode: () => [],
             headers: { 'x-bad': '日本\r\n' },
@@ -121,6 +137,26 @@ describe('a failure after the stream handler took the reply over', () => {
     generation?.abort('client');
     assert.ok(await stopped(generation));
   });
+
+  for (const path of ['/test/gone-before-stream', '/test/gone-before-wait']) {
+    test(`a client gone before ${path.endsWith('stream') ? 'its stream began' : 'its sync wait began'}: the anonymous generation stops`, async () => {
+      const before = generations.length;
+      // node:http without an agent: fetch's pool opens a fresh connection after an abort, which would hold the
+      // server's close below until its header timeout.
+      const client = httpRequest(`${url}${path}`, { method: 'POST', agent: false });
+      client.on('error', () => {});
+      client.end('{}');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.destroy();
+      const deadline = Date.now() + 3000;
+      while (generations.length === before && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      const generation = generations.at(-1);
+      assert.ok(generations.length > before, 'the route submitted after the client left');
+      assert.ok(await stopped(generation), 'nobody reads it, so it was aborted');
+      assert.equal(generation?.abortCause, 'disconnect');
+    });
+  }
 
   test('with those failures behind it the server closes at once', async () => {
     const started = Date.now();

@@ -43,8 +43,8 @@ const scheduler = (resumeWindowMs = 10_000, tokenDelayMs = 5) =>
 
 test('a key is found only by its principal; the server id by anyone; the same key twice does not collide', async () => {
   const s = scheduler();
-  const a = s.submit(request('a', { key: 'KCPP1', maxTokens: 1000 }), alice);
-  const b = s.submit(request('b', { key: 'KCPP1', maxTokens: 2 }), bob);
+  const a = await s.submit(request('a', { key: 'KCPP1', maxTokens: 1000 }), alice);
+  const b = await s.submit(request('b', { key: 'KCPP1', maxTokens: 2 }), bob);
   assert.equal(s.find(alice.principal, 'KCPP1'), a);
   assert.equal(s.find(bob.principal, 'KCPP1'), b);
   assert.equal(s.find('addr:10.0.0.3', 'KCPP1'), undefined);
@@ -53,8 +53,8 @@ test('a key is found only by its principal; the server id by anyone; the same ke
   assert.equal(s.find('addr:10.0.0.3', a.id), a, 'the server id reaches it from anywhere');
   assert.equal(s.abort(bob.principal, 'KCPP1'), true, "Bob's own");
   assert.equal(a.status, 'running', "Alice's untouched");
-  assert.throws(
-    () => s.submit(request('c', { key: 'KCPP1' }), { ...alice, protocol: 'openai-chat' }),
+  await assert.rejects(
+    s.submit(request('c', { key: 'KCPP1' }), { ...alice, protocol: 'openai-chat' }),
     (error: KindlingError) => error.code === 'conflict' && /KoboldAI generation/.test(error.message),
   );
   assert.equal(s.abort(alice.principal, a.id), true);
@@ -63,7 +63,7 @@ test('a key is found only by its principal; the server id by anyone; the same ke
 
 test('the key-less view and key-less abort are per principal', async () => {
   const s = scheduler();
-  const a = s.submit(request('a', { maxTokens: 1000 }), alice);
+  const a = await s.submit(request('a', { maxTokens: 1000 }), alice);
   assert.equal(s.lastOf(alice.principal), a);
   assert.equal(s.lastOf(bob.principal), undefined);
   assert.equal(s.abort(bob.principal, undefined), false);
@@ -74,7 +74,7 @@ test('the key-less view and key-less abort are per principal', async () => {
 
 test('readers: an anonymous generation stops when its last reader leaves; a keyed one after the window', async () => {
   const s = scheduler(100);
-  const anonymous = s.submit(request('a', { maxTokens: 10_000 }), alice);
+  const anonymous = await s.submit(request('a', { maxTokens: 10_000 }), alice);
   const first = anonymous.attachReader();
   const second = anonymous.attachReader();
   first();
@@ -84,7 +84,7 @@ test('readers: an anonymous generation stops when its last reader leaves; a keye
   await finished(anonymous);
   assert.equal(anonymous.abortCause, 'disconnect');
 
-  const keyed = s.submit(request('k', { key: 'K', maxTokens: 10_000 }), alice);
+  const keyed = await s.submit(request('k', { key: 'K', maxTokens: 10_000 }), alice);
   keyed.attachReader()();
   await sleep(60);
   keyed.touch();
@@ -102,7 +102,7 @@ test('readers: an anonymous generation stops when its last reader leaves; a keye
 
 test('--resume-window 0 aborts a keyed generation as soon as its last reader leaves', async () => {
   const s = scheduler(0);
-  const keyed = s.submit(request('k', { key: 'K0', maxTokens: 10_000 }), alice);
+  const keyed = await s.submit(request('k', { key: 'K0', maxTokens: 10_000 }), alice);
   keyed.attachReader()();
   await finished(keyed);
   assert.equal(keyed.abortCause, 'disconnect');

@@ -39,8 +39,11 @@ const finished = async (generation: Generation) => {
 test('16 requests on 4 slots start in submission order (FIFO, no request overtakes another)', async () => {
   const engine = new FakeEngine({ slots: 4, tokenDelayMs: 2 });
   const scheduler = new Scheduler(engine, { maxQueue: 16, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
-  const generations = Array.from({ length: 16 }, (_, i) =>
-    scheduler.submit(request(`p${String(i).padStart(2, '0')}`, { maxTokens: 3 + (i % 3) })),
+  // Submitted in one turn, as concurrent requests arrive; admission keeps their order.
+  const generations = await Promise.all(
+    Array.from({ length: 16 }, (_, i) =>
+      scheduler.submit(request(`p${String(i).padStart(2, '0')}`, { maxTokens: 3 + (i % 3) })),
+    ),
   );
   assert.equal(scheduler.busySlots, 4);
   assert.equal(scheduler.queueLength, 12);
@@ -57,17 +60,17 @@ test('16 requests on 4 slots start in submission order (FIFO, no request overtak
     assert.equal(g.log.text, (g.request.prompt.at(-1) as string).repeat(g.request.maxTokens));
 });
 
-test('past the queue limit submit fails with a 503 that says when to retry', () => {
+test('past the queue limit submit fails with a 503 that says when to retry', async () => {
   const scheduler = new Scheduler(new FakeEngine({ slots: 1, tokenDelayMs: 50 }), {
     maxQueue: 1,
     graceMs: 1000,
     maxGenerationMs: 0,
     maxQueueWaitMs: 0,
   });
-  scheduler.submit(request('a', { maxTokens: 100 }));
-  scheduler.submit(request('b'));
-  assert.throws(
-    () => scheduler.submit(request('c')),
+  await scheduler.submit(request('a', { maxTokens: 100 }));
+  await scheduler.submit(request('b'));
+  await assert.rejects(
+    scheduler.submit(request('c')),
     (error: any) => error.status === 503 && error.details.retryAfterSeconds > 0,
   );
   return scheduler.drain();
@@ -77,10 +80,12 @@ test('a request goes to the free slot whose cache shares the longest prefix', as
   const engine = new FakeEngine({ slots: 3, tokenDelayMs: 0 });
   const scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 1000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
   await Promise.all(
-    ['alpha story', 'beta story', 'gamma story'].map((p) => finished(scheduler.submit(request(p, { maxTokens: 1 })))),
+    ['alpha story', 'beta story', 'gamma story'].map(async (p) =>
+      finished(await scheduler.submit(request(p, { maxTokens: 1 }))),
+    ),
   );
   const slotOf = new Map(engine.started.map((s) => [s.prompt, s.slot]));
-  const next = scheduler.submit(request('beta story, continued', { maxTokens: 1 }));
+  const next = await scheduler.submit(request('beta story, continued', { maxTokens: 1 }));
   await finished(next);
   assert.equal(next.slot, slotOf.get('beta story'));
   assert.equal(engine.counters.promptTokensReused, 'beta story'.length);
@@ -93,8 +98,8 @@ test('an engine failure mid-generation ends that generation with an error part, 
     failAfter: { tokens: 3, message: 'GPU fell off the bus' },
   });
   const scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 1000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
-  const failing = scheduler.submit(request('x', { maxTokens: 10 }));
-  const next = scheduler.submit(request('y', { maxTokens: 2 }));
+  const failing = await scheduler.submit(request('x', { maxTokens: 10 }));
+  const next = await scheduler.submit(request('y', { maxTokens: 2 }));
   const last = await finished(failing);
   assert.equal(last?.type, 'error');
   assert.equal(failing.log.text, 'xxx');
@@ -111,8 +116,8 @@ test('--max-gen-seconds and the queue wait limit end generations', async () => {
     maxGenerationMs: 60,
     maxQueueWaitMs: 20,
   });
-  const running = scheduler.submit(request('a', { maxTokens: 10_000 }));
-  const waiting = scheduler.submit(request('b', { maxTokens: 1 }));
+  const running = await scheduler.submit(request('a', { maxTokens: 10_000 }));
+  const waiting = await scheduler.submit(request('b', { maxTokens: 1 }));
   const waited = await finished(waiting);
   assert.equal(waited?.type, 'error');
   assert.equal(waited?.type === 'error' && waited.error.code, 'timeout');
@@ -124,11 +129,11 @@ test('--max-gen-seconds and the queue wait limit end generations', async () => {
 test('stop strings split across tokens end the generation and never leak', async () => {
   const engine = new FakeEngine({ slots: 1, tokenDelayMs: 0 });
   const scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 1000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
-  const g = scheduler.submit(request('Z', { maxTokens: 50, stopStrings: ['ZZZ'], trimStop: true }));
+  const g = await scheduler.submit(request('Z', { maxTokens: 50, stopStrings: ['ZZZ'], trimStop: true }));
   const last = await finished(g);
   assert.equal(last?.type === 'finish' && last.reason, 'stop-string');
   assert.equal(g.log.text, '');
-  const kept = scheduler.submit(request('Q', { maxTokens: 50, stopStrings: ['QQ'], trimStop: false }));
+  const kept = await scheduler.submit(request('Q', { maxTokens: 50, stopStrings: ['QQ'], trimStop: false }));
   await finished(kept);
   assert.equal(kept.log.text, 'QQ');
 });

@@ -157,13 +157,13 @@ export class LlamaEngine implements Engine {
     return engine;
   }
 
-  embed(text: string): Promise<number[]> {
+  async embed(text: string): Promise<number[]> {
     const embedder = this.embedder;
     if (!embedder)
       throw new KindlingError('not_supported', `The loaded model '${this.model.name}' does not provide embeddings.`);
     // node-llama-cpp measures the input by tokenizing all of it, on the event loop; a text whose tail alone
     // passes the context is refused after tokenizing only that tail.
-    const tail = tokenizeTail(this, text, false, this.model.contextSize + 1);
+    const tail = await tokenizeTail(this, text, false, this.model.contextSize + 1);
     if (!tail.whole && tail.tokens.length > this.model.contextSize) {
       throw KindlingError.badInput(
         'input',

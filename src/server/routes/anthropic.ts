@@ -53,7 +53,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
       if (body.stream === true) {
         const key = streamKey(request.headers);
         const core = decodeAnthropicMessages(body, template, key ? { key } : {});
-        const target = submitOrResume(scheduler, core, lastEventId(request.headers['last-event-id']), origin);
+        const target = await submitOrResume(scheduler, core, lastEventId(request.headers['last-event-id']), origin);
         const started = target.generation.log
           .partsAfter(0)
           .some(({ id, part }) => id <= target.afterId && part.type === 'start');
@@ -61,7 +61,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, context: ServerCon
         await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
         return undefined;
       }
-      const generation = scheduler.submit(decodeAnthropicMessages(body, template, {}), origin);
+      const generation = await scheduler.submit(decodeAnthropicMessages(body, template, {}), origin);
       const outcome = await readerOutcome(reply, generation);
       if (!outcome.ok) throw outcome.error;
       return encodeAnthropicMessage(meta(generation, body), outcome.text, outcome.finish);

@@ -11,7 +11,7 @@ import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/shared/stream-
 import { lookupLimiter } from '../lookup-rate-limit.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
-import { submitOrResume } from '../submit-or-resume.ts';
+import { type StreamTarget, submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
 import { KOBOLD_PROTOCOL } from './kobold.ts';
 
@@ -84,11 +84,11 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
             id,
             new KindlingError('conflict', `Generation "${id}" is already streaming on this connection.`),
           );
-        let target: ReturnType<typeof submitOrResume>;
+        let target: StreamTarget;
         try {
           const body = await withSchemaGrammar({ ...message.request, genkey: id }, context.jsonSchemaToGrammar);
           const request = decodeKoboldGenerate(body, { maxLength: config.defaultMaxLength });
-          target = submitOrResume(scheduler, request, message.last_event_id, origin);
+          target = await submitOrResume(scheduler, request, message.last_event_id, origin);
         } catch (error) {
           return sendError(id, toKindlingError(error));
         }

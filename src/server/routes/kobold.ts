@@ -41,7 +41,7 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
       { schema: { tags, summary: 'Generate text (waits for the whole result)', body: KoboldGenerateSchema } },
       async (request, reply) => {
         const body = await withSchemaGrammar(request.body, context.jsonSchemaToGrammar);
-        const generation = scheduler.submit(decodeKoboldGenerate(body, defaults), {
+        const generation = await scheduler.submit(decodeKoboldGenerate(body, defaults), {
           principal: principalOf(request),
           protocol: KOBOLD_PROTOCOL,
         });
@@ -67,7 +67,7 @@ export function registerKoboldRoutes(app: FastifyInstance, context: ServerContex
     },
     async (request, reply) => {
       const body = await withSchemaGrammar(request.body, context.jsonSchemaToGrammar);
-      const target = submitOrResume(
+      const target = await submitOrResume(
         scheduler,
         decodeKoboldGenerate(body, defaults),
         lastEventId(request.headers['last-event-id']),

@@ -51,7 +51,7 @@ export function registerOllamaRoutes(app: FastifyInstance, context: ServerContex
     withContext: boolean,
     principal: string,
   ) => {
-    const generation = scheduler.submit(core, { principal, protocol: 'ollama' });
+    const generation = await scheduler.submit(core, { principal, protocol: 'ollama' });
     if (withContext) meta.context = () => contextOf(generation);
     if (stream) {
       await streamGeneration(context, reply, generation, {

@@ -68,7 +68,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
     const prefix = kind === 'chat' ? 'chatcmpl' : 'cmpl';
     const origin = { principal, protocol: kind === 'chat' ? 'openai-chat' : 'openai-completion' };
     if (options.stream) {
-      const target = submitOrResume(scheduler, core, lastEventId(options.headers['last-event-id']), origin);
+      const target = await submitOrResume(scheduler, core, lastEventId(options.headers['last-event-id']), origin);
       const textOffset = target.generation.log
         .partsAfter(0)
         .filter(({ id, part }) => id <= target.afterId && part.type === 'text-delta')
@@ -81,7 +81,7 @@ export function registerOpenaiRoutes(app: FastifyInstance, context: ServerContex
       await streamGeneration(context, reply, target.generation, { afterId: target.afterId, encode });
       return undefined;
     }
-    const generation = scheduler.submit(core, origin);
+    const generation = await scheduler.submit(core, origin);
     const outcome = await readerOutcome(reply, generation);
     if (!outcome.ok) throw outcome.error;
     const m = meta(generation, prefix, false, options.topLogprobs);

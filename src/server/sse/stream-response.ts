@@ -32,6 +32,8 @@ export class StreamResponse {
       this.stopHeartbeat();
       this.closedController.abort();
     });
+    // Gone before the stream began (while its request was prepared): 'close' has been and will not come again.
+    if (res.destroyed || res.socket?.destroyed) this.closedController.abort();
     // HTTP/1.0 clients get the body delimited by the connection's end, as Node would choose for them. No
     // `connection` header of ours: Node answers the request's own (`close` closes the socket after the body,
     // which a client that said so relies on; claiming keep-alive made it send its next request into a socket
