@@ -166,7 +166,8 @@ export class Scheduler {
       prompt.truncated,
       origin,
       this.options.resumeWindowMs ?? DEFAULT_SCHEDULER_OPTIONS.resumeWindowMs,
-      requestFingerprint(request),
+      // Only a keyed request can be re-sent to reattach (submit-or-resume.ts): an anonymous one needs none.
+      key ? requestFingerprint(request) : '',
     );
     generation.seed = request.sampling.seed ?? Math.floor(Math.random() * 1_000_000) + 1;
     if (key) this.byKey.set(scoped(origin.principal, key), generation);
