@@ -4,6 +4,9 @@ import type { StopReason } from '../core/stop-reason.ts';
 import type { StreamPart } from '../core/stream-part.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
 
+/** A request once its prompt is tokenized: everything that decides the generation but the texts. */
+export type SettledRequest = Omit<GenerationRequest, 'prompt' | 'memory'>;
+
 export type GenerationStatus = 'queued' | 'running' | 'done';
 
 /** Who asked for a generation and through which protocol: keys are looked up only within the same owner. */
@@ -49,7 +52,9 @@ export class Generation {
   readonly clientKey: boolean;
 
   constructor(
-    readonly request: GenerationRequest,
+    /** Without its texts: the prompt lives on as `promptTokens`, and a 31 MB prompt kept until the grace ends
+     * would hold that much memory per finished generation. */
+    readonly request: SettledRequest,
     readonly promptTokens: readonly number[],
     readonly maxTokens: number,
     readonly truncatedTokens: number,

@@ -159,8 +159,9 @@ export class Scheduler {
 
   private enqueue(request: GenerationRequest, origin: GenerationOrigin, prompt: PromptTokens): Generation {
     const key = request.key;
+    const { prompt: _prompt, memory: _memory, ...settled } = request;
     const generation = new Generation(
-      request,
+      settled,
       prompt.tokens,
       prompt.maxTokens,
       prompt.truncated,

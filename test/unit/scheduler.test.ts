@@ -40,10 +40,9 @@ test('16 requests on 4 slots start in submission order (FIFO, no request overtak
   const engine = new FakeEngine({ slots: 4, tokenDelayMs: 2 });
   const scheduler = new Scheduler(engine, { maxQueue: 16, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
   // Submitted in one turn, as concurrent requests arrive; admission keeps their order.
+  const prompts = Array.from({ length: 16 }, (_, i) => `p${String(i).padStart(2, '0')}`);
   const generations = await Promise.all(
-    Array.from({ length: 16 }, (_, i) =>
-      scheduler.submit(request(`p${String(i).padStart(2, '0')}`, { maxTokens: 3 + (i % 3) })),
-    ),
+    prompts.map((prompt, i) => scheduler.submit(request(prompt, { maxTokens: 3 + (i % 3) }))),
   );
   assert.equal(scheduler.busySlots, 4);
   assert.equal(scheduler.queueLength, 12);
@@ -54,10 +53,10 @@ test('16 requests on 4 slots start in submission order (FIFO, no request overtak
   await Promise.all(generations.map(finished));
   assert.deepEqual(
     engine.started.map((s) => s.prompt),
-    generations.map((g) => g.request.prompt),
+    prompts,
   );
-  for (const g of generations)
-    assert.equal(g.log.text, (g.request.prompt.at(-1) as string).repeat(g.request.maxTokens));
+  for (const [i, g] of generations.entries())
+    assert.equal(g.log.text, (prompts[i] as string).slice(-1).repeat(g.request.maxTokens));
 });
 
 test('past the queue limit submit fails with a 503 that says when to retry', async () => {
@@ -136,4 +135,21 @@ test('stop strings split across tokens end the generation and never leak', async
   const kept = await scheduler.submit(request('Q', { maxTokens: 50, stopStrings: ['QQ'], trimStop: false }));
   await finished(kept);
   assert.equal(kept.log.text, 'QQ');
+});
+
+test('a generation keeps its prompt as tokens only: the texts are not held until its grace ends', async () => {
+  const scheduler = new Scheduler(new FakeEngine({ slots: 1, tokenDelayMs: 0 }), {
+    maxQueue: 4,
+    graceMs: 60_000,
+    maxGenerationMs: 0,
+    maxQueueWaitMs: 0,
+  });
+  const g = await scheduler.submit(request('a long story', { maxTokens: 2, key: 'K1' }));
+  await finished(g);
+  assert.equal(scheduler.find('internal', 'K1'), g, 'still findable during its grace');
+  assert.deepEqual(
+    Object.keys(g.request).filter((name) => name === 'prompt' || name === 'memory'),
+    [],
+  );
+  assert.equal(g.promptTokens.length > 0, true);
 });
