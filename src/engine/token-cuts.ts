@@ -110,8 +110,11 @@ function cutAfter(
  */
 type Slices<T> = Generator<void, T, void>;
 
-async function yielding<T>(work: Slices<T>, signal?: AbortSignal): Promise<T> {
+async function yielding<T>(work: Slices<T>, signal: AbortSignal | undefined, yieldFirst: boolean): Promise<T> {
   signal?.throwIfAborted();
+  // A long text starts in a turn of its own: the request's decoding and checks before it already took one, and
+  // reading a text built by concatenation (a chat template's) first copies all of it into one flat string.
+  if (yieldFirst) await new Promise((resolve) => setImmediate(resolve));
   for (let step = work.next(); ; step = work.next()) {
     if (step.done) return step.value;
     await new Promise((resolve) => setImmediate(resolve));
@@ -130,7 +133,7 @@ export function tokenizeSliced(
   signal?: AbortSignal,
   limits: SliceLimits = DEFAULT_SLICE_LIMITS,
 ): Promise<SlicedTokens> {
-  return yielding(slices(tokenizer, text, options, limits, false), signal);
+  return yielding(slices(tokenizer, text, options, limits, false), signal, text.length > limits.maxSlice);
 }
 
 /**
@@ -222,7 +225,7 @@ export function tokenizeTail(
   count: number,
   signal?: AbortSignal,
 ): Promise<TailTokens> {
-  return yielding(tailSlices(tokenizer, text, special, count), signal);
+  return yielding(tailSlices(tokenizer, text, special, count), signal, text.length > MAX_SLICE_CHARS);
 }
 
 function* tailSlices(tokenizer: Tokenizer, text: string, special: boolean, count: number): Slices<TailTokens> {

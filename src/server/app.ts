@@ -1,12 +1,12 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import { isAuthorized } from './auth.ts';
 import { handleClientError } from './client-error.ts';
 import { errorEnvelope } from './error-envelope.ts';
-import { BLANK_BODY, parseJsonBody } from './json-body.ts';
+import { BLANK_BODY, readJsonBody } from './json-body.ts';
 import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
@@ -89,18 +89,22 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
 
   // Kobold clients send JSON with any content type (or none); an empty body means "no body".
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+  app.addContentTypeParser('*', async (request: FastifyRequest, payload: AsyncIterable<Buffer>) => {
     const lenient = request.routeOptions.config?.lenientBody === true;
-    parseJsonBody(body as Buffer).then(
-      (value) => done(null, value === BLANK_BODY ? (lenient ? {} : undefined) : value),
-      (error: Error) => {
-        if (lenient) return done(null, {});
-        done(
-          new KindlingError('bad_input', `Error parsing input: the body is not valid JSON (${error.message}).`),
-          undefined,
-        );
-      },
-    );
+    const declared = Number(request.headers['content-length']);
+    const limit = request.routeOptions.bodyLimit ?? config.maxBodyBytes;
+    let value: unknown;
+    try {
+      value = await readJsonBody(payload, limit, Number.isFinite(declared) ? declared : undefined);
+    } catch (error) {
+      if (error instanceof KindlingError) throw error;
+      if (lenient) return {};
+      throw new KindlingError(
+        'bad_input',
+        `Error parsing input: the body is not valid JSON (${(error as Error).message}).`,
+      );
+    }
+    return value === BLANK_BODY ? (lenient ? {} : undefined) : value;
   });
 
   await app.register(cors, {
