@@ -129,7 +129,7 @@ describe('resume edge cases: every stream ends with its final event; a re-sent r
     );
     assert.match(atEnd.text, /data: \[DONE\]\n\n$/, 'a client that saw [DONE] is told again that it is done');
 
-    const messages = { model: 'x', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, stream: true };
+    const messages = { model: 'x', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 6, stream: true, seed: 4 };
     const anthropic = await stream(messages, { 'X-Kindling-Stream': 'EDGE-ANT' }, '/v1/messages');
     const again = await stream(messages, { 'X-Kindling-Stream': 'EDGE-ANT', 'Last-Event-ID': '99999' }, '/v1/messages');
     const deltas = (text: string) => [...text.matchAll(/"text":"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join('');
