@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import type { RunningServer } from '../../src/main.ts';
 import { koboldEvents, requestFrom } from '../support/from-address.ts';
 import { openStream } from '../support/sse-capture.ts';
-import { LOCAL_PRINCIPAL, startTestServer } from '../support/test-server.ts';
+import { banEndTokens, LOCAL_PRINCIPAL, startTestServer } from '../support/test-server.ts';
 
 /** Two clients on one machine: all of 127/8 is loopback, so each address is its own principal. */
 const ALICE = '127.0.0.1';
@@ -35,7 +35,8 @@ describe('a stream key is not a door: generations are scoped to the principal th
     const capture = await openStream(url('/api/extra/generate/stream'), {
       prompt: 'Once',
       max_length: 400,
-      ban_eos_token: true,
+      // Every end token, not only EOS: the test model's <|im_end|> ends a generation too.
+      logit_bias: banEndTokens(server),
       ...(genkey ? { genkey } : {}),
     });
     await capture.until((text) => koboldEvents(text).length >= 2);
@@ -70,7 +71,12 @@ describe('a stream key is not a door: generations are scoped to the principal th
 
   test('two principals may use the same genkey at once without colliding', async () => {
     const alice = await longStream('SHARED1');
-    const bob = await stream(BOB, { prompt: 'Hello', max_length: 4, genkey: 'SHARED1' });
+    const bob = await stream(BOB, {
+      prompt: 'Hello',
+      max_length: 4,
+      genkey: 'SHARED1',
+      logit_bias: banEndTokens(server),
+    });
     assert.equal(bob.status, 200, 'no 409: the registry key is principal + key');
     assert.equal(koboldEvents(bob.text).at(-1)?.data.finish_reason, 'length');
     assert.equal((await check(ALICE, 'SHARED1')).json.results[0].status, 'running');
