@@ -80,7 +80,7 @@ for (const [path, mb, field, deadlineMs] of [
     await runCase('plain', async (server) => {
       const body = JSON.stringify({ prompt: bigText(mb), ...field });
       let finished = false;
-      const big = rawRequest(server.url, { path, body, timeoutMs: deadlineMs }).finally(() => {
+      const big = rawRequest(server.url, { path, body, timeoutMs: deadlineMs, keepBytes: 1 << 20 }).finally(() => {
         finished = true;
       });
       big.catch(() => {}); // awaited below; a failing probe must not leave it unhandled

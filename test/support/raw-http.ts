@@ -17,6 +17,11 @@ export interface RawRequest {
   body?: unknown;
   /** Give up (and close the connection) after this long; the error says what was awaited. */
   timeoutMs?: number;
+  /**
+   * Keep (and parse) at most this many bytes of the answer: a 40 MB token-id list parsed in the test process
+   * would hold the test's own loop, and a probe it times with it.
+   */
+  keepBytes?: number;
 }
 
 /**
@@ -46,6 +51,7 @@ export function rawRequest(baseUrl: string, options: RawRequest): Promise<RawRes
     });
     let status = 0;
     let text = '';
+    let truncated = false;
     const timer = setTimeout(() => {
       req.destroy();
       reject(
@@ -61,8 +67,11 @@ export function rawRequest(baseUrl: string, options: RawRequest): Promise<RawRes
     req.on('response', (res) => {
       status = res.statusCode ?? 0;
       res.setEncoding('utf8');
+      const keep = options.keepBytes ?? Number.POSITIVE_INFINITY;
       res.on('data', (chunk: string) => {
-        text += chunk;
+        const room = keep - text.length;
+        if (chunk.length > room) truncated = true;
+        if (room > 0) text += chunk.length > room ? chunk.slice(0, room) : chunk;
       });
       res.on('error', (error) => {
         clearTimeout(timer);
@@ -81,7 +90,7 @@ export function rawRequest(baseUrl: string, options: RawRequest): Promise<RawRes
         clearTimeout(timer);
         let body: unknown;
         try {
-          body = JSON.parse(text);
+          if (!truncated) body = JSON.parse(text);
         } catch {}
         resolve({ status, headers: res.headers, text, body, ms: performance.now() - started });
       });
