@@ -1,7 +1,7 @@
 /**
  * How long one huge request holds the server's event loop: a probe request (`GET /api/v1/model`) every 10 ms
  * while an 8 MB and a 31 MB body go to each route that tokenizes a prompt. Prints, per big request, its own
- * duration and status, and the probe's latency (p50, p99, max) while it ran; the goal is a probe max under
+ * duration and status, and the probe's latency (p50, p99, max) while it ran (the probe runs in a process of its own); the goal is a probe max under
  * 100 ms plus the idle baseline. On a loaded machine a probe also waits while the server is not scheduled at
  * all, so the table adds the most server CPU time (all threads) that one probe spanned. The server runs as its own process, watched: past `--rss-limit-mb` it is
  * killed and the run says so.
@@ -9,8 +9,10 @@
  *   node --import tsx bench/event-loop-block.ts [--model test|bench|<file.gguf>] [--sizes 8,31]
  *     [--routes tokencount,generate,...] [--rss-limit-mb 3000] [--cwd <another checkout, e.g. the code before>]
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { testModelPath } from '../test/support/test-model.ts';
 import { benchModelPath } from './bench-model.ts';
@@ -104,39 +106,45 @@ const watch = setInterval(() => {
 }, 50);
 
 /**
- * The server's CPU time so far (all its threads, 10 ms ticks). On a loaded machine a probe can wait because
- * the server was not scheduled at all; the server's CPU time during the slowest probes tells that apart from
- * a loop that was busy.
+ * The probe runs in a process of its own, so what it measures is the server: in this process the big request's
+ * own upload and the reading of its answer (megabytes of ids from tokencount) would delay the probe too. It
+ * prints one line per probe: when it started (epoch ms), its latency and the server's CPU time during it.
  */
-const cpuMsOf = () => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-};
+const PROBE_SCRIPT = `
+const { readFileSync } = require('node:fs');
+const [url, pid, every] = process.argv.slice(1);
+const cpu = () => { try { const f = readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10; } catch { return 0; } };
+(async () => { for (;;) {
+  const at = Date.now(); const started = performance.now(); const cpuStart = cpu();
+  try { await (await fetch(url)).arrayBuffer(); } catch {}
+  const ms = performance.now() - started;
+  process.stdout.write(at + ' ' + ms.toFixed(2) + ' ' + (cpu() - cpuStart) + '\\n');
+  const wait = Number(every) - ms; if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+} })();
+`;
+const prober = spawn(
+  process.execPath,
+  ['-e', PROBE_SCRIPT, `${server.url}/api/v1/model`, String(pid), String(probeEvery)],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+const probeLines: Array<{ at: number; ms: number; cpuMs: number }> = [];
+createInterface({ input: prober.stdout }).on('line', (line) => {
+  const [at, ms, cpuMs] = line.split(' ').map(Number);
+  probeLines.push({ at: at as number, ms: ms as number, cpuMs: cpuMs as number });
+});
 
-/** Probes until `until` resolves; latencies in ms, and the server's CPU time during each. */
+/** The probes that started while `until` ran: latencies in ms, and the server's CPU time during each. */
 async function probe(until: Promise<unknown>): Promise<Array<{ ms: number; cpuMs: number }>> {
-  let done = false;
-  until.finally(() => {
-    done = true;
-  });
-  const latencies: Array<{ ms: number; cpuMs: number }> = [];
-  while (!done) {
-    const started = performance.now();
-    const cpuStart = cpuMsOf();
-    try {
-      await (await fetch(`${server.url}/api/v1/model`)).arrayBuffer();
-    } catch {
-      if (killed) break;
-    }
-    latencies.push({ ms: performance.now() - started, cpuMs: cpuMsOf() - cpuStart });
-    const wait = probeEvery - (performance.now() - started);
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  }
-  return latencies;
+  const from = Date.now();
+  await until;
+  const to = Date.now();
+  // The probe in flight at the end reports when it returns.
+  const deadline = Date.now() + 5000;
+  while (!probeLines.some((line) => line.at > to) && Date.now() < deadline && !killed)
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  return probeLines.filter((line) => line.at >= from && line.at <= to);
 }
 
 const percentile = (sorted: number[], p: number) =>
@@ -222,6 +230,7 @@ try {
   }
 } finally {
   clearInterval(watch);
+  prober.kill();
   if (!killed) await server.stop();
 }
 
