@@ -117,6 +117,21 @@ describe('GET /api/extra/generate/ws (multiplexed WebSocket streams)', () => {
     session.socket.close();
   });
 
+  test('two starts with one id in one burst: the second is refused, the first streams', async () => {
+    const session = await WsSession.open(wsUrl);
+    const start = { type: 'start', id: 'WS-TWICE', request: { prompt: 'x', max_length: 4, sampler_seed: 3 } };
+    // One write, so both frames reach the server in the same read and their handlers run back to back.
+    session.socket.send(JSON.stringify(start));
+    session.socket.send(JSON.stringify(start));
+    await session.until(() => Boolean(session.ended('WS-TWICE')));
+    await session.until((m) => m.some((x) => x.type === 'error' && x.id === 'WS-TWICE'));
+    const errors = session.messages.filter((m) => m.type === 'error' && m.id === 'WS-TWICE');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.status, 409);
+    assert.equal(session.messages.filter((m) => m.type === 'end' && m.id === 'WS-TWICE').length, 1);
+    session.socket.close();
+  });
+
   test('after a dropped connection, start with last_event_id resumes without loss or duplication', async () => {
     const first = await WsSession.open(wsUrl);
     const request = { prompt: 'x', max_length: 400, ban_eos_token: true, sampler_seed: 8 };

@@ -84,17 +84,25 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
             id,
             new KindlingError('conflict', `Generation "${id}" is already streaming on this connection.`),
           );
+        // Registered before the request is prepared (a schema converted, a long prompt tokenized): a second start
+        // with this id meanwhile is refused, and a socket that closes meanwhile aborts it.
+        const reader = new AbortController();
+        readers.set(id, reader);
         let target: StreamTarget;
         try {
           const body = await withSchemaGrammar({ ...message.request, genkey: id }, context.jsonSchemaToGrammar);
           const request = decodeKoboldGenerate(body, { maxLength: config.defaultMaxLength });
           target = await submitOrResume(scheduler, request, message.last_event_id, origin);
         } catch (error) {
+          readers.delete(id);
           return sendError(id, toKindlingError(error));
         }
-        const reader = new AbortController();
-        readers.set(id, reader);
         const release = target.generation.attachReader();
+        if (reader.signal.aborted) {
+          // The socket closed while the request was prepared: nobody reads this generation.
+          readers.delete(id);
+          return release();
+        }
         void (async () => {
           try {
             for await (const batch of target.generation.log.read(target.afterId, reader.signal)) {
