@@ -1,6 +1,6 @@
 /**
  * Sampler settings in one protocol-neutral shape. Every protocol maps its own field names onto this
- * (see `protocols/shared/sampler-table.ts`); the engine maps it onto llama.cpp.
+ * (see `protocols/common/sampler-table.ts`); the engine maps it onto llama.cpp.
  */
 export interface SamplingParams {
   /** 0 (or below) means greedy. */

@@ -85,7 +85,7 @@ export interface Engine {
   jsonSchemaToGrammar(schema: unknown): Promise<string>;
   /**
    * The chat rendered with the model's own template (from the GGUF); undefined when the model has none, and
-   * the protocols then use their documented fallback (protocols/shared/fallback-chat-template.ts).
+   * the protocols then use their documented fallback (protocols/common/fallback-chat-template.ts).
    */
   formatChat?(messages: readonly ChatMessage[]): ChatPrompt | undefined;
   /** Embedding vector for a text, when the model supports it. */

@@ -1,4 +1,4 @@
-import { INTEGER_STRING, NUMERIC_STRING } from '../protocols/shared/sampler-table.ts';
+import { INTEGER_STRING, NUMERIC_STRING } from '../protocols/common/sampler-table.ts';
 
 /** One Ajv error, as Fastify hands them over in `error.validation`. */
 export interface AjvError {

@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { getLlama, type Llama, LlamaLogLevel } from 'node-llama-cpp';
 import { checkGbnf } from '../../src/core/gbnf-check.ts';
 import { KindlingError } from '../../src/core/kindling-error.ts';
-import { JSON_OBJECT_GRAMMAR } from '../../src/protocols/shared/json-grammar.ts';
-import { checkJsonSchema } from '../../src/protocols/shared/json-schema-check.ts';
+import { JSON_OBJECT_GRAMMAR } from '../../src/protocols/common/json-grammar.ts';
+import { checkJsonSchema } from '../../src/protocols/common/json-schema-check.ts';
 import { jsonSchemaLike, validGrammarText } from '../support/gbnf-arbitraries.ts';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chatTemplateSource } from '../../src/protocols/shared/chat-template-source.ts';
-import { fallbackChatPrompt, renderChatPrompt } from '../../src/protocols/shared/fallback-chat-template.ts';
+import { chatTemplateSource } from '../../src/protocols/common/chat-template-source.ts';
+import { fallbackChatPrompt, renderChatPrompt } from '../../src/protocols/common/fallback-chat-template.ts';
 
 /** The documented fallback rule for models without a chat template (pure functions, no server). */
 const chat = [

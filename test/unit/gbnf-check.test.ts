@@ -12,7 +12,7 @@ import {
   GBNF_MAX_RULES,
 } from '../../src/core/gbnf-check.ts';
 import { KindlingError } from '../../src/core/kindling-error.ts';
-import { JSON_OBJECT_GRAMMAR } from '../../src/protocols/shared/json-grammar.ts';
+import { JSON_OBJECT_GRAMMAR } from '../../src/protocols/common/json-grammar.ts';
 import { grammarText, validGrammarText } from '../support/gbnf-arbitraries.ts';
 
 /** The check's 400, with its message. */

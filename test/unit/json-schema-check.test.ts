@@ -9,7 +9,7 @@ import {
   JSON_SCHEMA_MAX_NODES,
   JSON_SCHEMA_MAX_TOTAL_COUNT,
   jsonSchemaGrammar,
-} from '../../src/protocols/shared/json-schema-check.ts';
+} from '../../src/protocols/common/json-schema-check.ts';
 import { jsonSchemaLike as schemaLike } from '../support/gbnf-arbitraries.ts';
 
 function rejects(schema: unknown, ...fragments: string[]): void {

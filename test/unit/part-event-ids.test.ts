@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withPartIds } from '../../src/protocols/shared/part-event-ids.ts';
+import { withPartIds } from '../../src/protocols/common/part-event-ids.ts';
 import { lastEventId } from '../../src/server/stream-generation.ts';
 
 const event = (data: string) => ({ kind: 'event' as const, data });

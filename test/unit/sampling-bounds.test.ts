@@ -7,12 +7,12 @@ import { KindlingError } from '../../src/core/kindling-error.ts';
 import { SAMPLING_LIMITS } from '../../src/core/sampling-limits.ts';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../../src/core/sampling-params.ts';
 import { topProbabilities } from '../../src/engine/llama/slot-sampler.ts';
+import { decodeSampling } from '../../src/protocols/common/sampler-table.ts';
+import { normalizeStopSequences } from '../../src/protocols/common/stop-sequences.ts';
 import { decodeKoboldGenerate } from '../../src/protocols/kobold/decode.ts';
 import { KoboldGenerateBody } from '../../src/protocols/kobold/wire.ts';
 import { decodeOllamaGenerate } from '../../src/protocols/ollama/decode.ts';
 import { OpenaiCompletionBody } from '../../src/protocols/openai/wire.ts';
-import { decodeSampling } from '../../src/protocols/shared/sampler-table.ts';
-import { normalizeStopSequences } from '../../src/protocols/shared/stop-sequences.ts';
 import { boundRequest } from '../../src/scheduler/bound-sampling.ts';
 import { fromFastifyError } from '../../src/server/request-errors.ts';
 

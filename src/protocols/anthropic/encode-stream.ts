@@ -1,6 +1,6 @@
 import type { WireMessage } from '../../core/wire-message.ts';
 import type { LoggedPart } from '../../stream/generation-log.ts';
-import { withPartIds } from '../shared/part-event-ids.ts';
+import { withPartIds } from '../common/part-event-ids.ts';
 import { anthropicUsage } from './encode-response.ts';
 import { anthropicErrorBody } from './errors.ts';
 import { anthropicStopReason } from './stop-reason.ts';

@@ -1,7 +1,7 @@
 import type { GenerationRequest } from '../../core/generation-request.ts';
-import { decodeSampling, num } from '../shared/sampler-table.ts';
-import { normalizeStopSequences } from '../shared/stop-sequences.ts';
-import { clientKey } from '../shared/stream-key.ts';
+import { decodeSampling, num } from '../common/sampler-table.ts';
+import { normalizeStopSequences } from '../common/stop-sequences.ts';
+import { clientKey } from '../common/stream-key.ts';
 import type { KoboldGenerateBody } from './wire.ts';
 
 export interface KoboldDefaults {

@@ -8,8 +8,8 @@ import {
   GBNF_MAX_STACKS,
 } from '../../core/gbnf-check.ts';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
-import { INTEGER_STRING, NUMERIC_STRING } from '../shared/sampler-table.ts';
-import { STREAM_KEY_RULE } from '../shared/stream-key.ts';
+import { INTEGER_STRING, NUMERIC_STRING } from '../common/sampler-table.ts';
+import { STREAM_KEY_RULE } from '../common/stream-key.ts';
 
 const L = SAMPLING_LIMITS;
 /**

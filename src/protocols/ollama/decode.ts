@@ -1,9 +1,9 @@
 import type { ChatMessage } from '../../core/chat-message.ts';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
-import { type ChatTemplateSource, renderChatPrompt } from '../shared/fallback-chat-template.ts';
-import { decodeSampling } from '../shared/sampler-table.ts';
-import { normalizeStopSequences } from '../shared/stop-sequences.ts';
+import { type ChatTemplateSource, renderChatPrompt } from '../common/fallback-chat-template.ts';
+import { decodeSampling } from '../common/sampler-table.ts';
+import { normalizeStopSequences } from '../common/stop-sequences.ts';
 import type { OllamaChatBody, OllamaGenerateBody } from './wire.ts';
 
 export interface OllamaDecodeOptions {

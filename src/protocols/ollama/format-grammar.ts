@@ -1,6 +1,6 @@
 import { KindlingError } from '../../core/kindling-error.ts';
-import { JSON_OBJECT_GRAMMAR } from '../shared/json-grammar.ts';
-import { jsonSchemaGrammar } from '../shared/json-schema-check.ts';
+import { JSON_OBJECT_GRAMMAR } from '../common/json-grammar.ts';
+import { jsonSchemaGrammar } from '../common/json-schema-check.ts';
 
 /** Ollama `format`: `"json"` → any JSON object, a schema object → llama.cpp's converter, absent/"" → none. */
 export async function formatGrammar(

@@ -2,9 +2,9 @@ import type { ChatMessage } from '../../core/chat-message.ts';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
-import { type ChatTemplateSource, renderChatPrompt } from '../shared/fallback-chat-template.ts';
-import { decodeSampling } from '../shared/sampler-table.ts';
-import { normalizeStopSequences } from '../shared/stop-sequences.ts';
+import { type ChatTemplateSource, renderChatPrompt } from '../common/fallback-chat-template.ts';
+import { decodeSampling } from '../common/sampler-table.ts';
+import { normalizeStopSequences } from '../common/stop-sequences.ts';
 import type { OpenaiChatBody, OpenaiChatMessage, OpenaiCompletionBody } from './wire.ts';
 
 export interface OpenaiDecodeOptions {

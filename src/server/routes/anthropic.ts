@@ -11,10 +11,10 @@ import {
   AnthropicMessagesBody as AnthropicMessagesSchema,
   type AnthropicResponseMeta,
 } from '../../protocols/anthropic/wire.ts';
-import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
-import { renderChatPrompt } from '../../protocols/shared/fallback-chat-template.ts';
-import { normalizeStopSequences } from '../../protocols/shared/stop-sequences.ts';
-import { streamKey } from '../../protocols/shared/stream-key.ts';
+import { chatTemplateSource } from '../../protocols/common/chat-template-source.ts';
+import { renderChatPrompt } from '../../protocols/common/fallback-chat-template.ts';
+import { normalizeStopSequences } from '../../protocols/common/stop-sequences.ts';
+import { streamKey } from '../../protocols/common/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { readerOutcome } from '../generation-outcome.ts';
 import { tokenizeForReply } from '../long-tokenize.ts';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { servedModelId } from '../../core/model-info.ts';
+import { IGNORED_SAMPLERS } from '../../protocols/common/sampler-table.ts';
 import { koboldPerfStopReason } from '../../protocols/kobold/finish-reason.ts';
-import { IGNORED_SAMPLERS } from '../../protocols/shared/sampler-table.ts';
 import { isAnonymous } from '../auth.ts';
 import type { ServerContext } from '../server-context.ts';
 

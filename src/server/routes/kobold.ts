@@ -1,6 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
+import { withSchemaGrammar } from '../../protocols/common/grammar-field.ts';
+import { jsonSchemaGrammar } from '../../protocols/common/json-schema-check.ts';
+import { clientKey } from '../../protocols/common/stream-key.ts';
 import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldLogprobs, encodeKoboldResult } from '../../protocols/kobold/encode-response.ts';
 import { encodeKoboldStream } from '../../protocols/kobold/encode-stream.ts';
@@ -12,9 +15,6 @@ import {
   KoboldGenerateBody as KoboldGenerateSchema,
   TokenCountBody,
 } from '../../protocols/kobold/wire.ts';
-import { withSchemaGrammar } from '../../protocols/shared/grammar-field.ts';
-import { jsonSchemaGrammar } from '../../protocols/shared/json-schema-check.ts';
-import { clientKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { generationLogprobs, readerOutcome } from '../generation-outcome.ts';
 import { sendWithIds, tokenizeForReply } from '../long-tokenize.ts';

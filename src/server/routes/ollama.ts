@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { servedModelId } from '../../core/model-info.ts';
+import { chatTemplateSource } from '../../protocols/common/chat-template-source.ts';
 import { decodeOllamaChat, decodeOllamaGenerate } from '../../protocols/ollama/decode.ts';
 import { encodeOllamaLoaded, encodeOllamaResponse } from '../../protocols/ollama/encode-response.ts';
 import { createOllamaStreamEncoder } from '../../protocols/ollama/encode-stream.ts';
@@ -18,7 +19,6 @@ import {
   type OllamaResponseMeta,
   OllamaShowBody,
 } from '../../protocols/ollama/wire.ts';
-import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { readerOutcome } from '../generation-outcome.ts';
 import { promptTextOfIds } from '../long-tokenize.ts';

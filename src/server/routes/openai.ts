@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../../core/generation-request.ts';
 import { KindlingError } from '../../core/kindling-error.ts';
 import { servedModelId } from '../../core/model-info.ts';
+import { chatTemplateSource } from '../../protocols/common/chat-template-source.ts';
+import { streamKey } from '../../protocols/common/stream-key.ts';
 import { decodeOpenaiChat, decodeOpenaiCompletion } from '../../protocols/openai/decode.ts';
 import { encodeOpenaiChatResponse, encodeOpenaiCompletionResponse } from '../../protocols/openai/encode-response.ts';
 import { createOpenaiStreamEncoder } from '../../protocols/openai/encode-stream.ts';
@@ -16,8 +18,6 @@ import {
   OpenaiEmbeddingsBody as OpenaiEmbeddingsSchema,
   type OpenaiResponseMeta,
 } from '../../protocols/openai/wire.ts';
-import { chatTemplateSource } from '../../protocols/shared/chat-template-source.ts';
-import { streamKey } from '../../protocols/shared/stream-key.ts';
 import type { Generation } from '../../scheduler/generation.ts';
 import { readerOutcome } from '../generation-outcome.ts';
 import { promptTextOfIds } from '../long-tokenize.ts';
