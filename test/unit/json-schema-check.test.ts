@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { KindlingError } from '../../src/core/kindling-error.ts';
+import { checkJsonSchema, jsonSchemaGrammar } from '../../src/protocols/common/json-schema-check.ts';
 import {
-  checkJsonSchema,
   JSON_SCHEMA_MAX_COUNT,
   JSON_SCHEMA_MAX_DEPTH,
   JSON_SCHEMA_MAX_NODES,
   JSON_SCHEMA_MAX_TOTAL_COUNT,
-  jsonSchemaGrammar,
-} from '../../src/protocols/common/json-schema-check.ts';
+} from '../../src/protocols/common/json-schema-limits.ts';
 import { jsonSchemaLike as schemaLike } from '../support/gbnf-arbitraries.ts';
 
 function rejects(schema: unknown, ...fragments: string[]): void {

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
-import { JSON_SCHEMA_MAX_COUNT, JSON_SCHEMA_MAX_DEPTH, JSON_SCHEMA_MAX_NODES } from '../common/json-schema-check.ts';
+import { JSON_SCHEMA_MAX_COUNT, JSON_SCHEMA_MAX_DEPTH, JSON_SCHEMA_MAX_NODES } from '../common/json-schema-limits.ts';
 
 const L = SAMPLING_LIMITS;
 
