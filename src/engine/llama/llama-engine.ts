@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import {
   getLlama,
   type Llama,
@@ -25,6 +24,7 @@ import { BatchLoop } from './batch-loop.ts';
 import { autoSlotCount, planContextSize, planThreads, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
+import { describeModel } from './model-description.ts';
 import { type NativeParts, type NativeSampler, nativeParts } from './native-context.ts';
 import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
 import { grammarDeadEnd, SamplingInputs } from './sampling-inputs.ts';
@@ -123,26 +123,15 @@ export class LlamaEngine implements Engine {
       threads: { ideal: threads, min: threads },
       batchSize,
     });
-    const metadata = llamaModel.fileInfo.metadata as {
-      general?: { name?: string; architecture?: string };
-      tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
-    };
     const embedder = LlamaEmbedder.forModel(llamaModel, { threads, contextSize });
-    const info: ModelInfo = {
-      name: basename(options.modelPath).replace(/\.gguf$/i, ''),
-      path: options.modelPath,
+    const info = describeModel(llama, llamaModel, {
+      modelPath: options.modelPath,
       contextSize,
-      trainContextSize: llamaModel.trainContextSize,
-      vocabularySize: metadata.tokenizer?.ggml?.tokens?.length ?? 0,
-      sizeBytes: llamaModel.size,
-      parameterCount: llamaModel.fileInsights.totalParameters,
-      architecture: metadata.general?.architecture ?? 'unknown',
-      chatTemplate: metadata.tokenizer?.chat_template,
       canEmbed: embedder !== undefined,
-      engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}, ${threadpool.loaded ? 'persistent thread pool' : `no persistent thread pool (${threadpool.reason})`}`,
+      threadpool,
       placeholder: options.placeholder ?? false,
       adjustments: [contextPlan.adjustment, threadPlan.adjustment].filter((a): a is Adjustment => a !== undefined),
-    };
+    });
     const engine = new LlamaEngine(
       llama,
       llamaModel,
