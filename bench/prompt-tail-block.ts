@@ -11,9 +11,9 @@
  * Only tokenization runs (no decode), so any context size can be measured on a small model.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_SAMPLING } from '../src/core/sampling-params.ts';
 import { LlamaEngine } from '../src/engine/llama/llama-engine.ts';
 import { buildPromptTokens } from '../src/scheduler/prompt-tokens.ts';
+import { generationRequest } from '../test/support/generation-request.ts';
 import { testModelPath } from '../test/support/test-model.ts';
 import { benchModelPath, median } from './bench-model.ts';
 
@@ -60,20 +60,7 @@ for (const context of String(values.contexts).split(',').map(Number)) {
   const totals: number[] = [];
   const whole: number[] = [];
   for (let run = 0; run < Number(values.runs); run++) {
-    const request = {
-      prompt,
-      memory: '',
-      maxTokens: 16,
-      parseSpecialTokens: true,
-      stopStrings: [],
-      trimStop: true,
-      banEos: false,
-      bypassEos: false,
-      renderSpecial: false,
-      sampling: DEFAULT_SAMPLING,
-      logprobs: 0,
-      abortOnDisconnect: true,
-    };
+    const request = generationRequest(prompt, { maxTokens: 16, parseSpecialTokens: true });
     const { gapMs, totalMs } = await longestGap(() => buildPromptTokens(engine, request, context));
     // The tail the first try tokenizes: 8 characters a token (enough for this text, at ~4-5 a token).
     const tailChars = context * 8;

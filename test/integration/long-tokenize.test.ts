@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { GenerationRequest } from '../../src/core/generation-request.ts';
-import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import { LlamaEngine } from '../../src/engine/llama/llama-engine.ts';
 import { allTokens, tokenizeSliced, tokenizeTail } from '../../src/engine/token-cuts.ts';
 import { seededRandom } from '../../src/gguf/seeded-random.ts';
 import { buildPromptTokens } from '../../src/scheduler/prompt-tokens.ts';
+import { generationRequest } from '../support/generation-request.ts';
 import { testModelPath } from '../support/test-model.ts';
 
 let engine: LlamaEngine;
@@ -163,20 +162,8 @@ describe("tokenizing long texts in pieces gives the whole text's tokens", () => 
 });
 
 describe('a generation tokenizes only the tail of its prompt that fits', () => {
-  const request = (prompt: string, memory: string, maxTokens: number, special: boolean): GenerationRequest => ({
-    prompt,
-    memory,
-    maxTokens,
-    parseSpecialTokens: special,
-    stopStrings: [],
-    trimStop: false,
-    banEos: false,
-    bypassEos: false,
-    renderSpecial: false,
-    sampling: DEFAULT_SAMPLING,
-    logprobs: 0,
-    abortOnDisconnect: true,
-  });
+  const request = (prompt: string, memory: string, maxTokens: number, special: boolean) =>
+    generationRequest(prompt, { memory, maxTokens, parseSpecialTokens: special, trimStop: false });
   /** What the scheduler built before: both texts tokenized whole, then trimmed from the front. */
   function wholeReference(prompt: string, memory: string, maxTokens: number, context: number, special: boolean) {
     const budget = context - Math.min(maxTokens, context - 16);

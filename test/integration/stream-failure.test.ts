@@ -3,8 +3,6 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { defaultServerConfig } from '../../src/config/server-config.ts';
-import type { GenerationRequest } from '../../src/core/generation-request.ts';
-import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import type { Generation } from '../../src/scheduler/generation.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
@@ -12,22 +10,9 @@ import { createApp } from '../../src/server/app.ts';
 import { readerOutcome } from '../../src/server/generation-outcome.ts';
 import type { ServerContext } from '../../src/server/server-context.ts';
 import { streamGeneration } from '../../src/server/stream-generation.ts';
+import { generationRequest } from '../support/generation-request.ts';
 
-const request = (key?: string): GenerationRequest => ({
-  prompt: 'x',
-  memory: '',
-  maxTokens: 100_000,
-  parseSpecialTokens: false,
-  stopStrings: [],
-  trimStop: true,
-  banEos: false,
-  bypassEos: false,
-  renderSpecial: false,
-  sampling: DEFAULT_SAMPLING,
-  logprobs: 0,
-  abortOnDisconnect: key === undefined,
-  ...(key ? { key } : {}),
-});
+const request = (key?: string) => generationRequest('x', { maxTokens: 100_000, ...(key ? { key } : {}) });
 
 /**
  * A throw inside a hijacked stream handler (the head, an encoder, a send) is past Fastify's reach: the handler

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { GenerationRequest } from '../../src/core/generation-request.ts';
 import { KindlingError } from '../../src/core/kindling-error.ts';
 import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
@@ -8,24 +7,9 @@ import type { Generation } from '../../src/scheduler/generation.ts';
 import { requestFingerprint } from '../../src/scheduler/request-fingerprint.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { LookupRateLimiter } from '../../src/server/lookup-rate-limit.ts';
+import { generationRequest } from '../support/generation-request.ts';
 
-function request(prompt: string, overrides: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
-    prompt,
-    memory: '',
-    maxTokens: 5,
-    parseSpecialTokens: false,
-    stopStrings: [],
-    trimStop: true,
-    banEos: false,
-    bypassEos: false,
-    renderSpecial: false,
-    sampling: DEFAULT_SAMPLING,
-    logprobs: 0,
-    abortOnDisconnect: overrides.key === undefined,
-    ...overrides,
-  };
-}
+const request = generationRequest;
 const alice = { principal: 'addr:10.0.0.1', protocol: 'kobold' };
 const bob = { principal: 'addr:10.0.0.2', protocol: 'kobold' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

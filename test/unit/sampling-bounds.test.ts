@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { clampSampling } from '../../src/core/clamp-sampling.ts';
-import type { GenerationRequest } from '../../src/core/generation-request.ts';
 import { KindlingError } from '../../src/core/kindling-error.ts';
 import { SAMPLING_LIMITS } from '../../src/core/sampling-limits.ts';
 import { DEFAULT_SAMPLING, type SamplingParams } from '../../src/core/sampling-params.ts';
@@ -15,6 +14,7 @@ import { decodeOllamaGenerate } from '../../src/protocols/ollama/decode.ts';
 import { OpenaiCompletionBody } from '../../src/protocols/openai/wire.ts';
 import { boundRequest } from '../../src/scheduler/bound-sampling.ts';
 import { fromFastifyError } from '../../src/server/request-errors.ts';
+import { generationRequest } from '../support/generation-request.ts';
 
 const model = { contextSize: 512, vocabularySize: 1000 };
 
@@ -30,20 +30,8 @@ function badInput(run: () => unknown): { field: string | undefined; message: str
   assert.fail('expected a 400');
 }
 
-const request = (sampling: SamplingParams, logprobs = 0): GenerationRequest => ({
-  prompt: 'x',
-  memory: '',
-  maxTokens: 4,
-  parseSpecialTokens: true,
-  stopStrings: [],
-  trimStop: true,
-  banEos: false,
-  bypassEos: false,
-  renderSpecial: false,
-  sampling,
-  logprobs,
-  abortOnDisconnect: true,
-});
+const request = (sampling: SamplingParams, logprobs = 0) =>
+  generationRequest('x', { maxTokens: 4, parseSpecialTokens: true, sampling, logprobs });
 
 describe('windows: decoded as KoboldCpp and llama.cpp mean them, clamped to the context', () => {
   test('rep_pen_range / repeat_last_n: -1 is the whole context, 0 is 1, other negatives are a 400', () => {

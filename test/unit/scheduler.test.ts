@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { GenerationRequest } from '../../src/core/generation-request.ts';
-import { DEFAULT_SAMPLING } from '../../src/core/sampling-params.ts';
 import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import type { Generation } from '../../src/scheduler/generation.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { withDeadline } from '../support/deadline.ts';
+import { generationRequest } from '../support/generation-request.ts';
 
-function request(prompt: string, overrides: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
-    prompt,
-    memory: '',
-    maxTokens: 5,
-    parseSpecialTokens: false,
-    stopStrings: [],
-    trimStop: true,
-    banEos: false,
-    bypassEos: false,
-    renderSpecial: false,
-    sampling: DEFAULT_SAMPLING,
-    logprobs: 0,
-    abortOnDisconnect: true,
-    ...overrides,
-  };
-}
+const request = generationRequest;
 
 const finished = async (generation: Generation) => {
   await withDeadline(
