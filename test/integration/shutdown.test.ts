@@ -1,75 +1,12 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { KindlingProcess } from '../support/server-process.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'kindling.js');
-/** The server is killed past this resident size: a shutdown bug must not take the machine with it. */
-const RSS_LIMIT_BYTES = 1.5 * 1024 ** 3;
-
-interface Served {
-  url: string;
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  output: () => string;
-}
-
-/** The real CLI (`kindling serve`), as users start it, on the slow test model. */
-async function serve(args: string[]): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--model',
-      slowTestModelPath(),
-      '--port',
-      '0',
-      '--threads',
-      '1',
-      '--gpulayers',
-      '0',
-      '--heartbeat',
-      '1',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  const rss = setInterval(() => {
-    try {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      if (kb * 1024 > RSS_LIMIT_BYTES) {
-        output += `\n[test: server RSS ${kb} kB past the limit, killed]`;
-        child.kill('SIGKILL');
-      }
-    } catch {}
-  }, 200);
-  void exited.then(() => clearInterval(rss));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const match = /serving .* at (http:\/\/\S+) on /.exec(output);
-    if (match?.[1]) return { url: match[1], child, exited, output: () => output };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the server did not start: ${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** The real CLI (`kindling serve`), as users start it, on the slow test model, its memory watched. */
+const serve = (args: string[]) =>
+  KindlingProcess.start({ modelPath: slowTestModelPath(), args: ['--heartbeat', '1', ...args] });
 
 /** A response read to its end, with when the end came; never waits past the test's own deadline. */
 async function collect(response: Promise<Response>, onText?: (text: string) => void) {
@@ -256,8 +193,8 @@ test('SIGTERM: queued work gets 503 / an error event at once, running work is cu
   assert.doesNotMatch(openai.text, /\[DONE\]|"finish_reason":"(length|stop)"/);
 
   const exit = await Promise.race([server.exited, sleep(3000 + 1000).then(() => undefined)]);
-  assert.ok(exit, `the process exited (output: ${server.output()})`);
-  assert.equal(exit.code, 0, server.output());
+  assert.ok(exit, `the process exited (output: ${server.logs()})`);
+  assert.equal(exit.code, 0, server.logs());
   assert.ok(exit.at - sigtermAt < 1000 + 2000, `exit ${exit.at - sigtermAt} ms after SIGTERM, grace 1 s`);
   halfBody.destroy();
   halfLine.destroy();
@@ -288,8 +225,8 @@ test('SIGTERM: a generation that finishes within the grace finishes normally, an
   assert.match(result.text, /"finish_reason": "length"\}\n\n$/, 'max_length reached: the normal end');
   assert.doesNotMatch(result.text, /event: error/);
   const exit = await Promise.race([server.exited, sleep(20_000).then(() => undefined)]);
-  assert.ok(exit, server.output());
-  assert.equal(exit.code, 0, server.output());
+  assert.ok(exit, server.logs());
+  assert.equal(exit.code, 0, server.logs());
   assert.ok(exit.at - result.endedAt < 2000, `exit ${exit.at - result.endedAt} ms after the last generation ended`);
   assert.ok(exit.at - sigtermAt < 20_000);
 });

@@ -53,7 +53,8 @@ export class KindlingProcess {
   peakRssMb = 0;
   /** Set when the watchdog killed the server. */
   rssKill?: { rssMb: number; limitMb: number };
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when the process exits, with when it did (`at`, epoch ms). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   private stderrTail = '';
   private stdoutText = '';
   private readonly watchdog: NodeJS.Timeout;
@@ -65,7 +66,9 @@ export class KindlingProcess {
     private readonly password: string | undefined,
     public url = '',
   ) {
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    );
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderrTail = (this.stderrTail + chunk).slice(-4000);
     });
