@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { rawRequest } from './raw-http.ts';
 
 export interface AddressedResponse {
   status: number;
@@ -13,60 +13,19 @@ export interface AddressedResponse {
  * so a test can play two clients, two principals, against one server. Waits for the whole response, with a
  * deadline so a hung stream fails the test instead of hanging it.
  */
-export function requestFrom(
+export async function requestFrom(
   localAddress: string,
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {},
 ): Promise<AddressedResponse> {
   const target = new URL(url);
-  const body =
-    options.body === undefined
-      ? undefined
-      : typeof options.body === 'string'
-        ? options.body
-        : JSON.stringify(options.body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: `${target.pathname}${target.search}`,
-        method: options.method ?? (body === undefined ? 'GET' : 'POST'),
-        localAddress,
-        agent: false,
-        headers: {
-          ...(body !== undefined
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-            : {}),
-          ...options.headers,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {}
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy(new Error(`no complete answer from ${url} within ${options.timeoutMs ?? 20_000} ms`));
-    }, options.timeoutMs ?? 20_000);
-    req.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    req.end(body);
+  const response = await rawRequest(target.origin, {
+    ...options,
+    path: `${target.pathname}${target.search}`,
+    localAddress,
+    timeoutMs: options.timeoutMs ?? 20_000,
   });
+  return { status: response.status, headers: response.headers, text: response.text, json: response.body };
 }
 
 /** SSE `data:` lines of `event: message` blocks, parsed (Kobold's token events and final event). */

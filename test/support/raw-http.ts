@@ -22,6 +22,8 @@ export interface RawRequest {
    * would hold the test's own loop, and a probe it times with it.
    */
   keepBytes?: number;
+  /** Send from this local address (all of 127/8 is loopback on Linux): a second client, a second principal. */
+  localAddress?: string;
 }
 
 /**
@@ -42,6 +44,7 @@ export function rawRequest(baseUrl: string, options: RawRequest): Promise<RawRes
     const req = httpRequest(url, {
       method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
       agent: false,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       headers: {
         ...(payload !== undefined
           ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
