@@ -11,7 +11,7 @@ export type GenerationOutcome =
   | { ok: false; text: string; error: KindlingError };
 
 /** Waits for a generation to end and gathers what a non-streaming response needs. */
-export async function generationOutcome(generation: Generation): Promise<GenerationOutcome> {
+async function generationOutcome(generation: Generation): Promise<GenerationOutcome> {
   const log = generation.log;
   while (!log.ended) await log.waitForPartAfter(log.lastId);
   const last = log.last;

@@ -21,10 +21,6 @@ import { type HttpCase, httpCase, type PostRoute, type WsCase, wsCase } from './
 import type { JsonSchema } from './route-fuzz-values.ts';
 import { KindlingProcess } from './server-process.ts';
 
-// Re-exported so this stays the one module to import the route fuzzing from, arbitraries included.
-export { type HttpCase, httpCase, type PostRoute, shortGeneration, type WsCase, wsCase } from './route-fuzz-cases.ts';
-export { fromSchema, grammarText, hugeNumber, jsonSchema, oddString, wrongType } from './route-fuzz-values.ts';
-
 /** Ms an HTTP answer or a WebSocket generation may take before it counts as a hang. */
 export const CASE_DEADLINE_MS = 10_000;
 

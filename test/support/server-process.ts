@@ -248,7 +248,3 @@ export class KindlingProcess {
     }
   }
 }
-
-export function startKindlingProcess(options: ServerProcessOptions = {}): Promise<KindlingProcess> {
-  return KindlingProcess.start(options);
-}
