@@ -3,11 +3,8 @@ import { checkModelFile } from './config/model-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
-import { createApp, type RouteRegistrar } from './server/app.ts';
+import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
-import { registerAnthropicRoutes } from './server/routes/anthropic.ts';
-import { registerOllamaRoutes } from './server/routes/ollama.ts';
-import { registerOpenaiRoutes } from './server/routes/openai.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { KINDLING_VERSION } from './version.ts';
 
@@ -24,9 +21,6 @@ export interface RunningServer {
 
 /** How long shutdown waits for ended requests to write their last bytes before it closes their connections. */
 const FLUSH_MS = 500;
-
-/** Extra protocols register here as they land (OpenAI, Anthropic, Ollama, WebSocket). */
-export const PROTOCOL_ROUTES: RouteRegistrar[] = [registerOpenaiRoutes, registerAnthropicRoutes, registerOllamaRoutes];
 
 /** The composition root: config → engine → scheduler → app → listen. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
@@ -54,7 +48,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     version: KINDLING_VERSION,
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
   };
-  const app = await createApp(context, PROTOCOL_ROUTES);
+  const app = await createApp(context);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {

@@ -6,6 +6,9 @@ export function servedModelId(model: Pick<ModelInfo, 'name'>): string {
   return `koboldcpp/${model.name}`;
 }
 
+/** What every open route says instead of the model name to an anonymous caller of a protected server. */
+export const PROTECTED_MODEL_NAME = 'protected-model';
+
 /** A setting the engine lowered from what the configuration asked, and why. */
 export interface Adjustment {
   setting: 'contextSize' | 'threads';

@@ -33,3 +33,5 @@ export type StreamPart =
   | { type: 'text-delta'; text: string; tokens: readonly number[]; logprobs?: readonly TokenLogprob[] }
   | { type: 'finish'; reason: StopReason; stopString?: string; usage: Usage; timings: Timings }
   | { type: 'error'; error: KindlingError };
+
+export type FinishPart = Extract<StreamPart, { type: 'finish' }>;

@@ -3,14 +3,17 @@ import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
+import type { ProtocolDescriptor } from '../core/protocol.ts';
+import { PROTOCOLS } from '../protocols/registry.ts';
 import { isAuthorized } from './auth.ts';
 import { handleClientError } from './client-error.ts';
-import { errorEnvelope } from './error-envelope.ts';
+import { envelopeByPath, errorEnvelope } from './error-envelope.ts';
 import { BLANK_BODY, readJsonBody } from './json-body.ts';
 import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
+import { mountProtocols } from './mount-protocols.ts';
+import { protocolServices } from './protocol-services.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
-import { registerKoboldRoutes } from './routes/kobold.ts';
 import { registerKoboldWsRoute } from './routes/kobold-ws.ts';
 import { registerWebRoutes } from './routes/web.ts';
 import type { ServerContext } from './server-context.ts';
@@ -50,8 +53,6 @@ const ALLOWED_HEADERS = [
   'User-Agent',
 ];
 
-export type RouteRegistrar = (app: FastifyInstance, context: ServerContext) => void;
-
 export interface RegisteredRoute {
   method: string;
   url: string;
@@ -67,10 +68,14 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 }
 
 /**
- * The HTTP shell: body parsing, CORS, auth, errors in each protocol's envelope, then the route table.
- * Protocol routes are registered by their own files; `extraRoutes` lets main.ts add protocols as they land.
+ * The HTTP shell: body parsing, CORS, auth, errors in each protocol's envelope, then the route table, built
+ * from the protocol descriptors (src/protocols/registry.ts) and the server's own pages (docs, web client) and
+ * WebSocket.
  */
-export async function createApp(context: ServerContext, extraRoutes: RouteRegistrar[] = []): Promise<FastifyInstance> {
+export async function createApp(
+  context: ServerContext,
+  protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
+): Promise<FastifyInstance> {
   const { config } = context;
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
@@ -152,23 +157,20 @@ export async function createApp(context: ServerContext, extraRoutes: RouteRegist
     }
     if (error.status >= 500) request.log.error({ err: raw }, 'request failed');
     if (error.details.retryAfterSeconds) reply.header('retry-after', String(error.details.retryAfterSeconds));
-    const body = errorEnvelope(request.url, error);
-    // KoboldCpp's tokencount answers errors with {"value": -1}; keep that next to the envelope.
-    if (request.url.startsWith('/api/extra/tokencount') || request.url.startsWith('/api/extra/tokenize'))
-      body.value = -1;
-    reply.status(error.status).send(body);
+    reply.status(error.status).send(errorEnvelope(request, error));
   });
   app.setNotFoundHandler((request, reply) => {
     const error = new KindlingError(
       'not_found',
       `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server. See /api for the list.`,
     );
-    reply.status(404).send(errorEnvelope(request.url, error));
+    reply.status(404).send(errorEnvelope(request, error));
   });
 
-  registerKoboldRoutes(app, context);
-  registerKoboldWsRoute(app, context);
-  for (const register of extraRoutes) register(app, context);
+  const services = protocolServices(context);
+  const routePaths = mountProtocols(app, context, services, protocols);
+  app.decorate('envelopeByPath', envelopeByPath(protocols, routePaths));
+  registerKoboldWsRoute(app, context, services);
   registerDocsRoutes(app, context);
   registerWebRoutes(app, context);
   return app;

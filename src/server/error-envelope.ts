@@ -1,25 +1,33 @@
+import type { FastifyRequest } from 'fastify';
 import type { KindlingError } from '../core/kindling-error.ts';
-import { anthropicErrorBody } from '../protocols/anthropic/errors.ts';
-import { koboldErrorBody } from '../protocols/kobold/errors.ts';
-import { ollamaErrorBody } from '../protocols/ollama/errors.ts';
-import { openaiErrorBody } from '../protocols/openai/errors.ts';
+import type { ProtocolDescriptor } from '../core/protocol.ts';
+import type { ErrorBody } from './route-config.ts';
 
-const OLLAMA_PATHS = [
-  '/api/generate',
-  '/api/chat',
-  '/api/tags',
-  '/api/show',
-  '/api/version',
-  '/api/ps',
-  '/api/embed',
-  '/api/embeddings',
-];
+/** A request's path as protocols see it: no query, no trailing slash (the router ignores both). */
+export function routePath(url: string): string {
+  return url.split('?')[0]?.replace(/\/+$/, '') || '/';
+}
 
-/** Each protocol answers errors in its own envelope; the path says which protocol a request speaks. */
-export function errorEnvelope(url: string, error: KindlingError): Record<string, unknown> {
-  const path = url.split('?')[0]?.replace(/\/+$/, '') ?? '';
-  if (path.startsWith('/v1/messages')) return anthropicErrorBody(error);
-  if (path.startsWith('/v1/') || path === '/v1') return openaiErrorBody(error);
-  if (OLLAMA_PATHS.includes(path)) return ollamaErrorBody(error);
-  return koboldErrorBody(error);
+/**
+ * Which protocol's envelope answers an error on a path no route of that method matched (a 404, a wrong
+ * method): a protocol that has a route on this exact path, else the one with the longest matching prefix.
+ */
+export function envelopeByPath(protocols: readonly ProtocolDescriptor[], routePaths: ReadonlyMap<string, ErrorBody>) {
+  const prefixes = protocols
+    .flatMap((protocol) => protocol.pathPrefixes.map((prefix) => ({ prefix, body: protocol.errorBody })))
+    .sort((a, b) => b.prefix.length - a.prefix.length);
+  return (url: string): ErrorBody => {
+    const path = routePath(url);
+    const exact = routePaths.get(path);
+    if (exact) return exact;
+    const match = prefixes.find(({ prefix }) => prefix === '/' || path === prefix || path.startsWith(`${prefix}/`));
+    if (!match) throw new Error('no protocol claims "/": the registry needs one');
+    return match.body;
+  };
+}
+
+/** An error as the protocol of this request's route (else of its path) writes it. */
+export function errorEnvelope(request: FastifyRequest, error: KindlingError): Record<string, unknown> {
+  const body = request.routeOptions.config?.errorBody ?? request.server.envelopeByPath(request.url);
+  return body(error, routePath(request.url));
 }

@@ -1,14 +1,12 @@
 import type { FastifyReply } from 'fastify';
+import type { FinishedGeneration } from '../core/generation-view.ts';
 import type { KindlingError } from '../core/kindling-error.ts';
-import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
+import type { FinishPart } from '../core/stream-part.ts';
+import { generationLogprobs } from '../protocols/common/generation-logprobs.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { onClientGone } from './client-gone.ts';
 
-export type FinishPart = Extract<StreamPart, { type: 'finish' }>;
-
-export type GenerationOutcome =
-  | { ok: true; text: string; finish: FinishPart; logprobs: TokenLogprob[] }
-  | { ok: false; text: string; error: KindlingError };
+export type GenerationOutcome = ({ ok: true } & FinishedGeneration) | { ok: false; text: string; error: KindlingError };
 
 /** Waits for a generation to end and gathers what a non-streaming response needs. */
 async function generationOutcome(generation: Generation): Promise<GenerationOutcome> {
@@ -17,14 +15,6 @@ async function generationOutcome(generation: Generation): Promise<GenerationOutc
   const last = log.last;
   if (last?.type === 'error') return { ok: false, text: log.text, error: last.error };
   return { ok: true, text: log.text, finish: last as FinishPart, logprobs: generationLogprobs(generation) };
-}
-
-/** Every logprob entry recorded so far (for `/api/extra/last_logprobs`). */
-export function generationLogprobs(generation: Generation): TokenLogprob[] {
-  const out: TokenLogprob[] = [];
-  for (const { part } of generation.log.partsAfter(0))
-    if (part.type === 'text-delta' && part.logprobs) out.push(...part.logprobs);
-  return out;
 }
 
 /**

@@ -1,4 +1,5 @@
 import '@fastify/swagger';
+import type { KindlingError } from '../core/kindling-error.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -8,5 +9,13 @@ declare module 'fastify' {
     lenientBody?: boolean;
     /** The WebSocket handshake: the key may come as `?apikey=` (browsers cannot set headers on a WebSocket). */
     queryApiKey?: boolean;
+    /** The envelope of the protocol whose route this is (mount-protocols.ts); else the path decides. */
+    errorBody?: ErrorBody;
+  }
+  interface FastifyInstance {
+    /** The envelope for a request on a path no protocol route owns (error-envelope.ts), set by createApp. */
+    envelopeByPath: (url: string) => ErrorBody;
   }
 }
+
+export type ErrorBody = (error: KindlingError, path: string) => Record<string, unknown>;

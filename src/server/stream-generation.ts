@@ -1,8 +1,8 @@
 import type { FastifyReply } from 'fastify';
 import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
+import type { LoggedPart } from '../core/logged-part.ts';
 import type { WireMessage } from '../core/wire-message.ts';
 import type { Generation } from '../scheduler/generation.ts';
-import type { LoggedPart } from '../stream/generation-log.ts';
 import { errorEnvelope } from './error-envelope.ts';
 import type { ServerContext } from './server-context.ts';
 import { StreamResponse } from './sse/stream-response.ts';
@@ -15,9 +15,6 @@ export interface StreamGenerationOptions {
   afterId: number;
   encode: (batch: readonly LoggedPart[]) => WireMessage[];
   contentType?: 'text/event-stream' | 'application/x-ndjson';
-  /** Messages sent once the generation has ended (e.g. OpenAI's `[DONE]`). */
-  trailer?: WireMessage[];
-  headers?: Record<string, string>;
 }
 
 /**
@@ -42,7 +39,7 @@ export async function streamGeneration(
       contentType: options.contentType ?? 'text/event-stream',
       heartbeatMs: context.config.heartbeatMs,
       stalledReaderMs: context.config.stalledReaderMs,
-      headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply), ...options.headers },
+      headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply) },
     });
     const stream = response;
     stream.closed.addEventListener('abort', release, { once: true });
@@ -63,12 +60,7 @@ export async function streamGeneration(
       }
       await stream.send(messages);
       const final = batch[batch.length - 1]?.part.type;
-      if ((final === 'finish' || final === 'error') && !stream.closed.aborted && !options.trailer)
-        generation.endDelivered = true;
-    }
-    if (generation.log.ended && options.trailer) {
-      await stream.send(options.trailer);
-      if (!stream.closed.aborted) generation.endDelivered = true;
+      if ((final === 'finish' || final === 'error') && !stream.closed.aborted) generation.endDelivered = true;
     }
   } catch (error) {
     // The reply is hijacked: Fastify can no longer answer for us, so a throw here must end the response itself
@@ -96,7 +88,7 @@ function failHijacked(reply: FastifyReply, raw: unknown): void {
   }
   try {
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    const body = JSON.stringify(errorEnvelope(reply.request.url, new KindlingError('internal', error.message)));
+    const body = JSON.stringify(errorEnvelope(reply.request, new KindlingError('internal', error.message)));
     res.writeHead(500, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),

@@ -7,7 +7,6 @@ import { lookupLimiter } from './lookup-rate-limit.ts';
 export interface StreamTarget {
   generation: Generation;
   afterId: number;
-  resumed: boolean;
 }
 
 /**
@@ -30,15 +29,15 @@ export async function submitOrResume(
     const existing = scheduler.find(origin.principal, request.key);
     if (existing && existing.origin.protocol === origin.protocol) {
       if (lastEventId !== undefined)
-        return { generation: existing, afterId: resumePoint(existing, lastEventId), resumed: true };
+        return { generation: existing, afterId: resumePoint(existing, lastEventId) };
       const sameRequest = existing.fingerprint === requestFingerprint(request);
       if (sameRequest && (existing.status !== 'done' || !existing.endDelivered))
-        return { generation: existing, afterId: 0, resumed: true };
+        return { generation: existing, afterId: 0 };
     } else if (lastEventId !== undefined) {
       lookupLimiter(scheduler).miss(origin.principal);
     }
   }
-  return { generation: await scheduler.submit(request, origin), afterId: 0, resumed: false };
+  return { generation: await scheduler.submit(request, origin), afterId: 0 };
 }
 
 /**

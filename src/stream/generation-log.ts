@@ -1,13 +1,5 @@
+import type { LoggedPart } from '../core/logged-part.ts';
 import type { StreamPart } from '../core/stream-part.ts';
-
-/**
- * A part with its id: ids start at 1 and increase by one per part, so `Last-Event-ID` resumes exactly (a part
- * that becomes several SSE events numbers them with fractions below its id, see part-event-ids.ts).
- */
-export interface LoggedPart {
-  id: number;
-  part: StreamPart;
-}
 
 /**
  * The append-only record of one generation. The engine appends at its own pace; every reader (SSE

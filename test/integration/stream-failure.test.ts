@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { defaultServerConfig } from '../../src/config/server-config.ts';
 import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import type { Generation } from '../../src/scheduler/generation.ts';
@@ -34,8 +34,11 @@ describe('a failure after the stream handler took the reply over', () => {
       generations.push(generation);
       return generation;
     };
-    app = await createApp(context, [
-      (instance) => {
+    app = await createApp(context);
+    // Routes of the test's own, beside the protocols' (a hijacked handler is what the pipeline runs).
+    {
+      const instance = app;
+      {
         let batches = 0;
         instance.post('/test/encoder-throws', async (_request, reply) => {
           await streamGeneration(context, reply, await submit(), {
@@ -46,12 +49,17 @@ describe('a failure after the stream handler took the reply over', () => {
             },
           });
         });
+        // The stream's head cannot be written (once: the error response after it can).
+        const failHeadOnce = (reply: FastifyReply, value: string) => {
+          const writeHead = reply.raw.writeHead.bind(reply.raw);
+          reply.raw.writeHead = (() => {
+            reply.raw.writeHead = writeHead;
+            throw new TypeError(`Invalid character in header content ["x-bad"]: ${JSON.stringify(value)}`);
+          }) as unknown as typeof writeHead;
+        };
         instance.post('/test/head-throws', async (_request, reply) => {
-          await streamGeneration(context, reply, await submit(), {
-            afterId: 0,
-            encode: () => [],
-            headers: { 'x-bad': 'a\nb' },
-          });
+          failHeadOnce(reply, 'a\nb');
+          await streamGeneration(context, reply, await submit(), { afterId: 0, encode: () => [] });
         });
         // The client leaves while the request is still being prepared (before anything listens to its socket).
         const goneFirst = async (socket: { destroyed: boolean }) => {
@@ -68,14 +76,11 @@ describe('a failure after the stream handler took the reply over', () => {
           return { ok: outcome.ok };
         });
         instance.post('/v1/test/head-throws-named', async (_request, reply) => {
-          await streamGeneration(context, reply, await submit('named-key'), {
-            afterId: 0,
-            encode: () => [],
-            headers: { 'x-bad': '日本\r\n' },
-          });
+          failHeadOnce(reply, '日本\r\n');
+          await streamGeneration(context, reply, await submit('named-key'), { afterId: 0, encode: () => [] });
         });
-      },
-    ]);
+      }
+    }
     await app.listen({ port: 0, host: '127.0.0.1' });
     const address = app.server.address();
     url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LoggedPart } from '../../src/stream/generation-log.ts';
+import type { LoggedPart } from '../../src/core/logged-part.ts';
 import { GenerationLog } from '../../src/stream/generation-log.ts';
 
 const text = (t: string) => ({ type: 'text-delta' as const, text: t, tokens: [1] });

@@ -1,5 +1,5 @@
+import type { LoggedPart } from '../../core/logged-part.ts';
 import type { WireMessage } from '../../core/wire-message.ts';
-import type { LoggedPart } from '../../stream/generation-log.ts';
 import { withPartIds } from '../common/part-event-ids.ts';
 import { anthropicUsage } from './encode-response.ts';
 import { anthropicErrorBody } from './errors.ts';

@@ -1,4 +1,4 @@
-import type { LoggedPart } from '../../stream/generation-log.ts';
+import type { LoggedPart } from '../../core/logged-part.ts';
 import { koboldFinishReason } from './finish-reason.ts';
 
 /**

@@ -1,5 +1,5 @@
+import type { LoggedPart } from '../../core/logged-part.ts';
 import type { WireMessage } from '../../core/wire-message.ts';
-import type { LoggedPart } from '../../stream/generation-log.ts';
 import { ollamaFinalFields, ollamaText } from './encode-response.ts';
 import { ollamaErrorBody } from './errors.ts';
 import type { OllamaResponseMeta } from './wire.ts';

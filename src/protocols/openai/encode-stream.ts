@@ -1,6 +1,6 @@
+import type { LoggedPart } from '../../core/logged-part.ts';
 import type { TokenLogprob } from '../../core/stream-part.ts';
 import type { WireMessage } from '../../core/wire-message.ts';
-import type { LoggedPart } from '../../stream/generation-log.ts';
 import { withPartIds } from '../common/part-event-ids.ts';
 import { openaiUsage } from './encode-response.ts';
 import { openaiErrorBody } from './errors.ts';

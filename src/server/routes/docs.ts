@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PROTECTED_MODEL_NAME } from '../../core/model-info.ts';
 import { isAnonymous } from '../auth.ts';
 import type { ServerContext } from '../server-context.ts';
-import { PROTECTED_MODEL_NAME } from './kobold-info.ts';
 
 interface OpenApiOperation {
   summary?: string;
@@ -10,7 +10,7 @@ interface OpenApiOperation {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** `/api` (a readable page, no CDN), `/api/openapi.json`, `/.well-known/serviceinfo`, `/props`. */
+/** `/api` (a readable page of every route, no CDN) and `/api/openapi.json`. */
 export function registerDocsRoutes(app: FastifyInstance, context: ServerContext): void {
   const { engine, scheduler, config } = context;
   const open = { config: { auth: false } } as const;
@@ -46,27 +46,4 @@ export function registerDocsRoutes(app: FastifyInstance, context: ServerContext)
 <body><h1>Kindling API</h1><p>Version ${escapeHtml(context.version)} · ${about}context ${engine.model.contextSize} · ${scheduler.slotCount} slots.
 The machine-readable description is <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3).</p>${sections}</body></html>`);
   });
-
-  app.get('/.well-known/serviceinfo', { ...open, schema: { hide: true } }, async () => ({
-    version: '0.2',
-    software: { name: 'Kindling', version: context.version, repository: '', homepage: '', logo: '' },
-    api: {
-      koboldai: { name: 'KoboldAI API', rel_url: '/api', documentation: '/api', version: '1.2.5' },
-      openai: { name: 'OpenAI API', rel_url: '/v1', documentation: '/api', version: '1' },
-    },
-  }));
-
-  // An anonymous caller of a protected server sees neither the model's name nor its chat template (which names
-  // its family); the context and slot counts are the server's shape, not anyone's activity.
-  app.get('/props', { ...open, schema: { hide: true } }, async (request) => ({
-    chat_template: modelFor(request)?.chatTemplate ?? null,
-    id: 0,
-    id_task: -1,
-    total_slots: scheduler.slotCount,
-    modalities: { vision: false, audio: false },
-    model_path: modelFor(request)?.name ?? PROTECTED_MODEL_NAME,
-    build_info: engine.model.engineBuild,
-    n_ctx: engine.model.contextSize,
-    default_generation_settings: { n_ctx: engine.model.contextSize },
-  }));
 }

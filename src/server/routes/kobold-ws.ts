@@ -3,24 +3,22 @@ import type { FastifyInstance } from 'fastify';
 import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
-import { withSchemaGrammar } from '../../protocols/common/grammar-field.ts';
+import type { ProtocolServices } from '../../core/protocol-services.ts';
 import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/common/stream-key.ts';
-import { decodeKoboldGenerate } from '../../protocols/kobold/decode.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
+import { decodeKoboldBody, KOBOLD_PROTOCOL } from '../../protocols/kobold/generate-routes.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
-import { lookupLimiter } from '../lookup-rate-limit.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { type StreamTarget, submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
-import { KOBOLD_PROTOCOL } from './kobold.ts';
 
 const checkMessage = Compile(WsClientMessage);
 /** Above this many unsent bytes a reader waits for the socket before sending more (its text coalesces meanwhile). */
 const HIGH_WATER = 256 * 1024;
 
 /** `GET /api/extra/generate/ws`: many concurrent generations over one WebSocket, resumable by event id. */
-export function registerKoboldWsRoute(app: FastifyInstance, context: ServerContext): void {
+export function registerKoboldWsRoute(app: FastifyInstance, context: ServerContext, services: ProtocolServices): void {
   const { scheduler, config } = context;
   app.get(
     '/api/extra/generate/ws',
@@ -69,14 +67,12 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
           return sendError(message.id.slice(0, STREAM_KEY_MAX_LENGTH), toKindlingError(error));
         }
         if (message.type === 'abort') {
-          if (!scheduler.find(origin.principal, id)) {
-            try {
-              lookupLimiter(scheduler).miss(origin.principal);
-            } catch (error) {
-              return sendError(id, toKindlingError(error));
-            }
+          let aborted: boolean;
+          try {
+            aborted = services.generations.abort(origin.principal, id);
+          } catch (error) {
+            return sendError(id, toKindlingError(error));
           }
-          const aborted = scheduler.abort(origin.principal, id);
           return void send(JSON.stringify({ type: 'aborted', id, success: aborted }));
         }
         if (readers.has(id))
@@ -90,8 +86,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         readers.set(id, reader);
         let target: StreamTarget;
         try {
-          const body = await withSchemaGrammar({ ...message.request, genkey: id }, context.jsonSchemaToGrammar);
-          const request = decodeKoboldGenerate(body, { maxLength: config.defaultMaxLength });
+          const request = await decodeKoboldBody(services, { ...message.request, genkey: id });
           target = await submitOrResume(scheduler, request, message.last_event_id, origin);
         } catch (error) {
           readers.delete(id);

@@ -1,0 +1,38 @@
+import type { FastifyReply } from 'fastify';
+import type { GenerationPlan } from '../core/protocol.ts';
+import { readerOutcome } from './generation-outcome.ts';
+import type { ServerContext } from './server-context.ts';
+import { lastEventId, streamGeneration } from './stream-generation.ts';
+import { submitOrResume } from './submit-or-resume.ts';
+
+/**
+ * The one way every protocol's generation route runs: submit (or, for a resumable stream, resume), then stream
+ * the log through the protocol's encoder or wait for the end and let the protocol answer. Whoever reads a
+ * generation is one of its readers, so the disconnect policy (abort an anonymous generation when its last reader
+ * leaves, keep a keyed one for the resume window) is the same on every route.
+ */
+export async function serveGeneration(
+  context: ServerContext,
+  plan: GenerationPlan,
+  principal: string,
+  reply: FastifyReply,
+): Promise<unknown> {
+  const { scheduler } = context;
+  const origin = { principal, protocol: plan.protocol };
+  if ('stream' in plan) {
+    const { stream } = plan;
+    const target = stream.resumable
+      ? await submitOrResume(scheduler, plan.request, lastEventId(reply.request.headers['last-event-id']), origin)
+      : { generation: await scheduler.submit(plan.request, origin), afterId: 0 };
+    await streamGeneration(context, reply, target.generation, {
+      afterId: target.afterId,
+      encode: stream.encoder(target.generation, target.afterId),
+      ...(stream.contentType ? { contentType: stream.contentType } : {}),
+    });
+    return undefined;
+  }
+  const generation = await scheduler.submit(plan.request, origin);
+  const outcome = await readerOutcome(reply, generation);
+  if (!outcome.ok) throw outcome.error;
+  return plan.respond(outcome, generation);
+}
