@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { checkModelFile } from './config/model-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
+import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
+import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
@@ -23,7 +25,10 @@ export interface RunningServer {
 const FLUSH_MS = 500;
 
 /** The composition root: config → engine → scheduler → app → listen. */
-export async function startServer(config: ServerConfig): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
+): Promise<RunningServer> {
   checkModelFile(config.modelPath);
   await assertCanListen(config.host, config.port);
   const engine = await LlamaEngine.load({
@@ -48,7 +53,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     version: KINDLING_VERSION,
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
   };
-  const app = await createApp(context);
+  const app = await createApp(context, protocols);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {

@@ -1,4 +1,5 @@
 import { defaultServerConfig, type ServerConfig } from '../../src/config/server-config.ts';
+import type { ProtocolDescriptor } from '../../src/core/protocol.ts';
 import { type RunningServer, startServer } from '../../src/main.ts';
 import { withDeadline } from './deadline.ts';
 import { testModelPath } from './test-model.ts';
@@ -7,7 +8,10 @@ import { testModelPath } from './test-model.ts';
  * The real server on a real (tiny, generated) model, on a free port, with one decoding thread so two
  * test files can run side by side on two cores.
  */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+  protocols?: readonly ProtocolDescriptor[],
+): Promise<RunningServer> {
   const config: ServerConfig = {
     ...defaultServerConfig(overrides.modelPath ?? testModelPath()),
     port: 0,
@@ -20,7 +24,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     shutdownGraceMs: 0,
     ...overrides,
   };
-  const server = await startServer(config);
+  const server = await startServer(config, protocols);
   const close = server.close.bind(server);
   // Closing drains generations; a server that cannot must fail the file, not hang it.
   server.close = () => withDeadline(close(), 30_000, 'the test server to close');
