@@ -17,3 +17,11 @@ export type StopReason =
   | 'abort'
   /** The engine failed. */
   | 'error';
+
+/**
+ * The model stopped by itself or at a stop the client asked for (EOS, an end-of-turn token, a stop string), as
+ * opposed to being cut short (tokens, context, abort) or failing: the "stop" that most protocols tell apart.
+ */
+export function isNaturalStop(reason: StopReason): boolean {
+  return reason === 'eos' || reason === 'stop-token' || reason === 'stop-string';
+}

@@ -28,8 +28,7 @@ export async function submitOrResume(
   if (request.key) {
     const existing = scheduler.find(origin.principal, request.key);
     if (existing && existing.origin.protocol === origin.protocol) {
-      if (lastEventId !== undefined)
-        return { generation: existing, afterId: resumePoint(existing, lastEventId) };
+      if (lastEventId !== undefined) return { generation: existing, afterId: resumePoint(existing, lastEventId) };
       const sameRequest = existing.fingerprint === requestFingerprint(request);
       if (sameRequest && (existing.status !== 'done' || !existing.endDelivered))
         return { generation: existing, afterId: 0 };

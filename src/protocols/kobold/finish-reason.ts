@@ -1,4 +1,4 @@
-import type { StopReason } from '../../core/stop-reason.ts';
+import { isNaturalStop, type StopReason } from '../../core/stop-reason.ts';
 import type { KoboldFinishReason } from './wire.ts';
 
 /**
@@ -7,18 +7,8 @@ import type { KoboldFinishReason } from './wire.ts';
  * the partial text is kept and treated as an incomplete generation.
  */
 export function koboldFinishReason(reason: StopReason): KoboldFinishReason {
-  switch (reason) {
-    case 'eos':
-    case 'stop-token':
-    case 'stop-string':
-      return 'stop';
-    case 'max-tokens':
-    case 'context-full':
-    case 'abort':
-      return 'length';
-    case 'error':
-      return 'error';
-  }
+  if (reason === 'error') return 'error';
+  return isNaturalStop(reason) ? 'stop' : 'length';
 }
 
 /** `/api/extra/perf` `stop_reason`: -1 invalid, 0 out of tokens (also abort), 1 EOS, 2 custom stopper. */

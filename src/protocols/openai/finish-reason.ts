@@ -1,4 +1,4 @@
-import type { StopReason } from '../../core/stop-reason.ts';
+import { isNaturalStop, type StopReason } from '../../core/stop-reason.ts';
 import type { OpenaiFinishReason } from './wire.ts';
 
 /**
@@ -7,15 +7,5 @@ import type { OpenaiFinishReason } from './wire.ts';
  * the text is cut short, which is what "length" tells a client. Errors never get here (they are errors).
  */
 export function openaiFinishReason(reason: StopReason): OpenaiFinishReason {
-  switch (reason) {
-    case 'eos':
-    case 'stop-token':
-    case 'stop-string':
-      return 'stop';
-    case 'max-tokens':
-    case 'context-full':
-    case 'abort':
-    case 'error':
-      return 'length';
-  }
+  return isNaturalStop(reason) ? 'stop' : 'length';
 }
