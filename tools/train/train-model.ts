@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { LlamaHyperParams } from '../gguf/llama-gguf.ts';
-import { seededRandom } from '../gguf/seeded-random.ts';
-import type { Vocabulary } from '../gguf/vocabulary.ts';
+import type { LlamaHyperParams } from '../../src/gguf/llama-gguf.ts';
+import { seededRandom } from '../../src/gguf/seeded-random.ts';
+import type { Vocabulary } from '../../src/gguf/vocabulary.ts';
 import { AdamW, clipGradientNorm, DEFAULT_ADAMW } from './adamw.ts';
 import { hyperParamsFor, TRAINED_MODEL_METADATA } from './checkpoint-model.ts';
 import { learningRateAt } from './cosine-schedule.ts';

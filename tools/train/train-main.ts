@@ -3,7 +3,7 @@ import { exportCheckpoint } from './checkpoint-model.ts';
 import { type TrainModelOptions, trainModel } from './train-model.ts';
 
 /**
- * Command line for the trainer: `node --import tsx src/train/train-main.ts --out models/demo.gguf
+ * Command line for the trainer: `node --import tsx tools/train/train-main.ts --out models/demo.gguf
  * --checkpoint .train/demo.ckpt [--resume] [--steps N --dim 128 ...]`, or `--export-only` to write a
  * checkpoint's current weights as GGUF. Numbers map one to one onto
  * TrainModelOptions; anything not given takes trainModel's defaults.
