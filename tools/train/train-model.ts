@@ -83,7 +83,7 @@ interface CheckpointHeader {
   trainSeconds: number;
 }
 
-const DEFAULTS = {
+export const TRAIN_DEFAULTS = {
   seed: 7,
   trainStories: 20000,
   heldOutStories: 500,
@@ -119,8 +119,8 @@ const formatDuration = (s: number) =>
  */
 export function trainModel(input: TrainModelOptions): TrainModelResult {
   const log = input.log ?? ((line: string) => console.log(line));
-  let options: CheckpointHeader['options'] = { ...DEFAULTS };
-  for (const key of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
+  let options: CheckpointHeader['options'] = { ...TRAIN_DEFAULTS };
+  for (const key of Object.keys(TRAIN_DEFAULTS) as Array<keyof typeof TRAIN_DEFAULTS>) {
     if (input[key] !== undefined) (options as Record<string, unknown>)[key] = input[key];
   }
   let vocab: Vocabulary | undefined;
