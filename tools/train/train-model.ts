@@ -50,7 +50,7 @@ export interface TrainModelOptions {
   checkpointSeconds?: number;
   /** Progress line every this many steps. */
   logEvery?: number;
-  /** Held-out stories used by the periodic evaluation (the final one uses all). */
+  /** Held-out loss (on up to 50 stories) every this many steps; the final evaluation uses all of them. */
   evalEvery?: number;
   /** Stop early (saving a checkpoint and exporting) after this many seconds of training in this process. */
   maxSeconds?: number;
