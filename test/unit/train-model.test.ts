@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { getLlama, type Llama, LlamaCompletion, type LlamaModel, type Token } from 'node-llama-cpp';
 import type { Vocabulary } from '../../src/gguf/vocabulary.ts';
-import { LlamaComputation } from '../../src/train/llama-computation.ts';
-import { LlamaParameters } from '../../src/train/llama-parameters.ts';
-import { SpmTokenizer } from '../../src/train/spm-tokenizer.ts';
-import { generateStoryCorpus } from '../../src/train/story-corpus.ts';
-import { type TrainModelOptions, type TrainModelResult, trainModel } from '../../src/train/train-model.ts';
-import { loadTrainingCheckpoint } from '../../src/train/training-checkpoint.ts';
+import { LlamaComputation } from '../../tools/train/llama-computation.ts';
+import { LlamaParameters } from '../../tools/train/llama-parameters.ts';
+import { SpmTokenizer } from '../../tools/train/spm-tokenizer.ts';
+import { generateStoryCorpus } from '../../tools/train/story-corpus.ts';
+import { type TrainModelOptions, type TrainModelResult, trainModel } from '../../tools/train/train-model.ts';
+import { loadTrainingCheckpoint } from '../../tools/train/training-checkpoint.ts';
 
 // A tiny configuration: seconds of CPU, yet the full path from corpus to a GGUF that llama.cpp runs.
 const TINY: Omit<TrainModelOptions, 'outputPath'> = {

@@ -1,6 +1,6 @@
 /**
  * Samples completions from a GGUF with node-llama-cpp (one thread, CPU), as `kindling serve` would run it:
- * `node --import tsx bench/train-samples.ts models/demo.gguf "Once upon a time" 5 0.7`.
+ * `node --import tsx tools/sample-model.ts models/demo.gguf "Once upon a time" 5 0.7`.
  * Each sample uses its own seed (1…count) so the figures in models/README.md can be reproduced.
  */
 import { getLlama, LlamaCompletion } from 'node-llama-cpp';

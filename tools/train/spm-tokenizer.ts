@@ -1,4 +1,4 @@
-import { SPACE_MARK, TokenType, type Vocabulary } from '../gguf/vocabulary.ts';
+import { SPACE_MARK, TokenType, type Vocabulary } from '../../src/gguf/vocabulary.ts';
 
 /**
  * A re-implementation of llama.cpp's SentencePiece ("llama" vocab) tokenizer (`llm_tokenizer_spm`), so the

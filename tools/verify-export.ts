@@ -2,13 +2,13 @@
  * Checks a trained model end to end against llama.cpp: tokenization of held-out stories and the
  * next-token distribution at several positions, our forward pass (from the training checkpoint) versus
  * node-llama-cpp running the exported GGUF. Prints the largest differences.
- * `node --import tsx bench/train-verify-export.ts <checkpoint> <gguf>`
+ * `node --import tsx tools/verify-export.ts <checkpoint> <gguf>`
  */
 import { getLlama, type Token } from 'node-llama-cpp';
-import { loadCheckpointModel } from '../src/train/checkpoint-model.ts';
-import { LlamaComputation } from '../src/train/llama-computation.ts';
-import { SpmTokenizer } from '../src/train/spm-tokenizer.ts';
-import { generateStoryCorpus } from '../src/train/story-corpus.ts';
+import { loadCheckpointModel } from './train/checkpoint-model.ts';
+import { LlamaComputation } from './train/llama-computation.ts';
+import { SpmTokenizer } from './train/spm-tokenizer.ts';
+import { generateStoryCorpus } from './train/story-corpus.ts';
 
 const [checkpointPath = '', modelPath = 'models/demo.gguf'] = process.argv.slice(2);
 const { params, vocab } = loadCheckpointModel(checkpointPath);

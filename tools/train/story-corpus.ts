@@ -1,4 +1,4 @@
-import { seededRandom } from '../gguf/seeded-random.ts';
+import { seededRandom } from '../../src/gguf/seeded-random.ts';
 
 /**
  * A seeded grammar of short children's stories. The text is produced entirely by this file, so a model

@@ -1,5 +1,5 @@
-import { type LlamaHyperParams, llamaTensorShapes } from '../gguf/llama-gguf.ts';
-import { seededNormal } from '../gguf/seeded-random.ts';
+import { type LlamaHyperParams, llamaTensorShapes } from '../../src/gguf/llama-gguf.ts';
+import { seededNormal } from '../../src/gguf/seeded-random.ts';
 import { allocateFloats } from './float-arena.ts';
 
 /** Views of one layer's tensors, each row-major [out][in] exactly as ggml stores it (shape [in, out]). */

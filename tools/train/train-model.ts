@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { LlamaHyperParams } from '../gguf/llama-gguf.ts';
-import { seededRandom } from '../gguf/seeded-random.ts';
-import type { Vocabulary } from '../gguf/vocabulary.ts';
+import type { LlamaHyperParams } from '../../src/gguf/llama-gguf.ts';
+import { seededRandom } from '../../src/gguf/seeded-random.ts';
+import type { Vocabulary } from '../../src/gguf/vocabulary.ts';
 import { AdamW, clipGradientNorm, DEFAULT_ADAMW } from './adamw.ts';
 import { hyperParamsFor, TRAINED_MODEL_METADATA } from './checkpoint-model.ts';
 import { learningRateAt } from './cosine-schedule.ts';
@@ -50,7 +50,7 @@ export interface TrainModelOptions {
   checkpointSeconds?: number;
   /** Progress line every this many steps. */
   logEvery?: number;
-  /** Held-out stories used by the periodic evaluation (the final one uses all). */
+  /** Held-out loss (on up to 50 stories) every this many steps; the final evaluation uses all of them. */
   evalEvery?: number;
   /** Stop early (saving a checkpoint and exporting) after this many seconds of training in this process. */
   maxSeconds?: number;
@@ -83,7 +83,7 @@ interface CheckpointHeader {
   trainSeconds: number;
 }
 
-const DEFAULTS = {
+export const TRAIN_DEFAULTS = {
   seed: 7,
   trainStories: 20000,
   heldOutStories: 500,
@@ -119,8 +119,8 @@ const formatDuration = (s: number) =>
  */
 export function trainModel(input: TrainModelOptions): TrainModelResult {
   const log = input.log ?? ((line: string) => console.log(line));
-  let options: CheckpointHeader['options'] = { ...DEFAULTS };
-  for (const key of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
+  let options: CheckpointHeader['options'] = { ...TRAIN_DEFAULTS };
+  for (const key of Object.keys(TRAIN_DEFAULTS) as Array<keyof typeof TRAIN_DEFAULTS>) {
     if (input[key] !== undefined) (options as Record<string, unknown>)[key] = input[key];
   }
   let vocab: Vocabulary | undefined;

@@ -1,4 +1,4 @@
-import { buildVocabulary, SPACE_MARK, type Vocabulary } from '../gguf/vocabulary.ts';
+import { buildVocabulary, SPACE_MARK, type Vocabulary } from '../../src/gguf/vocabulary.ts';
 
 export interface TokenizerTrainingOptions {
   /** Total vocabulary size including `<unk>`, `<s>`, `</s>` and the 256 byte-fallback tokens. */

@@ -1,6 +1,6 @@
-import type { GgufMetadataValue } from '../gguf/gguf-value-types.ts';
-import type { LlamaHyperParams } from '../gguf/llama-gguf.ts';
-import type { Vocabulary } from '../gguf/vocabulary.ts';
+import type { GgufMetadataValue } from '../../src/gguf/gguf-value-types.ts';
+import type { LlamaHyperParams } from '../../src/gguf/llama-gguf.ts';
+import type { Vocabulary } from '../../src/gguf/vocabulary.ts';
 import { exportLlamaGguf } from './export-llama-gguf.ts';
 import { LlamaParameters } from './llama-parameters.ts';
 import { loadTrainingCheckpoint } from './training-checkpoint.ts';

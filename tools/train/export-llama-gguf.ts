@@ -1,7 +1,7 @@
-import type { GgmlTypeName, GgufMetadataValue } from '../gguf/gguf-value-types.ts';
-import { writeGgufFile } from '../gguf/gguf-writer.ts';
-import { llamaGgufDocument } from '../gguf/llama-gguf.ts';
-import type { Vocabulary } from '../gguf/vocabulary.ts';
+import type { GgmlTypeName, GgufMetadataValue } from '../../src/gguf/gguf-value-types.ts';
+import { writeGgufFile } from '../../src/gguf/gguf-writer.ts';
+import { llamaGgufDocument } from '../../src/gguf/llama-gguf.ts';
+import type { Vocabulary } from '../../src/gguf/vocabulary.ts';
 import type { LlamaParameters } from './llama-parameters.ts';
 
 export interface ExportOptions {
