@@ -1,4 +1,4 @@
-import type { GenerationResult, TextClient, TextRequest } from '../../../src/client/client-types.ts';
+import type { GenerationResult, TextClient, TextRequest } from '../../../src/client/index.ts';
 
 // Kobold "poll" streaming: a plain (non-streamed) generate request stays open while /api/extra/generate/check
 // is polled with the same genkey for the text so far. Slower to update than SSE, but it works through proxies

@@ -1,4 +1,4 @@
-import type { ApiKind } from '../../../src/client/client-types.ts';
+import type { ApiKind } from '../../../src/client/index.ts';
 import type { Samplers } from '../state/session.ts';
 
 // The providers the connect panel offers. "kindling" is this server, reached at the page's own origin.

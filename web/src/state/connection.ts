@@ -1,7 +1,5 @@
 import { signal } from '@preact/signals';
-import { HttpStatusError, NetworkError } from '../../../src/client/client-errors.ts';
-import type { TextClient } from '../../../src/client/client-types.ts';
-import { createClient } from '../../../src/client/index.ts';
+import { createClient, HttpStatusError, NetworkError, type TextClient } from '../../../src/client/index.ts';
 import { diagnoseUnreachable, friendlyError } from '../api/friendly-error.ts';
 import {
   type ConnectionConfig,

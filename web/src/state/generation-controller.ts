@@ -1,6 +1,12 @@
 import { batch } from '@preact/signals';
-import { AbortedError, HttpStatusError } from '../../../src/client/client-errors.ts';
-import type { GenerationResult, TextClient, TextRequest, TextStream } from '../../../src/client/client-types.ts';
+import {
+  AbortedError,
+  type GenerationResult,
+  HttpStatusError,
+  type TextClient,
+  type TextRequest,
+  type TextStream,
+} from '../../../src/client/index.ts';
 import { friendlyError } from '../api/friendly-error.ts';
 import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
 import { providers } from '../api/providers.ts';

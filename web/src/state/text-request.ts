@@ -1,4 +1,4 @@
-import type { TextRequest } from '../../../src/client/client-types.ts';
+import type { TextRequest } from '../../../src/client/index.ts';
 import type { ConnectionConfig, ProviderDef } from '../api/providers.ts';
 import type { BuiltPrompt } from '../prompt/build-prompt.ts';
 import type { Session } from './session.ts';
