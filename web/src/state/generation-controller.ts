@@ -10,6 +10,7 @@ import {
 import { friendlyError } from '../api/friendly-error.ts';
 import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
 import { providers } from '../api/providers.ts';
+import { type ActionKind, newId, type Turn } from '../model/session.ts';
 import { buildPrompt, type TokenCounter } from '../prompt/build-prompt.ts';
 import { planLengths } from '../prompt/context-lengths.ts';
 import { chatSpeakers } from '../prompt/group-chat.ts';
@@ -17,7 +18,6 @@ import { addUserTurn, commitReply, dropLastReply } from './actions.ts';
 import { clearDraft, saveDraft } from './autosave.ts';
 import { apiKey, connect, connectionConfig, connectionState, currentClient } from './connection.ts';
 import { LiveText } from './live-text.ts';
-import { type ActionKind, newId, type Turn } from './session.ts';
 import { composerText, generation, lastRequest, notice, panelTab, session, stats } from './store.ts';
 import { findStop, toTextRequest } from './text-request.ts';
 
