@@ -59,7 +59,13 @@ export interface ClientOptions {
    * `X-Kindling-Stream` header it needs would fail a CORS preflight on third-party hosts.
    */
   resume?: 'auto' | boolean;
-  /** Interval of `/api/extra/generate/check` polls in the KoboldCpp recovery path, ms. Default 500. */
+  /**
+   * Kobold only: how `stream()` reaches the server. `'sse'`: `/api/extra/generate/stream` only. `'poll'`: a
+   * sync `/api/v1/generate` while `/api/extra/generate/check` is polled for the text so far (for proxies that
+   * buffer event streams). `'auto'` (default): SSE, and polling on a server that has no SSE endpoint.
+   */
+  koboldTransport?: 'auto' | 'sse' | 'poll';
+  /** Interval of `/api/extra/generate/check` polls (polling transport, KoboldCpp recovery), ms. Default 500. */
   pollIntervalMs?: number;
   /**
    * OpenAI-compatible only: send `stream_options: {include_usage: true}` so the final result carries

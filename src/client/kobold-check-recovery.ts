@@ -67,20 +67,23 @@ export async function recoverFromCheck(
   }
 }
 
-function checkRequest(config: ClientConfig, genkey: string) {
+export function checkRequest(config: ClientConfig, genkey: string) {
   const headers: Record<string, string> = { ...config.headers };
   if (config.options.apiKey) headers['authorization'] = `Bearer ${config.options.apiKey}`;
   return { method: 'POST' as const, url: `${config.baseUrl}/api/extra/generate/check`, headers, body: { genkey } };
 }
 
-interface CheckBody {
+export interface CheckBody {
   text: string;
+  /** Ours only: `queued`, `running`, `done` or `unknown`. */
   status: string | undefined;
   finishReason: string | undefined;
+  /** Ours only, while queued. */
+  queuePosition: number | undefined;
 }
 
 /** Our extensions may sit at the top level or inside `results[0]`; both are read. */
-function readCheck(body: unknown): CheckBody {
+export function readCheck(body: unknown): CheckBody {
   const top = isRecord(body) ? body : {};
   const results = top['results'];
   const first = Array.isArray(results) && isRecord(results[0]) ? results[0] : {};
@@ -89,10 +92,12 @@ function readCheck(body: unknown): CheckBody {
     return typeof value === 'string' ? value : undefined;
   };
   const finish = pick('finish_reason');
+  const position = first['queue_position'] ?? top['queue_position'];
   return {
     text: pick('text') ?? '',
     status: pick('status'),
     finishReason: finish === undefined || finish === 'null' ? undefined : finish,
+    queuePosition: typeof position === 'number' ? position : undefined,
   };
 }
 

@@ -13,6 +13,7 @@ import type {
   GenerationResult,
   ServerInfo,
   StreamCallOptions,
+  StreamEvent,
   TextClient,
   TextRequest,
   TextStream,
@@ -20,6 +21,7 @@ import type {
 import { requestJson, toClientError } from './http-request.ts';
 import { KeepaliveStatus } from './keepalive-status.ts';
 import { recoverFromCheck } from './kobold-check-recovery.ts';
+import { pollGeneration, type SyncGenerate } from './kobold-poll.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
 import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord, readProviderErrorBody } from './provider-error-body.ts';
@@ -30,23 +32,70 @@ import { TextStreamImpl } from './text-stream.ts';
 
 const ABORT_REQUEST_TIMEOUT_MS = 3000;
 
+type KeyedRequest = TextRequest & { genkey: string };
+
 /**
  * The Kobold API of KoboldCpp and of our server. Streams use `/api/extra/generate/stream`; every generation
  * carries a genkey so it can be checked, aborted and (on our server) resumed by last event id. Against plain
- * KoboldCpp a cut stream is recovered through `/api/extra/generate/check`.
+ * KoboldCpp a cut stream is recovered through `/api/extra/generate/check`. Where SSE cannot be used (no stream
+ * endpoint, or a proxy that buffers event streams), `poll()` streams through `/check` instead.
  */
 export class KoboldClient implements TextClient {
   readonly api = 'kobold' as const;
   readonly #config: ClientConfig;
   #kindling: Promise<boolean> | undefined;
+  /** Set once the server answered that it has no SSE endpoint. */
+  #sseMissing = false;
 
   constructor(config: ClientConfig) {
     this.#config = config;
   }
 
+  /**
+   * Streams over SSE (`/api/extra/generate/stream`), or by polling when `koboldTransport` is `'poll'`. With
+   * `'auto'` (default) a server that has no SSE endpoint (404, 405 or 501 before any text) is polled instead,
+   * and this client polls from then on.
+   */
   stream(request: TextRequest, options?: StreamCallOptions): TextStream {
-    const adapter = new KoboldStreamAdapter(this, this.#config, request, request.genkey ?? randomKey('KCPP'));
-    return new TextStreamImpl((signal) => driveStream(adapter, this.#config, signal), options?.signal);
+    const keyed = { ...request, genkey: request.genkey ?? randomKey('KCPP') };
+    const transport = this.#config.options.koboldTransport ?? 'auto';
+    return new TextStreamImpl(
+      (signal) =>
+        transport === 'poll' || (transport === 'auto' && this.#sseMissing)
+          ? this.#poll(keyed, signal)
+          : this.#sse(keyed, signal, transport === 'auto'),
+      options?.signal,
+    );
+  }
+
+  /**
+   * Streams by polling whatever `koboldTransport` says: a sync `/api/v1/generate` runs while
+   * `/api/extra/generate/check` is polled for the text so far (see `kobold-poll.ts`). Events and errors are
+   * those of `stream()`; text arrives every `pollIntervalMs` instead of per token.
+   */
+  poll(request: TextRequest, options?: StreamCallOptions): TextStream {
+    const keyed = { ...request, genkey: request.genkey ?? randomKey('KCPP') };
+    return new TextStreamImpl((signal) => this.#poll(keyed, signal), options?.signal);
+  }
+
+  async *#sse(
+    request: KeyedRequest,
+    signal: AbortSignal,
+    fallback: boolean,
+  ): AsyncGenerator<StreamEvent, GenerationResult, undefined> {
+    try {
+      return yield* driveStream(new KoboldStreamAdapter(this, this.#config, request), this.#config, signal);
+    } catch (error) {
+      if (!fallback || !sseMissing(error)) throw error;
+      this.#sseMissing = true;
+    }
+    return yield* this.#poll(request, signal);
+  }
+
+  #poll(request: KeyedRequest, signal: AbortSignal): AsyncGenerator<StreamEvent, GenerationResult, undefined> {
+    const stops = toKoboldBody(request, request.genkey)['stop_sequence'];
+    const generate: SyncGenerate = (r, o) => this.generate(r, o);
+    return pollGeneration(this.#config, generate, request, Array.isArray(stops) ? stops : [], signal);
   }
 
   /**
@@ -204,6 +253,15 @@ export function toKoboldBody(request: TextRequest, genkey: string): Record<strin
   });
 }
 
+/** The answer of a server without `/api/extra/generate/stream`, given before any text was sent. */
+function sseMissing(error: unknown): boolean {
+  return (
+    error instanceof HttpStatusError &&
+    (error.status === 404 || error.status === 405 || error.status === 501) &&
+    (error.partial?.text ?? '') === ''
+  );
+}
+
 function readSyncResult(body: unknown): GenerationResult {
   const results = isRecord(body) ? body['results'] : undefined;
   const first = Array.isArray(results) ? results[0] : undefined;
@@ -226,11 +284,11 @@ class KoboldStreamAdapter implements ProviderAdapter {
   readonly #body: Record<string, unknown>;
   readonly #genkey: string;
 
-  constructor(client: KoboldClient, config: ClientConfig, request: TextRequest, genkey: string) {
+  constructor(client: KoboldClient, config: ClientConfig, request: KeyedRequest) {
     this.#client = client;
     this.#config = config;
-    this.#genkey = genkey;
-    this.#body = toKoboldBody(request, genkey);
+    this.#genkey = request.genkey;
+    this.#body = toKoboldBody(request, request.genkey);
   }
 
   request(state: AttemptState) {

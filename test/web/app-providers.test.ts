@@ -4,8 +4,8 @@ import type { Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { createSession, newId } from '../../web/src/model/session.ts';
 import { exportSession } from '../../web/src/prompt/session-file.ts';
-import { createSession, newId } from '../../web/src/state/session.ts';
 import { withDeadline } from '../support/deadline.ts';
 import {
   startFakeAnthropic,

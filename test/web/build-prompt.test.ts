@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createSession, createWorldInfoEntry, type Session, type Turn } from '../../web/src/model/session.ts';
 import { buildPrompt, estimateTokens } from '../../web/src/prompt/build-prompt.ts';
 import { ReasoningSplitter, splitReasoning } from '../../web/src/prompt/reasoning.ts';
-import { createSession, createWorldInfoEntry, type Session, type Turn } from '../../web/src/state/session.ts';
 
 const turn = (role: Turn['role'], text: string, extra: Partial<Turn> = {}): Turn => ({
   id: text,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConnection, normalizeUserUrl, providers } from '../../web/src/api/providers.ts';
+import { createSession, type Turn } from '../../web/src/model/session.ts';
 import { buildPrompt } from '../../web/src/prompt/build-prompt.ts';
 import { LiveText } from '../../web/src/state/live-text.ts';
-import { createSession, type Turn } from '../../web/src/state/session.ts';
 import { findStop, toTextRequest } from '../../web/src/state/text-request.ts';
 import { emptyHistory, maxUndoSteps, record, redo, undo } from '../../web/src/state/undo-history.ts';
 

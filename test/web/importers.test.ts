@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createSession, createWorldInfoEntry } from '../../web/src/model/session.ts';
 import {
   exportBackup,
   exportSession,
@@ -7,7 +8,6 @@ import {
   importFileSessions,
   sessionToText,
 } from '../../web/src/prompt/session-file.ts';
-import { createSession, createWorldInfoEntry } from '../../web/src/state/session.ts';
 import { makeCardPng } from './support/card-png.ts';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createSession, type Mode, type Session, type Turn } from '../../web/src/model/session.ts';
 import { buildPrompt } from '../../web/src/prompt/build-prompt.ts';
 import { planLengths } from '../../web/src/prompt/context-lengths.ts';
 import { isNarration, proseText, switchModeTurns } from '../../web/src/prompt/mode-switch.ts';
-import { createSession, type Mode, type Session, type Turn } from '../../web/src/state/session.ts';
 
 const turn = (role: Turn['role'], text: string, extra: Partial<Turn> = {}): Turn => ({
   id: `${role}:${text}`,

@@ -3,8 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { createSession, createWorldInfoEntry, newId } from '../../web/src/model/session.ts';
 import { exportSession } from '../../web/src/prompt/session-file.ts';
-import { createSession, createWorldInfoEntry, newId } from '../../web/src/state/session.ts';
 import { launchBrowser } from './support/browser.ts';
 import { makeCardPng } from './support/card-png.ts';
 import { startDemoKobold } from './support/demo-kobold.ts';

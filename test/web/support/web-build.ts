@@ -16,7 +16,9 @@ function latestMtime(dir: string): number {
 }
 
 function stale(): boolean {
-  return !existsSync(webIndex) || statSync(webIndex).mtimeMs < latestMtime(join(root, 'web', 'src'));
+  // The bundle inlines the SDK, so an SDK change makes it stale as much as an app change.
+  const sources = Math.max(latestMtime(join(root, 'web', 'src')), latestMtime(join(root, 'src', 'client')));
+  return !existsSync(webIndex) || statSync(webIndex).mtimeMs < sources;
 }
 
 /**

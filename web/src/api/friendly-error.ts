@@ -6,7 +6,7 @@ import {
   NetworkError,
   ProtocolError,
   ProviderStreamError,
-} from '../../../src/client/client-errors.ts';
+} from '../../../src/client/index.ts';
 
 // Turns SDK errors into a sentence that says what to fix. The SDK's error classes carry the status and the
 // provider's own message, so nothing here parses message text.

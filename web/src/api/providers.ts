@@ -1,5 +1,5 @@
-import type { ApiKind } from '../../../src/client/client-types.ts';
-import type { Samplers } from '../state/session.ts';
+import type { ApiKind } from '../../../src/client/index.ts';
+import type { Samplers } from '../model/session.ts';
 
 // The providers the connect panel offers. "kindling" is this server, reached at the page's own origin.
 export type ProviderId = 'kindling' | 'kobold' | 'openai' | 'anthropic' | 'ollama';

@@ -1,7 +1,7 @@
 import { useSignal } from '@preact/signals';
+import type { ActionKind } from '../model/session.ts';
 import { back, redo, selectVariant, undo } from '../state/actions.ts';
 import { generate, impersonate, retry, stop } from '../state/generation-controller.ts';
-import type { ActionKind } from '../state/session.ts';
 import { canRedo, canUndo, composerText, isGenerating, session } from '../state/store.ts';
 
 const enterKey = 'kindling.enterSends';

@@ -1,8 +1,8 @@
 import { Component } from 'preact';
+import type { Mode, Turn } from '../model/session.ts';
 import { isNarration, proseText } from '../prompt/mode-switch.ts';
 import { splitReasoning } from '../prompt/reasoning.ts';
 import { deleteTurn, editTurn } from '../state/actions.ts';
-import type { Mode, Turn } from '../state/session.ts';
 import { MarkdownView } from './markdown-view.tsx';
 
 export interface TurnViewProps {

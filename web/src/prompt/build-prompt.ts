@@ -1,4 +1,4 @@
-import type { Session } from '../state/session.ts';
+import type { Session } from '../model/session.ts';
 import { formatAuthorsNote, insertAuthorsNote } from './authors-note.ts';
 import { chatSpeakers } from './group-chat.ts';
 import { type HistoryLayout, layoutHistory } from './history-layout.ts';

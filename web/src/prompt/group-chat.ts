@@ -1,4 +1,4 @@
-import type { Session } from '../state/session.ts';
+import type { Session } from '../model/session.ts';
 
 // Group chat: several AI characters answer in turn. The next one is the character after whoever spoke last,
 // so two characters alternate and a user message never resets the order.

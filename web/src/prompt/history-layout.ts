@@ -1,4 +1,4 @@
-import type { Session } from '../state/session.ts';
+import type { Session } from '../model/session.ts';
 import { chatSpeakers, nextSpeaker } from './group-chat.ts';
 import { instructStopSequences, instructTags } from './instruct-templates.ts';
 import { isNarration, proseText } from './mode-switch.ts';

@@ -1,4 +1,4 @@
-import type { InstructSettings, InstructTags } from '../state/session.ts';
+import type { InstructSettings, InstructTags } from '../model/session.ts';
 
 // Tag sets for instruct-tuned models. Models without a separate system role (Mistral, Gemma) get the system
 // prompt wrapped like a user turn, which is how their own chat templates fold it in.

@@ -1,4 +1,4 @@
-import { createSession, createWorldInfoEntry, type Mode, newId, type Session, type Turn } from '../state/session.ts';
+import { createSession, createWorldInfoEntry, type Mode, newId, type Session, type Turn } from '../model/session.ts';
 
 // KoboldAI Lite / KoboldAI United save files. Lite keeps the story as flat strings with {{[INPUT]}} and
 // {{[OUTPUT]}} markers in instruct mode and "Name: text" lines in chat mode; we turn them back into turns.

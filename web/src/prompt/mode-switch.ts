@@ -1,4 +1,4 @@
-import type { Mode, Turn } from '../state/session.ts';
+import type { Mode, Turn } from '../model/session.ts';
 
 // What a mode change does to the turns, so the text reads the same before and after, both ways.
 //

@@ -1,4 +1,4 @@
-import { createSession, newId, type Session } from '../state/session.ts';
+import { createSession, newId, type Session } from '../model/session.ts';
 import { importLiteSave, isLiteSave } from './lite-import.ts';
 import { isNarration, proseText } from './mode-switch.ts';
 import { importTavernCard, importTavernPng, isPng, isTavernCard } from './tavern-card.ts';

@@ -1,4 +1,4 @@
-import { createSession, createWorldInfoEntry, newId, type Session } from '../state/session.ts';
+import { createSession, createWorldInfoEntry, newId, type Session } from '../model/session.ts';
 
 // Tavern character cards: chara_card_v2 / v3 JSON, v1 flat JSON, and PNGs carrying the JSON base64-encoded in a
 // tEXt/iTXt chunk named "chara" (v2) or "ccv3" (v3; preferred when both are present).

@@ -1,4 +1,4 @@
-import type { WorldInfoEntry } from '../state/session.ts';
+import type { WorldInfoEntry } from '../model/session.ts';
 
 export interface WorldInfoOptions {
   /** Injected so tests (and the "view prompt" preview) are deterministic. */

@@ -1,7 +1,7 @@
 import { batch } from '@preact/signals';
+import type { ActionKind, GenSettings, Mode, Samplers, Session, Turn, WorldInfoEntry } from '../model/session.ts';
+import { createWorldInfoEntry, newId } from '../model/session.ts';
 import { switchModeTurns } from '../prompt/mode-switch.ts';
-import type { ActionKind, GenSettings, Mode, Samplers, Session, Turn, WorldInfoEntry } from './session.ts';
-import { createWorldInfoEntry, newId } from './session.ts';
 import { session, undoHistory } from './store.ts';
 import { emptyHistory, record, redo as redoStep, undo as undoStep } from './undo-history.ts';
 

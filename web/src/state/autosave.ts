@@ -1,6 +1,6 @@
 import { effect } from '@preact/signals';
+import { createSession, newId, type Session } from '../model/session.ts';
 import { loadSession } from './actions.ts';
-import { createSession, newId, type Session } from './session.ts';
 import { getKv, listSessions, loadSessionRecord, saveSession, setKv } from './session-db.ts';
 import { notice, session, sessionList } from './store.ts';
 

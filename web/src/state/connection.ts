@@ -1,7 +1,5 @@
 import { signal } from '@preact/signals';
-import { HttpStatusError, NetworkError } from '../../../src/client/client-errors.ts';
-import type { TextClient } from '../../../src/client/client-types.ts';
-import { createClient } from '../../../src/client/index.ts';
+import { createClient, HttpStatusError, NetworkError, type TextClient } from '../../../src/client/index.ts';
 import { diagnoseUnreachable, friendlyError } from '../api/friendly-error.ts';
 import {
   type ConnectionConfig,
@@ -102,7 +100,25 @@ export function currentClient(): TextClient | undefined {
   return connectionState.value.phase === 'connected' ? client : undefined;
 }
 
-export async function connect(): Promise<void> {
+let connecting: Promise<void> | undefined;
+
+/** Connects with the current settings. A connect still running is superseded: its result is dropped. */
+export function connect(): Promise<void> {
+  const run = connectOnce();
+  connecting = run;
+  const settled = () => {
+    if (connecting === run) connecting = undefined;
+  };
+  run.then(settled, settled);
+  return run;
+}
+
+/** Settles once no connect is running: the latest one, when a newer connect replaced an earlier one. */
+export async function connectionSettled(): Promise<void> {
+  while (connecting !== undefined) await connecting.catch(() => {});
+}
+
+async function connectOnce(): Promise<void> {
   const config = connectionConfig.value;
   const def = providers[config.provider];
   const url = resolvedUrl(config);

@@ -1,17 +1,22 @@
 import { batch } from '@preact/signals';
-import { AbortedError, HttpStatusError } from '../../../src/client/client-errors.ts';
-import type { GenerationResult, TextClient, TextRequest, TextStream } from '../../../src/client/client-types.ts';
+import {
+  AbortedError,
+  type GenerationResult,
+  HttpStatusError,
+  KoboldClient,
+  type TextClient,
+  type TextRequest,
+} from '../../../src/client/index.ts';
 import { friendlyError } from '../api/friendly-error.ts';
-import { newGenkey, pollGenerate } from '../api/kobold-poll.ts';
 import { providers } from '../api/providers.ts';
+import { type ActionKind, newId, type Turn } from '../model/session.ts';
 import { buildPrompt, type TokenCounter } from '../prompt/build-prompt.ts';
 import { planLengths } from '../prompt/context-lengths.ts';
 import { chatSpeakers } from '../prompt/group-chat.ts';
 import { addUserTurn, commitReply, dropLastReply } from './actions.ts';
 import { clearDraft, saveDraft } from './autosave.ts';
-import { apiKey, connect, connectionConfig, connectionState, currentClient } from './connection.ts';
+import { connect, connectionConfig, connectionSettled, connectionState, currentClient } from './connection.ts';
 import { LiveText } from './live-text.ts';
-import { type ActionKind, newId, type Turn } from './session.ts';
 import { composerText, generation, lastRequest, notice, panelTab, session, stats } from './store.ts';
 import { findStop, toTextRequest } from './text-request.ts';
 
@@ -20,9 +25,6 @@ import { findStop, toTextRequest } from './text-request.ts';
 
 interface Run {
   controller: AbortController;
-  stream?: TextStream;
-  client: TextClient;
-  genkey?: string;
   /** `previous`: the reply Retry replaced; the new one becomes its next variant, or it comes back if nothing came. */
   target: { turnId: string; continues: boolean; merge: boolean; previous?: Turn; impersonate?: boolean };
   sessionId: string;
@@ -57,8 +59,7 @@ export const liveText = new LiveText(() => {
 
 async function ensureClient(): Promise<TextClient | undefined> {
   // Generate pressed while the automatic connect is still running: wait for it rather than fail.
-  for (let i = 0; i < 300 && connectionState.value.phase === 'connecting'; i++)
-    await new Promise((r) => setTimeout(r, 50));
+  await connectionSettled();
   if (currentClient() === undefined) await connect();
   const client = currentClient();
   if (client === undefined) {
@@ -102,10 +103,9 @@ export async function impersonate(): Promise<void> {
 export function stop(): void {
   const run = active;
   if (run === undefined) return;
+  // The SDK's abort also tells a Kobold server to stop (POST /api/extra/abort with the genkey), for a stream, a
+  // polled stream and a plain generate alike.
   run.controller.abort();
-  // The SDK's abort also tells a Kobold server to stop (POST /api/extra/abort with the genkey).
-  run.stream?.abort();
-  if (run.genkey !== undefined && run.stream === undefined) void run.client.abort?.(run.genkey);
   finish(run, { text: liveText.text, stopReason: 'abort' });
 }
 
@@ -163,7 +163,6 @@ async function start(target: Run['target']): Promise<void> {
   const s = session.value;
   const run: Run = {
     controller: new AbortController(),
-    client: undefined as unknown as TextClient,
     target,
     sessionId: s.id,
     chunks: 0,
@@ -184,7 +183,6 @@ async function start(target: Run['target']): Promise<void> {
     finish(run, { text: '', stopReason: 'abort' });
     return;
   }
-  run.client = client;
   const config = connectionConfig.value;
   const def = providers[config.provider];
   let counter: TokenCounter | undefined;
@@ -216,7 +214,6 @@ async function start(target: Run['target']): Promise<void> {
       generation.value = { ...generation.value, speaker: built.speaker };
     }
     request = toTextRequest(built, effective, config, def);
-    if (def.api === 'kobold') request.genkey = run.genkey = newGenkey();
     lastRequest.value = { prompt: built.prompt, body: request };
     stats.value = {
       ...stats.value!,
@@ -225,7 +222,7 @@ async function start(target: Run['target']): Promise<void> {
       trimmedChars: built.trimmedChars,
       exactCount: built.exactCount,
     };
-    await consume(run, request, built.stopSequences);
+    await consume(run, client, request, built.stopSequences);
   } catch (error) {
     if (run.finished) return;
     const partial = error instanceof AbortedError ? error.partial?.text : undefined;
@@ -235,7 +232,7 @@ async function start(target: Run['target']): Promise<void> {
   }
 }
 
-async function consume(run: Run, request: TextRequest, stops: string[]): Promise<void> {
+async function consume(run: Run, client: TextClient, request: TextRequest, stops: string[]): Promise<void> {
   const config = connectionConfig.value;
   const signal = run.controller.signal;
   const firstToken = () => {
@@ -244,29 +241,19 @@ async function consume(run: Run, request: TextRequest, stops: string[]): Promise
       generation.value = { ...generation.value, phase: 'streaming' };
     }
   };
-  if (config.streaming === 'off' || (config.streaming === 'poll' && providers[config.provider].canPoll)) {
-    const result =
-      config.streaming === 'off'
-        ? await run.client.generate(request, { signal })
-        : await pollGenerate(
-            run.client,
-            { ...request, genkey: run.genkey ?? newGenkey() },
-            { baseUrl: connectionState.value.info?.url ?? '', apiKey: apiKey.value },
-            signal,
-            (text) => {
-              firstToken();
-              run.chunks += 1;
-              if (!run.finished) liveText.set(run.trim ? text.trimStart() : text);
-            },
-          );
+  if (config.streaming === 'off') {
+    const result = await client.generate(request, { signal });
     if (run.finished) return;
     firstToken();
     liveText.set(run.trim ? result.text.trimStart() : result.text);
     finish(run, result);
     return;
   }
-  const stream = run.client.stream(request, { signal });
-  run.stream = stream;
+  // Polling (a Kobold server behind a proxy that buffers event streams) yields the same events as a stream.
+  const stream =
+    config.streaming === 'poll' && client instanceof KoboldClient
+      ? client.poll(request, { signal })
+      : client.stream(request, { signal });
   for await (const event of stream) {
     if (run.finished) return;
     if (event.type === 'text') {

@@ -1,5 +1,5 @@
 import { signal } from '@preact/signals';
-import { defaultSamplers, type Samplers } from './session.ts';
+import { defaultSamplers, type Samplers } from '../model/session.ts';
 
 // A handful of well-known starting points; any edit switches the preset label to "custom".
 export const samplerPresets: Record<string, { label: string; samplers: Samplers }> = {

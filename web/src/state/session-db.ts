@@ -1,5 +1,5 @@
-import type { Session } from './session.ts';
-import { newId } from './session.ts';
+import type { Session } from '../model/session.ts';
+import { newId } from '../model/session.ts';
 import type { SessionMeta } from './store.ts';
 
 // IndexedDB: one record per session plus a small meta record, so listing sessions never reads whole stories.

@@ -1,6 +1,6 @@
+import { createSession, newId, type Session } from '../model/session.ts';
 import { loadSession } from './actions.ts';
 import { flushSave, forgetSession, openStoredSession } from './autosave.ts';
-import { createSession, newId, type Session } from './session.ts';
 import { deleteSessionRecord, listSessions, loadAllSessions, loadSessionRecord, saveSession } from './session-db.ts';
 import { session, sessionList } from './store.ts';
 

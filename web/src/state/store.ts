@@ -1,5 +1,5 @@
 import { computed, signal } from '@preact/signals';
-import { createSession, type Session } from './session.ts';
+import { createSession, type Session } from '../model/session.ts';
 import { emptyHistory, type UndoHistory } from './undo-history.ts';
 
 // All UI state lives in these signals. Components read them; only `actions.ts` (user intent) and the

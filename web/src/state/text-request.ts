@@ -1,7 +1,7 @@
-import type { TextRequest } from '../../../src/client/client-types.ts';
+import type { TextRequest } from '../../../src/client/index.ts';
 import type { ConnectionConfig, ProviderDef } from '../api/providers.ts';
+import type { Session } from '../model/session.ts';
 import type { BuiltPrompt } from '../prompt/build-prompt.ts';
-import type { Session } from './session.ts';
 
 // OpenAI's API takes at most 4 stop strings; the rest are applied client-side by the generation controller.
 export const openAiStopLimit = 4;

@@ -1,4 +1,4 @@
-import type { Turn } from './session.ts';
+import type { Turn } from '../model/session.ts';
 
 // Undo/redo over the turn list only. Turn arrays are replaced, never mutated, so a snapshot is one pointer
 // and 100 steps of a long story cost almost nothing.

@@ -1,5 +1,5 @@
+import type { WorldInfoEntry } from '../model/session.ts';
 import { addWorldInfo, deleteWorldInfo, setField, updateWorldInfo } from '../state/actions.ts';
-import type { WorldInfoEntry } from '../state/session.ts';
 import { lastRequest, session } from '../state/store.ts';
 
 const splitKeys = (v: string) =>

@@ -1,11 +1,11 @@
 import { providers, samplerSupport } from '../api/providers.ts';
 import { NumberField } from '../components/number-field.tsx';
+import type { InstructTags } from '../model/session.ts';
 import { MAX_LENGTH_SHARE, planLengths } from '../prompt/context-lengths.ts';
 import { instructTemplates } from '../prompt/instruct-templates.ts';
 import { setField, setGen, setInstruct, setSamplers } from '../state/actions.ts';
 import { connectionConfig, connectionState } from '../state/connection.ts';
 import { deleteUserPreset, findPreset, samplerPresets, saveUserPreset, userPresets } from '../state/sampler-presets.ts';
-import type { InstructTags } from '../state/session.ts';
 import { session } from '../state/store.ts';
 import { renderMarkdown, setRenderMarkdown } from '../state/view-settings.ts';
 
