@@ -3,7 +3,8 @@
  * `export … from 's'` and `import('s')` with a literal. A small scanner rather than the compiler: TypeScript 7
  * has no JavaScript API, and a regex over raw text would also match imports inside strings, template literals
  * and comments (tests and docs quote code). Type-only imports count: a layer that names another layer's types
- * depends on it as much as one that calls it.
+ * depends on it as much as one that calls it. JSX text is scanned as code: an apostrophe in it can garble the rest
+ * of its line, and no more, since imports come first and a string never runs past a line's end.
  */
 export interface ImportSpecifier {
   specifier: string;

@@ -12,7 +12,7 @@ import { importSpecifiers } from '../support/import-specifiers.ts';
 /**
  * A target is a repository path (`src/core/x.ts`), `package:<name>` or `node:<name>` (every Node built-in, also
  * one imported without the prefix). In `forbid` and `onlyRepo` a pattern ending in `/` is a folder, `node:` is
- * every built-in, anything else is one file or package.
+ * every built-in, `package:` every package, anything else is one file or package.
  */
 interface ImportRule {
   name: string;
@@ -38,7 +38,9 @@ const RULES: ImportRule[] = [
     name: 'core imports only core',
     files: ['src/core/'],
     onlyRepo: ['src/core/'],
-    reason: 'core is the vocabulary every layer shares; it depends on no layer, or every layer would depend on all',
+    forbid: ['package:'],
+    reason:
+      'core is the vocabulary every layer shares, the SDK and the web client included; it depends on no layer and no package, or each of them would carry it',
   },
   {
     name: 'only the composition imports the server',
@@ -83,9 +85,10 @@ const RULES: ImportRule[] = [
   },
   {
     name: 'no Node built-ins in browser code',
-    files: ['src/client/', 'web/src/'],
+    files: ['src/client/', 'web/src/', 'src/core/'],
     forbid: ['node:'],
-    reason: 'the SDK and the web client run in browsers, where node:* modules do not exist',
+    reason:
+      'the SDK and the web client (and core, which both import) run in browsers, where node:* modules do not exist',
   },
 ];
 
@@ -161,7 +164,7 @@ function importEdges(files: string[]): Edge[] {
 }
 
 function matches(path: string, pattern: string): boolean {
-  if (pattern.endsWith('/') || pattern === 'node:') return path.startsWith(pattern);
+  if (pattern.endsWith('/') || pattern.endsWith(':')) return path.startsWith(pattern);
   return path === pattern;
 }
 
@@ -333,6 +336,8 @@ test('each rule catches what it forbids and lets the rest through', () => {
     edge('src/protocols/openai/decode.ts', 'src/core/generation-request.ts'),
     edge('src/protocols/openai/wire.ts', 'package:typebox'),
     edge('src/core/stream-part.ts', 'src/engine/engine.ts'),
+    edge('src/core/gbnf-check.ts', 'package:typebox'),
+    edge('src/core/kindling-error.ts', 'node:util'),
     edge('src/scheduler/scheduler.ts', 'src/config/server-config.ts'),
     edge('src/engine/llama/llama-engine.ts', 'src/stream/text-pipeline.ts'),
     edge('src/engine/llama/llama-engine.ts', 'package:node-llama-cpp'),
@@ -346,11 +351,13 @@ test('each rule catches what it forbids and lets the rest through', () => {
   assert.deepEqual(caught, [
     'protocols import only core and protocols',
     'core imports only core',
+    'core imports only core',
     'only the composition imports the server',
     'the scheduler imports no server, protocol or config',
     'the engine imports no scheduler, server, protocol, stream or config',
     'the web client imports only itself, the SDK and core',
     'node-llama-cpp only in src/engine/llama',
+    'no Node built-ins in browser code',
     'no Node built-ins in browser code',
   ]);
 });
