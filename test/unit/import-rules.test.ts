@@ -77,11 +77,11 @@ const RULES: ImportRule[] = [
   },
   {
     name: 'node-llama-cpp only in src/engine/llama',
-    files: ['src/', 'web/', 'tools/', 'bin/'],
+    files: ['src/', 'web/', 'bin/'],
     except: ['src/engine/llama/'],
     forbid: ['package:node-llama-cpp'],
     reason:
-      'one folder owns the native engine, so an update of node-llama-cpp is checked in one place (tests and benches, which measure or compare against it, may import it)',
+      'one folder owns the native engine, so an update of node-llama-cpp is checked in one place (tests, benches and the model tools in tools/, which measure, compare or sample with it, may import it)',
   },
   {
     name: 'no Node built-ins in browser code',
