@@ -43,7 +43,7 @@ export function parseEnvList(spec: string): Record<string, string> {
 
 /**
  * Waits before a side's round in benches that alternate servers: a server whose decoding threads poll after
- * their last decode (llama-server's default, or `KINDLING_THREADPOOL_POLL`) holds the cores into the next
+ * their last decode (llama-server's default) holds the cores into the next
  * side's round otherwise (direct's first token took twice as long right after llama-server).
  */
 export function settle(): Promise<void> {

@@ -1,22 +1,10 @@
-import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ServerConfig } from '../config/server-config.ts';
 import { KindlingError } from '../core/kindling-error.ts';
 import { KINDLING_VERSION } from '../version.ts';
+import { registerChatCommand } from './chat-command.ts';
+import { registerGenerateCommand } from './generate-command.ts';
 import { type ExplicitSettings, registerServeCommand } from './serve-command.ts';
-
-/** Commands that talk to a server through the SDK register themselves here when present. */
-async function registerClientCommands(program: Command): Promise<void> {
-  const optional = [
-    ['./generate-command.ts', 'registerGenerateCommand'],
-    ['./chat-command.ts', 'registerChatCommand'],
-  ] as const;
-  for (const [file, name] of optional) {
-    if (!existsSync(new URL(file, import.meta.url))) continue;
-    const module = (await import(file)) as Record<string, (program: Command) => void>;
-    module[name]?.(program);
-  }
-}
 
 async function serve(config: ServerConfig, explicit: ExplicitSettings): Promise<void> {
   // Loaded only to serve: the server and its engine take seconds to import, which `--help` and a mistyped
@@ -64,7 +52,8 @@ const program = new Command('kindling')
   .version(KINDLING_VERSION)
   .showHelpAfterError('(`kindling --help` lists the commands)');
 registerServeCommand(program, serve);
-await registerClientCommands(program);
+registerGenerateCommand(program);
+registerChatCommand(program);
 // A mistyped flag gets its one error line and where to look, not the whole flag list (48 lines for serve).
 for (const command of program.commands) {
   command.showHelpAfterError(`(\`kindling ${command.name()} --help\` lists every flag)`);

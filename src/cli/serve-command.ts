@@ -128,12 +128,17 @@ export function registerServeCommand(
       int('--heartbeat', 0),
       d.heartbeatMs / 1000,
     )
-    .option('--max-gen-seconds <n>', 'wall-clock limit of one generation (0: none)', int('--max-gen-seconds', 0), 0)
+    .option(
+      '--max-gen-seconds <n>',
+      'wall-clock limit of one generation (0: none)',
+      int('--max-gen-seconds', 0),
+      d.maxGenerationMs / 1000,
+    )
     .option(
       '--queue-wait-seconds <n>',
       'longest wait for a slot before a 504 (0: none)',
       int('--queue-wait-seconds', 0),
-      0,
+      d.maxQueueWaitMs / 1000,
     )
     .option(
       '--default-max-length <n>',

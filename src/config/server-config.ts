@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { DEFAULT_SCHEDULER_OPTIONS } from '../scheduler/scheduler-options.ts';
 
 /** Everything the server needs, validated once at start-up. */
 export interface ServerConfig {
@@ -58,12 +59,12 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     threads: defaultThreads(),
     gpuLayers: 'auto',
     parallel: 'auto',
-    maxQueue: 16,
-    streamGraceMs: 60_000,
-    resumeWindowMs: 10_000,
+    maxQueue: DEFAULT_SCHEDULER_OPTIONS.maxQueue,
+    streamGraceMs: DEFAULT_SCHEDULER_OPTIONS.graceMs,
+    resumeWindowMs: DEFAULT_SCHEDULER_OPTIONS.resumeWindowMs,
     heartbeatMs: 15_000,
-    maxGenerationMs: 0,
-    maxQueueWaitMs: 0,
+    maxGenerationMs: DEFAULT_SCHEDULER_OPTIONS.maxGenerationMs,
+    maxQueueWaitMs: DEFAULT_SCHEDULER_OPTIONS.maxQueueWaitMs,
     defaultMaxLength: 512,
     maxBodyBytes: 32 * 1024 * 1024,
     corsOrigins: true,

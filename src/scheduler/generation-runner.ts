@@ -43,11 +43,13 @@ export async function runGeneration(
   let generated = 0;
   let evaluated = 0;
   let reused = 0;
-  let reason: StopReason = 'max-tokens';
+  // The budget was capped once, when the prompt was tokenized (prompt-tokens.ts): the prompt and this many tokens
+  // fit the context. Reaching a budget that the cap cut short means the context is full, not that max_length was.
+  const limit = generation.maxTokens;
+  const limitReason: StopReason = limit < request.maxTokens ? 'context-full' : 'max-tokens';
+  let reason: StopReason = limitReason;
   let stopString: string | undefined;
   let failure: KindlingError | undefined;
-  const contextRoom = engine.model.contextSize - generation.promptTokens.length;
-  const limit = Math.min(generation.maxTokens, contextRoom);
 
   /** Emits a step's text; returns the stop string it hit, if any. */
   const emit = (step: PipelineStep): string | undefined => {
@@ -63,7 +65,7 @@ export async function runGeneration(
   };
 
   if (limit <= 0) {
-    reason = generation.maxTokens <= 0 ? 'max-tokens' : 'context-full';
+    reason = limitReason;
   } else {
     const events = engine.run(
       slot,
@@ -114,7 +116,7 @@ export async function runGeneration(
           break;
         }
         if (generated >= limit) {
-          reason = generated >= generation.maxTokens ? 'max-tokens' : 'context-full';
+          reason = limitReason;
           break;
         }
       }

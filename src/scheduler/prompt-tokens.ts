@@ -4,7 +4,10 @@ import { type TailTokens, tokenizeTail } from '../engine/token-cuts.ts';
 
 export interface PromptTokens {
   tokens: number[];
-  /** Generation budget after capping to the context. */
+  /**
+   * Generation budget after capping to the context: the one place `max_length` is capped, so the runner and the
+   * engine can take `tokens.length + maxTokens <= context` as given.
+   */
   maxTokens: number;
   /**
    * Tokens dropped from the front of the prompt (memory is never dropped unless it alone overflows). Exact when

@@ -6,28 +6,8 @@ import { Generation, type GenerationOrigin, INTERNAL_ORIGIN } from './generation
 import { runGeneration } from './generation-runner.ts';
 import { buildPromptTokens, type PromptTokens } from './prompt-tokens.ts';
 import { requestFingerprint } from './request-fingerprint.ts';
+import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from './scheduler-options.ts';
 import { SchedulerStats } from './scheduler-stats.ts';
-
-export interface SchedulerOptions {
-  /** Requests allowed to wait beyond the busy slots; past that, submit fails with 503. */
-  maxQueue: number;
-  /** How long a finished generation stays findable by key (check, resume, abort). */
-  graceMs: number;
-  /** Wall-clock limit of one generation once running (0: none). */
-  maxGenerationMs: number;
-  /** Longest wait in the queue before the request fails with a timeout (0: none). */
-  maxQueueWaitMs: number;
-  /** How long a keyed generation whose readers all left keeps running for a resume or a poll (0: abort at once). */
-  resumeWindowMs?: number;
-}
-
-export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
-  maxQueue: 16,
-  graceMs: 60_000,
-  maxGenerationMs: 0,
-  maxQueueWaitMs: 0,
-  resumeWindowMs: 10_000,
-};
 
 /** Principals whose last generation is remembered for Kobold's key-less view; the oldest is forgotten first. */
 const MAX_REMEMBERED_PRINCIPALS = 1024;

@@ -242,6 +242,8 @@ export class LlamaEngine implements Engine {
       positionBans,
     );
     const wantProbabilities = job.logprobs > 0;
+    // A safety bound, not the budget: the scheduler fits prompt + maxTokens into the context when it tokenizes the
+    // prompt (prompt-tokens.ts), but a job from anywhere else (a bench, a test) must not decode past the KV cache.
     const end = Math.min(prompt.length + job.maxTokens, this.model.contextSize);
     const next = (tokens: readonly number[]): Promise<Step | undefined> =>
       this.loop.decode({

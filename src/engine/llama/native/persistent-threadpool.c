@@ -24,7 +24,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 struct llama_context;
@@ -143,9 +142,9 @@ static void ensure_pool(struct llama_context *context) {
   if (params.n_threads != threads) return; /* the struct's layout is not what we declared */
   /* No spinning between decodes (ggml's default, 50, spins for a long while after each one): on 2 cores the
    * spinning threads took the cores from the event loop and from other processes, and a 149-token prompt took
-   * twice as long to reach its first token, while decoding was no faster (bench/single-stream.ts). */
-  const char *poll = getenv("KINDLING_THREADPOOL_POLL");
-  params.poll = poll && *poll ? (uint32_t)strtoul(poll, NULL, 10) : 0;
+   * twice as long to reach its first token, while decoding was no faster (bench/single-stream.ts). To measure
+   * another level, change it here: the library is cached by a hash of this source, so the next start rebuilds it. */
+  params.poll = 0;
   struct ggml_threadpool *pool = threadpool_new(&params);
   if (!pool) return;
   attach_threadpool(context, pool, pool);
