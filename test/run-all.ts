@@ -22,9 +22,13 @@ function collect(dir: string): string[] {
 }
 
 const files = collect(join(root, 'test')).filter((file) => filter.length === 0 || filter.some((f) => file.includes(f)));
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-force-exit', '--test-timeout=300000', ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, KINDLING_TEST: '1' } },
-);
+const child = spawn(process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=2',
+  '--test-force-exit',
+  '--test-timeout=300000',
+  ...files,
+]);
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -24,10 +24,8 @@ export {
   GBNF_MAX_ELEMENTS,
   GBNF_MAX_NESTING,
   GBNF_MAX_REPEAT,
-  GBNF_MAX_REPEATED_RULES,
   GBNF_MAX_RULES,
   GBNF_MAX_STACKS,
-  GBNF_MAX_TOKEN_ID,
 } from './gbnf-parser.ts';
 
 /** What the check learned, for tests and for callers that want the size. */

@@ -18,8 +18,3 @@ export function parseLikeLite(stream: string): { events: LiteEvent[]; rest: stri
   }
   return { events, rest };
 }
-
-/** Reads a whole SSE response body as text. */
-export async function readAll(response: Response): Promise<string> {
-  return await response.text();
-}

@@ -152,15 +152,3 @@ export const DetokenizeBody = Type.Object(
 
 export const KoboldFinishReason = Type.Union([Type.Literal('stop'), Type.Literal('length'), Type.Literal('error')]);
 export type KoboldFinishReason = Static<typeof KoboldFinishReason>;
-
-export const KoboldGenerateResponse = Type.Object({
-  results: Type.Array(
-    Type.Object({
-      text: Type.String(),
-      finish_reason: KoboldFinishReason,
-      prompt_tokens: Type.Integer(),
-      completion_tokens: Type.Integer(),
-      logprobs: Type.Optional(Type.Unknown()),
-    }),
-  ),
-});

@@ -106,5 +106,3 @@ export function write(res: ServerResponse, chunk: string): Promise<boolean> {
     res.write(chunk, (error) => resolve(!error));
   });
 }
-
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -196,9 +196,3 @@ async function connectOnce(): Promise<void> {
     if (id === attempt) connectionState.value = state;
   }
 }
-
-export function disconnect(): void {
-  attempt += 1;
-  client = undefined;
-  connectionState.value = { phase: 'idle' };
-}
