@@ -36,9 +36,9 @@ export interface ClientOptions {
    */
   baseUrl: string;
   /** Sent as `Authorization: Bearer` (Anthropic: `x-api-key`). Omit for local servers without a key. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Default model for providers that need one (OpenAI-compatible, Anthropic, Ollama). */
-  model?: string;
+  model?: string | undefined;
   /** A `fetch` to use instead of the global one (tests, proxies, custom agents). */
   fetch?: typeof fetch;
   /** Extra headers sent with every request (e.g. OpenRouter's `HTTP-Referer`, `X-Title`). */

@@ -220,7 +220,12 @@ export class KindlingWsClient {
         pending.finish({
           text: pending.text,
           stopReason: message.finish_reason ?? 'stop',
-          usage: { promptTokens: message.usage?.prompt_tokens, completionTokens: message.usage?.completion_tokens },
+          usage: {
+            ...(message.usage?.prompt_tokens !== undefined ? { promptTokens: message.usage.prompt_tokens } : {}),
+            ...(message.usage?.completion_tokens !== undefined
+              ? { completionTokens: message.usage.completion_tokens }
+              : {}),
+          },
           raw: message,
         });
         return;

@@ -29,7 +29,7 @@ export async function requestFrom(
 }
 
 /** SSE `data:` lines of `event: message` blocks, parsed (Kobold's token events and final event). */
-export function koboldEvents(text: string): Array<{ id?: string; event?: string; data: any }> {
+export function koboldEvents(text: string): Array<{ id: string | undefined; event: string | undefined; data: any }> {
   return text
     .split('\n\n')
     .filter((block) => /^data: /m.test(block))

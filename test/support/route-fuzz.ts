@@ -67,7 +67,7 @@ export function judgeHttp(c: HttpCase, status: number, contentType: string, text
 
 /** Holds the server the cases run against, restarting it when a case broke it, and the figures to report. */
 export class FuzzTarget {
-  server?: KindlingProcess;
+  server?: KindlingProcess | undefined;
   httpCases = 0;
   wsCases = 0;
   restarts = 0;

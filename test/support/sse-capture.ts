@@ -58,7 +58,7 @@ export async function openStream(
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
-      signal,
+      ...(signal !== undefined ? { signal } : {}),
     }),
     30_000,
     `the response headers of POST ${url}`,

@@ -29,7 +29,7 @@ export function exportLlamaGguf(
       if (!entry) throw new Error(`no tensor ${name}`);
       return params.data.subarray(entry.offset, entry.offset + entry.size);
     },
-    extraMetadata: options.extraMetadata,
+    ...(options.extraMetadata !== undefined ? { extraMetadata: options.extraMetadata } : {}),
   });
   writeGgufFile(path, doc);
 }

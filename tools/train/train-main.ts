@@ -77,9 +77,9 @@ if (values.help) {
 }
 const options: TrainModelOptions = {
   outputPath: values.out as string,
-  checkpointPath: values.checkpoint as string | undefined,
   resume: values.resume as boolean,
-  name: values.name as string | undefined,
+  ...(typeof values.checkpoint === 'string' ? { checkpointPath: values.checkpoint } : {}),
+  ...(typeof values.name === 'string' ? { name: values.name } : {}),
 };
 for (const key of numeric) {
   const raw = (values as Record<string, unknown>)[key];

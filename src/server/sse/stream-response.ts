@@ -19,7 +19,7 @@ export interface StreamResponseOptions {
  */
 export class StreamResponse {
   private readonly closedController = new AbortController();
-  private heartbeat?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout | undefined;
   private heartbeatText = 'ping';
   private lastWriteAt = performance.now();
   private readonly write: ChunkWriter;

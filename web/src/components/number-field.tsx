@@ -7,7 +7,7 @@ export interface NumberFieldProps {
   max?: number;
   step?: number;
   testId?: string;
-  title?: string;
+  title?: string | undefined;
   disabled?: boolean;
 }
 

@@ -10,7 +10,7 @@ export interface TurnViewProps {
   mode: Mode;
   userName: string;
   aiName: string;
-  avatar?: string;
+  avatar?: string | undefined;
   /** Render chat/instruct text as Markdown (story prose is always plain). */
   markdown: boolean;
   /** The reply currently streaming into this turn (continue): editing is blocked for it only. */

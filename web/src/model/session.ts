@@ -15,9 +15,9 @@ export interface Turn {
   name?: string;
   text: string;
   action?: ActionKind;
-  /** Set on a reply that ended badly (provider error, stop pressed, interrupted by a reload). */
-  error?: string;
-  stopReason?: string;
+  /** Set on a reply that ended badly (provider error, stop pressed, interrupted by a reload); undefined clears it. */
+  error?: string | undefined;
+  stopReason?: string | undefined;
   /** Every version Retry produced for this reply ("swipes"); `text` is `variants[variantIndex]`. */
   variants?: string[];
   variantIndex?: number;

@@ -22,11 +22,11 @@ export interface ChatMessage {
 export interface BuildOptions {
   continueLast?: boolean;
   /** "user": write the user's next turn instead of a reply (impersonate; chat and instruct modes). */
-  speaker?: 'assistant' | 'user';
+  speaker?: 'assistant' | 'user' | undefined;
   /** Chat: the AI character who replies (Retry keeps the one it replaces); default: next in group order. */
-  aiSpeaker?: string;
-  countTokens?: TokenCounter;
-  random?: () => number;
+  aiSpeaker?: string | undefined;
+  countTokens?: TokenCounter | undefined;
+  random?: (() => number) | undefined;
 }
 
 export interface BuiltPrompt {

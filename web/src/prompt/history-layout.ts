@@ -24,9 +24,9 @@ export interface LayoutOptions {
   /** Continue the last assistant turn instead of starting a new one (no end tag, no new speaker tag). */
   continueLast: boolean;
   /** "user" writes the user's next turn (impersonate) in chat and instruct modes. */
-  speaker?: 'assistant' | 'user';
+  speaker?: 'assistant' | 'user' | undefined;
   /** Chat: the AI character who replies; by default the next one in a group chat's order. */
-  aiSpeaker?: string;
+  aiSpeaker?: string | undefined;
 }
 
 function lineEnded(text: string): string {

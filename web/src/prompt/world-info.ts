@@ -2,7 +2,7 @@ import type { WorldInfoEntry } from '../model/session.ts';
 
 export interface WorldInfoOptions {
   /** Injected so tests (and the "view prompt" preview) are deterministic. */
-  random?: () => number;
+  random?: (() => number) | undefined;
 }
 
 function escapeRegExp(s: string): string {

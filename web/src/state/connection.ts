@@ -74,9 +74,9 @@ export function setApiKey(key: string): void {
 export interface ConnectionInfo {
   url: string;
   server?: string;
-  version?: string;
-  model?: string;
-  contextSize?: number;
+  version?: string | undefined;
+  model?: string | undefined;
+  contextSize?: number | undefined;
   models: string[];
   canCountTokens: boolean;
 }

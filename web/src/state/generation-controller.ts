@@ -26,7 +26,7 @@ import { findStop, toTextRequest } from './text-request.ts';
 interface Run {
   controller: AbortController;
   /** `previous`: the reply Retry replaced; the new one becomes its next variant, or it comes back if nothing came. */
-  target: { turnId: string; continues: boolean; merge: boolean; previous?: Turn; impersonate?: boolean };
+  target: { turnId: string; continues: boolean; merge: boolean; previous?: Turn | undefined; impersonate?: boolean };
   sessionId: string;
   chunks: number;
   finished: boolean;

@@ -40,8 +40,9 @@ export interface GenerationStats {
   elapsedMs: number;
   /** Streamed chunks received (providers send about one token per chunk); replaced by usage when reported. */
   tokens: number;
-  promptTokens?: number;
-  tokensPerSecond?: number;
+  promptTokens?: number | undefined;
+  /** Undefined until enough of the reply streamed for a meaningful rate. */
+  tokensPerSecond?: number | undefined;
   stopReason?: string;
   /** Budget used by the prompt, shown as "prompt n / budget". */
   budget?: number;
