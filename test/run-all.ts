@@ -22,13 +22,9 @@ function collect(dir: string): string[] {
 }
 
 const files = collect(join(root, 'test')).filter((file) => filter.length === 0 || filter.some((f) => file.includes(f)));
-const child = spawn(process.execPath, [
-  '--import',
-  'tsx',
-  '--test',
-  '--test-concurrency=2',
-  '--test-force-exit',
-  '--test-timeout=300000',
-  ...files,
-]);
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-force-exit', '--test-timeout=300000', ...files],
+  { cwd: root, stdio: 'inherit' },
+);
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
