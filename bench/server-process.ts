@@ -14,7 +14,7 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   args: string[],
-  options: { cwd?: string; port?: number; env?: Record<string, string> } = {},
+  options: { cwd?: string | undefined; port?: number; env?: Record<string, string> } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? 5700 + Math.floor(Math.random() * 200);
   const cwd = options.cwd ?? join(import.meta.dirname, '..');

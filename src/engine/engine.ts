@@ -69,7 +69,7 @@ export interface Engine {
   /** Synchronous: a long text goes through token-cuts.ts (`tokenizeSliced`, `tokenizeTail`) instead. */
   tokenize(text: string, options: { special: boolean; addBos: boolean }): number[];
   /** Where a text can be split and each side tokenized alone with the same tokens (token-cuts.ts). */
-  readonly tokenCuts?: TokenCuts;
+  readonly tokenCuts?: TokenCuts | undefined;
   /** `context`: the tokens just before `tokens`, so leading spaces and partial characters come out right. */
   detokenize(tokens: readonly number[], options: { special: boolean; context?: readonly number[] }): string;
   isEog(token: number): boolean;

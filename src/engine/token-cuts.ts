@@ -44,7 +44,7 @@ export interface TokenCuts {
 export interface Tokenizer {
   tokenize(text: string, options: TokenizeOptions): number[];
   /** Undefined where no cut is known to be exact: long texts are then cut at bounded lengths. */
-  readonly tokenCuts?: TokenCuts;
+  readonly tokenCuts?: TokenCuts | undefined;
 }
 
 /** One slice of text: ~2–5 ms of tokenizing on an idle core, so even a preempted slice stays far under the 100 ms budget. */

@@ -23,7 +23,7 @@ export interface VocabularyOptions {
   /** Extra control tokens (e.g. `<|im_end|>`), matched as one token when tokenising with special tokens. */
   controlTokens?: readonly string[];
   /** Pad with filler pieces up to this many tokens (benchmark models use 32000 like Llama 2). */
-  size?: number;
+  size?: number | undefined;
 }
 
 /**
