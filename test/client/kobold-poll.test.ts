@@ -82,7 +82,14 @@ test('koboldTransport "poll" makes stream() poll; our server\'s /check status be
   const firstText = events.findIndex((e) => e.type === 'text');
   const processing = events.findIndex((e) => e.type === 'status' && e.status === 'processing');
   assert.ok(processing !== -1 && processing < firstText, JSON.stringify(events.slice(0, 3)));
-  assert.equal(events.filter((e) => e.type === 'status').length, 1, 'a repeated status is reported once');
+  // A poll that lands before the generation starts reads "queued" first (a loaded machine); either way no status
+  // is reported twice in a row.
+  const statuses = events.flatMap((e) => (e.type === 'status' ? [JSON.stringify(e)] : []));
+  assert.ok(statuses.length >= 1 && statuses.length <= 2, statuses.join(' '));
+  assert.ok(
+    statuses.every((s, i) => i === 0 || s !== statuses[i - 1]),
+    `a repeated status is reported once: ${statuses.join(' ')}`,
+  );
 });
 
 test('a server without an SSE endpoint is polled instead (auto), and from then on without asking for SSE again', async (t) => {
