@@ -30,12 +30,12 @@ export interface ModelInfo {
   parameterCount?: number;
   architecture: string;
   /** Jinja chat template from the GGUF, when the model has one. */
-  chatTemplate?: string;
+  chatTemplate?: string | undefined;
   canEmbed: boolean;
   /** Which inference binary runs it, e.g. "llama.cpp v0.4.0, prebuilt binary, CPU". */
   engineBuild: string;
   /** True for our random-weight placeholder: its text is noise and every surface says so. */
   placeholder: boolean;
   /** Where the engine runs with less than was asked (a context past the trained one, threads past the cores). */
-  adjustments?: readonly Adjustment[];
+  adjustments?: readonly Adjustment[] | undefined;
 }

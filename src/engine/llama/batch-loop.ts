@@ -64,7 +64,7 @@ export class BatchLoop {
   private exclusives: Array<() => void> = [];
   private busy = false;
   private startScheduled = false;
-  private hold?: NodeJS.Timeout;
+  private hold?: NodeJS.Timeout | undefined;
   private holdExpired = false;
   private readonly maxHoldMs: number;
 

@@ -35,7 +35,7 @@ import { type TokenizerMetadata, tokenizerCuts } from './tokenizer-cuts.ts';
 /** A sampled token, and the decode of it when the batch loop queued that already (see `run`). */
 interface Step {
   sampled: SampledToken;
-  followed?: Promise<Step | undefined>;
+  followed?: Promise<Step | undefined> | undefined;
 }
 
 /** Resolves when a step and the decodes queued after it are done (or were cancelled). */
@@ -65,7 +65,7 @@ export interface LlamaEngineOptions {
 export class LlamaEngine implements Engine {
   private readonly inputs: SamplingInputs;
   private chatTemplate?: LlamaChatTemplate | null;
-  private embedder?: LlamaEmbedder;
+  private embedder?: LlamaEmbedder | undefined;
   private readonly native: NativeParts;
   private readonly slots: SlotCache[];
   private readonly loop: BatchLoop;
