@@ -21,3 +21,14 @@ export const WsClientMessage = Type.Union([
   Type.Object({ type: Type.Literal('ping') }),
 ]);
 export type WsClientMessage = Static<typeof WsClientMessage>;
+
+/** A request on the socket failed (`id` when the message named one). */
+export function wsErrorMessage(id: string | undefined, status: number, message: string): string {
+  return JSON.stringify({ type: 'error', id, status, message });
+}
+
+export function wsAbortedMessage(id: string, success: boolean): string {
+  return JSON.stringify({ type: 'aborted', id, success });
+}
+
+export const WS_PONG = JSON.stringify({ type: 'pong' });

@@ -7,7 +7,7 @@ import type { ProtocolServices } from '../../core/protocol-services.ts';
 import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/common/stream-key.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { decodeKoboldBody, KOBOLD_PROTOCOL } from '../../protocols/kobold/generate-routes.ts';
-import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
+import { WS_PONG, WsClientMessage, wsAbortedMessage, wsErrorMessage } from '../../protocols/kobold/ws-messages.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
 import { type StreamTarget, submitOrResume } from '../submit-or-resume.ts';
@@ -29,7 +29,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
       const readers = new Map<string, AbortController>();
       const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
       const sendError = (id: string | undefined, error: KindlingError) =>
-        void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message }));
+        void send(wsErrorMessage(id, error.status, error.message));
 
       const heartbeat = setInterval(() => socket.ping(), Math.max(1000, config.heartbeatMs));
       heartbeat.unref();
@@ -55,7 +55,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
               : KindlingError.badInput('message', 'is not a start, abort or ping message'),
           );
         }
-        if (message.type === 'ping') return void send(JSON.stringify({ type: 'pong' }));
+        if (message.type === 'ping') return void send(WS_PONG);
         let id: string;
         try {
           // The id is a genkey: the same rule as on the HTTP routes.
@@ -73,7 +73,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
           } catch (error) {
             return sendError(id, toKindlingError(error));
           }
-          return void send(JSON.stringify({ type: 'aborted', id, success: aborted }));
+          return void send(wsAbortedMessage(id, aborted));
         }
         if (readers.has(id))
           return sendError(
