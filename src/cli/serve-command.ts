@@ -53,6 +53,7 @@ interface ServeFlags {
   preloadstory?: string;
   logLevel: ServerConfig['logLevel'];
   quiet?: boolean;
+  compress: 'on' | 'off';
 }
 
 /**
@@ -159,6 +160,11 @@ export function registerServeCommand(
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent'])
         .default('warn'),
     )
+    .addOption(
+      new Option('--compress <on|off>', 'compress streams and large JSON for clients that ask (Accept-Encoding)')
+        .choices(['on', 'off'])
+        .default('on'),
+    )
     .option('--quiet', 'log warnings and errors only')
     .action(
       async (
@@ -194,6 +200,7 @@ export function registerServeCommand(
                   .map((s) => s.trim())
                   .filter(Boolean),
           logLevel: flags.quiet ? 'warn' : flags.logLevel,
+          compress: flags.compress === 'on',
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
         };

@@ -41,6 +41,11 @@ export interface ServerConfig {
   stalledReaderMs: number;
   /** On SIGTERM/SIGINT, how long running generations may go on before they are cut ("server shutting down"). */
   shutdownGraceMs: number;
+  /**
+   * Compress what a client asks to have compressed (`Accept-Encoding`): streams flushed batch by batch, JSON
+   * bodies over 1 KB, WebSocket messages (permessage-deflate). Off: plain bytes for everyone.
+   */
+  compress: boolean;
 }
 
 export const DEFAULT_PORT = 5001;
@@ -71,5 +76,6 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     logLevel: 'warn',
     stalledReaderMs: 120_000,
     shutdownGraceMs: 10_000,
+    compress: true,
   };
 }

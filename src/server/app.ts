@@ -1,3 +1,4 @@
+import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
@@ -130,7 +131,25 @@ export async function createApp(
     },
   });
 
-  await app.register(websocket, { options: { maxPayload: config.maxBodyBytes } });
+  // JSON bodies over 1 KB for clients that ask; streams compress themselves batch by batch (sse/stream-encoding.ts)
+  // because the plugin cannot flush after each event.
+  if (config.compress) await app.register(compress, { threshold: 1024, encodings: ['gzip', 'br', 'deflate'] });
+  await app.register(websocket, {
+    options: {
+      maxPayload: config.maxBodyBytes,
+      // permessage-deflate for clients that offer it, with a 4 KB window for what we send so a connection's deflate
+      // state stays small (the client's window is its own: requiring a smaller one would refuse browsers that do not
+      // offer to shrink it); maxPayload bounds what a compressed message may inflate to.
+      perMessageDeflate: config.compress
+        ? {
+            zlibDeflateOptions: { level: 6, memLevel: 5 },
+            serverMaxWindowBits: 12,
+            threshold: 256,
+            concurrencyLimit: 4,
+          }
+        : false,
+    },
+  });
 
   app.addHook('onRequest', async (request) => {
     if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;

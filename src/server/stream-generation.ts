@@ -5,6 +5,7 @@ import type { WireMessage } from '../core/wire-message.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { errorEnvelope } from './error-envelope.ts';
 import type { ServerContext } from './server-context.ts';
+import { chooseStreamEncoding } from './sse/stream-encoding.ts';
 import { StreamResponse } from './sse/stream-response.ts';
 
 export interface StreamGenerationOptions {
@@ -40,6 +41,7 @@ export async function streamGeneration(
       heartbeatMs: context.config.heartbeatMs,
       stalledReaderMs: context.config.stalledReaderMs,
       headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply) },
+      encoding: context.config.compress ? chooseStreamEncoding(reply.request.headers['accept-encoding']) : undefined,
     });
     const stream = response;
     stream.closed.addEventListener('abort', release, { once: true });

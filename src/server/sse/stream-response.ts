@@ -2,6 +2,7 @@ import { type ServerResponse, validateHeaderName, validateHeaderValue } from 'no
 import type { WireMessage } from '../../core/wire-message.ts';
 import { type ChunkWriter, chunkWriter } from './chunk-writer.ts';
 import { formatWireMessage } from './format-wire-message.ts';
+import { type CompressedBody, compressedBody, type StreamEncoding } from './stream-encoding.ts';
 
 export interface StreamResponseOptions {
   contentType: 'text/event-stream' | 'application/x-ndjson';
@@ -10,6 +11,8 @@ export interface StreamResponseOptions {
   /** Cut a reader that has not drained for this long; the generation itself goes on. */
   stalledReaderMs: number;
   headers?: Record<string, string>;
+  /** Compress the body (the client asked for it, stream-encoding.ts); each batch is flushed as it is sent. */
+  encoding?: StreamEncoding | undefined;
 }
 
 /**
@@ -23,6 +26,7 @@ export class StreamResponse {
   private heartbeatText = 'ping';
   private lastWriteAt = performance.now();
   private readonly write: ChunkWriter;
+  private readonly compressed: CompressedBody | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -39,6 +43,7 @@ export class StreamResponse {
     // which a client that said so relies on; claiming keep-alive made it send its next request into a socket
     // the parser had already closed, and that request got a 400).
     const chunked = res.req?.httpVersion === '1.1';
+    const encoding = options.encoding;
     const headers: Record<string, string> = {
       'content-type':
         options.contentType === 'text/event-stream'
@@ -47,6 +52,7 @@ export class StreamResponse {
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
       ...(chunked ? { 'transfer-encoding': 'chunked' } : {}),
+      ...(encoding ? { 'content-encoding': encoding, vary: 'accept-encoding' } : {}),
       ...options.headers,
     };
     // Checked before writeHead: a value it rejects half-way leaves the response half-configured (chunked framing
@@ -57,7 +63,10 @@ export class StreamResponse {
     }
     res.writeHead(200, headers);
     res.flushHeaders();
-    this.write = chunkWriter(res, chunked);
+    this.compressed = encoding ? compressedBody(res, encoding) : undefined;
+    // Compressed bytes go through the response (the compressor is piped into it); plain ones may skip Node's
+    // HTTP layer (chunk-writer.ts).
+    this.write = this.compressed ? this.compressed.write : chunkWriter(res, chunked);
     this.armHeartbeat();
   }
 
@@ -81,17 +90,20 @@ export class StreamResponse {
 
   end(): void {
     this.stopHeartbeat();
-    if (!this.res.writableEnded && !this.res.destroyed) this.res.end();
+    if (this.compressed) this.compressed.end();
+    else if (!this.res.writableEnded && !this.res.destroyed) this.res.end();
   }
 
   private drained(): Promise<void> {
     return new Promise((resolve) => {
       // Raw socket writes (chunk-writer.ts) drain on the socket; Node's own writes drain on the response.
       const socket = this.res.socket;
+      const compressor = this.compressed?.drainSource;
       const done = () => {
         clearTimeout(timer);
         this.res.off('drain', done);
         socket?.off('drain', done);
+        compressor?.off('drain', done);
         this.closed.removeEventListener('abort', done);
         resolve();
       };
@@ -101,6 +113,7 @@ export class StreamResponse {
       }, this.options.stalledReaderMs);
       this.res.once('drain', done);
       socket?.once('drain', done);
+      compressor?.once('drain', done);
       this.closed.addEventListener('abort', done, { once: true });
     });
   }
