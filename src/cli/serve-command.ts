@@ -54,6 +54,7 @@ interface ServeFlags {
   logLevel: ServerConfig['logLevel'];
   quiet?: boolean;
   compress: 'on' | 'off';
+  keepaliveSeconds: number;
 }
 
 /**
@@ -165,6 +166,12 @@ export function registerServeCommand(
         .choices(['on', 'off'])
         .default('on'),
     )
+    .option(
+      '--keepalive-seconds <n>',
+      'close an idle keep-alive connection after this long',
+      int('--keepalive-seconds', 1),
+      d.keepAliveMs / 1000,
+    )
     .option('--quiet', 'log warnings and errors only')
     .action(
       async (
@@ -201,6 +208,7 @@ export function registerServeCommand(
                   .filter(Boolean),
           logLevel: flags.quiet ? 'warn' : flags.logLevel,
           compress: flags.compress === 'on',
+          keepAliveMs: flags.keepaliveSeconds * 1000,
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
         };

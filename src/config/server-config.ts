@@ -46,6 +46,8 @@ export interface ServerConfig {
    * bodies over 1 KB, WebSocket messages (permessage-deflate). Off: plain bytes for everyone.
    */
   compress: boolean;
+  /** How long an idle keep-alive connection is kept open for the client's next request. */
+  keepAliveMs: number;
 }
 
 export const DEFAULT_PORT = 5001;
@@ -77,5 +79,6 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     stalledReaderMs: 120_000,
     shutdownGraceMs: 10_000,
     compress: true,
+    keepAliveMs: 72_000,
   };
 }

@@ -41,6 +41,7 @@ const ALLOWED_HEADERS = [
   'Last-Event-ID',
   'Idempotency-Key',
   'X-Kindling-Stream',
+  'X-Kindling-Pad',
   'OpenAI-Organization',
   'OpenAI-Project',
   'X-Stainless-Lang',
@@ -84,6 +85,8 @@ export async function createApp(
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     clientErrorHandler: handleClientError,
+    // An idle keep-alive connection is closed past this (a stream is never idle: it is a response in progress).
+    keepAliveTimeout: config.keepAliveMs,
   });
 
   const routes: RegisteredRoute[] = [];

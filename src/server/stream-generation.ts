@@ -42,6 +42,7 @@ export async function streamGeneration(
       stalledReaderMs: context.config.stalledReaderMs,
       headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply) },
       encoding: context.config.compress ? chooseStreamEncoding(reply.request.headers['accept-encoding']) : undefined,
+      padBytes: requestedPadding(reply),
     });
     const stream = response;
     stream.closed.addEventListener('abort', release, { once: true });
@@ -117,6 +118,17 @@ function messagesAfter(messages: WireMessage[], floor: number): WireMessage[] {
   return messages.filter(
     (message) => message.kind !== 'event' || message.id === undefined || Number(message.id) > floor,
   );
+}
+
+/** Bytes of padding a client asks for with `?pad=N` or `X-Kindling-Pad: N` (N KiB, 1–64; `1` or `true`: 16 KiB). */
+function requestedPadding(reply: FastifyReply): number | undefined {
+  const query = (reply.request.query as { pad?: unknown } | undefined)?.pad;
+  const raw = typeof query === 'string' ? query : reply.request.headers['x-kindling-pad'];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase();
+  if (!value || value === '0' || value === 'false') return undefined;
+  if (value === '1' || value === 'true') return 16 * 1024;
+  const kib = Number(value);
+  return Number.isInteger(kib) && kib > 0 ? Math.min(kib, 64) * 1024 : undefined;
 }
 
 /**

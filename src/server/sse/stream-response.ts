@@ -13,6 +13,11 @@ export interface StreamResponseOptions {
   headers?: Record<string, string>;
   /** Compress the body (the client asked for it, stream-encoding.ts); each batch is flushed as it is sent. */
   encoding?: StreamEncoding | undefined;
+  /**
+   * SSE only: the body starts with a comment of this many bytes, for proxies that hold a response back until
+   * they have a few KB (the client asked for it; every SSE parser skips comments).
+   */
+  padBytes?: number | undefined;
 }
 
 /**
@@ -67,6 +72,8 @@ export class StreamResponse {
     // Compressed bytes go through the response (the compressor is piped into it); plain ones may skip Node's
     // HTTP layer (chunk-writer.ts).
     this.write = this.compressed ? this.compressed.write : chunkWriter(res, chunked);
+    if (options.padBytes && options.contentType === 'text/event-stream')
+      this.write(`:${' '.repeat(Math.max(0, options.padBytes - 3))}\n\n`);
     this.armHeartbeat();
   }
 
