@@ -56,6 +56,8 @@ export interface StreamingPlan extends PlanBase {
     contentType?: 'text/event-stream' | 'application/x-ndjson';
     /** `Last-Event-ID` and a keyed re-send reattach to a running generation (see docs/architecture.md). */
     resumable: boolean;
+    /** The client's pace: at most one event per this many ms (`stream_interval_ms`); the server may slow further. */
+    intervalMs?: number | undefined;
     /** Built once the generation is known; `afterId` is where a resumed stream starts. */
     encoder(generation: GenerationView, afterId: number): (batch: readonly LoggedPart[]) => WireMessage[];
   };

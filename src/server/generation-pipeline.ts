@@ -28,6 +28,7 @@ export async function serveGeneration(
       afterId: target.afterId,
       encode: stream.encoder(target.generation, target.afterId),
       ...(stream.contentType ? { contentType: stream.contentType } : {}),
+      intervalMs: stream.intervalMs,
     });
     return undefined;
   }

@@ -5,6 +5,7 @@ import type { WireMessage } from '../core/wire-message.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { errorEnvelope } from './error-envelope.ts';
 import type { ServerContext } from './server-context.ts';
+import { EventPacer, pause } from './sse/event-pacer.ts';
 import { chooseStreamEncoding } from './sse/stream-encoding.ts';
 import { StreamResponse } from './sse/stream-response.ts';
 
@@ -16,6 +17,8 @@ export interface StreamGenerationOptions {
   afterId: number;
   encode: (batch: readonly LoggedPart[]) => WireMessage[];
   contentType?: 'text/event-stream' | 'application/x-ndjson';
+  /** The client's pace (`stream_interval_ms`); sse/event-pacer.ts adds the server's own for slow readers. */
+  intervalMs?: number | undefined;
 }
 
 /**
@@ -51,6 +54,7 @@ export async function streamGeneration(
     // Only the part after `afterPart`, which opens the first batch, can have events numbered up to a fractional
     // `afterId`; later batches go out unfiltered (the per-token path stays as it was).
     let floor = afterId > afterPart ? afterId : undefined;
+    const pacer = new EventPacer(options.intervalMs ?? 0);
     for await (const batch of generation.log.read(afterPart, stream.closed)) {
       for (const { part } of batch) {
         if (part.type === 'queued') stream.setHeartbeatText(`ping queued ${part.position}`);
@@ -61,9 +65,15 @@ export async function streamGeneration(
         messages = messagesAfter(messages, floor);
         floor = undefined;
       }
-      await stream.send(messages);
+      const waited = await stream.send(messages);
       const final = batch[batch.length - 1]?.part.type;
-      if ((final === 'finish' || final === 'error') && !stream.closed.aborted) generation.endDelivered = true;
+      if (final === 'finish' || final === 'error') {
+        if (!stream.closed.aborted) generation.endDelivered = true;
+        continue;
+      }
+      pacer.sent(stream.backlogBytes, waited);
+      const wait = pacer.delay();
+      if (wait > 0) await pause(wait, stream.closed);
     }
   } catch (error) {
     // The reply is hijacked: Fastify can no longer answer for us, so a throw here must end the response itself

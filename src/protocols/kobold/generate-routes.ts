@@ -36,7 +36,7 @@ export function koboldGenerateRoutes(services: ProtocolServices): ProtocolRoute[
       plan: async ({ body }) => ({
         request: await decodeKoboldBody(services, body),
         protocol: KOBOLD_PROTOCOL,
-        stream: { resumable: true, encoder: () => encodeKoboldStream },
+        stream: { resumable: true, intervalMs: body?.stream_interval_ms, encoder: () => encodeKoboldStream },
       }),
     }),
   ];

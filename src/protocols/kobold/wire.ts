@@ -9,6 +9,7 @@ import {
 } from '../../core/gbnf-check.ts';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { INTEGER_STRING, NUMERIC_STRING } from '../common/sampler-table.ts';
+import { StreamIntervalField } from '../common/stream-interval.ts';
 import { STREAM_KEY_RULE } from '../common/stream-key.ts';
 
 const L = SAMPLING_LIMITS;
@@ -78,6 +79,7 @@ export const KoboldGenerateBody = Type.Object(
       `GBNF grammar the output must follow (llama.cpp syntax), or a JSON schema as a string (converted, as in KoboldCpp). Checked before generation: a syntax error, an undefined rule, no root rule, left recursion, a repeat {m,n} with m > n or past ${GBNF_MAX_REPEAT}, nesting past ${GBNF_MAX_NESTING} parentheses, more than ${GBNF_MAX_CHARS} characters, an expansion past ${GBNF_MAX_RULES} rules or ${GBNF_MAX_ELEMENTS} elements, a terminal no token can produce ([\\x00], [], reversed ranges) or a grammar so ambiguous that llama.cpp would track more than ${GBNF_MAX_STACKS} parse stacks is a 400 naming the rule.`,
     ),
     grammar_retain_state: bool('Accepted, ignored.'),
+    stream_interval_ms: StreamIntervalField,
     genkey: text(
       `Identifies the generation for /check, /abort, /last_logprobs and stream resume: ${STREAM_KEY_RULE} (trimmed).`,
     ),

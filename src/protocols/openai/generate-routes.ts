@@ -22,6 +22,7 @@ import {
 type Kind = 'chat' | 'completion';
 interface Options {
   stream: boolean;
+  intervalMs: number | undefined;
   includeUsage: boolean;
   topLogprobs: number | undefined;
 }
@@ -65,6 +66,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
       protocol,
       stream: {
         resumable: true,
+        intervalMs: options.intervalMs,
         encoder: (generation, afterId) => {
           // A resumed completion's logprob offsets count the text its client already has.
           let textOffset = 0;
@@ -96,6 +98,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
         const topLogprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
         return plan('chat', request, {
           stream,
+          intervalMs: body.stream_interval_ms,
           includeUsage: body.stream_options?.include_usage === true,
           topLogprobs,
         });
@@ -121,6 +124,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
         const topLogprobs = body.logprobs ?? undefined;
         return plan('completion', request, {
           stream,
+          intervalMs: body.stream_interval_ms,
           includeUsage: body.stream_options?.include_usage === true,
           topLogprobs,
         });

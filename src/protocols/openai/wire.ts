@@ -1,6 +1,7 @@
 import { type Static, Type } from 'typebox';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import { JSON_SCHEMA_MAX_COUNT, JSON_SCHEMA_MAX_DEPTH, JSON_SCHEMA_MAX_NODES } from '../common/json-schema-limits.ts';
+import { StreamIntervalField } from '../common/stream-interval.ts';
 
 const L = SAMPLING_LIMITS;
 
@@ -43,6 +44,7 @@ const samplingFields = {
   stream_options: nullable(
     Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true }),
   ),
+  stream_interval_ms: StreamIntervalField,
   user: Type.Optional(Type.String()),
 };
 

@@ -4,12 +4,14 @@ import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
 import type { ProtocolServices } from '../../core/protocol-services.ts';
+import { STREAM_INTERVAL_MAX_MS } from '../../protocols/common/stream-interval.ts';
 import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/common/stream-key.ts';
 import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { decodeKoboldBody, KOBOLD_PROTOCOL } from '../../protocols/kobold/generate-routes.ts';
 import { WS_PONG, WsClientMessage, wsAbortedMessage, wsErrorMessage } from '../../protocols/kobold/ws-messages.ts';
 import { principalOf } from '../principal.ts';
 import type { ServerContext } from '../server-context.ts';
+import { pause } from '../sse/event-pacer.ts';
 import { type StreamTarget, submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
 
@@ -26,6 +28,9 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
     { websocket: true, schema: { hide: true }, config: { queryApiKey: true } },
     (socket: WebSocket, request) => {
       const origin = { principal: principalOf(request), protocol: KOBOLD_PROTOCOL };
+      // `?stream_interval_ms=N`: the connection's pace, at most one message per generation every N ms (as the
+      // HTTP streams' `stream_interval_ms`); anything but a whole number in range is ignored.
+      const paceMs = wsPace((request.query as { stream_interval_ms?: unknown } | undefined)?.stream_interval_ms);
       const readers = new Map<string, AbortController>();
       const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
       const sendError = (id: string | undefined, error: KindlingError) =>
@@ -108,6 +113,7 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
               const final = batch[batch.length - 1]?.part.type;
               if ((final === 'finish' || final === 'error') && socket.readyState === socket.OPEN)
                 target.generation.endDelivered = true;
+              else if (paceMs > 0) await pause(paceMs, reader.signal);
             }
           } finally {
             readers.delete(id);
@@ -117,4 +123,9 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
       });
     },
   );
+}
+
+function wsPace(raw: unknown): number {
+  const value = typeof raw === 'string' && /^\d{1,5}$/.test(raw) ? Number(raw) : 0;
+  return value <= STREAM_INTERVAL_MAX_MS ? value : 0;
 }

@@ -87,12 +87,20 @@ export class StreamResponse {
     this.heartbeatText = text;
   }
 
-  async send(messages: readonly WireMessage[]): Promise<void> {
-    if (messages.length === 0 || this.closed.aborted) return;
+  /** Resolves once the reader can take more; true when that meant waiting for `drain`. */
+  async send(messages: readonly WireMessage[]): Promise<boolean> {
+    if (messages.length === 0 || this.closed.aborted) return false;
     let chunk = '';
     for (const message of messages) chunk += formatWireMessage(message);
     this.lastWriteAt = performance.now();
-    if (!this.write(chunk)) await this.drained();
+    if (this.write(chunk)) return false;
+    await this.drained();
+    return true;
+  }
+
+  /** Bytes written but still held by Node for the socket (the kernel's buffer is full: the reader is behind). */
+  get backlogBytes(): number {
+    return (this.res.socket?.writableLength ?? 0) + this.res.writableLength;
   }
 
   end(): void {
