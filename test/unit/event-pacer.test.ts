@@ -15,14 +15,14 @@ test('a reader that falls behind is paced from the start value, doubling to the 
   pacer.sent(4096, false, 0);
   assert.equal(pacer.paceMs, ADAPTIVE_START_MS);
   assert.equal(pacer.delay(5), ADAPTIVE_START_MS - 5);
-  const paces = [];
+  const paces: number[] = [];
   for (let i = 0; i < 10; i++) {
     pacer.sent(0, true, 100 * i);
     paces.push(pacer.paceMs);
   }
   assert.deepEqual(paces.slice(0, 4), [ADAPTIVE_START_MS * 2, ADAPTIVE_START_MS * 4, ADAPTIVE_START_MS * 8, 250]);
   assert.equal(pacer.paceMs, ADAPTIVE_MAX_MS);
-  const back = [];
+  const back: number[] = [];
   while (pacer.paceMs > 0) {
     pacer.sent(0, false, 2000);
     back.push(pacer.paceMs);
