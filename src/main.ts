@@ -7,6 +7,7 @@ import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
+import { connectionCloser } from './server/tls-options.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { KINDLING_VERSION } from './version.ts';
 
@@ -54,6 +55,7 @@ export async function startServer(
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
   };
   const app = await createApp(context, protocols);
+  const closeConnections = connectionCloser(app.server);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -76,13 +78,13 @@ export async function startServer(
     // moment, then close every connection still open, busy, idle or half-sent, so nothing holds the exit.
     const closed = app.close();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_MS).unref())]);
-    app.server.closeAllConnections();
+    closeConnections();
     await closed;
     if (scheduler.busySlots === 0) await engine.dispose();
     else app.log.warn('shutdown: a decode did not stop in time; the model is left to the process exit');
   };
   return {
-    url: `http://${host}:${port}`,
+    url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
     app,
     context,
     close() {

@@ -55,6 +55,8 @@ interface ServeFlags {
   quiet?: boolean;
   compress: 'on' | 'off';
   keepaliveSeconds: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -172,6 +174,8 @@ export function registerServeCommand(
       int('--keepalive-seconds', 1),
       d.keepAliveMs / 1000,
     )
+    .option('--tls-cert <file>', 'serve HTTPS with HTTP/2 (and HTTP/1.1): the certificate (PEM); needs --tls-key')
+    .option('--tls-key <file>', "the certificate's private key (PEM); needs --tls-cert")
     .option('--quiet', 'log warnings and errors only')
     .action(
       async (
@@ -211,6 +215,7 @@ export function registerServeCommand(
           keepAliveMs: flags.keepaliveSeconds * 1000,
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
+          ...tlsFlags(flags),
         };
         const named = (key: string) => ['cli', 'env'].includes(command.getOptionValueSource(key) ?? '');
         await start(config, {
@@ -219,4 +224,12 @@ export function registerServeCommand(
         });
       },
     );
+}
+
+/** `--tls-cert` and `--tls-key` come together or not at all. */
+function tlsFlags(flags: { tlsCert?: string; tlsKey?: string }): Pick<ServerConfig, 'tls'> {
+  if (!flags.tlsCert && !flags.tlsKey) return {};
+  if (!flags.tlsCert || !flags.tlsKey)
+    throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither for plain HTTP.');
+  return { tls: { certPath: flags.tlsCert, keyPath: flags.tlsKey } };
 }

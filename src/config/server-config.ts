@@ -48,6 +48,8 @@ export interface ServerConfig {
   compress: boolean;
   /** How long an idle keep-alive connection is kept open for the client's next request. */
   keepAliveMs: number;
+  /** HTTPS with HTTP/2 (and HTTP/1.1) from a certificate and its key (`--tls-cert`, `--tls-key`). */
+  tls?: { certPath: string; keyPath: string };
 }
 
 export const DEFAULT_PORT = 5001;

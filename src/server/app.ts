@@ -11,6 +11,7 @@ import { handleClientError } from './client-error.ts';
 import { envelopeByPath, errorEnvelope } from './error-envelope.ts';
 import { BLANK_BODY, readJsonBody } from './json-body.ts';
 import { fromFastifyError } from './request-errors.ts';
+import { tlsServerOptions } from './tls-options.ts';
 import './route-config.ts';
 import { mountProtocols } from './mount-protocols.ts';
 import { protocolServices } from './protocol-services.ts';
@@ -79,7 +80,7 @@ export async function createApp(
   protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
 ): Promise<FastifyInstance> {
   const { config } = context;
-  const app = Fastify({
+  const options = {
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
@@ -87,7 +88,12 @@ export async function createApp(
     clientErrorHandler: handleClientError,
     // An idle keep-alive connection is closed past this (a stream is never idle: it is a response in progress).
     keepAliveTimeout: config.keepAliveMs,
-  });
+  };
+  // With TLS: HTTPS, HTTP/2 and HTTP/1.1 by ALPN. The routes only use what both request kinds share, so the rest
+  // of the server types the instance as HTTP/1's.
+  const app = (
+    config.tls ? Fastify({ ...options, ...tlsServerOptions(config.tls) }) : Fastify(options)
+  ) as unknown as FastifyInstance;
 
   const routes: RegisteredRoute[] = [];
   routeTables.set(app, routes);
@@ -163,10 +169,11 @@ export async function createApp(
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.config?.lenientBody) request.body = {};
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // Shutting down: no connection is kept for a next request this server will not be there to answer.
-    if (context.scheduler.isDraining) reply.header('connection', 'close');
+    // (HTTP/2 has no such header: its shutdown is the session's GOAWAY when the server closes.)
+    if (context.scheduler.isDraining && request.raw.httpVersionMajor < 2) reply.header('connection', 'close');
     return payload;
   });
 

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { type ClientHttp2Session, connect } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { RunningServer } from '../../src/main.ts';
+import { withDeadline } from '../support/deadline.ts';
+import { parseLikeLite } from '../support/lite-sse-parser.ts';
+import { slowTestModelPath } from '../support/test-model.ts';
+import { banEndTokens, startTestServer } from '../support/test-server.ts';
+
+const TLS = join(import.meta.dirname, '..', 'fixtures', 'tls');
+const ca = readFileSync(join(TLS, 'localhost-cert.pem'));
+
+interface H2Answer {
+  status: number;
+  headers: Record<string, unknown>;
+  text: string;
+}
+
+/** One request as a stream of an HTTP/2 session; `onText` sees the body as it grows. */
+function h2Post(
+  session: ClientHttp2Session,
+  path: string,
+  body: unknown,
+  onText?: (text: string, close: () => void) => void,
+): Promise<H2Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
+    let headers: Record<string, unknown> = {};
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => {
+      headers = h;
+    });
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+      onText?.(text, () => stream.close());
+    });
+    stream.on('close', () => resolve({ status: Number(headers[':status']), headers, text }));
+    stream.on('error', reject);
+    stream.end(JSON.stringify(body));
+  });
+}
+
+describe('HTTPS with HTTP/2 (real server, real model)', () => {
+  let server: RunningServer;
+  let session: ClientHttp2Session;
+  let bans: Record<string, number>;
+  before(async () => {
+    server = await startTestServer({
+      modelPath: slowTestModelPath(),
+      parallel: 2,
+      heartbeatMs: 200,
+      tls: { certPath: join(TLS, 'localhost-cert.pem'), keyPath: join(TLS, 'localhost-key.pem') },
+    });
+    assert.match(server.url, /^https:/);
+    bans = banEndTokens(server);
+    session = connect(server.url, { ca });
+  });
+  after(async () => {
+    session?.close();
+    await server.close();
+  });
+
+  test('eight SSE streams share one connection, past HTTP/1.1’s six per origin, and all end with their final event', async () => {
+    const answers = await withDeadline(
+      Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          h2Post(session, '/api/extra/generate/stream', {
+            prompt: `Story ${i}`,
+            max_length: 6,
+            sampler_seed: i,
+            logit_bias: bans,
+          }),
+        ),
+      ),
+      120_000,
+      'eight streams on one session',
+    );
+    for (const answer of answers) {
+      assert.equal(answer.status, 200);
+      assert.match(String(answer.headers['content-type']), /^text\/event-stream/);
+      assert.equal(answer.headers['transfer-encoding'], undefined, 'no HTTP/1.1 framing headers in HTTP/2');
+      assert.equal(parseLikeLite(answer.text).events.at(-1)?.data.finish_reason, 'length');
+    }
+    // The six queued behind the two slots heard where they stood, as heartbeats on the same connection.
+    assert.ok(answers.some((a) => /: (ping )?queued \d+/.test(a.text)));
+  });
+
+  test('closing a stream (RST_STREAM) aborts its anonymous generation, as a closed HTTP/1.1 connection does', async () => {
+    const { scheduler } = server.context;
+    let closedAfterText = false;
+    await withDeadline(
+      h2Post(
+        session,
+        '/api/extra/generate/stream',
+        { prompt: 'Once', max_length: 400, logit_bias: bans },
+        (text, close) => {
+          if (!closedAfterText && text.includes('event: message')) {
+            closedAfterText = true;
+            close();
+          }
+        },
+      ),
+      60_000,
+      'the stream to close',
+    );
+    assert.ok(closedAfterText);
+    const deadline = Date.now() + 10_000;
+    while (scheduler.busySlots > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(scheduler.busySlots, 0, 'the slot was freed');
+  });
+
+  test('a gzip-accepting HTTP/2 client gets a compressed stream; HTTP/1.1 over TLS still works (ALPN)', async () => {
+    const compressed = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/api/extra/generate/stream',
+        'content-type': 'application/json',
+        'accept-encoding': 'gzip',
+      });
+      stream.on('response', resolve);
+      stream.on('error', reject);
+      stream.resume();
+      stream.end(JSON.stringify({ prompt: 'x', max_length: 2 }));
+    });
+    assert.equal(compressed['content-encoding'], 'gzip');
+    // An HTTPS client that offers no ALPN (as node:https does) is answered over HTTP/1.1.
+    const h1 = await new Promise<{ status: number; version: string; body: string }>((resolve, reject) => {
+      const req = httpsRequest(`${server.url}/api/v1/model`, { ca }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, version: response.httpVersion, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(h1.status, 200);
+    assert.equal(h1.version, '1.1');
+    assert.match(JSON.parse(h1.body).result, /^koboldcpp\//);
+  });
+});
