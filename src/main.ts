@@ -7,8 +7,8 @@ import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
-import { connectionCloser } from './server/tls-options.ts';
 import type { ServerContext } from './server/server-context.ts';
+import { connectionCloser } from './server/tls-options.ts';
 import { KINDLING_VERSION } from './version.ts';
 
 export interface RunningServer {

@@ -91,9 +91,9 @@ export async function createApp(
   };
   // With TLS: HTTPS, HTTP/2 and HTTP/1.1 by ALPN. The routes only use what both request kinds share, so the rest
   // of the server types the instance as HTTP/1's.
-  const app = (
-    config.tls ? Fastify({ ...options, ...tlsServerOptions(config.tls) }) : Fastify(options)
-  ) as unknown as FastifyInstance;
+  const app = (config.tls
+    ? Fastify({ ...options, ...tlsServerOptions(config.tls) })
+    : Fastify(options)) as unknown as FastifyInstance;
 
   const routes: RegisteredRoute[] = [];
   routeTables.set(app, routes);
