@@ -5,18 +5,19 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import type { ProtocolDescriptor } from '../core/protocol.ts';
 import { PROTOCOLS } from '../protocols/registry.ts';
-import { isAuthorized } from './auth.ts';
+import { presentedKeys } from './auth.ts';
 import { handleClientError } from './client-error.ts';
 import { envelopeByPath, errorEnvelope } from './error-envelope.ts';
 import { BLANK_BODY, readJsonBody } from './json-body.ts';
 import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
 import { mountProtocols } from './mount-protocols.ts';
+import { principalOf } from './principal.ts';
 import { protocolServices } from './protocol-services.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
 import { registerKoboldWsRoute } from './routes/kobold-ws.ts';
 import { registerWebRoutes } from './routes/web.ts';
-import type { ServerContext } from './server-context.ts';
+import { accessOf, type ServerContext } from './server-context.ts';
 
 /** Headers KoboldCpp allows cross-origin; clients (Lite, SillyTavern) send these. */
 const ALLOWED_HEADERS = [
@@ -77,6 +78,7 @@ export async function createApp(
   protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
 ): Promise<FastifyInstance> {
   const { config } = context;
+  const access = accessOf(context);
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.maxBodyBytes,
@@ -116,7 +118,7 @@ export async function createApp(
     origin: config.corsOrigins,
     methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD'],
     allowedHeaders: ALLOWED_HEADERS,
-    exposedHeaders: ['x-kindling-generation', 'retry-after'],
+    exposedHeaders: ['x-kindling-generation', 'retry-after', ...RATE_LIMIT_HEADERS],
     optionsSuccessStatus: 200,
     strictPreflight: false,
   });
@@ -132,17 +134,23 @@ export async function createApp(
 
   await app.register(websocket, { options: { maxPayload: config.maxBodyBytes } });
 
+  access.log = (level, message) => app.log[level](message);
+  access.watch();
+  app.addHook('onClose', async () => access.close());
   app.addHook('onRequest', async (request) => {
-    if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;
+    if (request.method === 'OPTIONS') return;
+    // On every route, open ones too: a keyed caller is its key's principal wherever it goes.
+    const identity = access.identify(request, presentedKeys(request));
+    if (!access.required || identity || request.routeOptions.config?.auth === false) return;
     if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
-    if (!isAuthorized(request, config.password))
-      throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
+    throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
   });
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.config?.lenientBody) request.body = {};
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    reply.headers(access.rateHeaders(request, principalOf(request)));
     // Shutting down: no connection is kept for a next request this server will not be there to answer.
     if (context.scheduler.isDraining) reply.header('connection', 'close');
     return payload;
@@ -175,6 +183,11 @@ export async function createApp(
   registerWebRoutes(app, context);
   return app;
 }
+
+/** OpenAI's rate-limit headers, sent on every response of a request with a quota (principal-quota.ts). */
+const RATE_LIMIT_HEADERS = ['requests', 'tokens'].flatMap((unit) =>
+  ['limit', 'remaining', 'reset'].map((part) => `x-ratelimit-${part}-${unit}`),
+);
 
 /** KoboldCpp's wording, with the limit of the route that refused the body (some routes allow less). */
 function payloadTooBigMessage(limitBytes: number): string {

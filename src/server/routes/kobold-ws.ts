@@ -9,7 +9,7 @@ import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { decodeKoboldBody, KOBOLD_PROTOCOL } from '../../protocols/kobold/generate-routes.ts';
 import { WsClientMessage } from '../../protocols/kobold/ws-messages.ts';
 import { principalOf } from '../principal.ts';
-import type { ServerContext } from '../server-context.ts';
+import { accessOf, type ServerContext } from '../server-context.ts';
 import { type StreamTarget, submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
 
@@ -26,6 +26,8 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
     { websocket: true, schema: { hide: true }, config: { queryApiKey: true } },
     (socket: WebSocket, request) => {
       const origin = { principal: principalOf(request), protocol: KOBOLD_PROTOCOL };
+      const access = accessOf(context);
+      const handshake = request;
       const readers = new Map<string, AbortController>();
       const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
       const sendError = (id: string | undefined, error: KindlingError) =>
@@ -87,7 +89,9 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         let target: StreamTarget;
         try {
           const request = await decodeKoboldBody(services, { ...message.request, genkey: id });
-          target = await submitOrResume(scheduler, request, message.last_event_id, origin);
+          // Each start is its own submission: its own reservation of the key's quota.
+          const qos = access.qosOf(handshake, origin.principal);
+          target = await submitOrResume(scheduler, request, message.last_event_id, { ...origin, qos });
         } catch (error) {
           readers.delete(id);
           return sendError(id, toKindlingError(error));
