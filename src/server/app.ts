@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import type { ProtocolDescriptor } from '../core/protocol.ts';
 import { PROTOCOLS } from '../protocols/registry.ts';
-import { presentedKeys } from './auth.ts';
+import { presentedKeys, withoutKeys } from './auth.ts';
 import { handleClientError } from './client-error.ts';
 import { envelopeByPath, errorEnvelope } from './error-envelope.ts';
 import { BLANK_BODY, readJsonBody } from './json-body.ts';
@@ -80,7 +80,10 @@ export async function createApp(
   const { config } = context;
   const access = accessOf(context);
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : { level: config.logLevel, serializers: { req: (request: FastifyRequest) => requestForLog(request) } },
     bodyLimit: config.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -182,6 +185,17 @@ export async function createApp(
   registerDocsRoutes(app, context);
   registerWebRoutes(app, context);
   return app;
+}
+
+/** Fastify's request line, with the WebSocket's `?apikey=` taken out of the URL: a key is never logged. */
+function requestForLog(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: withoutKeys(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
 }
 
 /** OpenAI's rate-limit headers, sent on every response of a request with a quota (principal-quota.ts). */

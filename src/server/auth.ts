@@ -19,6 +19,11 @@ export function presentedKeys(request: FastifyRequest): string[] {
     .filter((v) => v !== '');
 }
 
+/** A URL fit for a log: the value of every `apikey` query parameter replaced. */
+export function withoutKeys(url: string): string {
+  return url.replace(/([?&]apikey=)[^&#]*/gi, '$1[redacted]');
+}
+
 /**
  * True when keys protect the server (`--api-keys` or `--password`) and this caller gave none of them. Open
  * routes (KoboldCpp's informational GETs) still answer such a caller, but with nothing of the model or of

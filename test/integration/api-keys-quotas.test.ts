@@ -102,7 +102,7 @@ describe('quotas of API keys', () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('x-ratelimit-limit-requests'), null);
     for (const { protocol, path, body } of REQUESTS) {
-      for (const headers of [{}, { authorization: 'Bearer sk-not-a-key-of-this-server' }]) {
+      for (const headers of [{}, { authorization: 'Bearer sk-not-a-key-of-this-server' }] as Record<string, string>[]) {
         const refused = await postJson(`${server.url}${path}`, body, headers);
         assert.equal(refused.status, 401, path);
         assert.equal(envelopeProblem(protocol, refused.body), undefined, path);
