@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
 import type { RunningServer } from '../../src/main.ts';
 import { withDeadline } from '../support/deadline.ts';
 import { koboldEvents } from '../support/from-address.ts';
@@ -44,6 +45,7 @@ describe('quotas of API keys', () => {
       { name: 'once', key: testKey('once'), requests_per_minute: 1 },
       { name: 'tokens', key: testKey('tokens'), tokens_per_minute: 40 },
       { name: 'free', key: testKey('free') },
+      { name: 'socket', key: testKey('socket'), requests_per_minute: 1 },
     ]);
     server = await startTestServer({ apiKeysPath: keys.path, contextSize: 512 });
   });
@@ -91,6 +93,42 @@ describe('quotas of API keys', () => {
     );
     assert.equal(refused.status, 429);
     assert.ok(Number(refused.headers.get('retry-after')) >= 55);
+  });
+
+  test('on the WebSocket, a start past the quota is an error message with status 429 and retry_after', async () => {
+    const socket = new WebSocket(
+      `${server.url.replace('http', 'ws')}/api/extra/generate/ws?apikey=${testKey('socket')}`,
+    );
+    await withDeadline(
+      new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)),
+      10_000,
+      'the WebSocket to open',
+    );
+    const messages: any[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    const start = (id: string) =>
+      socket.send(JSON.stringify({ type: 'start', id, request: { prompt: 'Hi', max_length: 1 } }));
+    start('WS1');
+    await withDeadline(
+      (async () => {
+        while (!messages.some((m) => m.type === 'end')) await new Promise((resolve) => setTimeout(resolve, 20));
+      })(),
+      30_000,
+      'the first generation to end',
+    );
+    start('WS2');
+    await withDeadline(
+      (async () => {
+        while (!messages.some((m) => m.type === 'error')) await new Promise((resolve) => setTimeout(resolve, 20));
+      })(),
+      30_000,
+      'the refusal',
+    );
+    const error = messages.find((m) => m.type === 'error');
+    assert.equal(error.id, 'WS2');
+    assert.equal(error.status, 429);
+    assert.ok(error.retry_after >= 58 && error.retry_after <= 60, `retry_after ${error.retry_after}`);
+    socket.close();
   });
 
   test('a key without quotas gets no rate headers; a missing or unknown key is a 401 in the envelope', async () => {

@@ -30,8 +30,12 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
       const handshake = request;
       const readers = new Map<string, AbortController>();
       const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
-      const sendError = (id: string | undefined, error: KindlingError) =>
-        void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message }));
+      // A 429 or 503 says when to retry, as its HTTP twin's Retry-After header does.
+      const sendError = (id: string | undefined, error: KindlingError) => {
+        const retryAfter = error.details.retryAfterSeconds;
+        const retry = retryAfter !== undefined ? { retry_after: retryAfter } : {};
+        void send(JSON.stringify({ type: 'error', id, status: error.status, message: error.message, ...retry }));
+      };
 
       const heartbeat = setInterval(() => socket.ping(), Math.max(1000, config.heartbeatMs));
       heartbeat.unref();
