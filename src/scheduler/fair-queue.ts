@@ -32,6 +32,8 @@ interface Entry<T> {
   maxConcurrent: number;
   /** Virtual start tag (start-time fair queueing): the principal's turn number, in units of 1/weight. */
   start: number;
+  /** The length of its turn: `1 / weight`. */
+  turn: number;
   /** Arrival order, the last tie-break. */
   seq: number;
   enqueuedAt: number;
@@ -82,23 +84,34 @@ export class FairQueue<T> {
 
   push(item: T, principal: string, qos: QueueQos = DEFAULT_QOS): void {
     const start = Math.max(this.virtualTime, this.lastFinish.get(principal) ?? 0);
-    this.lastFinish.set(principal, start + 1 / qos.weight);
+    const turn = 1 / qos.weight;
+    this.lastFinish.set(principal, start + turn);
     this.entries.push({
       item,
       principal,
       priority: qos.priority,
       maxConcurrent: qos.maxConcurrent,
       start,
+      turn,
       seq: this.seq++,
       enqueuedAt: this.now(),
     });
   }
 
-  /** Takes an item out without running it (aborted while queued). */
+  /**
+   * Takes an item out without running it (aborted while queued). The turn it held goes back to its principal:
+   * its later requests move up one turn, so requests that never ran cost it no share.
+   */
   remove(item: T): boolean {
     const index = this.entries.findIndex((entry) => entry.item === item);
     if (index < 0) return false;
-    this.entries.splice(index, 1);
+    const [removed] = this.entries.splice(index, 1) as [Entry<T>];
+    for (const entry of this.entries) {
+      if (entry.principal === removed.principal && entry.start > removed.start)
+        entry.start = Math.max(removed.start, entry.start - removed.turn);
+    }
+    const finish = this.lastFinish.get(removed.principal);
+    if (finish !== undefined) this.lastFinish.set(removed.principal, Math.max(removed.start, finish - removed.turn));
     this.forgetIdle();
     return true;
   }
@@ -134,9 +147,12 @@ export class FairQueue<T> {
    * guess of their lengths; exact without caps, where the order does not depend on which slot frees first).
    */
   order(slots = Number.POSITIVE_INFINITY): T[] {
+    const sorted = this.sorted();
+    // No caps among the waiting: the order is the sort (the projection below costs O(n²)).
+    if (sorted.every((e) => e.maxConcurrent === Number.POSITIVE_INFINITY)) return sorted.map((e) => e.item);
     const running = [...this.startOrder];
     const count = (principal: string) => running.filter((p) => p === principal).length;
-    const left = this.sorted();
+    const left = sorted;
     const out: T[] = [];
     while (left.length > 0) {
       if (running.length >= slots) running.shift();

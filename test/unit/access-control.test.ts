@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { KindlingError } from '../../src/core/kindling-error.ts';
 import { AccessControl } from '../../src/server/access/access-control.ts';
 import { goDuration } from '../../src/server/access/principal-quota.ts';
-import { keyNameOf } from '../../src/server/access/request-identity.ts';
+import { isAdmin, keyNameOf } from '../../src/server/access/request-identity.ts';
 import { waitUntil } from '../support/deadline.ts';
 
 const keyOf = (name: string) => `sk-${name}-${'0'.repeat(20)}`;
@@ -160,6 +160,23 @@ test('--ratelimit limits callers without a key per address; keys without limits 
   access.identify(keyed, [keyOf('free')]);
   assert.equal(access.qosOf(keyed, 'key:free').quota, undefined);
   assert.deepEqual(access.rateHeaders(keyed, 'key:free'), {});
+});
+
+test('admin: an admin key or the password; never a plain key or a caller without one', () => {
+  const path = keyFile([
+    { name: 'boss', key: keyOf('boss'), admin: true },
+    { name: 'user', key: keyOf('user') },
+  ]);
+  const access = new AccessControl({ apiKeysPath: path, password: 'the-password' });
+  const as = (keys: string[]) => {
+    const req = request();
+    access.identify(req, keys);
+    return isAdmin(req);
+  };
+  assert.deepEqual(
+    [as([keyOf('boss')]), as(['the-password']), as([keyOf('user')]), as([])],
+    [true, true, false, false],
+  );
 });
 
 test('reset durations are written the way OpenAI writes them', () => {

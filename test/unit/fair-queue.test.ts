@@ -97,3 +97,19 @@ test('order() is the order take() hands out, caps included, and positions follow
   assert.equal(removing.queuedOf('A'), 2);
   assert.equal(removing.queuedOf('B'), 0);
 });
+
+test('requests aborted while queued cost their principal no share: its later ones move up', () => {
+  const queue = new FairQueue<string>();
+  for (let i = 0; i < 4; i++) queue.push(`A-${i}`, 'A');
+  queue.take();
+  for (const item of ['A-1', 'A-2']) queue.remove(item);
+  queue.push('B-0', 'B');
+  queue.push('B-1', 'B');
+  assert.deepEqual(queue.order(), ['B-0', 'A-3', 'B-1'], 'A-3 holds the turn A-1 left, not one two turns later');
+  // Its next request takes that turn again; B-1, which arrived first, keeps the tie.
+  queue.remove('A-3');
+  queue.push('A-4', 'A');
+  assert.deepEqual(queue.order(), ['B-0', 'B-1', 'A-4']);
+  queue.push('A-5', 'A');
+  assert.deepEqual(queue.order(), ['B-0', 'B-1', 'A-4', 'A-5']);
+});
