@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { RunningServer } from '../../src/main.ts';
 import { withDeadline } from '../support/deadline.ts';
-import { koboldEvents } from '../support/from-address.ts';
+import { koboldEvents, requestFrom } from '../support/from-address.ts';
 import { bearer, keyFile, testKey } from '../support/key-file.ts';
 import { envelopeProblem, type Protocol } from '../support/protocol-envelope.ts';
 import { openStream } from '../support/sse-capture.ts';
@@ -129,6 +129,22 @@ describe('quotas of API keys', () => {
     assert.equal(error.status, 429);
     assert.ok(error.retry_after >= 58 && error.retry_after <= 60, `retry_after ${error.retry_after}`);
     socket.close();
+  });
+
+  test("a key is its principal from any address: its genkeys are found from there, and no other key's are", async () => {
+    const body = { prompt: 'Hi', max_length: 2, genkey: 'KEYED1' };
+    const made = await requestFrom('127.0.0.1', `${server.url}/api/v1/generate`, { body, headers: bearer('free') });
+    assert.equal(made.status, 200);
+    const check = (from: string, name: string) =>
+      requestFrom(from, `${server.url}/api/extra/generate/check`, {
+        body: { genkey: 'KEYED1' },
+        headers: bearer(name),
+      });
+    const elsewhere = await check('127.0.0.2', 'free');
+    assert.equal(elsewhere.json.results[0].status, 'done', 'the same key on another address');
+    assert.equal(elsewhere.json.results[0].text, made.json.results[0].text);
+    const otherKey = await check('127.0.0.1', 'tokens');
+    assert.equal(otherKey.json.results[0].status, 'unknown', 'another key on the same address');
   });
 
   test('a key without quotas gets no rate headers; a missing or unknown key is a 401 in the envelope', async () => {
