@@ -21,12 +21,19 @@ interface Started {
 async function start(server: RunningServer, name: string, key: string, maxLength: number): Promise<Started> {
   const stream = await openStream(`${server.url}${STREAM}`, body(name, maxLength), bearer(key));
   assert.equal(stream.response.status, 200, `${name}: ${stream.text}`);
-  const startedAt = stream.until((text) => /^data: /m.test(text), 60_000).then(() => Date.now());
+  // NaN for a stream the test cancels before it starts (no unhandled rejection); startOrder then fails on it.
+  const startedAt = stream
+    .until((text) => /^data: /m.test(text), 60_000)
+    .then(
+      () => Date.now(),
+      () => Number.NaN,
+    );
   return { name, stream, startedAt };
 }
 
 async function startOrder(streams: Started[]): Promise<string[]> {
   const times = await withDeadline(Promise.all(streams.map((s) => s.startedAt)), 60_000, 'every stream to start');
+  assert.ok(!times.some(Number.isNaN), 'every stream started');
   await Promise.all(streams.map((s) => withDeadline(s.stream.done, 60_000, `${s.name} to end`)));
   return streams
     .map((s, i) => ({ name: s.name, at: times[i] as number }))
@@ -56,7 +63,8 @@ describe('fair share and priority between API keys (one slot)', () => {
 
   test("key A queues 10, key B then sends 1: B's starts before A's third", async () => {
     const flood: Started[] = [];
-    for (let i = 0; i < 10; i++) flood.push(await start(server, `A${i}`, 'flood', 40));
+    // A0 runs long enough (~700 ms) for the whole queue to be built behind it.
+    for (let i = 0; i < 10; i++) flood.push(await start(server, `A${i}`, 'flood', i === 0 ? 400 : 40));
     const single = await start(server, 'B0', 'single', 10);
     const order = await startOrder([...flood, single]);
     assert.ok(order.indexOf('B0') < order.indexOf('A2'), `start order: ${order.join(' ')}`);
@@ -66,8 +74,9 @@ describe('fair share and priority between API keys (one slot)', () => {
   });
 
   test('interactive goes before batch, and a batch request that waited past the aging limit goes first', async () => {
-    // ~400 ms a generation: six interactive ones outlast the 1 s aging limit twice over.
-    const first = await start(server, 'I0', 'flood', 250);
+    // A short one running, then six of ~400 ms: they outlast the 1 s aging limit twice over, and N0 cannot age
+    // before the first of them started, even on a loaded machine.
+    const first = await start(server, 'I0', 'flood', 60);
     const batch = await start(server, 'N0', 'nightly', 10);
     const chats: Started[] = [];
     for (let i = 1; i < 7; i++) chats.push(await start(server, `I${i}`, i % 2 ? 'single' : 'flood', 250));
