@@ -121,7 +121,7 @@ describe('max_concurrent (two slots)', () => {
     const a1 = await start(server, 'C1', 'capped', 10);
     await a0.startedAt;
     assert.equal(server.context.scheduler.busySlots, 1, 'the second slot stays free: C1 waits for C0');
-    assert.match(a1.stream.text, /^: queued 1\b/);
+    await a1.stream.until((text) => /^: queued 1\b/.test(text));
     const b0 = await start(server, 'O0', 'other', 10);
     const order = await startOrder([a0, a1, b0]);
     assert.deepEqual(order, ['C0', 'O0', 'C1']);
