@@ -135,8 +135,11 @@ export function parseApiKeys(text: string): ApiKeyEntry[] {
   });
 }
 
-/** Reads and parses `--api-keys FILE`; any problem is one line naming the file and the JSON path. */
-export function readApiKeysFile(path: string): ApiKeyEntry[] {
+/**
+ * Reads and parses `--api-keys FILE`; any problem is one line naming the file and the JSON path. The text read
+ * comes back too, so a reload can tell a real change from a touch by the very bytes it parsed.
+ */
+export function readApiKeysFile(path: string): { keys: ApiKeyEntry[]; text: string } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -145,7 +148,7 @@ export function readApiKeysFile(path: string): ApiKeyEntry[] {
     throw new KindlingError('bad_input', `--api-keys ${path}: cannot read the file (${code ?? 'unknown error'})`);
   }
   try {
-    return parseApiKeys(text);
+    return { keys: parseApiKeys(text), text };
   } catch (error) {
     if (error instanceof ApiKeysFileError) throw new KindlingError('bad_input', `--api-keys ${path}: ${error.message}`);
     throw error;

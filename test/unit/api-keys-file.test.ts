@@ -90,7 +90,7 @@ test('readApiKeysFile: one bad_input line naming the flag, the file and the path
     ]),
   );
   assert.throws(
-    () => readApiKeysFile(path),
+    () => readApiKeysFile(path).keys,
     (error: unknown) =>
       error instanceof KindlingError &&
       error.code === 'bad_input' &&

@@ -50,7 +50,8 @@ export class AccessControl {
   private readonly addressQuotas = new Map<string, PrincipalQuota>();
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
-  private loadedText: Buffer | undefined;
+  /** The text the keys in use were parsed from. */
+  private loadedText: string | undefined;
   /** Where reload outcomes are told; createApp points it at the server's log. */
   log: AccessLog = () => {};
   lastReload: ReloadResult | undefined;
@@ -130,8 +131,9 @@ export class AccessControl {
     const path = this.settings.apiKeysPath;
     if (!path) return false;
     try {
-      const entries = readApiKeysFile(path);
-      this.install(entries);
+      const file = readApiKeysFile(path);
+      this.install(file);
+      const entries = file.keys;
       this.lastReload = { ok: true, at: this.now(), keys: entries.length, message: `${entries.length} keys` };
       this.log('info', `API keys reloaded (${reason}): ${entries.length} key(s) from ${path}`);
       return true;
@@ -173,20 +175,18 @@ export class AccessControl {
 
   private reloadIfChanged(): void {
     const path = this.settings.apiKeysPath as string;
-    let text: Buffer | undefined;
+    let text: string | undefined;
     try {
-      text = sha256Of(path);
+      text = readFileSync(path, 'utf8');
     } catch {}
     // A touch, or a write of the same text, changes nothing; an unreadable file goes to reload to be reported.
-    if (text && this.loadedText && text.equals(this.loadedText)) return;
+    if (text !== undefined && text === this.loadedText) return;
     this.reload('file changed');
   }
 
-  private install(entries: ApiKeyEntry[]): void {
+  private install({ keys: entries, text }: { keys: ApiKeyEntry[]; text: string }): void {
     this.keys = entries.map((entry) => ({ entry, hash: sha256(entry.key) }));
-    try {
-      this.loadedText = sha256Of(this.settings.apiKeysPath as string);
-    } catch {}
+    this.loadedText = text;
     const names = new Set(entries.map((entry) => entry.name));
     for (const name of this.keyQuotas.keys()) if (!names.has(name)) this.keyQuotas.delete(name);
     for (const entry of entries) {
@@ -209,12 +209,13 @@ export class AccessControl {
       this.addressQuotas.set(principal, quota);
       if (this.addressQuotas.size > MAX_ADDRESS_WINDOWS) {
         for (const [address, window] of this.addressQuotas) if (window.idle) this.addressQuotas.delete(address);
+        // Still full of active addresses: forget the oldest rather than grow without bound.
+        for (const address of this.addressQuotas.keys()) {
+          if (this.addressQuotas.size <= MAX_ADDRESS_WINDOWS) break;
+          this.addressQuotas.delete(address);
+        }
       }
     }
     return quota;
   }
-}
-
-function sha256Of(path: string): Buffer {
-  return crypto.createHash('sha256').update(readFileSync(path)).digest();
 }
