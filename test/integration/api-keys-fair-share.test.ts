@@ -19,7 +19,8 @@ interface Started {
 }
 
 async function start(server: RunningServer, name: string, key: string, maxLength: number): Promise<Started> {
-  const stream = await openStream(`${server.url}${STREAM}`, body(name, maxLength), bearer(key));
+  // The name is the genkey too, so /check can find each one.
+  const stream = await openStream(`${server.url}${STREAM}`, { ...body(name, maxLength), genkey: name }, bearer(key));
   assert.equal(stream.response.status, 200, `${name}: ${stream.text}`);
   // NaN for a stream the test cancels before it starts (no unhandled rejection); startOrder then fails on it.
   const startedAt = stream
@@ -66,6 +67,12 @@ describe('fair share and priority between API keys (one slot)', () => {
     // A0 runs long enough (~700 ms) for the whole queue to be built behind it.
     for (let i = 0; i < 10; i++) flood.push(await start(server, `A${i}`, 'flood', i === 0 ? 400 : 40));
     const single = await start(server, 'B0', 'single', 10);
+    const position = async (genkey: string, key: string) =>
+      (await postJson(`${server.url}/api/extra/generate/check`, { genkey }, bearer(key))).body.results[0]
+        .queue_position;
+    assert.equal(await position('B0', 'single'), 1, '/check: B is next');
+    assert.equal(await position('A1', 'flood'), 2);
+    assert.equal(await position('A9', 'flood'), 10, 'the 9 of A that wait and B start before it');
     const order = await startOrder([...flood, single]);
     assert.ok(order.indexOf('B0') < order.indexOf('A2'), `start order: ${order.join(' ')}`);
     assert.equal(order.indexOf('B0'), 1, 'right after the one that was running');
