@@ -104,11 +104,21 @@ describe('a running server reloads its key file', () => {
     process.kill(server.pid, 'SIGHUP');
     await waitUntil(() => output.includes('API keys not reloaded (SIGHUP)'), 10_000, 'SIGHUP to reload');
     assert.equal((await generate('bob')).status, 200);
+
+    // Fixed, and SIGHUP'd at once: the signal's reload takes it (the watcher's, 200 ms later, finds no change).
+    keys.write(JSON.stringify({ keys: [{ name: 'carol', key: testKey('carol') }] }));
+    process.kill(server.pid, 'SIGHUP');
+    await waitUntil(() => output.includes('API keys reloaded (SIGHUP): 1 key(s)'), 10_000, 'SIGHUP to reload');
+    assert.equal((await generate('carol')).status, 200);
+    assert.equal((await generate('bob')).status, 401);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const watcherReloads = logMessages(output).filter((m) => m.startsWith('API keys reloaded (file changed)'));
+    assert.equal(watcherReloads.length, 1, "only the first edit was the watcher's; a reload of the same text is none");
     server.assertHealthy();
   });
 
   test('keys never appear in the logs: not from headers, not from the WebSocket ?apikey=', async () => {
-    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/api/extra/generate/ws?apikey=${testKey('bob')}`);
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/api/extra/generate/ws?apikey=${testKey('carol')}`);
     await withDeadline(
       new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)),
       10_000,
@@ -116,7 +126,7 @@ describe('a running server reloads its key file', () => {
     );
     socket.close();
     await waitUntil(() => output.includes('[redacted]'), 10_000, 'the handshake to be logged');
-    for (const name of ['alice', 'bob']) assert.ok(!output.includes(testKey(name)), `${name}'s key is not in the log`);
+    for (const name of ['alice', 'bob', 'carol']) assert.ok(!output.includes(testKey(name)), `${name}'s key is not in the log`);
     assert.ok(!output.includes('SECRET'));
   });
 });
