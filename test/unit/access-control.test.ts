@@ -56,11 +56,18 @@ test('a key file change is picked up by the watcher; a broken edit keeps the key
   access.watch();
   try {
     assert.deepEqual(access.keyNames, ['alice']);
+    const before = request();
+    access.identify(before, [keyOf('alice')]);
     // The way editors save: a new file renamed over the old one.
     writeFileSync(`${path}.tmp`, JSON.stringify({ keys: [{ name: 'bob', key: keyOf('bob') }] }));
     renameSync(`${path}.tmp`, path);
     await waitUntil(() => access.keyNames[0] === 'bob', 5000, 'the new keys to be in use');
     assert.equal(access.identify(request(), [keyOf('alice')]), undefined, 'the old key is gone');
+    assert.throws(
+      () => access.qosOf(before, 'key:alice'),
+      (error: unknown) => error instanceof KindlingError && error.status === 401,
+      'a request (a WebSocket) identified before the reload cannot start under a removed key',
+    );
     assert.equal(access.identify(request(), [keyOf('bob')])?.kind, 'key');
 
     writeFileSync(path, `{"keys": [{"name": "bob", "key": "${keyOf('bob')}", "weight": 0}]}`);

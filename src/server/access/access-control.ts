@@ -3,6 +3,7 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import { type ApiKeyEntry, readApiKeysFile } from '../../config/api-keys-file.ts';
+import { KindlingError } from '../../core/kindling-error.ts';
 import { DEFAULT_QOS } from '../../scheduler/fair-queue.ts';
 import type { GenerationQos } from '../../scheduler/generation.ts';
 import { PrincipalQuota } from './principal-quota.ts';
@@ -98,11 +99,16 @@ export class AccessControl {
     return found;
   }
 
-  /** How a request's generation is queued and what it may spend (a fresh quota reservation each call). */
+  /**
+   * How a request's generation is queued and what it may spend (a fresh quota reservation each call), from the
+   * key's entry as it is now: a WebSocket opened before a reload starts each generation under the new settings,
+   * and one whose key was removed (or changed) since is refused with 401.
+   */
   qosOf(request: FastifyRequest, principal: string): GenerationQos {
     const identity = identityOf(request);
     if (identity?.kind === 'key') {
-      const { key } = identity;
+      const key = this.keys.find((k) => k.entry.name === identity.key.name && k.entry.key === identity.key.key)?.entry;
+      if (!key) throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
       const quota = this.keyQuotas.get(key.name);
       return {
         priority: key.priority,
