@@ -42,7 +42,7 @@ interface Entry<T> {
 /**
  * The waiting requests, ordered weighted-fair across principals (start-time fair queueing): each request gets a
  * virtual start tag `max(V, the principal's last finish tag)` and a finish tag one turn (`1/weight`) later; `V`
- * is the start tag of the latest request that started. A principal that queues 50 requests spreads them over 50
+ * is the highest start tag of the requests that started. A principal that queues 50 requests spreads them over 50
  * of its turns, so another principal's single request is tagged with the current turn and starts at the next
  * free slot: it waits at most one slot's turn. An idle principal saves no credit (its tags restart at `V`).
  *
@@ -50,7 +50,7 @@ interface Entry<T> {
  * its `maxConcurrent` is skipped until one of its generations ends.
  */
 export class FairQueue<T> {
-  private entries: Entry<T>[] = [];
+  private readonly entries: Entry<T>[] = [];
   private readonly lastFinish = new Map<string, number>();
   private readonly runningBy = new Map<string, number>();
   /** The principal of each running item, oldest start first (for `order`'s projection). */
