@@ -7,7 +7,7 @@ import { KindlingError } from '../../core/kindling-error.ts';
 import { DEFAULT_QOS } from '../../scheduler/fair-queue.ts';
 import type { GenerationQos } from '../../scheduler/generation.ts';
 import { PrincipalQuota } from './principal-quota.ts';
-import { type Identity, identityOf, setIdentity } from './request-identity.ts';
+import { type Identity, identityOf, type KnownKey, setIdentity } from './request-identity.ts';
 
 /** Edits arrive as several events (truncate, write, rename); one reload after they settle. */
 export const RELOAD_DEBOUNCE_MS = 200;
@@ -22,11 +22,6 @@ export interface AccessSettings {
 }
 
 export type AccessLog = (level: 'info' | 'warn', message: string) => void;
-
-interface StoredKey {
-  entry: ApiKeyEntry;
-  hash: Buffer;
-}
 
 /** What the last load of the key file did: for logs and for the operator's status views. */
 export interface ReloadResult {
@@ -45,7 +40,7 @@ const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest
  * keys are compared with every stored one in constant time, with no early exit.
  */
 export class AccessControl {
-  private keys: StoredKey[] = [];
+  private keys: KnownKey[] = [];
   private readonly passwordHash: Buffer | undefined;
   private readonly keyQuotas = new Map<string, PrincipalQuota>();
   private readonly addressQuotas = new Map<string, PrincipalQuota>();
@@ -73,7 +68,7 @@ export class AccessControl {
 
   /** The names of the keys in use (never the keys). */
   get keyNames(): string[] {
-    return this.keys.map((key) => key.entry.name);
+    return this.keys.map((key) => key.name);
   }
 
   /**
@@ -88,7 +83,7 @@ export class AccessControl {
       const hash = sha256(candidate);
       for (const key of keys) {
         const same = crypto.timingSafeEqual(hash, key.hash);
-        if (same && !found) found = { kind: 'key', key: key.entry };
+        if (same && !found) found = { kind: 'key', key };
       }
       if (this.passwordHash) {
         const same = crypto.timingSafeEqual(hash, this.passwordHash);
@@ -107,7 +102,7 @@ export class AccessControl {
   qosOf(request: FastifyRequest, principal: string): GenerationQos {
     const identity = identityOf(request);
     if (identity?.kind === 'key') {
-      const key = this.keys.find((k) => k.entry.name === identity.key.name && k.entry.key === identity.key.key)?.entry;
+      const key = this.keys.find((k) => k.name === identity.key.name && k.hash.equals(identity.key.hash));
       if (!key) throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
       const quota = this.keyQuotas.get(key.name);
       return {
@@ -191,7 +186,8 @@ export class AccessControl {
   }
 
   private install({ keys: entries, text }: { keys: ApiKeyEntry[]; text: string }): void {
-    this.keys = entries.map((entry) => ({ entry, hash: sha256(entry.key) }));
+    // The secrets are not kept: only their hashes, which is all a comparison needs.
+    this.keys = entries.map(({ key, ...settings }) => ({ ...settings, hash: sha256(key) }));
     this.loadedText = text;
     const names = new Set(entries.map((entry) => entry.name));
     for (const name of this.keyQuotas.keys()) if (!names.has(name)) this.keyQuotas.delete(name);

@@ -5,7 +5,10 @@ import type { ApiKeyEntry } from '../../config/api-keys-file.ts';
  * Who a request's key says it is: an entry of the `--api-keys` file, or the `--password` (one key everyone
  * shares, so it names no one). Undefined: no valid key was presented (or none is configured).
  */
-export type Identity = { kind: 'key'; key: ApiKeyEntry } | { kind: 'password' };
+export type Identity = { kind: 'key'; key: KnownKey } | { kind: 'password' };
+
+/** A key of the file as the server keeps it: every setting, and the secret only as its SHA-256 hash. */
+export type KnownKey = Omit<ApiKeyEntry, 'key'> & { readonly hash: Buffer };
 
 const identities = new WeakMap<FastifyRequest, Identity | null>();
 
