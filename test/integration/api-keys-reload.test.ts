@@ -118,7 +118,9 @@ describe('a running server reloads its key file', () => {
   });
 
   test('keys never appear in the logs: not from headers, not from the WebSocket ?apikey=', async () => {
-    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/api/extra/generate/ws?apikey=${testKey('carol')}`);
+    const socket = new WebSocket(
+      `${server.url.replace('http', 'ws')}/api/extra/generate/ws?apikey=${testKey('carol')}`,
+    );
     await withDeadline(
       new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)),
       10_000,
@@ -126,7 +128,8 @@ describe('a running server reloads its key file', () => {
     );
     socket.close();
     await waitUntil(() => output.includes('[redacted]'), 10_000, 'the handshake to be logged');
-    for (const name of ['alice', 'bob', 'carol']) assert.ok(!output.includes(testKey(name)), `${name}'s key is not in the log`);
+    for (const name of ['alice', 'bob', 'carol'])
+      assert.ok(!output.includes(testKey(name)), `${name}'s key is not in the log`);
     assert.ok(!output.includes('SECRET'));
   });
 });
