@@ -5,6 +5,7 @@ import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { AccessControl } from './server/access/access-control.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
 import type { ServerContext } from './server/server-context.ts';
@@ -31,6 +32,8 @@ export async function startServer(
   protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
 ): Promise<RunningServer> {
   checkModelFile(config.modelPath);
+  // Before the model loads: a bad key file is one line now, not after a minute of loading.
+  const access = new AccessControl(config);
   await assertCanListen(config.host, config.port);
   const engine = await LlamaEngine.load({
     modelPath: config.modelPath,
@@ -46,6 +49,7 @@ export async function startServer(
     resumeWindowMs: config.resumeWindowMs,
     maxGenerationMs: config.maxGenerationMs,
     maxQueueWaitMs: config.maxQueueWaitMs,
+    batchAgingMs: config.batchAgingMs,
   });
   const context: ServerContext = {
     config,
@@ -53,6 +57,7 @@ export async function startServer(
     scheduler,
     version: KINDLING_VERSION,
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
+    access,
   };
   const app = await createApp(context, protocols);
   const closeConnections = connectionCloser(app.server);

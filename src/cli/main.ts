@@ -41,6 +41,8 @@ async function serve(config: ServerConfig, explicit: ExplicitSettings): Promise<
     await server.close();
     process.exit(0);
   };
+  // The key file is read again without a restart; a bad file keeps the keys in use (the log says why).
+  process.on('SIGHUP', () => server.context.access?.reload('SIGHUP'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }

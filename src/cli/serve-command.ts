@@ -39,6 +39,9 @@ interface ServeFlags {
   threads?: number;
   gpulayers: number | 'auto';
   password?: string;
+  apiKeys?: string;
+  ratelimit: number;
+  batchAging: number;
   parallel: number | 'auto';
   queue: number;
   streamGrace: number;
@@ -95,6 +98,24 @@ export function registerServeCommand(
     )
     .addOption(new Option('--gpu-layers <n|auto>').argParser(gpuLayers).hideHelp())
     .option('--password <key>', 'require this key (Bearer, x-api-key or apikey header) on generation endpoints')
+    .addOption(
+      new Option(
+        '--api-keys <file>',
+        'JSON file of API keys with priority, fair-share weight and quotas; reloaded on change and on SIGHUP (see docs/operations.md)',
+      ).env('KINDLING_API_KEYS'),
+    )
+    .option(
+      '--ratelimit <n>',
+      'new generations per minute per client address for callers without an API key (0: no limit)',
+      int('--ratelimit', 0),
+      d.ratelimitPerMinute,
+    )
+    .option(
+      '--batch-aging <seconds>',
+      "a batch key's request waiting longer than this is queued as interactive",
+      int('--batch-aging', 1),
+      d.batchAgingMs / 1000,
+    )
     .option(
       '--parallel <n|auto>',
       'generation slots decoded together (alias --parallelrequests); auto: 4 when their KV caches fit in half the free memory, else fewer',
@@ -213,7 +234,10 @@ export function registerServeCommand(
           logLevel: flags.quiet ? 'warn' : flags.logLevel,
           compress: flags.compress === 'on',
           keepAliveMs: flags.keepaliveSeconds * 1000,
+          ratelimitPerMinute: flags.ratelimit,
+          batchAgingMs: flags.batchAging * 1000,
           ...(flags.password ? { password: flags.password } : {}),
+          ...(flags.apiKeys ? { apiKeysPath: flags.apiKeys } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
           ...tlsFlags(flags),
         };

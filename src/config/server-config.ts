@@ -13,6 +13,12 @@ export interface ServerConfig {
   threads: number;
   gpuLayers: number | 'auto';
   password?: string;
+  /** `--api-keys` / `KINDLING_API_KEYS`: the JSON key file (src/config/api-keys-file.ts), reloaded on change. */
+  apiKeysPath?: string;
+  /** `--ratelimit`: new generations per minute per address for callers without an API key (0: no limit). */
+  ratelimitPerMinute: number;
+  /** A batch key's request waiting longer than this is queued as interactive. */
+  batchAgingMs: number;
   /** Generation slots decoded together in shared batches; `'auto'` picks from the model and free memory. */
   parallel: number | 'auto';
   /** Requests that may wait beyond the busy slots before new ones get 503. */
@@ -74,6 +80,8 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     heartbeatMs: 15_000,
     maxGenerationMs: DEFAULT_SCHEDULER_OPTIONS.maxGenerationMs,
     maxQueueWaitMs: DEFAULT_SCHEDULER_OPTIONS.maxQueueWaitMs,
+    ratelimitPerMinute: 0,
+    batchAgingMs: DEFAULT_SCHEDULER_OPTIONS.batchAgingMs,
     defaultMaxLength: 512,
     maxBodyBytes: 32 * 1024 * 1024,
     corsOrigins: true,

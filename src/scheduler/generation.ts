@@ -3,6 +3,7 @@ import type { GenerationRequest } from '../core/generation-request.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import type { StreamPart } from '../core/stream-part.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
+import type { QueueQos } from './fair-queue.ts';
 
 /** A request once its prompt is tokenized: everything that decides the generation but the texts. */
 export type SettledRequest = Omit<GenerationRequest, 'prompt' | 'memory'>;
@@ -15,6 +16,30 @@ export interface GenerationOrigin {
   principal: string;
   /** The wire protocol whose encoder can replay this generation (`kobold`, `openai-chat`, …). */
   protocol: string;
+  /** How the request is queued and what it may spend; absent: interactive, weight 1, no caps, no quota. */
+  qos?: GenerationQos;
+}
+
+/** The principal's place in the fair queue (fair-queue.ts) and, for an API key with quotas, its budget. */
+export interface GenerationQos extends QueueQos {
+  quota?: GenerationQuota;
+}
+
+/**
+ * A key's per-minute quota as the scheduler sees it. The scheduler calls `check` before and after tokenizing
+ * (both may throw a 429), `admit` once, synchronously as the generation joins the queue, and `settle` once when
+ * it ends, so concurrent requests of one key never spend the same tokens twice.
+ */
+export interface GenerationQuota {
+  /** Throws a `rate_limited` KindlingError when the key has no request or token left this minute. */
+  check(): void;
+  /**
+   * Spends one request and reserves `promptTokens + the returned budget` tokens. Returns the most tokens the
+   * generation may produce (at most `maxTokens`); throws `rate_limited` when not even one generated token fits.
+   */
+  admit(promptTokens: number, maxTokens: number): number;
+  /** Replaces the reservation with what was used (prompt plus generated tokens; 0 for one that never ran). */
+  settle(usedTokens: number): void;
 }
 
 export const INTERNAL_ORIGIN: GenerationOrigin = { principal: 'internal', protocol: 'internal' };

@@ -1,3 +1,5 @@
+import { BATCH_AGING_MS } from './fair-queue.ts';
+
 /** How the scheduler queues, times and keeps generations; the server's flags default to these. */
 export interface SchedulerOptions {
   /** Requests allowed to wait beyond the busy slots; past that, submit fails with 503. */
@@ -10,6 +12,8 @@ export interface SchedulerOptions {
   maxQueueWaitMs: number;
   /** How long a keyed generation whose readers all left keeps running for a resume or a poll (0: abort at once). */
   resumeWindowMs?: number;
+  /** A batch request waiting longer than this is ordered as interactive (fair-queue.ts `BATCH_AGING_MS`). */
+  batchAgingMs?: number;
 }
 
 /**
@@ -22,4 +26,5 @@ export const DEFAULT_SCHEDULER_OPTIONS: Required<SchedulerOptions> = {
   maxGenerationMs: 0,
   maxQueueWaitMs: 0,
   resumeWindowMs: 10_000,
+  batchAgingMs: BATCH_AGING_MS,
 };

@@ -2,6 +2,7 @@ import type { GenerationRequest } from '../core/generation-request.ts';
 import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
 import type { Engine } from '../engine/engine.ts';
 import { boundRequest } from './bound-sampling.ts';
+import { BATCH_AGING_MS, DEFAULT_QOS, FairQueue } from './fair-queue.ts';
 import { Generation, type GenerationOrigin, INTERNAL_ORIGIN } from './generation.ts';
 import { runGeneration } from './generation-runner.ts';
 import { buildPromptTokens, type PromptTokens } from './prompt-tokens.ts';
@@ -22,13 +23,15 @@ const PROTOCOL_NAMES: Record<string, string> = {
 };
 
 /**
- * Owns the slots and the FIFO queue. A request goes to the free slot whose cached tokens share the longest
- * prefix with its prompt (so a resent story only evaluates its new tail); aborted queued requests are
- * dropped without running.
+ * Owns the slots and the queue. The queue is weighted-fair across principals, interactive before batch with
+ * aging, and keeps each principal within its `maxConcurrent` (fair-queue.ts). The request it hands out goes to
+ * the free slot whose cached tokens share the longest prefix with its prompt (so a resent story only evaluates
+ * its new tail); aborted queued requests are dropped without running.
  */
 export class Scheduler {
   readonly stats = new SchedulerStats();
-  private readonly queue: Generation[] = [];
+  private readonly queue: FairQueue<Generation>;
+  private agingTimer: NodeJS.Timeout | undefined;
   private readonly running = new Map<number, Generation>();
   /**
    * Client-chosen keys, scoped to the principal that chose them (`principal NUL key`): one principal can
@@ -45,7 +48,9 @@ export class Scheduler {
   constructor(
     readonly engine: Engine,
     readonly options: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS,
-  ) {}
+  ) {
+    this.queue = new FairQueue(options.batchAgingMs ?? BATCH_AGING_MS);
+  }
 
   get queueLength(): number {
     return this.queue.length;
@@ -57,9 +62,18 @@ export class Scheduler {
     return this.engine.slotCount;
   }
 
-  /** Queue position (1 = next to run) of a queued generation, 0 once it runs. */
+  /**
+   * Queue position of a queued generation, 0 once it runs: 1 + how many waiting requests start before it in the
+   * queue's current order (fair share, priority and aging included; fair-queue.ts `order`).
+   */
   positionOf(generation: Generation): number {
-    return this.queue.indexOf(generation) + 1;
+    if (generation.status !== 'queued') return 0;
+    return this.queue.order(this.engine.slotCount).indexOf(generation) + 1;
+  }
+
+  /** Generations of a principal waiting for a slot, and holding one. */
+  loadOf(principal: string): { queued: number; running: number } {
+    return { queued: this.queue.queuedOf(principal), running: this.queue.runningOf(principal) };
   }
 
   /**
@@ -88,7 +102,7 @@ export class Scheduler {
   lastOf(principal: string): Generation | undefined {
     const last = this.lastByPrincipal.get(principal);
     if (!last || last.clientKey) return undefined;
-    return this.queue.some((g) => g.origin.principal === principal) ? undefined : last;
+    return this.queue.queuedOf(principal) > 0 ? undefined : last;
   }
 
   /**
@@ -126,6 +140,17 @@ export class Scheduler {
       );
     }
     const freeSlots = this.engine.slotCount - this.running.size;
+    const qos = origin.qos ?? DEFAULT_QOS;
+    const mustWait = freeSlots <= 0 || this.queue.runningOf(origin.principal) >= qos.maxConcurrent;
+    const queued = this.queue.queuedOf(origin.principal);
+    if (mustWait && queued >= qos.maxQueued) {
+      throw new KindlingError(
+        'rate_limited',
+        `This key already has ${queued} request${queued === 1 ? '' : 's'} waiting (its max_queued); try again once one has started.`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    origin.qos?.quota?.check();
     if (freeSlots <= 0 && this.queue.length >= this.options.maxQueue) {
       throw new KindlingError(
         'queue_full',
@@ -140,10 +165,14 @@ export class Scheduler {
   private enqueue(request: GenerationRequest, origin: GenerationOrigin, prompt: PromptTokens): Generation {
     const key = request.key;
     const { prompt: _prompt, memory: _memory, ...settled } = request;
+    // Nothing below throws: the quota's reservation is settled when this generation ends, whichever way.
+    const allowed = origin.qos?.quota?.admit(prompt.tokens.length, prompt.maxTokens) ?? prompt.maxTokens;
+    // A budget cut by the quota ends as `max-tokens` ("length"), like max_length, not as a full context.
+    if (allowed < prompt.maxTokens) settled.maxTokens = allowed;
     const generation = new Generation(
       settled,
       prompt.tokens,
-      prompt.maxTokens,
+      Math.min(allowed, prompt.maxTokens),
       prompt.truncated,
       origin,
       this.options.resumeWindowMs ?? DEFAULT_SCHEDULER_OPTIONS.resumeWindowMs,
@@ -154,7 +183,7 @@ export class Scheduler {
     if (key) this.byKey.set(scoped(origin.principal, key), generation);
     this.byId.set(generation.id, generation);
     generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });
-    this.queue.push(generation);
+    this.queue.push(generation, origin.principal, origin.qos);
     this.dispatch();
     if (generation.status === 'queued') {
       generation.emit({ type: 'queued', position: this.positionOf(generation) });
@@ -189,7 +218,7 @@ export class Scheduler {
    */
   async drain(graceMs = 0, settleMs = 2000): Promise<void> {
     this.draining = true;
-    for (const generation of [...this.queue]) generation.abort('shutdown');
+    for (const generation of this.queue.items()) generation.abort('shutdown');
     const sleep = () => new Promise((resolve) => setTimeout(resolve, 5));
     const graceEnd = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < graceEnd) await sleep();
@@ -199,10 +228,9 @@ export class Scheduler {
   }
 
   private onAbort(generation: Generation): void {
-    const index = this.queue.indexOf(generation);
-    if (index < 0) return;
     // A queued generation that is aborted never runs: it finishes at once with nothing generated.
-    this.queue.splice(index, 1);
+    if (!this.queue.remove(generation)) return;
+    generation.origin.qos?.quota?.settle(0);
     generation.status = 'done';
     generation.finishedAt = Date.now();
     const reason = generation.abortCause === 'timeout' ? 'Queue wait limit reached' : undefined;
@@ -233,20 +261,26 @@ export class Scheduler {
   }
 
   private dispatch(): void {
-    while (this.queue.length > 0 && this.running.size < this.engine.slotCount) {
-      const generation = this.queue.shift() as Generation;
-      const slot = this.pickSlot(generation.promptTokens);
-      this.start(generation, slot);
+    while (this.running.size < this.engine.slotCount) {
+      const generation = this.queue.take();
+      if (!generation) break;
+      this.start(generation, this.pickSlot(generation.promptTokens));
     }
     this.announcePositions();
   }
 
+  /** Tells every waiting generation whose place changed; also when a batch request ages past others. */
   private announcePositions(): void {
-    this.queue.forEach((generation, index) => {
+    this.queue.order(this.engine.slotCount).forEach((generation, index) => {
       const last = generation.log.last;
       if (last?.type === 'queued' && last.position !== index + 1)
         generation.emit({ type: 'queued', position: index + 1 });
     });
+    clearTimeout(this.agingTimer);
+    const agingAt = this.queue.nextAgingAt();
+    if (agingAt === undefined) return;
+    this.agingTimer = setTimeout(() => this.announcePositions(), Math.max(1, agingAt - Date.now() + 1));
+    this.agingTimer.unref();
   }
 
   /** The free slot whose cache shares the longest prefix with the prompt. */
@@ -287,6 +321,8 @@ export class Scheduler {
       .then(({ figures, final }) => {
         clearTimeout(timer);
         this.running.delete(slot);
+        this.queue.release(generation.origin.principal);
+        generation.origin.qos?.quota?.settle(figures ? figures.promptTokens + figures.generatedTokens : 0);
         generation.status = 'done';
         generation.finishedAt = Date.now();
         if (figures) this.stats.record(figures, generation.seed);

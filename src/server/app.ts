@@ -1,12 +1,13 @@
+import type { Http2SecureServer } from 'node:http2';
 import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyHttp2SecureOptions, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { KindlingError } from '../core/kindling-error.ts';
 import type { ProtocolDescriptor } from '../core/protocol.ts';
 import { PROTOCOLS } from '../protocols/registry.ts';
-import { isAuthorized } from './auth.ts';
+import { presentedKeys, withoutKeys } from './auth.ts';
 import { handleClientError } from './client-error.ts';
 import { envelopeByPath, errorEnvelope } from './error-envelope.ts';
 import { BLANK_BODY, readJsonBody } from './json-body.ts';
@@ -14,11 +15,12 @@ import { fromFastifyError } from './request-errors.ts';
 import { tlsServerOptions } from './tls-options.ts';
 import './route-config.ts';
 import { mountProtocols } from './mount-protocols.ts';
+import { principalOf } from './principal.ts';
 import { protocolServices } from './protocol-services.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
 import { registerKoboldWsRoute } from './routes/kobold-ws.ts';
 import { registerWebRoutes } from './routes/web.ts';
-import type { ServerContext } from './server-context.ts';
+import { accessOf, type ServerContext } from './server-context.ts';
 
 /** Headers KoboldCpp allows cross-origin; clients (Lite, SillyTavern) send these. */
 const ALLOWED_HEADERS = [
@@ -80,8 +82,12 @@ export async function createApp(
   protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
 ): Promise<FastifyInstance> {
   const { config } = context;
+  const access = accessOf(context);
   const options = {
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : { level: config.logLevel, serializers: { req: (request: FastifyRequest) => requestForLog(request) } },
     bodyLimit: config.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -92,7 +98,11 @@ export async function createApp(
   // With TLS: HTTPS, HTTP/2 and HTTP/1.1 by ALPN. The routes only use what both request kinds share, so the rest
   // of the server types the instance as HTTP/1's.
   const app = (config.tls
-    ? Fastify({ ...options, ...tlsServerOptions(config.tls) })
+    ? // The logger's request serializer is typed for HTTP/1 requests; it reads only what HTTP/2 requests share.
+      Fastify({
+        ...options,
+        ...tlsServerOptions(config.tls),
+      } as unknown as FastifyHttp2SecureOptions<Http2SecureServer>)
     : Fastify(options)) as unknown as FastifyInstance;
 
   const routes: RegisteredRoute[] = [];
@@ -126,7 +136,7 @@ export async function createApp(
     origin: config.corsOrigins,
     methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD'],
     allowedHeaders: ALLOWED_HEADERS,
-    exposedHeaders: ['x-kindling-generation', 'retry-after'],
+    exposedHeaders: ['x-kindling-generation', 'retry-after', ...RATE_LIMIT_HEADERS],
     optionsSuccessStatus: 200,
     strictPreflight: false,
   });
@@ -160,17 +170,23 @@ export async function createApp(
     },
   });
 
+  access.log = (level, message) => app.log[level](message);
+  access.watch();
+  app.addHook('onClose', async () => access.close());
   app.addHook('onRequest', async (request) => {
-    if (!config.password || request.method === 'OPTIONS' || request.routeOptions.config?.auth === false) return;
+    if (request.method === 'OPTIONS') return;
+    // On every route, open ones too: a keyed caller is its key's principal wherever it goes.
+    const identity = access.identify(request, presentedKeys(request));
+    if (!access.required || identity || request.routeOptions.config?.auth === false) return;
     if (!request.routeOptions.url) return; // unknown route: the 404 handler answers
-    if (!isAuthorized(request, config.password))
-      throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
+    throw new KindlingError('unauthorized', 'Authentication key is missing or invalid.');
   });
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.config?.lenientBody) request.body = {};
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    reply.headers(access.rateHeaders(request, principalOf(request)));
     // Shutting down: no connection is kept for a next request this server will not be there to answer.
     // (HTTP/2 has no such header: its shutdown is the session's GOAWAY when the server closes.)
     if (context.scheduler.isDraining && request.raw.httpVersionMajor < 2) reply.header('connection', 'close');
@@ -204,6 +220,22 @@ export async function createApp(
   registerWebRoutes(app, context);
   return app;
 }
+
+/** Fastify's request line, with the WebSocket's `?apikey=` taken out of the URL: a key is never logged. */
+function requestForLog(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: withoutKeys(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort ?? 0,
+  };
+}
+
+/** OpenAI's rate-limit headers, sent on every response of a request with a quota (principal-quota.ts). */
+const RATE_LIMIT_HEADERS = ['requests', 'tokens'].flatMap((unit) =>
+  ['limit', 'remaining', 'reset'].map((part) => `x-ratelimit-${part}-${unit}`),
+);
 
 /** KoboldCpp's wording, with the limit of the route that refused the body (some routes allow less). */
 function payloadTooBigMessage(limitBytes: number): string {

@@ -1,32 +1,36 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { AccessControl } from './access/access-control.ts';
+import { identityOf } from './access/request-identity.ts';
 
 /**
- * Accepts the key as `Authorization: Bearer`, `x-api-key` (Anthropic clients) or `apikey`, compared in
- * constant time (hashing first makes the lengths equal).
+ * The keys a request presents: `Authorization: Bearer`, `x-api-key` (Anthropic clients) or `apikey`, and on the
+ * WebSocket handshake `?apikey=`. access-control.ts compares them in constant time.
  */
-export function isAuthorized(request: FastifyRequest, password: string): boolean {
+export function presentedKeys(request: FastifyRequest): string[] {
   const header = request.headers;
   const bearer =
     typeof header.authorization === 'string' ? header.authorization.replace(/^Bearer\s+/i, '').trim() : undefined;
   // Browsers cannot set headers on a WebSocket, so its handshake (a real upgrade on the route marked
   // `queryApiKey`) also takes `?apikey=`; no plain HTTP route does, whatever headers it is sent.
   const query = isWebSocketHandshake(request) ? (request.query as { apikey?: unknown } | undefined)?.apikey : undefined;
-  const candidates = [bearer, header['x-api-key'], header.apikey, query].filter(
-    (v): v is string => typeof v === 'string' && v !== '',
-  );
-  const expected = createHash('sha256').update(password).digest();
-  return candidates.some((candidate) =>
-    timingSafeEqual(createHash('sha256').update(candidate.trim()).digest(), expected),
-  );
+  return [bearer, header['x-api-key'], header.apikey, query]
+    .filter((v): v is string => typeof v === 'string')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+/** A URL fit for a log: the value of every `apikey` query parameter replaced. */
+export function withoutKeys(url: string): string {
+  return url.replace(/([?&]apikey=)[^&#]*/gi, '$1[redacted]');
 }
 
 /**
- * True when a password protects the server and this caller did not give it. Open routes (KoboldCpp's
- * informational GETs) still answer such a caller, but with nothing of the model or of anyone's activity.
+ * True when keys protect the server (`--api-keys` or `--password`) and this caller gave none of them. Open
+ * routes (KoboldCpp's informational GETs) still answer such a caller, but with nothing of the model or of
+ * anyone's activity.
  */
-export function isAnonymous(request: FastifyRequest, password: string | undefined): boolean {
-  return Boolean(password) && !isAuthorized(request, password as string);
+export function isAnonymous(request: FastifyRequest, access: AccessControl): boolean {
+  return access.required && identityOf(request) === undefined;
 }
 
 function isWebSocketHandshake(request: FastifyRequest): boolean {

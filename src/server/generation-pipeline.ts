@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { GenerationPlan } from '../core/protocol.ts';
 import { readerOutcome } from './generation-outcome.ts';
-import type { ServerContext } from './server-context.ts';
+import { accessOf, type ServerContext } from './server-context.ts';
 import { lastEventId, streamGeneration } from './stream-generation.ts';
 import { submitOrResume } from './submit-or-resume.ts';
 
@@ -18,7 +18,8 @@ export async function serveGeneration(
   reply: FastifyReply,
 ): Promise<unknown> {
   const { scheduler } = context;
-  const origin = { principal, protocol: plan.protocol };
+  // The key's place in the fair queue, and a fresh reservation of its quota, for this one submission.
+  const origin = { principal, protocol: plan.protocol, qos: accessOf(context).qosOf(reply.request, principal) };
   if ('stream' in plan) {
     const { stream } = plan;
     const target = stream.resumable

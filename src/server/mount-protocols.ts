@@ -7,7 +7,7 @@ import { onClientGone } from './client-gone.ts';
 import { serveGeneration } from './generation-pipeline.ts';
 import { principalOf } from './principal.ts';
 import type { ErrorBody } from './route-config.ts';
-import type { ServerContext } from './server-context.ts';
+import { accessOf, type ServerContext } from './server-context.ts';
 import { writeAnswer } from './write-answer.ts';
 
 /**
@@ -71,7 +71,7 @@ function routeInput(context: ServerContext, request: FastifyRequest, reply: Fast
     headers: request.headers,
     principal: principalOf(request),
     get anonymous() {
-      anonymous ??= isAnonymous(request, context.config.password);
+      anonymous ??= isAnonymous(request, accessOf(context));
       return anonymous;
     },
     get clientGone() {

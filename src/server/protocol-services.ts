@@ -6,7 +6,7 @@ import type { GenerationDirectory, ProtocolServices } from '../core/protocol-ser
 import { tokenizeSliced } from '../engine/token-cuts.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { lookupLimiter } from './lookup-rate-limit.ts';
-import type { ServerContext } from './server-context.ts';
+import { accessOf, type ServerContext } from './server-context.ts';
 
 /** What the protocols may use of this server, built once per app from its engine, scheduler and config. */
 export function protocolServices(context: ServerContext): ProtocolServices {
@@ -16,7 +16,7 @@ export function protocolServices(context: ServerContext): ProtocolServices {
     model,
     version: context.version,
     defaultMaxLength: config.defaultMaxLength,
-    passwordProtected: Boolean(config.password),
+    passwordProtected: accessOf(context).required,
     quiet: config.logLevel === 'silent',
     bosToken: engine.bosToken,
     generations: generationDirectory(scheduler),

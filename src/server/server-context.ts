@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../config/server-config.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import { AccessControl } from './access/access-control.ts';
 
 /** What every route file receives: built once in main.ts. */
 export interface ServerContext {
@@ -10,4 +11,15 @@ export interface ServerContext {
   version: string;
   /** Converts a JSON schema to GBNF (llama.cpp's converter through node-llama-cpp). */
   jsonSchemaToGrammar: (schema: unknown) => Promise<string>;
+  /**
+   * API keys, quotas and each request's QoS. main.ts builds it before the model loads, so a bad key file stops
+   * the start at once; a context built without one (tests) gets one from its config on first use.
+   */
+  access?: AccessControl;
+}
+
+/** The context's access control, built from its config if it came without one. */
+export function accessOf(context: ServerContext): AccessControl {
+  context.access ??= new AccessControl(context.config);
+  return context.access;
 }

@@ -4,7 +4,8 @@ import type { LoggedPart } from '../core/logged-part.ts';
 import type { WireMessage } from '../core/wire-message.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { errorEnvelope } from './error-envelope.ts';
-import type { ServerContext } from './server-context.ts';
+import { principalOf } from './principal.ts';
+import { accessOf, type ServerContext } from './server-context.ts';
 import { EventPacer, pause } from './sse/event-pacer.ts';
 import { chooseStreamEncoding } from './sse/stream-encoding.ts';
 import { StreamResponse } from './sse/stream-response.ts';
@@ -43,7 +44,11 @@ export async function streamGeneration(
       contentType: options.contentType ?? 'text/event-stream',
       heartbeatMs: context.config.heartbeatMs,
       stalledReaderMs: context.config.stalledReaderMs,
-      headers: { 'x-kindling-generation': generation.id, ...corsHeaders(reply) },
+      headers: {
+        'x-kindling-generation': generation.id,
+        ...corsHeaders(reply),
+        ...accessOf(context).rateHeaders(reply.request, principalOf(reply.request)),
+      },
       encoding: context.config.compress ? chooseStreamEncoding(reply.request.headers['accept-encoding']) : undefined,
       padBytes: requestedPadding(reply),
     });

@@ -8,7 +8,7 @@ import { KoboldGenerateBody } from './wire.ts';
  *   or, with `last_event_id`, resumes it after that event (replay, then live).
  * - `{"type":"abort","id":K}`; `{"type":"ping"}` (answered by `{"type":"pong"}`).
  * Server messages: `queued`, `token` (`event_id`, `text`), `end` (`finish_reason`, `stop_reason`, `usage`),
- * `error` (`status`, `message`), `aborted`, `pong`.
+ * `error` (`status`, `message`, and `retry_after` in seconds on a 429 or 503), `aborted`, `pong`.
  */
 export const WsClientMessage = Type.Union([
   Type.Object({
@@ -23,8 +23,14 @@ export const WsClientMessage = Type.Union([
 export type WsClientMessage = Static<typeof WsClientMessage>;
 
 /** A request on the socket failed (`id` when the message named one). */
-export function wsErrorMessage(id: string | undefined, status: number, message: string): string {
-  return JSON.stringify({ type: 'error', id, status, message });
+export function wsErrorMessage(
+  id: string | undefined,
+  status: number,
+  message: string,
+  retryAfterSeconds?: number,
+): string {
+  const retry = retryAfterSeconds !== undefined ? { retry_after: retryAfterSeconds } : {};
+  return JSON.stringify({ type: 'error', id, status, message, ...retry });
 }
 
 export function wsAbortedMessage(id: string, success: boolean): string {

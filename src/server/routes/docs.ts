@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PROTECTED_MODEL_NAME } from '../../core/model-info.ts';
 import { isAnonymous } from '../auth.ts';
-import type { ServerContext } from '../server-context.ts';
+import { accessOf, type ServerContext } from '../server-context.ts';
 
 interface OpenApiOperation {
   summary?: string;
@@ -12,10 +12,11 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
 
 /** `/api` (a readable page of every route, no CDN) and `/api/openapi.json`. */
 export function registerDocsRoutes(app: FastifyInstance, context: ServerContext): void {
-  const { engine, scheduler, config } = context;
+  const { engine, scheduler } = context;
+  const access = accessOf(context);
   const open = { config: { auth: false } } as const;
   /** The model as an open route may name it: hidden from an anonymous caller of a protected server. */
-  const modelFor = (request: FastifyRequest) => (isAnonymous(request, config.password) ? undefined : engine.model);
+  const modelFor = (request: FastifyRequest) => (isAnonymous(request, access) ? undefined : engine.model);
 
   app.get('/api/openapi.json', { ...open, schema: { hide: true } }, async () => app.swagger());
 

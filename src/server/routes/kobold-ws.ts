@@ -10,7 +10,7 @@ import { encodeKoboldWs } from '../../protocols/kobold/encode-ws.ts';
 import { decodeKoboldBody, KOBOLD_PROTOCOL } from '../../protocols/kobold/generate-routes.ts';
 import { WS_PONG, WsClientMessage, wsAbortedMessage, wsErrorMessage } from '../../protocols/kobold/ws-messages.ts';
 import { principalOf } from '../principal.ts';
-import type { ServerContext } from '../server-context.ts';
+import { accessOf, type ServerContext } from '../server-context.ts';
 import { pause } from '../sse/event-pacer.ts';
 import { type StreamTarget, submitOrResume } from '../submit-or-resume.ts';
 import { describeValidation } from '../validation-message.ts';
@@ -28,13 +28,16 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
     { websocket: true, schema: { hide: true }, config: { queryApiKey: true } },
     (socket: WebSocket, request) => {
       const origin = { principal: principalOf(request), protocol: KOBOLD_PROTOCOL };
+      const access = accessOf(context);
+      const handshake = request;
       // `?stream_interval_ms=N`: the connection's pace, at most one message per generation every N ms (as the
       // HTTP streams' `stream_interval_ms`); anything but a whole number in range is ignored.
       const paceMs = wsPace((request.query as { stream_interval_ms?: unknown } | undefined)?.stream_interval_ms);
       const readers = new Map<string, AbortController>();
       const send = (message: string) => new Promise<void>((resolve) => socket.send(message, () => resolve()));
+      // A 429 or 503 says when to retry, as its HTTP twin's Retry-After header does.
       const sendError = (id: string | undefined, error: KindlingError) =>
-        void send(wsErrorMessage(id, error.status, error.message));
+        void send(wsErrorMessage(id, error.status, error.message, error.details.retryAfterSeconds));
 
       const heartbeat = setInterval(() => socket.ping(), Math.max(1000, config.heartbeatMs));
       heartbeat.unref();
@@ -92,7 +95,9 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         let target: StreamTarget;
         try {
           const request = await decodeKoboldBody(services, { ...message.request, genkey: id });
-          target = await submitOrResume(scheduler, request, message.last_event_id, origin);
+          // Each start is its own submission: its own reservation of the key's quota.
+          const qos = access.qosOf(handshake, origin.principal);
+          target = await submitOrResume(scheduler, request, message.last_event_id, { ...origin, qos });
         } catch (error) {
           readers.delete(id);
           return sendError(id, toKindlingError(error));
