@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
 import { withDeadline } from '../support/deadline.ts';
+import { koboldEvents } from '../support/from-address.ts';
 import { parseLikeLite } from '../support/lite-sse-parser.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
 import { banEndTokens, startTestServer } from '../support/test-server.ts';
@@ -25,9 +26,15 @@ function h2Post(
   path: string,
   body: unknown,
   onText?: (text: string, close: () => void) => void,
+  requestHeaders: Record<string, string> = {},
 ): Promise<H2Answer> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/json',
+      ...requestHeaders,
+    });
     let headers: Record<string, unknown> = {};
     let text = '';
     stream.setEncoding('utf8');
@@ -111,6 +118,36 @@ describe('HTTPS with HTTP/2 (real server, real model)', () => {
     const deadline = Date.now() + 10_000;
     while (scheduler.busySlots > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(scheduler.busySlots, 0, 'the slot was freed');
+  });
+
+  test('a keyed stream cut over HTTP/2 resumes with Last-Event-ID: no event lost, none twice', async () => {
+    const body = { prompt: 'Once upon a time', max_length: 60, sampler_seed: 9, logit_bias: bans, genkey: 'KCPPh2' };
+    let cutAt = '';
+    const first = await withDeadline(
+      h2Post(session, '/api/extra/generate/stream', body, (text, close) => {
+        const events = koboldEvents(text.slice(0, text.lastIndexOf('\n\n') + 2));
+        if (!cutAt && events.length >= 3) {
+          cutAt = String(events.at(-1)?.id);
+          close();
+        }
+      }),
+      60_000,
+      'the first connection',
+    );
+    assert.ok(cutAt, 'cut after three events');
+    const complete = (text: string) => koboldEvents(text.slice(0, text.lastIndexOf('\n\n') + 2));
+    const seen = complete(first.text).filter((e) => Number(e.id) <= Number(cutAt));
+    const rest = await withDeadline(
+      h2Post(session, '/api/extra/generate/stream', body, undefined, { 'last-event-id': cutAt }),
+      60_000,
+      'the resumed stream',
+    );
+    const resumed = complete(rest.text);
+    assert.ok(Number(resumed[0]?.id) > Number(cutAt), `resumed at ${resumed[0]?.id} after ${cutAt}`);
+    const text = [...seen, ...resumed].map((e) => e.data.token ?? '').join('');
+    const check = await h2Post(session, '/api/extra/generate/check', { genkey: 'KCPPh2' });
+    assert.equal(text, JSON.parse(check.text).results[0].text);
+    assert.equal(resumed.at(-1)?.data.finish_reason, 'length');
   });
 
   test('a gzip-accepting HTTP/2 client gets a compressed stream; HTTP/1.1 over TLS still works (ALPN)', async () => {
