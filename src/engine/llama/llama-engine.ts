@@ -21,6 +21,7 @@ import {
 } from '../engine.ts';
 import { type TokenCuts, tokenizeTail } from '../token-cuts.ts';
 import { BatchLoop } from './batch-loop.ts';
+import { type BatchStep, enableBatchStep } from './batch-step.ts';
 import { autoSlotCount, planContextSize, planThreads, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
@@ -56,6 +57,11 @@ export interface LlamaEngineOptions {
   gpuLayers: number | 'auto';
   batchSize?: number;
   placeholder?: boolean;
+  /**
+   * False samples each slot after the decode, as without the native step (batch-step.ts), for comparisons in one
+   * process; `KINDLING_NATIVE_STEP=off` turns it off for the whole process.
+   */
+  nativeStep?: boolean;
 }
 
 /**
@@ -85,18 +91,27 @@ export class LlamaEngine implements Engine {
     readonly counters: EngineCounters,
     releaseAfterTurn: boolean,
     private readonly threadpool: PersistentThreadpool,
+    step: BatchStep,
   ) {
     this.native = nativeParts(llama, llamaModel, context);
     this.inputs = new SamplingInputs(llama, llamaModel, model.vocabularySize);
     this.slots = Array.from({ length: slotCount }, (_, id) => new SlotCache(id, this.native.context));
-    this.loop = new BatchLoop(this.native.context, context.batchSize, { releaseAfterTurn, counters });
+    this.loop = new BatchLoop(this.native.context, context.batchSize, {
+      releaseAfterTurn,
+      counters,
+      ...(step.loaded ? { step: step.step } : {}),
+    });
     this.spareSamplers = this.slots.map(() => this.native.newSampler());
     const metadata = llamaModel.fileInfo.metadata as { tokenizer?: { ggml?: TokenizerMetadata } };
     this.tokenCuts = tokenizerCuts(metadata.tokenizer?.ggml);
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
-    // Before node-llama-cpp's first decode, so that its contexts get the pool.
+    // Before node-llama-cpp loads its addon, the step before the pool: the addon's llama_decode binds to the
+    // first library loaded, which chains to the next.
+    const loadedStep = enableBatchStep();
+    const step: BatchStep =
+      options.nativeStep === false ? { loaded: false, reason: 'turned off for this engine' } : loadedStep;
     const threadpool = enablePersistentThreadpool();
     const threadPlan = planThreads(options.threads);
     const threads = threadPlan.value;
@@ -129,6 +144,7 @@ export class LlamaEngine implements Engine {
       contextSize,
       canEmbed: embedder !== undefined,
       threadpool,
+      step,
       placeholder: options.placeholder ?? false,
       adjustments: [contextPlan.adjustment, threadPlan.adjustment].filter((a): a is Adjustment => a !== undefined),
     });
@@ -141,6 +157,7 @@ export class LlamaEngine implements Engine {
       counters,
       releaseAfterTurn(llama, llamaModel, threads),
       threadpool,
+      step,
     );
     engine.embedder = embedder;
     return engine;
@@ -245,15 +262,27 @@ export class LlamaEngine implements Engine {
     // A safety bound, not the budget: the scheduler fits prompt + maxTokens into the context when it tokenizes the
     // prompt (prompt-tokens.ts), but a job from anywhere else (a bench, a test) must not decode past the KV cache.
     const end = Math.min(prompt.length + job.maxTokens, this.model.contextSize);
-    const next = (tokens: readonly number[]): Promise<Step | undefined> =>
-      this.loop.decode({
+    const next = (tokens: readonly number[]): Promise<Step | undefined> => {
+      const position = cache.tokens.length;
+      return this.loop.decode({
         slot,
         tokens,
-        position: cache.tokens.length,
+        position,
         signal,
         decoded: (decoded) => cache.append(decoded),
-        sample: async (logitIndex): Promise<Step> => {
-          const sampled = await sampler.sample(this.native.context, logitIndex, history.length, wantProbabilities);
+        prepare: () => {
+          // The sampled token's position; a decode queued from `sample` runs before the generation took the
+          // token it decodes, which the history then does not hold yet.
+          const at = position + tokens.length;
+          const missing = at - history.length;
+          const pending = missing > 0 && missing <= tokens.length ? tokens.slice(tokens.length - missing) : [];
+          return { sampler: sampler.prepare(at, pending), probabilities: wantProbabilities };
+        },
+        sample: async (logitIndex, stepped): Promise<Step> => {
+          const sampled =
+            stepped === undefined
+              ? await sampler.sample(this.native.context, logitIndex, history.length, wantProbabilities)
+              : sampler.fromStep(stepped);
           // Queue the decode of this token from here, before the batch hands its tokens out, so the next batch
           // starts without waiting for this generator to resume (0.2 ms a token). Only when this generator
           // has taken every earlier token (it is not behind a slow consumer: one token ahead at most) and
@@ -269,6 +298,7 @@ export class LlamaEngine implements Engine {
           return { sampled, followed: follows ? next([sampled.token]) : undefined };
         },
       });
+    };
     // The whole rest of the prompt goes in as one request: the loop cuts it into batches (abortable between
     // them) and samples the first token from its end.
     let stopped = false;
