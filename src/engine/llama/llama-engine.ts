@@ -26,11 +26,12 @@ import { autoSlotCount, planContextSize, planThreads, releaseAfterTurn } from '.
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { describeModel } from './model-description.ts';
-import { type NativeParts, type NativeSampler, nativeParts } from './native-context.ts';
+import { type NativeParts, nativeParts } from './native-context.ts';
 import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
 import { grammarDeadEnd, SamplingInputs } from './sampling-inputs.ts';
 import { SlotCache } from './slot-cache.ts';
 import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
+import { SpareSamplers } from './spare-samplers.ts';
 import { type TokenizerMetadata, tokenizerCuts } from './tokenizer-cuts.ts';
 
 /** A sampled token, and the decode of it when the batch loop queued that already (see `run`). */
@@ -75,10 +76,9 @@ export class LlamaEngine implements Engine {
   private readonly native: NativeParts;
   private readonly slots: SlotCache[];
   private readonly loop: BatchLoop;
-  private readonly spareSamplers: Array<NativeSampler | undefined>;
+  private readonly spareSamplers: SpareSamplers;
   /** Samplers of ended generations whose last decode is still in flight. */
   private readonly settling = new Set<Promise<void>>();
-  private disposed = false;
   /** Built at load (a pass over the vocabulary), so no request pays for it. */
   readonly tokenCuts: TokenCuts | undefined;
 
@@ -101,7 +101,7 @@ export class LlamaEngine implements Engine {
       counters,
       ...(step.loaded ? { step: step.step } : {}),
     });
-    this.spareSamplers = this.slots.map(() => this.native.newSampler());
+    this.spareSamplers = new SpareSamplers(() => this.native.newSampler(), slotCount);
     const metadata = llamaModel.fileInfo.metadata as { tokenizer?: { ggml?: TokenizerMetadata } };
     this.tokenCuts = tokenizerCuts(metadata.tokenizer?.ggml);
   }
@@ -247,7 +247,7 @@ export class LlamaEngine implements Engine {
     const history = [...prompt];
     const positionBans = job.rewindable ? new Map<number, Set<number>>() : undefined;
     const sampler = new SlotSampler(
-      () => this.takeSampler(slot),
+      () => this.spareSamplers.take(slot),
       this.llamaModel,
       // The scheduler clamped it already; a job from anywhere else must not reach llama.cpp unbounded either.
       { ...job, sampling: clampSampling(job.sampling, this.model) },
@@ -270,14 +270,7 @@ export class LlamaEngine implements Engine {
         position,
         signal,
         decoded: (decoded) => cache.append(decoded),
-        prepare: () => {
-          // The sampled token's position; a decode queued from `sample` runs before the generation took the
-          // token it decodes, which the history then does not hold yet.
-          const at = position + tokens.length;
-          const missing = at - history.length;
-          const pending = missing > 0 && missing <= tokens.length ? tokens.slice(tokens.length - missing) : [];
-          return { sampler: sampler.prepare(at, pending), probabilities: wantProbabilities };
-        },
+        prepare: () => ({ sampler: sampler.prepare(position, tokens), probabilities: wantProbabilities }),
         sample: async (logitIndex, stepped): Promise<Step> => {
           const sampled =
             stepped === undefined
@@ -350,29 +343,11 @@ export class LlamaEngine implements Engine {
       // and the slot's next job edits the cache only after that batch.
       const settled = settle(pending).then(() => {
         sampler.dispose();
-        this.makeSpareSampler(slot);
+        this.spareSamplers.refill(slot);
         this.settling.delete(settled);
       });
       this.settling.add(settled);
     }
-  }
-
-  /** The slot's sampler chain made ahead of time, or a new one. */
-  private takeSampler(slot: number): NativeSampler {
-    const spare = this.spareSamplers[slot];
-    this.spareSamplers[slot] = undefined;
-    return spare ?? this.native.newSampler();
-  }
-
-  /**
-   * Makes the slot's next sampler chain after this turn. node-llama-cpp's sampler zero-fills a candidate buffer
-   * the size of the vocabulary when it is made (0.2 ms for 32k tokens, 1 ms for 150k): not on the way to a
-   * first token.
-   */
-  private makeSpareSampler(slot: number): void {
-    setImmediate(() => {
-      if (!this.disposed && !this.spareSamplers[slot]) this.spareSamplers[slot] = this.native.newSampler();
-    });
   }
 
   /**
@@ -410,10 +385,9 @@ export class LlamaEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
-    this.disposed = true;
     await this.loop.idle();
     await Promise.all(this.settling);
-    for (const spare of this.spareSamplers.splice(0)) spare?.dispose();
+    this.spareSamplers.dispose();
     await this.embedder?.dispose();
     await this.context.dispose();
     await this.llamaModel.dispose();

@@ -81,11 +81,19 @@ export class SlotSampler {
   }
 
   /**
-   * Readies the chain for the token at `position` (its position's own bans) and returns it, for a native step
-   * that samples within the decode. `pending` are the tokens before `position` that the history does not hold
-   * yet (the one whose decode this is, queued before the generation took it).
+   * Readies the chain for the token that follows `tokens` decoded from `first` on (its position's own bans)
+   * and returns it, for a native step that samples within the decode. The history may not hold the last of
+   * those tokens yet: a decode queued from a sample runs before the generation took that token.
    */
-  prepare(position: number, pending: readonly number[] = []): NativeSampler {
+  prepare(first: number, tokens: readonly number[]): NativeSampler {
+    const position = first + tokens.length;
+    const missing = position - this.history.length;
+    const pending = missing > 0 && missing <= tokens.length ? tokens.slice(tokens.length - missing) : [];
+    this.prepareAt(position, pending);
+    return this.native;
+  }
+
+  private prepareAt(position: number, pending: readonly number[]): void {
     const here = this.positionBans?.get(position);
     if (here && here.size > 0) {
       const merged = new Map(this.bias);
@@ -97,7 +105,6 @@ export class SlotSampler {
       this.positionBiasApplied = false;
     }
     this.preparedFor = position;
-    return this.native;
   }
 
   /** The sample a native step took for the prepared position (an error message throws, as the sample would). */
@@ -110,7 +117,7 @@ export class SlotSampler {
 
   /** Samples the token at `position` (the history's length) from the batch's logits at `logitIndex`. */
   async sample(context: NativeContext, logitIndex: number, position: number, probabilities: boolean) {
-    if (this.preparedFor !== position) this.prepare(position);
+    if (this.preparedFor !== position) this.prepareAt(position, []);
     this.preparedFor = undefined;
     if (!probabilities) return { token: await context.sampleToken(logitIndex, this.native) } as SampledToken;
     const [token, candidates] = await context.sampleToken(logitIndex, this.native, true, false);
