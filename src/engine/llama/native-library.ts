@@ -20,7 +20,7 @@ const DEFAULT_CACHE_DIRS = [
 ];
 
 /**
- * The compiled library for this source, flags and architecture, compiling it if no cache holds it yet: a
+ * The compiled library for this source, compiler, flags and architecture, compiling it if no cache holds it yet: a
  * start after the first one costs a hash of the source, not a compile.
  */
 export function compiledLibrary(build: NativeBuild): string {
@@ -29,6 +29,7 @@ export function compiledLibrary(build: NativeBuild): string {
     .update(source)
     .update(process.arch)
     .update(build.flags.join(' '))
+    .update(build.compiler)
     .digest('hex')
     .slice(0, 16);
   const name = `${basename(build.source, extname(build.source))}-${hash}.so`;
