@@ -194,7 +194,8 @@ test('without a working C++ compiler the loader says why, and the engine samples
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
-  assert.match(stepped.model.engineBuild, /, native step, /);
+  assert.match(stepped.model.engineBuild, /, native step, persistent thread pool$/);
+  assert.ok(stepped.threadPools() > 0, 'the step hands the decode on to the thread pool, which attached');
   assert.match(plain.model.engineBuild, /no native step \(turned off for this engine\)/);
 });
 
