@@ -20,6 +20,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -69,7 +71,13 @@ int collect(struct dl_phdr_info *info, size_t, void *) {
   return 0;
 }
 
+/* After node-llama-cpp has loaded its libraries; under the lock. */
 void *lookup(const char *symbol) {
+  static bool collected;
+  if (!collected) {
+    collected = true;
+    dl_iterate_phdr(collect, nullptr);
+  }
   for (void *handle : handles) {
     void *address = dlsym(handle, symbol);
     if (address) return address;
@@ -111,6 +119,9 @@ decode_fn next_definition() {
 }
 
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+llama_batch (*real_batch_init)(int32_t, int32_t, int32_t);
+/* The token array of the batch this thread made last: plan() reads the main thread's, made by initBatch. */
+thread_local int32_t *last_batch_tokens;
 decode_fn next_decode;
 void (*synchronize)(llama_context *);
 float *(*get_logits)(llama_context *);
@@ -124,7 +135,6 @@ bool usable;
 bool resolve() {
   if (resolved) return usable;
   resolved = true;
-  dl_iterate_phdr(collect, nullptr);
   next_decode = next_definition();
   synchronize = reinterpret_cast<void (*)(llama_context *)>(lookup("llama_synchronize"));
   get_logits = reinterpret_cast<float *(*)(llama_context *)>(lookup("llama_get_logits"));
@@ -147,6 +157,7 @@ struct Slot {
 };
 
 struct Plan {
+  int32_t *batch_tokens; /* which batch: its token array, as llama_batch_init returned it */
   int32_t n_tokens;
   int32_t last_token;
   int32_t last_position;
@@ -203,7 +214,7 @@ void sample_slot(llama_context *context, Slot &slot) {
 }
 
 bool matches(const Plan &plan, const llama_batch &batch) {
-  if (batch.n_tokens != plan.n_tokens || batch.n_tokens <= 0 || !batch.token) return false;
+  if (batch.token != plan.batch_tokens || batch.n_tokens != plan.n_tokens || batch.n_tokens <= 0) return false;
   const int32_t last = batch.n_tokens - 1;
   if (batch.token[last] != plan.last_token) return false;
   if (batch.pos && batch.pos[last] != plan.last_position) return false;
@@ -217,6 +228,26 @@ bool matches(const Plan &plan, const llama_batch &batch) {
 }
 
 }  // namespace
+
+/*
+ * Interposed only to know which batch a plan is for: another context's decode (node-llama-cpp's embedding
+ * context decodes beside ours on the CPU) never takes it, even with the same tokens at the same positions.
+ */
+extern "C" __attribute__((visibility("default"))) llama_batch llama_batch_init(int32_t n_tokens, int32_t embd,
+                                                                                int32_t n_seq_max) {
+  pthread_mutex_lock(&lock);
+  if (!real_batch_init) {
+    real_batch_init = reinterpret_cast<llama_batch (*)(int32_t, int32_t, int32_t)>(lookup("llama_batch_init"));
+  }
+  pthread_mutex_unlock(&lock);
+  if (!real_batch_init) {
+    fprintf(stderr, "kindling batch-step: llama_batch_init not found in the loaded llama.cpp\n");
+    abort();
+  }
+  llama_batch batch = real_batch_init(n_tokens, embd, n_seq_max);
+  last_batch_tokens = batch.token;
+  return batch;
+}
 
 extern "C" __attribute__((visibility("default"))) int32_t llama_decode(llama_context *context, llama_batch batch) {
   pthread_mutex_lock(&lock);
@@ -331,6 +362,7 @@ napi_value plan(napi_env env, napi_callback_info info) {
       flags_length != count)
     return fail(env, "plan: samplers, logit indexes and probabilities must have one entry per slot");
   Plan *next = new Plan();
+  next->batch_tokens = last_batch_tokens;
   napi_get_value_int32(env, argv[3], &next->n_tokens);
   napi_get_value_int32(env, argv[4], &next->last_token);
   napi_get_value_int32(env, argv[5], &next->last_position);
