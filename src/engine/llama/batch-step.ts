@@ -6,12 +6,13 @@ import { compiledLibrary, firstLine, type NativeBuild } from './native-library.t
 /** What loading the native step came to: the step, or why it is not in use. */
 export type BatchStep = { loaded: true; step: NativeStep } | { loaded: false; reason: string };
 
-const SOURCE = join(import.meta.dirname, 'native', 'batch-step.cc');
-const FLAGS = ['-O2', '-shared', '-fPIC', '-std=c++17'];
+const NATIVE = join(import.meta.dirname, 'native');
+const SOURCES = [join(NATIVE, 'batch-step.cc'), join(NATIVE, 'batch-step-napi.cc')];
+const FLAGS = ['-O2', '-shared', '-fPIC', '-fvisibility=hidden', '-std=c++17'];
 let outcome: BatchStep | undefined;
 
 /**
- * Loads native/batch-step.cc (compiled on first use with the machine's C++ compiler, then cached), which
+ * Loads native/batch-step.cc and its N-API half (compiled on first use with the machine's C++ compiler, then cached), which
  * samples every slot of a batch inside node-llama-cpp's decode job: without it each generated token costs one
  * more libuv job per slot after the decode (0.33–0.47 ms a step measured), each a thread hop and a promise.
  * Must run before node-llama-cpp loads its addon and before persistent-threadpool.ts; once per process. Linux
@@ -31,7 +32,13 @@ export function loadBatchStep(build: Partial<Pick<NativeBuild, 'compiler' | 'cac
   if (process.platform !== 'linux') return { loaded: false, reason: 'only built on Linux' };
   try {
     const compiler = build.compiler ?? process.env.CXX ?? 'c++';
-    const library = compiledLibrary({ source: SOURCE, compiler, flags: FLAGS, cacheDirs: build.cacheDirs });
+    const library = compiledLibrary({
+      sources: SOURCES,
+      headers: [join(NATIVE, 'batch-step.h')],
+      compiler,
+      flags: FLAGS,
+      cacheDirs: build.cacheDirs,
+    });
     const module = { exports: {} as Partial<NativeStep> & { interposing?: () => boolean } };
     process.dlopen(module, library, constants.dlopen.RTLD_NOW | constants.dlopen.RTLD_GLOBAL);
     const { plan, take, interposing } = module.exports;

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { basename, extname, join } from 'node:path';
 
 export interface NativeBuild {
-  /** A source file under native/. */
-  source: string;
+  /** Source files under native/, compiled into one library named after the first. */
+  sources: readonly string[];
+  /** Files the sources include: the cache key covers them too. */
+  headers?: readonly string[];
   /** The compiler's command (an environment variable may name another). */
   compiler: string;
   flags: readonly string[];
@@ -24,15 +26,11 @@ const DEFAULT_CACHE_DIRS = [
  * start after the first one costs a hash of the source, not a compile.
  */
 export function compiledLibrary(build: NativeBuild): string {
-  const source = readFileSync(build.source);
-  const hash = createHash('sha256')
-    .update(source)
-    .update(process.arch)
-    .update(build.flags.join(' '))
-    .update(build.compiler)
-    .digest('hex')
-    .slice(0, 16);
-  const name = `${basename(build.source, extname(build.source))}-${hash}.so`;
+  const hash = createHash('sha256');
+  for (const file of [...build.sources, ...(build.headers ?? [])]) hash.update(readFileSync(file));
+  const key = hash.update(process.arch).update(build.flags.join(' ')).update(build.compiler).digest('hex').slice(0, 16);
+  const first = build.sources[0] ?? '';
+  const name = `${basename(first, extname(first))}-${key}.so`;
   const dirs = build.cacheDirs ?? DEFAULT_CACHE_DIRS;
   for (const dir of dirs) if (existsSync(join(dir, name))) return join(dir, name);
   let lastError: unknown;
@@ -41,7 +39,7 @@ export function compiledLibrary(build: NativeBuild): string {
     const partial = join(dir, `${name}.${process.pid}.tmp`);
     try {
       mkdirSync(dir, { recursive: true });
-      execFileSync(build.compiler, [...build.flags, '-o', partial, build.source, '-ldl', '-lpthread'], {
+      execFileSync(build.compiler, [...build.flags, '-o', partial, ...build.sources, '-ldl', '-lpthread'], {
         stdio: ['ignore', 'ignore', 'pipe'],
         timeout: 120_000,
       });
@@ -52,7 +50,7 @@ export function compiledLibrary(build: NativeBuild): string {
       lastError = error;
     }
   }
-  throw new Error(`could not compile ${build.source} with ${build.compiler} (${firstLine(lastError)})`);
+  throw new Error(`could not compile ${first} with ${build.compiler} (${firstLine(lastError)})`);
 }
 
 /** An error's first line: a compiler's or the loader's message can run to many. */

@@ -25,7 +25,7 @@ function load(): PersistentThreadpool {
   if (process.env.KINDLING_THREADPOOL === 'off') return { loaded: false, reason: 'KINDLING_THREADPOOL=off' };
   try {
     const library = compiledLibrary({
-      source: SOURCE,
+      sources: [SOURCE],
       compiler: process.env.CC ?? 'cc',
       flags: ['-O2', '-shared', '-fPIC'],
     });
