@@ -141,6 +141,23 @@ test('grammar', async () => {
   await same({ temperature: 1, grammar: 'root ::= [a-z ]+' }, { maxTokens: 16 });
 });
 
+test('a grammar that allows no further token fails the same way', async () => {
+  // Complete after one letter, with the end of text banned: the sampler's grammar has nothing left.
+  const failure = async (engine: LlamaEngine) => {
+    const error = await generate(engine, 0, job(engine, { grammar: 'root ::= "a"' })).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof Error, 'the generation failed');
+    return error.message;
+  };
+  const before = fallbacks;
+  const a = await failure(stepped);
+  assert.equal(fallbacks, before);
+  assert.equal(a, await failure(plain));
+  assert.match(a, /grammar allows no token/);
+});
+
 test('logprobs: the same candidates and probabilities', async () => {
   const { a, b } = await same({ temperature: 0.9, topK: 8 }, { logprobs: 5 });
   assert.deepEqual(a.logprobs, b.logprobs);
