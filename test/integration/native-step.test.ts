@@ -188,6 +188,38 @@ test('four slots sampled in one batch', async () => {
   );
 });
 
+test('two engines decoding side by side each get their own samples', async () => {
+  const options = { modelPath: testModelPath(), contextSize: 128, slots: 2, threads: 1, gpuLayers: 0 } as const;
+  const engines = await Promise.all([
+    LlamaEngine.load(options),
+    LlamaEngine.load(options),
+    LlamaEngine.load({ ...options, nativeStep: false }),
+  ]);
+  const [x, y, reference] = engines;
+  try {
+    const jobFor = (engine: LlamaEngine, text: string, seed: number) => ({
+      ...job(engine, { temperature: 1 }),
+      promptTokens: prompt(engine, text),
+      seed,
+      maxTokens: 32,
+    });
+    const side = await Promise.all([
+      generate(x, 0, jobFor(x, 'The little fox', 1)),
+      generate(y, 0, jobFor(y, 'In a land far away', 2)),
+    ]);
+    const alone = [
+      await generate(reference, 0, jobFor(reference, 'The little fox', 1)),
+      await generate(reference, 1, jobFor(reference, 'In a land far away', 2)),
+    ];
+    assert.deepEqual(
+      side.map((g) => g.tokens),
+      alone.map((g) => g.tokens),
+    );
+  } finally {
+    for (const engine of engines) await engine.dispose();
+  }
+});
+
 test('an abort while a batch decodes ends the generation after that batch, and the slot works again', async () => {
   const abort = new AbortController();
   const events = stepped.run(1, job(stepped, {}, { maxTokens: 100 }), abort.signal);

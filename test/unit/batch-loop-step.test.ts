@@ -56,10 +56,11 @@ function fakeStep(results: (plan: Plan) => NativeStepResult[] | undefined) {
         lastPosition,
         lastSequence,
       });
+      return plans.length;
     },
-    take() {
+    take(id) {
       takes++;
-      const plan = plans[plans.length - 1];
+      const plan = plans[id - 1];
       return plan ? results(plan) : undefined;
     },
   };

@@ -208,7 +208,7 @@ export class BatchLoop {
     this.busy = true;
     const parts = this.nextBatch();
     const indexes: Uint32Array[] = [];
-    let planned: Array<number | undefined> | undefined;
+    let planned: { id: number; at: Array<number | undefined> } | undefined;
     try {
       const size = parts.reduce((sum, part) => sum + part.amount, 0);
       this.native.initBatch(size);
@@ -221,7 +221,7 @@ export class BatchLoop {
       planned = this.plan(parts, indexes, size);
       await this.native.decodeBatch();
     } catch (error) {
-      if (planned) this.options.step?.take();
+      if (planned) this.options.step?.take(planned.id);
       // Their slots are not generating any more, so they hold no batch back either.
       for (const { queued } of parts) {
         this.remove(queued);
@@ -235,7 +235,7 @@ export class BatchLoop {
       this.options.counters.decodeBatches++;
       this.options.counters.batchedSequences += parts.length;
     }
-    const results = planned ? this.options.step?.take() : undefined;
+    const results = planned ? this.options.step?.take(planned.id) : undefined;
     const finished: Queued[] = [];
     const samples: Array<Promise<unknown> | undefined> = [];
     parts.forEach(({ queued, amount, tokens }, i) => {
@@ -246,7 +246,7 @@ export class BatchLoop {
       if (queued.done < request.tokens.length) return;
       this.remove(queued);
       finished.push(queued);
-      const at = planned?.[i];
+      const at = planned?.at[i];
       const sampled = results && at !== undefined ? results[at] : undefined;
       samples.push(request.sample?.((indexes[i] as Uint32Array)[0] as number, sampled));
     });
@@ -265,14 +265,14 @@ export class BatchLoop {
   }
 
   /**
-   * Hands the native step the samples of this batch: for each part, its index in the plan (undefined where the
-   * part samples after the decode). Undefined when nothing is planned.
+   * Hands the native step the samples of this batch: the plan's id and, for each part, its index in the plan
+   * (undefined where the part samples after the decode). Undefined when nothing is planned.
    */
   private plan(
     parts: readonly Part[],
     indexes: readonly Uint32Array[],
     size: number,
-  ): Array<number | undefined> | undefined {
+  ): { id: number; at: Array<number | undefined> } | undefined {
     const step = this.options.step;
     if (!step) return undefined;
     const at: Array<number | undefined> = [];
@@ -299,8 +299,9 @@ export class BatchLoop {
     const last = parts[parts.length - 1] as Part;
     const lastToken = last.tokens[last.tokens.length - 1] as number;
     const lastPosition = last.queued.request.position + last.queued.done + last.amount - 1;
+    let id: number;
     try {
-      step.plan(
+      id = step.plan(
         samplers,
         Int32Array.from(logitIndexes),
         Uint8Array.from(probabilities),
@@ -312,7 +313,7 @@ export class BatchLoop {
     } catch {
       return undefined; // the slots sample after the decode
     }
-    return at;
+    return { id, at };
   }
 
   private finishBatch(): void {

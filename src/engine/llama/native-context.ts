@@ -35,9 +35,12 @@ export interface NativeStep {
     lastToken: number,
     lastPosition: number,
     lastSequence: number,
-  ): void;
-  /** After the decode: one result per planned sampler, or undefined when the plan did not run. */
-  take(): NativeStepResult[] | undefined;
+  ): number;
+  /**
+   * After the decode, with what `plan` returned: one result per planned sampler, or undefined when the plan did
+   * not run. Plans of engines decoding side by side stay apart.
+   */
+  take(plan: number): NativeStepResult[] | undefined;
 }
 
 /** A sequence's KV cells (llama_memory_seq_*). */

@@ -25,6 +25,8 @@ napi_status napi_create_reference(napi_env, napi_value, uint32_t, napi_ref *);
 napi_status napi_delete_reference(napi_env, napi_ref);
 napi_status napi_get_typedarray_info(napi_env, napi_value, int *, size_t *, void **, napi_value *, size_t *);
 napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
+napi_status napi_get_value_uint32(napi_env, napi_value, uint32_t *);
+napi_status napi_create_uint32(napi_env, uint32_t, napi_value *);
 napi_status napi_get_undefined(napi_env, napi_value *);
 napi_status napi_get_boolean(napi_env, bool, napi_value *);
 napi_status napi_create_int32(napi_env, int32_t, napi_value *);
@@ -43,12 +45,10 @@ constexpr int INT32_ARRAY = 5;
 constexpr int UINT8_ARRAY = 1;
 constexpr int FLOAT64_ARRAY = 8;
 
-/* Keeps the planned samplers' JavaScript objects alive until take(). */
-std::vector<napi_ref> references;
-
-void release(napi_env env) {
-  for (napi_ref reference : references) napi_delete_reference(env, reference);
-  references.clear();
+/* The planned samplers' JavaScript objects were kept alive until their plan is taken. */
+void release(napi_env env, Plan *plan) {
+  for (void *reference : plan->references) napi_delete_reference(env, static_cast<napi_ref>(reference));
+  plan->references.clear();
 }
 
 napi_value undefined(napi_env env) {
@@ -74,7 +74,8 @@ T *typed(napi_env env, napi_value value, int type, size_t &length) {
   return static_cast<T *>(data);
 }
 
-/* plan(samplers, logitIndexes: Int32Array, probabilities: Uint8Array, nTokens, lastToken, lastPosition, lastSequence) */
+/* plan(samplers, logitIndexes: Int32Array, probabilities: Uint8Array, nTokens, lastToken, lastPosition,
+ * lastSequence) → the plan's id, for take */
 napi_value plan(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7] = {};
@@ -93,35 +94,39 @@ napi_value plan(napi_env env, napi_callback_info info) {
   napi_get_value_int32(env, argv[4], &next->last_token);
   napi_get_value_int32(env, argv[5], &next->last_position);
   napi_get_value_int32(env, argv[6], &next->last_sequence);
-  std::vector<napi_ref> refs;
   for (uint32_t i = 0; i < count; i++) {
     napi_value object = nullptr;
     void *sampler = nullptr;
     napi_ref reference = nullptr;
     if (napi_get_element(env, argv[0], i, &object) != 0 || napi_unwrap(env, object, &sampler) != 0 || !sampler ||
         napi_create_reference(env, object, 1, &reference) != 0) {
-      for (napi_ref r : refs) napi_delete_reference(env, r);
+      release(env, next);
       delete next;
       return fail(env, "plan: a sampler is not a node-llama-cpp AddonSampler");
     }
-    refs.push_back(reference);
+    next->references.push_back(reference);
     Slot slot;
     slot.sampler = sampler;
     slot.logit_index = indexes[i];
     slot.probabilities = flags[i] != 0;
     next->slots.push_back(std::move(slot));
   }
-  install_plan(next);
-  release(env);
-  references = std::move(refs);
-  return undefined(env);
+  napi_value id = nullptr;
+  napi_create_uint32(env, install_plan(next), &id);
+  return id;
 }
 
-/* take() → undefined when the plan did not run, else per slot: a token (-1: none), [token, Float64Array of
+/* take(id) → undefined when the plan did not run, else per slot: a token (-1: none), [token, Float64Array of
  * token, probability pairs] or an error message. */
-napi_value take(napi_env env, napi_callback_info) {
-  Plan *plan = take_plan();
-  release(env);
+napi_value take(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1] = {};
+  uint32_t id = 0;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &id) != 0) return fail(env, "take takes a plan's id");
+  /* Null too while its decode still runs, which take never meets: it is called once decodeBatch has settled. */
+  Plan *plan = take_plan(id);
+  if (plan) release(env, plan);
   if (!plan || !plan->ran) {
     delete plan;
     return undefined(env);

@@ -121,8 +121,8 @@ bool resolve() {
   return usable;
 }
 
-Plan *pending; /* planned, waiting for its decode */
-Plan *done;    /* sampled, waiting for take() */
+std::vector<Plan *> plans; /* planned, decoding or decoded, until take */
+uint32_t last_id;
 
 /* AddonContextSampleTokenWorker::SampleToken of node-llama-cpp 3.21.1, for one slot. */
 void sample_slot(llama_context *context, Slot &slot) {
@@ -208,9 +208,14 @@ extern "C" __attribute__((visibility("default"))) int32_t llama_decode(llama_con
   pthread_mutex_lock(&lock);
   bool ok = resolve();
   Plan *plan = nullptr;
-  if (ok && pending && matches(*pending, batch)) {
-    plan = pending;
-    pending = nullptr;
+  if (ok) {
+    for (Plan *candidate : plans) {
+      if (candidate->claimed || !matches(*candidate, batch)) continue;
+      candidate->claimed = true;
+      candidate->decoding = true;
+      plan = candidate;
+      break;
+    }
   }
   pthread_mutex_unlock(&lock);
   if (!next_decode) return -1;
@@ -230,28 +235,29 @@ extern "C" __attribute__((visibility("default"))) int32_t llama_decode(llama_con
     plan->ran = true;
   }
   pthread_mutex_lock(&lock);
-  delete done;
-  done = plan;
+  plan->decoding = false;
   pthread_mutex_unlock(&lock);
   return status;
 }
 
-void install_plan(Plan *plan) {
+uint32_t install_plan(Plan *plan) {
   plan->batch_tokens = last_batch_tokens;
   pthread_mutex_lock(&lock);
-  delete pending;
-  pending = plan;
-  delete done;
-  done = nullptr;
+  plan->id = ++last_id;
+  plans.push_back(plan);
   pthread_mutex_unlock(&lock);
+  return plan->id;
 }
 
-Plan *take_plan() {
+Plan *take_plan(uint32_t id) {
+  Plan *plan = nullptr;
   pthread_mutex_lock(&lock);
-  Plan *plan = done;
-  done = nullptr;
-  delete pending;
-  pending = nullptr;
+  for (size_t i = 0; i < plans.size(); i++) {
+    if (plans[i]->id != id || plans[i]->decoding) continue;
+    plan = plans[i];
+    plans.erase(plans.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
   pthread_mutex_unlock(&lock);
   return plan;
 }

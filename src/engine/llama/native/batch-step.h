@@ -49,13 +49,19 @@ struct Plan {
   int32_t last_position;
   int32_t last_sequence;
   std::vector<Slot> slots;
+  std::vector<void *> references; /* napi_ref of each sampler's JavaScript object, kept alive until take */
+  uint32_t id = 0;
+  bool claimed = false;  /* a decode took it: no other decode may */
+  bool decoding = false; /* that decode runs: only its thread touches the slots */
   bool ran = false;
 };
 
-/* Replaces the pending plan (a plan's batch: the token array this thread's last llama_batch_init made). */
-void install_plan(Plan *plan);
-/* The plan of the last decode that took one, or null; clears any plan still pending. */
-Plan *take_plan();
-int32_t *this_thread_batch_tokens();
+/*
+ * Adds a plan for the batch this thread made last (its token array, as llama_batch_init returned it) and returns
+ * its id. Plans of several contexts may be pending at once (engines decoding side by side).
+ */
+uint32_t install_plan(Plan *plan);
+/* Removes the plan and returns it, decoded or not; null while its decode still runs, or when there is none. */
+Plan *take_plan(uint32_t id);
 /* Whether node-llama-cpp's llama_decode calls reach this library (it was loaded before any other definition). */
 bool decode_interposed();
