@@ -10,7 +10,8 @@
  *
  * Read from /proc (Linux only): a thread's `schedstat` counts the nanoseconds it ran. The client is the
  * benchmarks' node:http one (stream-client.ts), in this process; its figure is this thread's time during the
- * server's rounds. With `--a` a second checkout's server is measured the same way, in alternating rounds.
+ * server's rounds. With `--a` a second checkout's server is measured the same way, in alternating rounds
+ * (`--a . --env-a KINDLING_NATIVE_STEP=off` compares this checkout with and without the native step).
  * With `--clients N` each round is N concurrent streams on servers with N slots (the direct side is left out:
  * node-llama-cpp's own batching is not what we compare with there); `--llama-server` adds llama.cpp's server
  * with N slots, whose main thread does its batching, sampling and JSON, beside HTTP threads of its own.

@@ -1,5 +1,5 @@
 import type { EngineCounters } from '../engine.ts';
-import type { NativeBatch } from './native-context.ts';
+import type { NativeBatch, NativeSampler, NativeStep, NativeStepResult } from './native-context.ts';
 
 /**
  * The engine's decode loop: every slot's tokens go through it, and it builds llama.cpp batches from them.
@@ -31,11 +31,21 @@ export interface DecodeRequest<T> {
    * Samples from the last token's logits once its batch is decoded, before the next batch overwrites them; the
    * request resolves with what it returns. Without it the tokens are only evaluated.
    */
-  sample?: (logitIndex: number) => Promise<T>;
+  sample?: (logitIndex: number, sampled?: NativeStepResult) => Promise<T>;
+  /**
+   * Readies the sample of the last token before its batch decodes, for the loop's native step, which samples
+   * within the decode and then hands `sample` its result. Undefined, or throwing, leaves it to `sample`.
+   */
+  prepare?: () => PreparedSample | undefined;
   /** Called after each batch with those of the request's tokens that it decoded. */
   decoded?: (tokens: readonly number[]) => void;
   /** Tokens not yet decoded when it aborts are dropped, and the request resolves with undefined. */
   signal?: AbortSignal;
+}
+
+export interface PreparedSample {
+  sampler: NativeSampler;
+  probabilities: boolean;
 }
 
 interface Queued {
@@ -53,7 +63,11 @@ export interface BatchLoopOptions {
   /** How long members that have their token but have not asked again hold a batch back. */
   maxHoldMs?: number;
   counters?: Pick<EngineCounters, 'decodeBatches' | 'batchedSequences'>;
+  /** Samples within the decode (batch-step.ts); without it, or when a plan did not run, each slot samples after. */
+  step?: NativeStep;
 }
+
+type Part = { queued: Queued; amount: number; tokens: readonly number[] };
 
 const NO_LOGITS = new Uint32Array(0);
 const FIRST_LOGIT = new Uint32Array([0]);
@@ -194,16 +208,20 @@ export class BatchLoop {
     this.busy = true;
     const parts = this.nextBatch();
     const indexes: Uint32Array[] = [];
+    let planned: { id: number; at: Array<number | undefined> } | undefined;
     try {
-      this.native.initBatch(parts.reduce((sum, part) => sum + part.amount, 0));
+      const size = parts.reduce((sum, part) => sum + part.amount, 0);
+      this.native.initBatch(size);
       for (const { queued, amount, tokens } of parts) {
         const { request, done } = queued;
         const last = done + amount === request.tokens.length;
         const logits = !last || !request.sample ? NO_LOGITS : amount === 1 ? FIRST_LOGIT : Uint32Array.of(amount - 1);
         indexes.push(this.native.addToBatch(request.slot, request.position + done, Uint32Array.from(tokens), logits));
       }
+      planned = this.plan(parts, indexes, size);
       await this.native.decodeBatch();
     } catch (error) {
+      if (planned) this.options.step?.take(planned.id);
       // Their slots are not generating any more, so they hold no batch back either.
       for (const { queued } of parts) {
         this.remove(queued);
@@ -217,6 +235,7 @@ export class BatchLoop {
       this.options.counters.decodeBatches++;
       this.options.counters.batchedSequences += parts.length;
     }
+    const results = planned ? this.options.step?.take(planned.id) : undefined;
     const finished: Queued[] = [];
     const samples: Array<Promise<unknown> | undefined> = [];
     parts.forEach(({ queued, amount, tokens }, i) => {
@@ -227,7 +246,9 @@ export class BatchLoop {
       if (queued.done < request.tokens.length) return;
       this.remove(queued);
       finished.push(queued);
-      samples.push(request.sample?.((indexes[i] as Uint32Array)[0] as number));
+      const at = planned?.at[i];
+      const sampled = results && at !== undefined ? results[at] : undefined;
+      samples.push(request.sample?.((indexes[i] as Uint32Array)[0] as number, sampled));
     });
     // The samplers read this batch's logits, so the next batch waits for all of them. Only then are the slots
     // given their tokens, all in this turn: each asks for its next token first thing, so the next batch starts
@@ -243,6 +264,58 @@ export class BatchLoop {
     this.kick();
   }
 
+  /**
+   * Hands the native step the samples of this batch: the plan's id and, for each part, its index in the plan
+   * (undefined where the part samples after the decode). Undefined when nothing is planned.
+   */
+  private plan(
+    parts: readonly Part[],
+    indexes: readonly Uint32Array[],
+    size: number,
+  ): { id: number; at: Array<number | undefined> } | undefined {
+    const step = this.options.step;
+    if (!step) return undefined;
+    const at: Array<number | undefined> = [];
+    const samplers: NativeSampler[] = [];
+    const logitIndexes: number[] = [];
+    const probabilities: number[] = [];
+    parts.forEach(({ queued, amount }, i) => {
+      const { request } = queued;
+      let prepared: PreparedSample | undefined;
+      if (request.sample && request.prepare && queued.done + amount === request.tokens.length) {
+        try {
+          prepared = request.prepare();
+        } catch {
+          // Its sample prepares again after the decode, and rejects that request alone, as without a step.
+        }
+      }
+      at.push(prepared ? samplers.length : undefined);
+      if (!prepared) return;
+      samplers.push(prepared.sampler);
+      logitIndexes.push((indexes[i] as Uint32Array)[0] as number);
+      probabilities.push(prepared.probabilities ? 1 : 0);
+    });
+    if (samplers.length === 0) return undefined;
+    const last = parts[parts.length - 1] as Part;
+    const lastToken = last.tokens[last.tokens.length - 1] as number;
+    const lastPosition = last.queued.request.position + last.queued.done + last.amount - 1;
+    let id: number;
+    try {
+      id = step.plan(
+        samplers,
+        Int32Array.from(logitIndexes),
+        Uint8Array.from(probabilities),
+        size,
+        lastToken,
+        lastPosition,
+        last.queued.request.slot,
+      );
+    } catch {
+      return undefined; // the slots sample after the decode
+    }
+    return { id, at };
+  }
+
   private finishBatch(): void {
     this.busy = false;
     this.kick();
@@ -254,7 +327,7 @@ export class BatchLoop {
   }
 
   /** Fair shares of the batch in queue order, listed by sequence id, each with the tokens it takes. */
-  private nextBatch(): Array<{ queued: Queued; amount: number; tokens: readonly number[] }> {
+  private nextBatch(): Part[] {
     const only = this.queue.length === 1 ? this.queue[0] : undefined;
     const shares = only
       ? [{ queued: only, amount: Math.min(this.batchSize, only.request.tokens.length - only.done) }]

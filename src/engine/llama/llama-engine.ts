@@ -21,15 +21,17 @@ import {
 } from '../engine.ts';
 import { type TokenCuts, tokenizeTail } from '../token-cuts.ts';
 import { BatchLoop } from './batch-loop.ts';
+import { type BatchStep, enableBatchStep } from './batch-step.ts';
 import { autoSlotCount, planContextSize, planThreads, releaseAfterTurn } from './context-plan.ts';
 import { LlamaChatTemplate } from './llama-chat-template.ts';
 import { LlamaEmbedder } from './llama-embedder.ts';
 import { describeModel } from './model-description.ts';
-import { type NativeParts, type NativeSampler, nativeParts } from './native-context.ts';
+import { type NativeParts, nativeParts } from './native-context.ts';
 import { enablePersistentThreadpool, type PersistentThreadpool } from './persistent-threadpool.ts';
 import { grammarDeadEnd, SamplingInputs } from './sampling-inputs.ts';
 import { SlotCache } from './slot-cache.ts';
 import { type SampledToken, SlotSampler, topProbabilities } from './slot-sampler.ts';
+import { SpareSamplers } from './spare-samplers.ts';
 import { type TokenizerMetadata, tokenizerCuts } from './tokenizer-cuts.ts';
 
 /** A sampled token, and the decode of it when the batch loop queued that already (see `run`). */
@@ -56,6 +58,11 @@ export interface LlamaEngineOptions {
   gpuLayers: number | 'auto';
   batchSize?: number;
   placeholder?: boolean;
+  /**
+   * False samples each slot after the decode, as without the native step (batch-step.ts), for comparisons in one
+   * process; `KINDLING_NATIVE_STEP=off` turns it off for the whole process.
+   */
+  nativeStep?: boolean;
 }
 
 /**
@@ -69,10 +76,9 @@ export class LlamaEngine implements Engine {
   private readonly native: NativeParts;
   private readonly slots: SlotCache[];
   private readonly loop: BatchLoop;
-  private readonly spareSamplers: Array<NativeSampler | undefined>;
+  private readonly spareSamplers: SpareSamplers;
   /** Samplers of ended generations whose last decode is still in flight. */
   private readonly settling = new Set<Promise<void>>();
-  private disposed = false;
   /** Built at load (a pass over the vocabulary), so no request pays for it. */
   readonly tokenCuts: TokenCuts | undefined;
 
@@ -85,18 +91,27 @@ export class LlamaEngine implements Engine {
     readonly counters: EngineCounters,
     releaseAfterTurn: boolean,
     private readonly threadpool: PersistentThreadpool,
+    step: BatchStep,
   ) {
     this.native = nativeParts(llama, llamaModel, context);
     this.inputs = new SamplingInputs(llama, llamaModel, model.vocabularySize);
     this.slots = Array.from({ length: slotCount }, (_, id) => new SlotCache(id, this.native.context));
-    this.loop = new BatchLoop(this.native.context, context.batchSize, { releaseAfterTurn, counters });
-    this.spareSamplers = this.slots.map(() => this.native.newSampler());
+    this.loop = new BatchLoop(this.native.context, context.batchSize, {
+      releaseAfterTurn,
+      counters,
+      ...(step.loaded ? { step: step.step } : {}),
+    });
+    this.spareSamplers = new SpareSamplers(() => this.native.newSampler(), slotCount);
     const metadata = llamaModel.fileInfo.metadata as { tokenizer?: { ggml?: TokenizerMetadata } };
     this.tokenCuts = tokenizerCuts(metadata.tokenizer?.ggml);
   }
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
-    // Before node-llama-cpp's first decode, so that its contexts get the pool.
+    // Before node-llama-cpp loads its addon, the step before the pool: the addon's llama_decode binds to the
+    // first library loaded, which chains to the next.
+    const loadedStep = enableBatchStep();
+    const step: BatchStep =
+      options.nativeStep === false ? { loaded: false, reason: 'turned off for this engine' } : loadedStep;
     const threadpool = enablePersistentThreadpool();
     const threadPlan = planThreads(options.threads);
     const threads = threadPlan.value;
@@ -129,6 +144,7 @@ export class LlamaEngine implements Engine {
       contextSize,
       canEmbed: embedder !== undefined,
       threadpool,
+      step,
       placeholder: options.placeholder ?? false,
       adjustments: [contextPlan.adjustment, threadPlan.adjustment].filter((a): a is Adjustment => a !== undefined),
     });
@@ -141,6 +157,7 @@ export class LlamaEngine implements Engine {
       counters,
       releaseAfterTurn(llama, llamaModel, threads),
       threadpool,
+      step,
     );
     engine.embedder = embedder;
     return engine;
@@ -230,7 +247,7 @@ export class LlamaEngine implements Engine {
     const history = [...prompt];
     const positionBans = job.rewindable ? new Map<number, Set<number>>() : undefined;
     const sampler = new SlotSampler(
-      () => this.takeSampler(slot),
+      () => this.spareSamplers.take(slot),
       this.llamaModel,
       // The scheduler clamped it already; a job from anywhere else must not reach llama.cpp unbounded either.
       { ...job, sampling: clampSampling(job.sampling, this.model) },
@@ -245,15 +262,20 @@ export class LlamaEngine implements Engine {
     // A safety bound, not the budget: the scheduler fits prompt + maxTokens into the context when it tokenizes the
     // prompt (prompt-tokens.ts), but a job from anywhere else (a bench, a test) must not decode past the KV cache.
     const end = Math.min(prompt.length + job.maxTokens, this.model.contextSize);
-    const next = (tokens: readonly number[]): Promise<Step | undefined> =>
-      this.loop.decode({
+    const next = (tokens: readonly number[]): Promise<Step | undefined> => {
+      const position = cache.tokens.length;
+      return this.loop.decode({
         slot,
         tokens,
-        position: cache.tokens.length,
+        position,
         signal,
         decoded: (decoded) => cache.append(decoded),
-        sample: async (logitIndex): Promise<Step> => {
-          const sampled = await sampler.sample(this.native.context, logitIndex, history.length, wantProbabilities);
+        prepare: () => ({ sampler: sampler.prepare(position, tokens), probabilities: wantProbabilities }),
+        sample: async (logitIndex, stepped): Promise<Step> => {
+          const sampled =
+            stepped === undefined
+              ? await sampler.sample(this.native.context, logitIndex, history.length, wantProbabilities)
+              : sampler.fromStep(stepped);
           // Queue the decode of this token from here, before the batch hands its tokens out, so the next batch
           // starts without waiting for this generator to resume (0.2 ms a token). Only when this generator
           // has taken every earlier token (it is not behind a slow consumer: one token ahead at most) and
@@ -269,6 +291,7 @@ export class LlamaEngine implements Engine {
           return { sampled, followed: follows ? next([sampled.token]) : undefined };
         },
       });
+    };
     // The whole rest of the prompt goes in as one request: the loop cuts it into batches (abortable between
     // them) and samples the first token from its end.
     let stopped = false;
@@ -320,29 +343,11 @@ export class LlamaEngine implements Engine {
       // and the slot's next job edits the cache only after that batch.
       const settled = settle(pending).then(() => {
         sampler.dispose();
-        this.makeSpareSampler(slot);
+        this.spareSamplers.refill(slot);
         this.settling.delete(settled);
       });
       this.settling.add(settled);
     }
-  }
-
-  /** The slot's sampler chain made ahead of time, or a new one. */
-  private takeSampler(slot: number): NativeSampler {
-    const spare = this.spareSamplers[slot];
-    this.spareSamplers[slot] = undefined;
-    return spare ?? this.native.newSampler();
-  }
-
-  /**
-   * Makes the slot's next sampler chain after this turn. node-llama-cpp's sampler zero-fills a candidate buffer
-   * the size of the vocabulary when it is made (0.2 ms for 32k tokens, 1 ms for 150k): not on the way to a
-   * first token.
-   */
-  private makeSpareSampler(slot: number): void {
-    setImmediate(() => {
-      if (!this.disposed && !this.spareSamplers[slot]) this.spareSamplers[slot] = this.native.newSampler();
-    });
   }
 
   /**
@@ -380,10 +385,9 @@ export class LlamaEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
-    this.disposed = true;
     await this.loop.idle();
     await Promise.all(this.settling);
-    for (const spare of this.spareSamplers.splice(0)) spare?.dispose();
+    this.spareSamplers.dispose();
     await this.embedder?.dispose();
     await this.context.dispose();
     await this.llamaModel.dispose();

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
 import type { Adjustment, ModelInfo } from '../../core/model-info.ts';
+import type { BatchStep } from './batch-step.ts';
 import type { PersistentThreadpool } from './persistent-threadpool.ts';
 
 export interface ModelDescriptionInputs {
@@ -9,6 +10,7 @@ export interface ModelDescriptionInputs {
   contextSize: number;
   canEmbed: boolean;
   threadpool: PersistentThreadpool;
+  step: BatchStep;
   placeholder: boolean;
   /** Settings lowered from what the configuration asked. */
   adjustments: Adjustment[];
@@ -20,7 +22,8 @@ export function describeModel(llama: Llama, llamaModel: LlamaModel, inputs: Mode
     general?: { name?: string; architecture?: string };
     tokenizer?: { chat_template?: string; ggml?: { tokens?: readonly string[] } };
   };
-  const { threadpool } = inputs;
+  const { threadpool, step } = inputs;
+  const stepped = step.loaded ? 'native step' : `no native step (${step.reason})`;
   return {
     name: basename(inputs.modelPath).replace(/\.gguf$/i, ''),
     path: inputs.modelPath,
@@ -32,7 +35,7 @@ export function describeModel(llama: Llama, llamaModel: LlamaModel, inputs: Mode
     architecture: metadata.general?.architecture ?? 'unknown',
     chatTemplate: metadata.tokenizer?.chat_template,
     canEmbed: inputs.canEmbed,
-    engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}, ${threadpool.loaded ? 'persistent thread pool' : `no persistent thread pool (${threadpool.reason})`}`,
+    engineBuild: `llama.cpp ${llama.llamaCppRelease.release}, ${llama.buildType === 'localBuild' ? 'local build (npm run build:engine)' : 'prebuilt binary'}, ${llama.gpu === false ? 'CPU' : llama.gpu}, ${stepped}, ${threadpool.loaded ? 'persistent thread pool' : `no persistent thread pool (${threadpool.reason})`}`,
     placeholder: inputs.placeholder,
     adjustments: inputs.adjustments,
   };

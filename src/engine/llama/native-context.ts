@@ -15,6 +15,34 @@ export interface NativeBatch {
   decodeBatch(): Promise<void>;
 }
 
+/**
+ * One slot's sample from a native step (batch-step.cc): the token (-1 when the chain left none), the token with
+ * its candidates as flat [token, probability, …] pairs when asked for, or the error message of the sample.
+ */
+export type NativeStepResult = number | string | [token: number, probabilities: Float64Array];
+
+/** Samples the slots of a batch within its decode: one native job a batch instead of one more per slot. */
+export interface NativeStep {
+  /**
+   * Called just before `decodeBatch`: the samplers (AddonSampler objects) with their batch logit indexes. The
+   * last token, its position and sequence identify the batch, so that another context's decode is left alone.
+   */
+  plan(
+    samplers: readonly NativeSampler[],
+    logitIndexes: Int32Array,
+    probabilities: Uint8Array,
+    batchTokens: number,
+    lastToken: number,
+    lastPosition: number,
+    lastSequence: number,
+  ): number;
+  /**
+   * After the decode, with what `plan` returned: one result per planned sampler, or undefined when the plan did
+   * not run. Plans of engines decoding side by side stay apart.
+   */
+  take(plan: number): NativeStepResult[] | undefined;
+}
+
 /** A sequence's KV cells (llama_memory_seq_*). */
 export interface NativeKvCache {
   /** False where the model's cache cannot drop part of a sequence (recurrent models). */

@@ -1,12 +1,12 @@
 import type { LlamaModel } from 'node-llama-cpp';
 import { SAMPLING_LIMITS } from '../../core/sampling-limits.ts';
 import type { EngineJob, TokenProbability } from '../engine.ts';
-import type { NativeContext, NativeSampler, NativeSamplerConfig } from './native-context.ts';
+import type { NativeContext, NativeSampler, NativeSamplerConfig, NativeStepResult } from './native-context.ts';
 
 export interface SampledToken {
   token: number;
   /** Flat [token, probability, …] over the candidates the chain kept, when asked for. */
-  probabilities?: number[];
+  probabilities?: ArrayLike<number>;
 }
 
 /**
@@ -21,6 +21,8 @@ export class SlotSampler {
   private readonly range: number;
   /** Whether the chain now holds a position's own bans instead of the job's biases. */
   private positionBiasApplied = false;
+  /** The position `prepare` readied the chain for, until its sample is taken. */
+  private preparedFor?: number;
 
   constructor(
     /** A fresh chain (LlamaEngine keeps one made ahead per slot: making one costs 0.2 ms per 32k tokens of vocabulary). */
@@ -74,21 +76,49 @@ export class SlotSampler {
     this.native.dispose();
     this.native = this.newSampler();
     this.positionBiasApplied = false;
+    this.preparedFor = undefined;
     this.configure(this.bias);
   }
 
-  /** Samples the token at `position` (the history's length) from the batch's logits at `logitIndex`. */
-  async sample(context: NativeContext, logitIndex: number, position: number, probabilities: boolean) {
+  /**
+   * Readies the chain for the token that follows `tokens` decoded from `first` on (its position's own bans)
+   * and returns it, for a native step that samples within the decode. The history may not hold the last of
+   * those tokens yet: a decode queued from a sample runs before the generation took that token.
+   */
+  prepare(first: number, tokens: readonly number[]): NativeSampler {
+    const position = first + tokens.length;
+    const missing = position - this.history.length;
+    const pending = missing > 0 && missing <= tokens.length ? tokens.slice(tokens.length - missing) : [];
+    this.prepareAt(position, pending);
+    return this.native;
+  }
+
+  private prepareAt(position: number, pending: readonly number[]): void {
     const here = this.positionBans?.get(position);
     if (here && here.size > 0) {
       const merged = new Map(this.bias);
       for (const token of here) merged.set(token, Number.NEGATIVE_INFINITY);
-      this.configure(merged);
+      this.configure(merged, pending);
       this.positionBiasApplied = true;
     } else if (this.positionBiasApplied) {
-      this.configure(this.bias);
+      this.configure(this.bias, pending);
       this.positionBiasApplied = false;
     }
+    this.preparedFor = position;
+  }
+
+  /** The sample a native step took for the prepared position (an error message throws, as the sample would). */
+  fromStep(result: NativeStepResult): SampledToken {
+    this.preparedFor = undefined;
+    if (typeof result === 'string') throw new Error(result);
+    if (typeof result === 'number') return { token: result };
+    return { token: result[0], probabilities: result[1] };
+  }
+
+  /** Samples the token at `position` (the history's length) from the batch's logits at `logitIndex`. */
+  async sample(context: NativeContext, logitIndex: number, position: number, probabilities: boolean) {
+    if (this.preparedFor !== position) this.prepareAt(position, []);
+    this.preparedFor = undefined;
     if (!probabilities) return { token: await context.sampleToken(logitIndex, this.native) } as SampledToken;
     const [token, candidates] = await context.sampleToken(logitIndex, this.native, true, false);
     return { token, probabilities: candidates } as SampledToken;
@@ -98,14 +128,15 @@ export class SlotSampler {
     this.native.dispose();
   }
 
-  private configure(bias: ReadonlyMap<number, number>): void {
+  private configure(bias: ReadonlyMap<number, number>, pending: readonly number[] = []): void {
     const s = this.job.sampling;
     const config: NativeSamplerConfig = { ...this.base };
     if (s.repeatPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0) {
       // The chain compares these with the tokens it has seen and only rebuilds its penalties on a difference.
       config.repeatPenalty = s.repeatPenalty;
       config.repeatPenaltyMaxTokens = this.range;
-      config.repeatPenaltyTokens = Uint32Array.from(this.history.slice(-this.range));
+      const seen = pending.length > 0 ? [...this.history, ...pending] : this.history;
+      config.repeatPenaltyTokens = Uint32Array.from(seen.slice(-this.range));
       config.repeatPenaltyPresencePenalty = s.presencePenalty;
       config.repeatPenaltyFrequencyPenalty = s.frequencyPenalty;
     }
@@ -120,7 +151,7 @@ export class SlotSampler {
 /** The sampled token's log-probability and the `n` most likely candidates, from a flat [token, p, …] list. */
 export function topProbabilities(
   token: number,
-  candidates: readonly number[] | undefined,
+  candidates: ArrayLike<number> | undefined,
   n: number,
 ): { logprob: number; top: TokenProbability[] } {
   if (!candidates) return { logprob: 0, top: [] };
