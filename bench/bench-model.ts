@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getLlama, type Llama, type LlamaContext, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
+import { enableBatchStep } from '../src/engine/llama/batch-step.ts';
 import { enablePersistentThreadpool } from '../src/engine/llama/persistent-threadpool.ts';
 import { BENCH_LLAMA, writeRandomLlamaModel } from '../src/gguf/random-llama-model.ts';
 
@@ -48,6 +49,9 @@ export function benchPrompt(tokenize: (text: string) => number[], tokens: number
  * node-llama-cpp figures.
  */
 export async function benchLlama(threads: number): Promise<Llama> {
+  // The native step's library must load first (its llama_decode hands on to the pool's), so that an engine this
+  // process loads later can still use it; the direct side never plans a step, so its decodes pass straight on.
+  enableBatchStep();
   const pool = enablePersistentThreadpool();
   console.log(pool.loaded ? 'persistent thread pool on every side' : `no persistent thread pool (${pool.reason})`);
   return getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });

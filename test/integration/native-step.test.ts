@@ -44,7 +44,7 @@ after(async () => {
 
 interface Generated {
   tokens: number[];
-  logprobs: Array<{ logprob?: number; top?: unknown }>;
+  logprobs: Array<{ logprob?: number | undefined; top?: unknown }>;
 }
 
 /** A generation to its end; `rewindAt` sends a phrase-ban rewind of 2 tokens when that many tokens are out. */

@@ -13,7 +13,7 @@ export interface NativeBuild {
   compiler: string;
   flags: readonly string[];
   /** Where the compiled library is looked for, then written; the first writable one is used. */
-  cacheDirs?: readonly string[];
+  cacheDirs?: readonly string[] | undefined;
 }
 
 const DEFAULT_CACHE_DIRS = [

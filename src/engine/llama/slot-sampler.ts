@@ -22,7 +22,7 @@ export class SlotSampler {
   /** Whether the chain now holds a position's own bans instead of the job's biases. */
   private positionBiasApplied = false;
   /** The position `prepare` readied the chain for, until its sample is taken. */
-  private preparedFor?: number;
+  private preparedFor?: number | undefined;
 
   constructor(
     /** A fresh chain (LlamaEngine keeps one made ahead per slot: making one costs 0.2 ms per 32k tokens of vocabulary). */
