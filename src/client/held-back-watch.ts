@@ -18,8 +18,8 @@ export interface HeldBackSource {
 
 /** Silence longer than this many heartbeat intervals is more than a server that pings can leave. */
 export const QUIET_FACTOR = 1.25;
-/** Reads this close together are one burst: the bytes were already waiting. */
-export const BURST_GAP_MS = 50;
+/** Reads this close together are one burst: the bytes were already waiting (a fast model still takes longer a token). */
+export const BURST_GAP_MS = 5;
 /** After a probe saw text the stream had not delivered, how long the stream gets to deliver it (at most). */
 export const MAX_GRACE_MS = 1000;
 
