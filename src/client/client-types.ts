@@ -53,6 +53,13 @@ export interface ClientOptions {
    */
   heartbeatTimeoutMs?: number;
   /**
+   * Kobold only: how often the server sends a heartbeat when it has nothing else to send (our `--heartbeat`).
+   * A stream silent for 1.25 of these is looked into for a proxy that holds it back. Default: a third of
+   * `heartbeatTimeoutMs` when that is set, else 15000 (our server's default). Unlike `heartbeatTimeoutMs` it
+   * never cuts a stream.
+   */
+  heartbeatIntervalMs?: number;
+  /**
    * Resume a dropped stream from the last event id. `'auto'` (default): for Kobold, resume when the server
    * shows it can (it sends `id:` lines or `/api/extra/version` advertises `kindling`), else recover through
    * `/api/extra/generate/check`; for OpenAI-compatible servers resume is off unless `true`, because the

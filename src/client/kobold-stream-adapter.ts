@@ -21,10 +21,12 @@ export interface KoboldAdapterHost {
 const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /**
- * The heartbeat interval the SDK expects of the server: a third of `heartbeatTimeoutMs` (the timeout allows
- * three missed heartbeats), 15 s when it is unset or 0.
+ * The heartbeat interval the SDK expects of the server: `heartbeatIntervalMs`, else a third of
+ * `heartbeatTimeoutMs` (the timeout allows three missed heartbeats), else 15 s.
  */
 export function expectedHeartbeatMs(config: ClientConfig): number {
+  const interval = config.options.heartbeatIntervalMs;
+  if (interval !== undefined && interval > 0) return interval;
   const timeout = config.options.heartbeatTimeoutMs;
   return timeout !== undefined && timeout > 0 ? timeout / 3 : DEFAULT_HEARTBEAT_MS;
 }
