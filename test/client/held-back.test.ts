@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createClient, KoboldClient, type StreamEvent } from '../../src/client/index.ts';
+import { AbortedError, createClient, KoboldClient, type StreamEvent } from '../../src/client/index.ts';
 import { within } from '../support/deadline.ts';
 import {
   type FakeServer,
@@ -42,6 +42,7 @@ async function startScripted(options: {
       const record = sent ? { status: 'done', text, finish_reason: 'length' } : options.checkDuringSilence;
       return sendJson(res, 200, { results: [record] });
     }
+    if (route === 'POST /api/extra/abort') return sendJson(res, 200, { success: 'true' });
     if (route === 'POST /api/v1/generate') return sendJson(res, 200, { results: [{ text, finish_reason: 'length' }] });
     if (route !== 'POST /api/extra/generate/stream') return sendJson(res, 404, {});
     startSse(res);
@@ -139,4 +140,30 @@ test('padStream asks the server for a padded start', async (t) => {
   t.after(() => server.close());
   await collect(createClient('kobold', { baseUrl: server.url, padStream: true }).stream({ prompt: 'x' }));
   assert.equal(server.requests.find((r) => r.path === '/api/extra/generate/stream')?.headers['x-kindling-pad'], '1');
+});
+
+test('stopping a generation that went on by polling aborts it on the server and keeps the partial text', async (t) => {
+  const server = await startScripted({ silenceMs: 5000, checkDuringSilence: { status: 'running', text: 'Once upon' } });
+  t.after(() => server.close());
+  const controller = new AbortController();
+  const stream = createClient('kobold', options(server.url)).stream(
+    { prompt: 'x', genkey: 'KCPPstop' },
+    { signal: controller.signal },
+  );
+  let text = '';
+  await assert.rejects(
+    (async () => {
+      for await (const event of within(stream, 30_000, 'the stream to stop')) {
+        if (event.type === 'text') text += event.text;
+        if (text !== '') controller.abort();
+      }
+    })(),
+    (error: unknown) => error instanceof AbortedError && error.partial?.text === 'Once upon',
+  );
+  assert.equal(text, 'Once upon');
+  const aborts = server.requests.filter((r) => r.path === '/api/extra/abort');
+  assert.deepEqual(
+    aborts.map((r) => (r.body as { genkey?: string }).genkey),
+    ['KCPPstop'],
+  );
 });
