@@ -53,6 +53,13 @@ export interface ClientOptions {
    */
   heartbeatTimeoutMs?: number;
   /**
+   * Kobold only: how often the server sends a heartbeat when it has nothing else to send (our `--heartbeat`).
+   * A stream silent for 1.25 of these is looked into for a proxy that holds it back. Default: a third of
+   * `heartbeatTimeoutMs` when that is set, else 15000 (our server's default). Unlike `heartbeatTimeoutMs` it
+   * never cuts a stream.
+   */
+  heartbeatIntervalMs?: number;
+  /**
    * Resume a dropped stream from the last event id. `'auto'` (default): for Kobold, resume when the server
    * shows it can (it sends `id:` lines or `/api/extra/version` advertises `kindling`), else recover through
    * `/api/extra/generate/check`; for OpenAI-compatible servers resume is off unless `true`, because the
@@ -62,9 +69,15 @@ export interface ClientOptions {
   /**
    * Kobold only: how `stream()` reaches the server. `'sse'`: `/api/extra/generate/stream` only. `'poll'`: a
    * sync `/api/v1/generate` while `/api/extra/generate/check` is polled for the text so far (for proxies that
-   * buffer event streams). `'auto'` (default): SSE, and polling on a server that has no SSE endpoint.
+   * buffer event streams). `'auto'` (default): SSE, and polling on a server that has no SSE endpoint or when a
+   * proxy is found holding the stream back (then a `degraded` status says so; src/client/README.md has the rule).
    */
   koboldTransport?: 'auto' | 'sse' | 'poll';
+  /**
+   * Kobold only: ask our server to start each stream with a 16 KiB comment (`X-Kindling-Pad: 1`), which gets a
+   * stream past proxies that hold back a response's first bytes. Default false (KoboldCpp ignores it).
+   */
+  padStream?: boolean;
   /** Interval of `/api/extra/generate/check` polls (polling transport, KoboldCpp recovery), ms. Default 500. */
   pollIntervalMs?: number;
   /**
@@ -130,7 +143,11 @@ export interface GenerationResult {
   raw?: unknown;
 }
 
-export type StreamStatus = 'queued' | 'processing' | 'reconnecting';
+/**
+ * `degraded`: a proxy held the stream back, so the generation continues by polling (`detail.transport`,
+ * `detail.reason`); not an error, the text stays complete.
+ */
+export type StreamStatus = 'queued' | 'processing' | 'reconnecting' | 'degraded';
 
 export interface StatusDetail {
   /** Queue position when the server reports one (`: queued 2`). */
@@ -142,6 +159,10 @@ export interface StatusDetail {
   error?: Error;
   /** The comment or message the status came from. */
   message?: string;
+  /** `degraded`: the transport used from now on. */
+  transport?: 'poll';
+  /** `degraded`: what was noticed. */
+  reason?: string;
 }
 
 export type StreamEvent =

@@ -1,14 +1,6 @@
 import { renderChatTranscript } from './chat-transcript.ts';
 import { type ClientConfig, definedFields, randomKey } from './client-config.ts';
-import {
-  AbortedError,
-  ConnectionRefusedError,
-  HttpStatusError,
-  type KindlingClientError,
-  NetworkError,
-  ProtocolError,
-  ProviderStreamError,
-} from './client-errors.ts';
+import { AbortedError, ConnectionRefusedError, HttpStatusError, NetworkError, ProtocolError } from './client-errors.ts';
 import type {
   GenerationResult,
   ServerInfo,
@@ -19,14 +11,12 @@ import type {
   TextStream,
 } from './client-types.ts';
 import { requestJson, toClientError } from './http-request.ts';
-import { KeepaliveStatus } from './keepalive-status.ts';
 import { recoverFromCheck } from './kobold-check-recovery.ts';
 import { pollGeneration, type SyncGenerate } from './kobold-poll.ts';
+import { type KoboldAdapterHost, KoboldStreamAdapter } from './kobold-stream-adapter.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
-import type { AttemptState, ProviderAdapter, StreamSink } from './provider-adapter.ts';
-import { isRecord, readProviderErrorBody } from './provider-error-body.ts';
+import { isRecord } from './provider-error-body.ts';
 import { backoffDelay, sleep } from './retry-policy.ts';
-import type { SseEvent } from './sse-reader.ts';
 import { driveStream } from './stream-driver.ts';
 import { TextStreamImpl } from './text-stream.ts';
 
@@ -46,26 +36,41 @@ export class KoboldClient implements TextClient {
   #kindling: Promise<boolean> | undefined;
   /** Set once the server answered that it has no SSE endpoint. */
   #sseMissing = false;
+  /** Set once a stream was found held back by a proxy (`held-back-watch.ts`): why this client now polls. */
+  #degraded: string | undefined;
+  readonly #host: KoboldAdapterHost = {
+    headers: () => this.headers(),
+    isKindling: (signal) => this.isKindling(signal),
+    abort: (genkey) => this.abort(genkey),
+    degraded: (reason) => {
+      this.#degraded ??= reason;
+    },
+  };
 
   constructor(config: ClientConfig) {
     this.#config = config;
   }
 
+  /** Why `stream()` polls instead of streaming, once a proxy was found holding streams back (`'auto'` only). */
+  get degraded(): string | undefined {
+    return this.#degraded;
+  }
+
   /**
    * Streams over SSE (`/api/extra/generate/stream`), or by polling when `koboldTransport` is `'poll'`. With
    * `'auto'` (default) a server that has no SSE endpoint (404, 405 or 501 before any text) is polled instead,
-   * and this client polls from then on.
+   * and so is a stream that a proxy holds back (see `held-back-watch.ts`): the rest of that generation comes
+   * through `/check` after a `degraded` status, and this client polls from then on, each polled stream starting
+   * with the same status.
    */
   stream(request: TextRequest, options?: StreamCallOptions): TextStream {
     const keyed = { ...request, genkey: request.genkey ?? randomKey('KCPP') };
     const transport = this.#config.options.koboldTransport ?? 'auto';
-    return new TextStreamImpl(
-      (signal) =>
-        transport === 'poll' || (transport === 'auto' && this.#sseMissing)
-          ? this.#poll(keyed, signal)
-          : this.#sse(keyed, signal, transport === 'auto'),
-      options?.signal,
-    );
+    return new TextStreamImpl((signal) => {
+      if (transport === 'poll' || (transport === 'auto' && this.#sseMissing)) return this.#poll(keyed, signal);
+      if (transport === 'auto' && this.#degraded !== undefined) return this.#degradedPoll(keyed, signal);
+      return this.#sse(keyed, signal, transport === 'auto');
+    }, options?.signal);
   }
 
   /**
@@ -84,11 +89,21 @@ export class KoboldClient implements TextClient {
     fallback: boolean,
   ): AsyncGenerator<StreamEvent, GenerationResult, undefined> {
     try {
-      return yield* driveStream(new KoboldStreamAdapter(this, this.#config, request), this.#config, signal);
+      const body = toKoboldBody(request, request.genkey);
+      const adapter = new KoboldStreamAdapter(this.#host, this.#config, request.genkey, body, fallback);
+      return yield* driveStream(adapter, this.#config, signal);
     } catch (error) {
       if (!fallback || !sseMissing(error)) throw error;
       this.#sseMissing = true;
     }
+    return yield* this.#poll(request, signal);
+  }
+
+  async *#degradedPoll(
+    request: KeyedRequest,
+    signal: AbortSignal,
+  ): AsyncGenerator<StreamEvent, GenerationResult, undefined> {
+    yield { type: 'status', status: 'degraded', detail: { transport: 'poll', reason: this.#degraded ?? '' } };
     return yield* this.#poll(request, signal);
   }
 
@@ -274,85 +289,4 @@ function readSyncResult(body: unknown): GenerationResult {
     stopReason: typeof finish === 'string' && finish !== 'null' ? finish : 'stop',
     raw: body,
   };
-}
-
-class KoboldStreamAdapter implements ProviderAdapter {
-  readonly framing = 'sse' as const;
-  readonly #keepalive = new KeepaliveStatus();
-  readonly #client: KoboldClient;
-  readonly #config: ClientConfig;
-  readonly #body: Record<string, unknown>;
-  readonly #genkey: string;
-
-  constructor(client: KoboldClient, config: ClientConfig, request: KeyedRequest) {
-    this.#client = client;
-    this.#config = config;
-    this.#genkey = request.genkey;
-    this.#body = toKoboldBody(request, request.genkey);
-  }
-
-  request(state: AttemptState) {
-    const headers = this.#client.headers();
-    headers['accept'] = 'text/event-stream';
-    // Our server replays the events after this id for the same genkey instead of starting a new generation.
-    // Ids start at 1, so "0" asks for everything when the cut came before the first event.
-    if (state.resume) headers['last-event-id'] = state.lastEventId ?? '0';
-    return {
-      method: 'POST' as const,
-      url: `${this.#config.baseUrl}/api/extra/generate/stream`,
-      headers,
-      body: this.#body,
-    };
-  }
-
-  onSseComment(comment: string, sink: StreamSink): void {
-    this.#keepalive.onComment(comment, sink);
-  }
-
-  onSseEvent(event: SseEvent, sink: StreamSink): void {
-    let data: unknown;
-    try {
-      data = JSON.parse(event.data);
-    } catch (error) {
-      throw new ProtocolError(`invalid JSON in Kobold stream: ${event.data.slice(0, 120)}`, error);
-    }
-    if (event.event === 'error' || (isRecord(data) && (data['error'] !== undefined || data['detail'] !== undefined))) {
-      const provider = readProviderErrorBody(data);
-      sink.fail(
-        new ProviderStreamError({ message: provider.message ?? 'unknown error', type: provider.type, raw: data }),
-      );
-      return;
-    }
-    if (event.event !== undefined && event.event !== 'message') return;
-    if (!isRecord(data)) throw new ProtocolError('Kobold stream event data is not an object');
-    if (typeof data['token'] === 'string') sink.text(data['token']);
-    const finish = data['finish_reason'];
-    // KoboldCpp 1.76 sends the string "null" on every event before the last; newer versions send JSON null.
-    if (typeof finish === 'string' && finish !== 'null' && finish !== '') sink.finish(finish, data);
-  }
-
-  async canResume(state: AttemptState, signal: AbortSignal, error: KindlingClientError): Promise<boolean> {
-    const mode = this.#config.options.resume ?? 'auto';
-    if (mode !== 'auto') return mode;
-    // Ids, or a 409 for our own genkey, only come from our server: the generation is alive there.
-    if (state.sawIds || (error instanceof HttpStatusError && error.status === 409)) return true;
-    // Nothing received yet: asking to resume from 0 is safe on both servers. Ours replays from the start
-    // (or starts the generation if the first request never arrived); KoboldCpp ignores the header and
-    // starts it, which is all a plain re-send would do.
-    if (state.text === '') return true;
-    // Text but no ids: KoboldCpp, unless the server says otherwise. Resuming there would restart the
-    // generation and repeat the text, so only a confirmed Kindling server is resumed.
-    return this.#client.isKindling(signal);
-  }
-
-  async recover(state: AttemptState, sink: StreamSink, signal: AbortSignal): Promise<boolean> {
-    const outcome = await recoverFromCheck(this.#config, this.#genkey, state.text, signal, (delta) => sink.text(delta));
-    if (!outcome) return false;
-    sink.finish(outcome.stopReason);
-    return true;
-  }
-
-  async notifyAbort(): Promise<void> {
-    await this.#client.abort(this.#genkey);
-  }
 }

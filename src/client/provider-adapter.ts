@@ -1,5 +1,6 @@
 import type { KindlingClientError } from './client-errors.ts';
 import type { StatusDetail, StopReason, StreamStatus, Usage } from './client-types.ts';
+import type { HeldBackSource } from './held-back-watch.ts';
 import type { HttpRequest } from './http-request.ts';
 import type { SseEvent } from './sse-reader.ts';
 
@@ -53,4 +54,10 @@ export interface ProviderAdapter {
   acceptsEndWithoutFinish?(state: AttemptState, sink: StreamSink): boolean;
   /** The caller aborted after the request went out: tell the server (Kobold `/api/extra/abort`). */
   notifyAbort?(): Promise<void>;
+  /**
+   * Kobold with `koboldTransport: 'auto'`: how to notice a proxy that holds the stream back
+   * (`held-back-watch.ts`). When it is noticed, the driver finishes the generation through `recover` (polling
+   * `/check`) and tells `degraded`, so the client polls its later generations.
+   */
+  heldBack?: (HeldBackSource & { degraded(reason: string): void }) | undefined;
 }

@@ -9,6 +9,7 @@ import {
 } from './client-errors.ts';
 import type { GenerationResult, StreamEvent, Usage } from './client-types.ts';
 import { HeartbeatTimer } from './heartbeat-timer.ts';
+import { HeldBackWatch } from './held-back-watch.ts';
 import { sendRequest, toClientError } from './http-request.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
 import { NdjsonReader } from './ndjson-reader.ts';
@@ -57,15 +58,19 @@ export async function* driveStream(
   let resumedAfter: string | undefined;
   // Whether any attempt got an answer (even an error status): until then a refused connection means no server.
   let reachedServer = false;
+  // Wakes the loop that yields what a recovery by polling reports while it runs.
+  let onPending: (() => void) | undefined;
+  const push = (event: StreamEvent) => {
+    pending.push(event);
+    onPending?.();
+  };
 
   const sink: StreamSink = {
     text(delta) {
       if (!delta || result) return;
       state.text += delta;
       progressed = true;
-      pending.push(
-        currentId === undefined ? { type: 'text', text: delta } : { type: 'text', text: delta, id: currentId },
-      );
+      push(currentId === undefined ? { type: 'text', text: delta } : { type: 'text', text: delta, id: currentId });
     },
     usage(update) {
       usage = { ...usage, ...update };
@@ -75,13 +80,14 @@ export async function* driveStream(
       const key = `${status}:${detail?.queuePosition ?? ''}`;
       if (key === lastStatusKey) return;
       lastStatusKey = key;
-      pending.push(detail ? { type: 'status', status, detail } : { type: 'status', status });
+      push(detail ? { type: 'status', status, detail } : { type: 'status', status });
     },
     finish(stopReason, raw) {
       if (result) return;
       result = { text: state.text, stopReason };
       if (usage) result.usage = usage;
       if (raw !== undefined) result.raw = raw;
+      onPending?.();
     },
     fail(error) {
       inBandError ??= error;
@@ -128,18 +134,84 @@ export async function* driveStream(
 
   let failures = 0;
   let completed = false;
+
+  /**
+   * The stream was found held back by a proxy: the rest of this generation comes from the server's own record
+   * (Kobold `/check`), from exactly the text already delivered, and is yielded as it arrives.
+   */
+  async function* continueByPolling(reason: string): AsyncGenerator<StreamEvent, GenerationResult, undefined> {
+    adapter.heldBack?.degraded(reason);
+    yield { type: 'status', status: 'degraded', detail: { transport: 'poll', reason } };
+    lastStatusKey = 'degraded:';
+    const lost = () => withPartial(new NetworkError(`the stream was held back (${reason}) and /check lost it`));
+    if (!adapter.recover) throw lost();
+    let settled: { ok: true; value: boolean } | { ok: false; error: unknown } | undefined;
+    const done = () => {
+      onPending?.();
+    };
+    void adapter.recover(state, sink, signal).then(
+      (value) => {
+        settled = { ok: true, value };
+        done();
+      },
+      (error: unknown) => {
+        settled = { ok: false, error };
+        done();
+      },
+    );
+    try {
+      for (;;) {
+        if (pending.length === 0 && settled === undefined) {
+          await new Promise<void>((resolve) => {
+            onPending = resolve;
+          });
+        }
+        onPending = undefined;
+        for (const event of pending.splice(0)) yield event;
+        if (settled !== undefined && pending.length === 0) break;
+      }
+    } finally {
+      onPending = undefined;
+    }
+    const outcome = settled as { ok: true; value: boolean } | { ok: false; error: unknown };
+    if (!outcome.ok) {
+      if (signal.aborted || outcome.error instanceof AbortedError) throw outcome.error;
+      throw lost();
+    }
+    if (!outcome.value || !result) throw lost();
+    completed = true;
+    yield { type: 'finish', result };
+    return result;
+  }
+
   try {
     for (;;) {
       const attempt = new LinkedAbortController(signal);
-      const heartbeat = new HeartbeatTimer(config.heartbeatTimeoutMs, () =>
-        attempt.abort(new HeartbeatTimeoutError(config.heartbeatTimeoutMs)),
-      );
+      let heldBack: string | undefined;
+      const watch = adapter.heldBack
+        ? new HeldBackWatch(
+            adapter.heldBack,
+            attempt.signal,
+            () => state.text.length,
+            (reason) => {
+              heldBack = reason;
+              attempt.abort(new NetworkError('the stream is held back by a proxy'));
+            },
+          )
+        : undefined;
+      const heartbeat = new HeartbeatTimer(config.heartbeatTimeoutMs, () => {
+        const timedOut = () => attempt.abort(new HeartbeatTimeoutError(config.heartbeatTimeoutMs));
+        // Silence past the heartbeat is also what a buffering proxy looks like: ask the server before giving up.
+        if (watch) void watch.lastLook().then((held) => held || timedOut());
+        else timedOut();
+      });
       let error: KindlingClientError | undefined;
       progressed = false;
       try {
         if (heartbeatExpected()) heartbeat.start();
         requestSent = true;
         resumedAfter = state.resume ? state.lastEventId : undefined;
+        watch?.waiting();
         const response = await sendRequest(config.fetch, adapter.request(state), attempt.signal);
         reachedServer = true;
         if (!response.body) throw new ProtocolError('streaming response has no body');
@@ -147,12 +219,14 @@ export async function* driveStream(
         const frames = makeReader();
         try {
           for (;;) {
+            watch?.waiting();
             const { done, value } = await reader.read();
             if (done) frames.end();
             else {
               heartbeat.touch();
               frames.push(value);
             }
+            watch?.received(pending.reduce((n, event) => (event.type === 'text' ? n + 1 : n), 0));
             if (pending.length > 0) {
               // A slow consumer must not look like a silent server: the heartbeat pauses while we yield.
               heartbeat.stop();
@@ -172,6 +246,12 @@ export async function* driveStream(
           for (const event of pending.splice(0)) yield event;
         }
         if (result) {
+          const burst = watch?.burst(state.sawIds || sawKeepalive);
+          if (burst !== undefined) {
+            // Too late to help this reply, which is complete; later ones poll.
+            adapter.heldBack?.degraded(burst);
+            yield { type: 'status', status: 'degraded', detail: { transport: 'poll', reason: burst } };
+          }
           completed = true;
           yield { type: 'finish', result };
           return result;
@@ -182,8 +262,10 @@ export async function* driveStream(
         if (error instanceof HttpStatusError) reachedServer = true;
       } finally {
         heartbeat.stop();
+        watch?.stop();
         attempt.dispose();
       }
+      if (heldBack !== undefined && !signal.aborted) return yield* continueByPolling(heldBack);
 
       if (error instanceof AbortedError || !error.retryable) throw withPartial(error);
       if (error instanceof ConnectionRefusedError && !reachedServer) throw withPartial(error);

@@ -83,6 +83,11 @@ export interface ConnectionConfig {
   chatApi: boolean;
   /** Keep the API key in this browser across restarts (default: only for this tab's session). */
   rememberKey: boolean;
+  /**
+   * Kobold: the server's heartbeat interval (our `--heartbeat`). A stream silent for longer is checked for a
+   * proxy that holds it back, and then replies update by polling.
+   */
+  heartbeatSeconds: number;
 }
 
 export const defaultConnection: ConnectionConfig = {
@@ -92,6 +97,7 @@ export const defaultConnection: ConnectionConfig = {
   streaming: 'sse',
   chatApi: true,
   rememberKey: false,
+  heartbeatSeconds: 15,
 };
 
 /** The page's own origin, when it has one (not when opened from file://). */

@@ -133,7 +133,13 @@ async function connectOnce(): Promise<void> {
   }
   connectionState.value = { phase: 'connecting' };
   const key = apiKey.value.trim();
-  const next = createClient(def.api, { baseUrl: url, apiKey: key || undefined, model: config.model || undefined });
+  const heartbeat = def.api === 'kobold' && config.heartbeatSeconds > 0 ? config.heartbeatSeconds * 1000 : undefined;
+  const next = createClient(def.api, {
+    baseUrl: url,
+    apiKey: key || undefined,
+    model: config.model || undefined,
+    ...(heartbeat !== undefined ? { heartbeatIntervalMs: heartbeat } : {}),
+  });
   const signal = AbortSignal.timeout(15_000);
   try {
     const info = next.info ? await next.info({ signal }) : undefined;

@@ -271,6 +271,10 @@ async function consume(run: Run, client: TextClient, request: TextRequest, stops
         finish(run, { text: full.slice(0, at), stopReason: 'stop' });
         return;
       }
+    } else if (event.type === 'status' && event.status === 'degraded') {
+      // Not an error: the reply keeps coming, only by polling, so the user learns why it updates in steps.
+      notice.value = { kind: 'info', text: degradedNote(event.detail?.reason) };
+      log(run, `status degraded: ${event.detail?.reason ?? ''}`);
     } else if (event.type === 'status') {
       const d = event.detail;
       const where =
@@ -291,4 +295,10 @@ async function consume(run: Run, client: TextClient, request: TextRequest, stops
     }
   }
   if (!run.finished) finish(run, { text: liveText.text, stopReason: 'stop' });
+}
+
+/** The note shown when the SDK found the stream held back by a proxy and went on by polling. */
+export function degradedNote(reason: string | undefined): string {
+  const why = reason ? ` (${reason})` : '';
+  return `A proxy between here and the server holds the stream back${why}, so replies now update by polling the server twice a second.`;
 }

@@ -1,4 +1,5 @@
 import { openAiPresets, type ProviderId, providers } from '../api/providers.ts';
+import { NumberField } from '../components/number-field.tsx';
 import {
   apiKey,
   connect,
@@ -152,6 +153,17 @@ export function ConnectPanel() {
           />
           Polling mode
         </label>
+      ) : null}
+      {def.api === 'kobold' && config.streaming === 'sse' ? (
+        <NumberField
+          label="Server heartbeat (s)"
+          testId="heartbeat-seconds"
+          value={config.heartbeatSeconds}
+          min={1}
+          max={600}
+          title="The server's --heartbeat. A stream silent for longer is checked for a proxy that holds it back; then replies update by polling."
+          onChange={(heartbeatSeconds) => setConnectionConfig({ heartbeatSeconds })}
+        />
       ) : null}
       <button
         type="button"
