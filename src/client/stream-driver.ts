@@ -240,6 +240,9 @@ export async function* driveStream(
             if (done) break;
           }
         } finally {
+          // The server ends the response right after the final event: reading its end (briefly) leaves the
+          // connection reusable, where cancelling the body would close it.
+          if (result) await drainBriefly(reader);
           reader.cancel().catch(() => {});
         }
         if (!result && adapter.acceptsEndWithoutFinish?.(state, sink)) {
@@ -350,4 +353,20 @@ function isNotNewer(id: string, floor: string | undefined): boolean {
   const a = Number(id);
   const b = Number(floor);
   return Number.isFinite(a) && Number.isFinite(b) && a <= b;
+}
+
+/** How long a finished stream's remaining bytes are awaited before its body is cancelled anyway. */
+const DRAIN_MS = 200;
+
+/** Reads a body to its end, for at most DRAIN_MS; what it reads is dropped. */
+async function drainBriefly(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, DRAIN_MS);
+  });
+  const drained = (async () => {
+    for (;;) if ((await reader.read()).done) return;
+  })().catch(() => {});
+  await Promise.race([drained, late]);
+  clearTimeout(timer);
 }
