@@ -7,6 +7,7 @@ import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
+import { KindlingMetrics } from './server/observability/kindling-metrics.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { KINDLING_VERSION } from './version.ts';
 
@@ -39,18 +40,24 @@ export async function startServer(
     gpuLayers: config.gpuLayers,
     placeholder: config.placeholderModel,
   });
-  const scheduler = new Scheduler(engine, {
-    maxQueue: config.maxQueue,
-    graceMs: config.streamGraceMs,
-    resumeWindowMs: config.resumeWindowMs,
-    maxGenerationMs: config.maxGenerationMs,
-    maxQueueWaitMs: config.maxQueueWaitMs,
-  });
+  const metrics = config.metrics ? new KindlingMetrics() : undefined;
+  const scheduler = new Scheduler(
+    engine,
+    {
+      maxQueue: config.maxQueue,
+      graceMs: config.streamGraceMs,
+      resumeWindowMs: config.resumeWindowMs,
+      maxGenerationMs: config.maxGenerationMs,
+      maxQueueWaitMs: config.maxQueueWaitMs,
+    },
+    metrics,
+  );
   const context: ServerContext = {
     config,
     engine,
     scheduler,
     version: KINDLING_VERSION,
+    ...(metrics ? { metrics } : {}),
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
   };
   const app = await createApp(context, protocols);

@@ -52,6 +52,9 @@ interface ServeFlags {
   cors: string;
   preloadstory?: string;
   logLevel: ServerConfig['logLevel'];
+  logFormat: ServerConfig['logFormat'];
+  logPrompts?: boolean;
+  metrics: boolean;
   quiet?: boolean;
 }
 
@@ -155,10 +158,17 @@ export function registerServeCommand(
     .option('--cors <origins>', 'allowed browser origins, comma-separated, or * for any', '*')
     .option('--preloadstory <file>', 'story JSON served at /api/extra/preloadstory')
     .addOption(
-      new Option('--log-level <level>', 'log detail (info logs every HTTP request)')
+      new Option('--log-level <level>', 'log detail (info: one line per HTTP request)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent'])
         .default('warn'),
     )
+    .addOption(
+      new Option('--log-format <format>', 'json: one JSON object a line (pino); pretty: readable lines')
+        .choices(['json', 'pretty'])
+        .default('json'),
+    )
+    .option('--log-prompts', 'put the prompt text in request log lines (never done without this flag)')
+    .option('--no-metrics', 'no Prometheus /metrics endpoint (and none of the per-token figures behind it)')
     .option('--quiet', 'log warnings and errors only')
     .action(
       async (
@@ -194,6 +204,9 @@ export function registerServeCommand(
                   .map((s) => s.trim())
                   .filter(Boolean),
           logLevel: flags.quiet ? 'warn' : flags.logLevel,
+          logFormat: flags.logFormat,
+          logPrompts: flags.logPrompts === true,
+          metrics: flags.metrics,
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
         };

@@ -12,6 +12,9 @@ import { BLANK_BODY, readJsonBody } from './json-body.ts';
 import { fromFastifyError } from './request-errors.ts';
 import './route-config.ts';
 import { mountProtocols } from './mount-protocols.ts';
+import { loggingOptions } from './observability/logging-options.ts';
+import { registerObservabilityRoutes } from './observability/observability-routes.ts';
+import { installRequestLog } from './observability/request-log.ts';
 import { protocolServices } from './protocol-services.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
 import { registerKoboldWsRoute } from './routes/kobold-ws.ts';
@@ -51,6 +54,7 @@ const ALLOWED_HEADERS = [
   'X-Stainless-Retry-Count',
   'X-Stainless-Timeout',
   'User-Agent',
+  'X-Request-Id',
 ];
 
 export interface RegisteredRoute {
@@ -78,7 +82,7 @@ export async function createApp(
 ): Promise<FastifyInstance> {
   const { config } = context;
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    ...loggingOptions(config),
     bodyLimit: config.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -91,6 +95,8 @@ export async function createApp(
     for (const method of [route.method].flat())
       routes.push({ method, url: route.url, auth: route.config?.auth !== false });
   });
+  // Before the password check, so that a refused request is logged and counted too.
+  installRequestLog(app, context);
 
   // Kobold clients send JSON with any content type (or none); an empty body means "no body".
   app.removeAllContentTypeParsers();
@@ -116,7 +122,7 @@ export async function createApp(
     origin: config.corsOrigins,
     methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD'],
     allowedHeaders: ALLOWED_HEADERS,
-    exposedHeaders: ['x-kindling-generation', 'retry-after'],
+    exposedHeaders: ['x-kindling-generation', 'retry-after', 'x-request-id'],
     optionsSuccessStatus: 200,
     strictPreflight: false,
   });
@@ -171,6 +177,7 @@ export async function createApp(
   const routePaths = mountProtocols(app, context, services, protocols);
   app.decorate('envelopeByPath', envelopeByPath(protocols, routePaths));
   registerKoboldWsRoute(app, context, services);
+  registerObservabilityRoutes(app, context);
   registerDocsRoutes(app, context);
   registerWebRoutes(app, context);
   return app;
