@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { defaultServerConfig } from '../../src/config/server-config.ts';
+import { FakeEngine } from '../../src/engine/fake/fake-engine.ts';
 import type { RunningServer } from '../../src/main.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { createApp } from '../../src/server/app.ts';
 import { openStream } from '../support/sse-capture.ts';
 import { getJson, postJson, startTestServer } from '../support/test-server.ts';
 
@@ -167,6 +171,47 @@ describe('--log-prompts', () => {
       assert.equal((await logged.lineOf('p1')).prompt, PROMPT);
     } finally {
       await logged.server.close();
+    }
+  });
+});
+
+describe('an engine failure, at the default level (warn)', () => {
+  test('its request line is an error line: request id, generation, route, the engine failure and its message', async () => {
+    const lines: string[] = [];
+    const engine = new FakeEngine({
+      slots: 1,
+      tokenDelayMs: 1,
+      failAfter: { tokens: 2, message: 'the GPU went away' },
+    });
+    const scheduler = new Scheduler(engine, { maxQueue: 4, graceMs: 60_000, maxGenerationMs: 0, maxQueueWaitMs: 0 });
+    const config = {
+      ...defaultServerConfig(''),
+      heartbeatMs: 0,
+      logStream: { write: (line: string) => lines.push(line) },
+    };
+    const app = await createApp({ config, engine, scheduler, version: 'test', jsonSchemaToGrammar: async () => '' });
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const address = app.server.address();
+      const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const failed = await postJson(
+        `${url}/api/v1/generate`,
+        { prompt: 'x', max_length: 10 },
+        { 'x-request-id': 'gpu-1' },
+      );
+      assert.equal(failed.status, 500);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const line = lines.map((l) => JSON.parse(l)).find((entry) => entry.msg === 'request' && entry.reqId === 'gpu-1');
+      assert.ok(line, lines.join(''));
+      assert.equal(line.level, 50);
+      assert.equal(line.route, '/api/v1/generate');
+      assert.match(line.generation, /^kg-/);
+      assert.equal(line.failure, 'engine');
+      assert.equal(line.error_code, 'model_error');
+      assert.match(line.err.message, /the GPU went away/);
+      assert.equal(line.stop_reason, 'error');
+    } finally {
+      await app.close();
     }
   });
 });

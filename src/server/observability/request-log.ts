@@ -17,6 +17,9 @@ const PROMPT_LOG_CHARS = 65_536;
 /** A path no route matched is logged up to this many characters. */
 const PATH_LOG_CHARS = 256;
 
+/** pino's level numbers, to skip building a line nobody will see. */
+const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Number.POSITIVE_INFINITY } as const;
+
 /**
  * How a failed request failed, so that an operator can tell a client that went away (`network`) from a request the
  * server refused by its rules (`business`: bad input, a limit, a full queue, shutdown), a failure of the model
@@ -25,24 +28,26 @@ const PATH_LOG_CHARS = 256;
 type Failure = 'network' | 'business' | 'engine' | 'internal';
 
 /**
- * One log line per HTTP request (level info), written when its response is over, a stream's when the stream ended:
+ * One log line per HTTP request, written when its response is over, a stream's when the stream ended:
  * who (the key's name, never the key; the address), what (route, protocol, status), the generation's figures (tokens,
  * queue wait, time to first token, stop reason) and how long it took. The same moment feeds the request metrics.
- * The id every line of the request carries (`reqId`) is echoed as `X-Request-Id`.
+ * The id every line of the request carries (`reqId`) is echoed as `X-Request-Id`. The line is at level info, or
+ * error (with the error and its cause chain) when the engine or the server failed: at the default level (warn) a
+ * failure still leaves its context behind.
  */
 export function installRequestLog(app: FastifyInstance, context: ServerContext): void {
   const { config, metrics } = context;
-  const logRequests = config.logLevel === 'info' || config.logLevel === 'debug';
+  const threshold = LEVELS[config.logLevel];
   const errors = new WeakMap<FastifyRequest, KindlingError>();
   app.addHook('onRequest', async (request, reply) => {
     // On the raw response, so that a hijacked (streamed) reply sends it too.
     reply.raw.setHeader('x-request-id', request.id);
-    if (!logRequests && !metrics) return;
+    if (threshold === LEVELS.silent && !metrics) return;
     const arrived = Date.now();
     const started = performance.now();
     reply.raw.once('close', () => {
       void settle(request, reply).then(() => {
-        const line = requestLine(request, reply, errors.get(request), arrived, performance.now() - started);
+        const { line, failed } = requestLine(request, reply, errors.get(request), arrived, performance.now() - started);
         metrics?.request({
           route: line.route,
           protocol: line.protocol,
@@ -51,12 +56,14 @@ export function installRequestLog(app: FastifyInstance, context: ServerContext):
           disconnected: line.disconnected,
           resumed: line.resumed,
         });
-        if (!logRequests) return;
+        const level = line.failure === 'engine' || line.failure === 'internal' ? 'error' : 'info';
+        if (LEVELS[level] < threshold) return;
         if (config.logPrompts) {
           const prompt = servedGenerationOf(request)?.prompt;
           if (prompt !== undefined) Object.assign(line, promptFields(prompt));
         }
-        request.log.info(line, 'request');
+        if (level === 'error') request.log.error({ ...line, err: failed }, 'request');
+        else request.log.info(line, 'request');
       });
     });
   });
@@ -89,7 +96,7 @@ function requestLine(
   const figures = generation ? generationFields(generation, served.resumed ? undefined : arrived) : undefined;
   const final = generation?.log.last;
   const failed = error ?? (final?.type === 'error' ? final.error : undefined);
-  return {
+  const line = {
     method: request.method,
     route: route ?? '(unmatched)',
     ...(route ? {} : { path: request.url.split('?')[0]?.slice(0, PATH_LOG_CHARS) }),
@@ -104,6 +111,7 @@ function requestLine(
     error_code: failed?.code,
     failure: failureOf(failed, disconnected),
   };
+  return { line, failed };
 }
 
 /** The generation's figures; `arrived` (the request's arrival) when the request started it, for its TTFT. */
