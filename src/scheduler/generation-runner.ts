@@ -135,9 +135,13 @@ export async function runGeneration(
       failure =
         error instanceof KindlingError
           ? error
-          : new KindlingError(
-              'model_error',
-              `Generation failed in the engine: ${error instanceof Error ? error.message : String(error)}`,
+          : // The engine's own error stays attached as the cause, so the log line of the request shows its stack.
+            Object.assign(
+              new KindlingError(
+                'model_error',
+                `Generation failed in the engine: ${error instanceof Error ? error.message : String(error)}`,
+              ),
+              { cause: error },
             );
       reason = 'error';
     } finally {

@@ -209,6 +209,8 @@ describe('an engine failure, at the default level (warn)', () => {
       assert.equal(line.failure, 'engine');
       assert.equal(line.error_code, 'model_error');
       assert.match(line.err.message, /the GPU went away/);
+      // The engine's own error, as the cause, with its stack.
+      assert.match(line.err.stack, /caused by: .*the GPU went away/);
       assert.equal(line.stop_reason, 'error');
     } finally {
       await app.close();
