@@ -106,6 +106,24 @@ describe('request log lines', () => {
     assert.equal(line.stop_reason, 'abort');
   });
 
+  test('a keyed client that leaves: its generation runs on for a resume (not aborted), and the line names its genkey', async () => {
+    const stream = await openStream(
+      `${server.url}/api/extra/generate/stream`,
+      { prompt: PROMPT, max_length: 2000, ban_eos_token: true, genkey: 'KCPP-LOG1' },
+      AUTH,
+    );
+    await stream.until((text) => text.includes('data:'));
+    const id = stream.response.headers.get('x-request-id') as string;
+    await stream.cancel();
+    const line = await logged.lineOf(id);
+    assert.equal(line.disconnected, true);
+    assert.equal(line.genkey, 'KCPP-LOG1');
+    // `running` while the generation goes on past the line's short wait; the tiny model may fill the context first.
+    assert.ok(['running', 'context-full'].includes(line.stop_reason), line.stop_reason);
+    assert.ok(line.generated_tokens > 0, String(line.generated_tokens));
+    await postJson(`${server.url}/api/extra/abort`, { genkey: 'KCPP-LOG1' }, AUTH);
+  });
+
   test('refusals are lines too: 401 without the key, a business failure on bad input, 404 with its path only', async () => {
     const refused = await postJson(`${server.url}/api/v1/generate`, { prompt: PROMPT }, { 'x-request-id': 'no-key' });
     assert.equal(refused.status, 401);

@@ -125,6 +125,8 @@ function generationFields(generation: Generation, arrived: number | undefined) {
       : undefined;
   return {
     generation: generation.id,
+    // The client's own key (Kobold genkey, X-Kindling-Stream, Idempotency-Key): what the client's logs know it by.
+    genkey: generation.clientKey ? generation.key : undefined,
     prompt_tokens: finish?.usage.promptTokens ?? generation.promptTokens.length,
     cached_prompt_tokens: finish?.usage.cachedPromptTokens,
     generated_tokens: finish?.usage.completionTokens ?? tokensSoFar(generation),
