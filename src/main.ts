@@ -8,6 +8,7 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { AccessControl } from './server/access/access-control.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
+import { KindlingMetrics } from './server/observability/kindling-metrics.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { connectionCloser } from './server/tls-options.ts';
 import { KINDLING_VERSION } from './version.ts';
@@ -43,19 +44,25 @@ export async function startServer(
     gpuLayers: config.gpuLayers,
     placeholder: config.placeholderModel,
   });
-  const scheduler = new Scheduler(engine, {
-    maxQueue: config.maxQueue,
-    graceMs: config.streamGraceMs,
-    resumeWindowMs: config.resumeWindowMs,
-    maxGenerationMs: config.maxGenerationMs,
-    maxQueueWaitMs: config.maxQueueWaitMs,
-    batchAgingMs: config.batchAgingMs,
-  });
+  const metrics = config.metrics ? new KindlingMetrics() : undefined;
+  const scheduler = new Scheduler(
+    engine,
+    {
+      maxQueue: config.maxQueue,
+      graceMs: config.streamGraceMs,
+      resumeWindowMs: config.resumeWindowMs,
+      maxGenerationMs: config.maxGenerationMs,
+      maxQueueWaitMs: config.maxQueueWaitMs,
+      batchAgingMs: config.batchAgingMs,
+    },
+    metrics,
+  );
   const context: ServerContext = {
     config,
     engine,
     scheduler,
     version: KINDLING_VERSION,
+    ...(metrics ? { metrics } : {}),
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
     access,
   };

@@ -56,6 +56,9 @@ interface ServeFlags {
   preloadstory?: string;
   logLevel: ServerConfig['logLevel'];
   quiet?: boolean;
+  logFormat: ServerConfig['logFormat'];
+  logPrompts?: boolean;
+  metrics: boolean;
   compress: 'on' | 'off';
   keepaliveSeconds: number;
   tlsCert?: string;
@@ -180,7 +183,7 @@ export function registerServeCommand(
     .option('--cors <origins>', 'allowed browser origins, comma-separated, or * for any', '*')
     .option('--preloadstory <file>', 'story JSON served at /api/extra/preloadstory')
     .addOption(
-      new Option('--log-level <level>', 'log detail (info logs every HTTP request)')
+      new Option('--log-level <level>', 'log detail (info: one line per HTTP request)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent'])
         .default('warn'),
     )
@@ -195,6 +198,13 @@ export function registerServeCommand(
       int('--keepalive-seconds', 1),
       d.keepAliveMs / 1000,
     )
+    .addOption(
+      new Option('--log-format <format>', 'json: one JSON object a line (pino); pretty: readable lines')
+        .choices(['json', 'pretty'])
+        .default('json'),
+    )
+    .option('--log-prompts', 'put the prompt text in request log lines (never done without this flag)')
+    .option('--no-metrics', 'no Prometheus /metrics endpoint (and none of the per-token figures behind it)')
     .option('--tls-cert <file>', 'serve HTTPS with HTTP/2 (and HTTP/1.1): the certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', "the certificate's private key (PEM); needs --tls-cert")
     .option('--quiet', 'log warnings and errors only')
@@ -232,6 +242,9 @@ export function registerServeCommand(
                   .map((s) => s.trim())
                   .filter(Boolean),
           logLevel: flags.quiet ? 'warn' : flags.logLevel,
+          logFormat: flags.logFormat,
+          logPrompts: flags.logPrompts === true,
+          metrics: flags.metrics,
           compress: flags.compress === 'on',
           keepAliveMs: flags.keepaliveSeconds * 1000,
           ratelimitPerMinute: flags.ratelimit,

@@ -43,6 +43,17 @@ export interface ServerConfig {
   corsOrigins: true | string[];
   preloadStoryPath?: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** `json`: one pino JSON object a line (for log collectors); `pretty`: one readable line each, for a terminal. */
+  logFormat: 'json' | 'pretty';
+  /** Request lines carry the prompt text. Off by default: prompts are the users' private writing. */
+  logPrompts: boolean;
+  /**
+   * Where log lines go (default: stdout). Not a flag: tests and benches capture or discard the lines with it.
+   * Each call gets one whole line, newline included.
+   */
+  logStream?: { write(line: string): unknown };
+  /** Prometheus `/metrics` and the per-token figures behind it (off: no route, no per-token work). */
+  metrics: boolean;
   /** A slow reader blocked longer than this is cut; its generation stays resumable. */
   stalledReaderMs: number;
   /** On SIGTERM/SIGINT, how long running generations may go on before they are cut ("server shutting down"). */
@@ -86,6 +97,9 @@ export function defaultServerConfig(modelPath: string): ServerConfig {
     maxBodyBytes: 32 * 1024 * 1024,
     corsOrigins: true,
     logLevel: 'warn',
+    logFormat: 'json',
+    logPrompts: false,
+    metrics: true,
     stalledReaderMs: 120_000,
     shutdownGraceMs: 10_000,
     compress: true,

@@ -4,6 +4,7 @@ import type { StreamPart, TokenLogprob } from '../core/stream-part.ts';
 import type { Engine, EngineEvent, EngineRewind } from '../engine/engine.ts';
 import { type PipelineStep, TextPipeline } from '../stream/text-pipeline.ts';
 import type { Generation } from './generation.ts';
+import type { SchedulerObserver } from './scheduler-observer.ts';
 
 export interface RunFigures {
   promptTokens: number;
@@ -24,6 +25,7 @@ export async function runGeneration(
   engine: Engine,
   generation: Generation,
   slot: number,
+  observer?: SchedulerObserver,
 ): Promise<{ figures: RunFigures; final: StreamPart }> {
   const request = generation.request;
   const started = performance.now();
@@ -40,6 +42,8 @@ export async function runGeneration(
   const stopTokens = singleTokenStops(engine, request.stopStrings);
   let promptMs = 0;
   let firstTokenAt = 0;
+  /** For the observer's token gaps only (0: no token yet). */
+  let lastTokenAt = 0;
   let generated = 0;
   let evaluated = 0;
   let reused = 0;
@@ -97,6 +101,12 @@ export async function runGeneration(
           firstTokenAt = performance.now();
           promptMs = firstTokenAt - started;
         }
+        if (observer) {
+          const now = performance.now();
+          if (lastTokenAt === 0) observer.firstToken(generation, (Date.now() - generation.createdAt) / 1000);
+          else observer.tokenGap((now - lastTokenAt) / 1000);
+          lastTokenAt = now;
+        }
         generated++;
         const isStopToken = stopTokens.has(event.token);
         if ((event.eog && !request.bypassEos) || isStopToken) {
@@ -125,9 +135,13 @@ export async function runGeneration(
       failure =
         error instanceof KindlingError
           ? error
-          : new KindlingError(
-              'model_error',
-              `Generation failed in the engine: ${error instanceof Error ? error.message : String(error)}`,
+          : // The engine's own error stays attached as the cause, so the log line of the request shows its stack.
+            Object.assign(
+              new KindlingError(
+                'model_error',
+                `Generation failed in the engine: ${error instanceof Error ? error.message : String(error)}`,
+              ),
+              { cause: error },
             );
       reason = 'error';
     } finally {

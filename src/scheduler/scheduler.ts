@@ -7,6 +7,7 @@ import { Generation, type GenerationOrigin, INTERNAL_ORIGIN } from './generation
 import { runGeneration } from './generation-runner.ts';
 import { buildPromptTokens, type PromptTokens } from './prompt-tokens.ts';
 import { requestFingerprint } from './request-fingerprint.ts';
+import type { SchedulerObserver } from './scheduler-observer.ts';
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from './scheduler-options.ts';
 import { SchedulerStats } from './scheduler-stats.ts';
 
@@ -48,6 +49,8 @@ export class Scheduler {
   constructor(
     readonly engine: Engine,
     readonly options: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS,
+    /** The server's metrics; none in tests of the scheduler alone. */
+    private readonly observer?: SchedulerObserver,
   ) {
     this.queue = new FairQueue(options.batchAgingMs ?? BATCH_AGING_MS);
   }
@@ -257,6 +260,7 @@ export class Scheduler {
         timings: { queuedMs: Date.now() - generation.createdAt, promptMs: 0, generationMs: 0 },
       });
     }
+    this.observer?.finished(generation);
     this.announcePositions();
   }
 
@@ -313,7 +317,8 @@ export class Scheduler {
       timer = setTimeout(() => generation.abort('timeout'), this.options.maxGenerationMs);
       timer.unref();
     }
-    runGeneration(this.engine, generation, slot)
+    this.observer?.started(generation);
+    runGeneration(this.engine, generation, slot, this.observer)
       .catch((error: unknown) => ({
         figures: undefined,
         final: { type: 'error', error: toKindlingError(error) } as const,
@@ -329,6 +334,7 @@ export class Scheduler {
         // Cut by shutdown: the text is incomplete, and saying so as a finish reason would read as a normal ending.
         const cut = generation.abortCause === 'shutdown' && final.type === 'finish' && final.reason === 'abort';
         generation.emit(cut ? { type: 'error', error: KindlingError.shuttingDown() } : final);
+        this.observer?.finished(generation);
         this.dispatch();
       });
   }

@@ -15,6 +15,9 @@ import { fromFastifyError } from './request-errors.ts';
 import { tlsServerOptions } from './tls-options.ts';
 import './route-config.ts';
 import { mountProtocols } from './mount-protocols.ts';
+import { loggingOptions } from './observability/logging-options.ts';
+import { registerObservabilityRoutes } from './observability/observability-routes.ts';
+import { installRequestLog } from './observability/request-log.ts';
 import { principalOf } from './principal.ts';
 import { protocolServices } from './protocol-services.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
@@ -56,6 +59,7 @@ const ALLOWED_HEADERS = [
   'X-Stainless-Retry-Count',
   'X-Stainless-Timeout',
   'User-Agent',
+  'X-Request-Id',
 ];
 
 export interface RegisteredRoute {
@@ -83,11 +87,14 @@ export async function createApp(
 ): Promise<FastifyInstance> {
   const { config } = context;
   const access = accessOf(context);
+  const logging = loggingOptions(config);
   const options = {
-    logger:
-      config.logLevel === 'silent'
-        ? false
-        : { level: config.logLevel, serializers: { req: (request: FastifyRequest) => requestForLog(request) } },
+    ...logging,
+    // A logged request's URL never shows a `?apikey=` (auth.ts `withoutKeys`).
+    logger: logging.logger && {
+      ...logging.logger,
+      serializers: { req: (request: FastifyRequest) => requestForLog(request) },
+    },
     bodyLimit: config.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -111,6 +118,8 @@ export async function createApp(
     for (const method of [route.method].flat())
       routes.push({ method, url: route.url, auth: route.config?.auth !== false });
   });
+  // Before the password check, so that a refused request is logged and counted too.
+  installRequestLog(app, context);
 
   // Kobold clients send JSON with any content type (or none); an empty body means "no body".
   app.removeAllContentTypeParsers();
@@ -136,7 +145,7 @@ export async function createApp(
     origin: config.corsOrigins,
     methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD'],
     allowedHeaders: ALLOWED_HEADERS,
-    exposedHeaders: ['x-kindling-generation', 'retry-after', ...RATE_LIMIT_HEADERS],
+    exposedHeaders: ['x-kindling-generation', 'retry-after', 'x-request-id', ...RATE_LIMIT_HEADERS],
     optionsSuccessStatus: 200,
     strictPreflight: false,
   });
@@ -216,6 +225,7 @@ export async function createApp(
   const routePaths = mountProtocols(app, context, services, protocols);
   app.decorate('envelopeByPath', envelopeByPath(protocols, routePaths));
   registerKoboldWsRoute(app, context, services);
+  registerObservabilityRoutes(app, context);
   registerDocsRoutes(app, context);
   registerWebRoutes(app, context);
   return app;

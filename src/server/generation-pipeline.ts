@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { GenerationPlan } from '../core/protocol.ts';
 import { readerOutcome } from './generation-outcome.ts';
+import { noteServedGeneration } from './observability/served-generation.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
 import { lastEventId, streamGeneration } from './stream-generation.ts';
 import { submitOrResume } from './submit-or-resume.ts';
@@ -20,11 +21,16 @@ export async function serveGeneration(
   const { scheduler } = context;
   // The key's place in the fair queue, and a fresh reservation of its quota, for this one submission.
   const origin = { principal, protocol: plan.protocol, qos: accessOf(context).qosOf(reply.request, principal) };
+  const prompt = plan.request.memory ? `${plan.request.memory}${plan.request.prompt}` : plan.request.prompt;
   if ('stream' in plan) {
     const { stream } = plan;
+    const submittedAfter = Date.now();
     const target = stream.resumable
       ? await submitOrResume(scheduler, plan.request, lastEventId(reply.request.headers['last-event-id']), origin)
       : { generation: await scheduler.submit(plan.request, origin), afterId: 0 };
+    // A generation made before this request was submitted is an earlier request's: this one resumed it.
+    const resumed = target.generation.createdAt < submittedAfter;
+    noteServedGeneration(reply.request, { generation: target.generation, resumed, prompt });
     await streamGeneration(context, reply, target.generation, {
       afterId: target.afterId,
       encode: stream.encoder(target.generation, target.afterId),
@@ -34,6 +40,7 @@ export async function serveGeneration(
     return undefined;
   }
   const generation = await scheduler.submit(plan.request, origin);
+  noteServedGeneration(reply.request, { generation, resumed: false, prompt });
   const outcome = await readerOutcome(reply, generation);
   if (!outcome.ok) throw outcome.error;
   return plan.respond(outcome, generation);

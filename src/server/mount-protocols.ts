@@ -39,6 +39,7 @@ export function mountProtocols(
             ...(route.open ? { auth: false } : {}),
             ...(route.lenientBody ? { lenientBody: true } : {}),
             errorBody: protocol.errorBody,
+            protocol: protocol.name,
           },
           ...(route.maxBodyBytes ? { bodyLimit: Math.min(context.config.maxBodyBytes, route.maxBodyBytes) } : {}),
           handler: (request, reply) => handle(context, route, request, reply),

@@ -11,6 +11,8 @@ declare module 'fastify' {
     queryApiKey?: boolean;
     /** The envelope of the protocol whose route this is (mount-protocols.ts); else the path decides. */
     errorBody?: ErrorBody;
+    /** The protocol whose route this is (mount-protocols.ts), for logs and metrics. */
+    protocol?: string;
   }
   interface FastifyInstance {
     /** The envelope for a request on a path no protocol route owns (error-envelope.ts), set by createApp. */

@@ -64,6 +64,7 @@ const OPEN_ROUTES: Record<string, string> = {
   '/.well-known/serviceinfo': 'software name and version',
   '/props': 'context and slots; model_path protected-model, no chat template',
   '/': 'the web client (static)',
+  '/health': 'status ok or draining only (the slot figures need the key)',
 };
 
 describe('open routes of a --password server show an anonymous caller nothing of the model or of anyone’s activity', () => {
