@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'not_found'
   | 'unauthorized'
+  /** A valid key that may not do this (an admin-only route). */
+  | 'forbidden'
   | 'conflict'
   | 'rate_limited'
   | 'queue_full'
@@ -22,6 +24,7 @@ const STATUS: Record<ErrorCode, number> = {
   payload_too_large: 413,
   not_found: 404,
   unauthorized: 401,
+  forbidden: 403,
   conflict: 409,
   rate_limited: 429,
   queue_full: 503,

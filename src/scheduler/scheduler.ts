@@ -29,6 +29,18 @@ const PROTOCOL_NAMES: Record<string, string> = {
  * the free slot whose cached tokens share the longest prefix with its prompt (so a resent story only evaluates
  * its new tail); aborted queued requests are dropped without running.
  */
+/** A slot for the admin status route (slotStates). */
+export type SlotState =
+  | { id: number; state: 'idle' }
+  | {
+      id: number;
+      state: 'prompt' | 'generating';
+      principal: string;
+      promptTokens: number;
+      generatedTokens: number;
+      elapsedMs: number;
+    };
+
 export class Scheduler {
   readonly stats = new SchedulerStats();
   private readonly queue: FairQueue<Generation>;
@@ -58,6 +70,24 @@ export class Scheduler {
   get queueLength(): number {
     return this.queue.length;
   }
+  /** Each slot as it is now, for the admin status route: idle, or the generation it runs and how far it got. */
+  slotStates(now = Date.now()): SlotState[] {
+    return Array.from({ length: this.slotCount }, (_, id) => {
+      const generation = this.running.get(id);
+      if (!generation) return { id, state: 'idle' as const };
+      let generated = 0;
+      for (const { part } of generation.log.partsAfter(0)) if (part.type === 'text-delta') generated += part.tokens.length;
+      return {
+        id,
+        state: generated > 0 ? ('generating' as const) : ('prompt' as const),
+        principal: generation.origin.principal,
+        promptTokens: generation.promptTokens.length,
+        generatedTokens: generated,
+        elapsedMs: now - (generation.startedAt ?? now),
+      };
+    });
+  }
+
   get busySlots(): number {
     return this.running.size;
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isAnonymous } from '../auth.ts';
 import { accessOf, type ServerContext } from '../server-context.ts';
+import { registerSlotsRoute } from './slots-route.ts';
 
 /**
  * `GET /health` and `GET /metrics`, beside the protocols (no protocol's path prefix holds them, so no Kobold client
@@ -26,6 +27,7 @@ export function registerObservabilityRoutes(app: FastifyInstance, context: Serve
     const busy = scheduler.busySlots;
     return { status, slots_idle: scheduler.slotCount - busy, slots_processing: busy, queued: scheduler.queueLength };
   });
+  registerSlotsRoute(app, context);
   if (!metrics) return;
   metrics.watch(scheduler, context.engine, { version: context.version, model: context.engine.model.name });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
