@@ -76,7 +76,8 @@ export class Scheduler {
       const generation = this.running.get(id);
       if (!generation) return { id, state: 'idle' as const };
       let generated = 0;
-      for (const { part } of generation.log.partsAfter(0)) if (part.type === 'text-delta') generated += part.tokens.length;
+      for (const { part } of generation.log.partsAfter(0))
+        if (part.type === 'text-delta') generated += part.tokens.length;
       return {
         id,
         state: generated > 0 ? ('generating' as const) : ('prompt' as const),
