@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { brotliDecompressSync, createBrotliDecompress, createGunzip, gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, createBrotliDecompress, createGunzip, createInflate, gunzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import type { RunningServer } from '../../src/main.ts';
 import { withDeadline } from '../support/deadline.ts';
@@ -34,7 +34,14 @@ function open(baseUrl: string, path: string, body: unknown, headers: Record<stri
       let decoded = '';
       const waiters: Array<{ needle: string; resolve: () => void }> = [];
       const encoding = response.headers['content-encoding'];
-      const decoder = encoding === 'gzip' ? createGunzip() : encoding === 'br' ? createBrotliDecompress() : undefined;
+      const decoder =
+        encoding === 'gzip'
+          ? createGunzip()
+          : encoding === 'br'
+            ? createBrotliDecompress()
+            : encoding === 'deflate'
+              ? createInflate()
+              : undefined;
       const take = (piece: Buffer) => {
         decoded += piece.toString('utf8');
         for (const waiter of waiters.splice(0)) {
@@ -149,6 +156,54 @@ describe('compressed streams and bodies (real server, real model)', () => {
     await openai.done;
     assert.equal(openai.response.headers['content-encoding'], 'gzip');
     assert.match(openai.text(), /data: \[DONE\]\n\n$/);
+  });
+
+  test('OpenAI, Anthropic and Ollama streams carry the same text compressed as plain', async () => {
+    const cases = [
+      {
+        path: '/v1/completions',
+        body: { prompt: 'Once upon a time', max_tokens: 24, seed: 4, stream: true },
+        text: (raw: string) =>
+          raw
+            .split('\n')
+            .filter((l) => l.startsWith('data: {'))
+            .map((l) => JSON.parse(l.slice(6)).choices[0]?.text ?? '')
+            .join(''),
+      },
+      {
+        path: '/v1/messages',
+        body: { model: 'x', max_tokens: 24, stream: true, messages: [{ role: 'user', content: 'Hi' }], top_k: 1 },
+        text: (raw: string) =>
+          raw
+            .split('\n')
+            .filter((l) => l.startsWith('data: {'))
+            .map((l) => JSON.parse(l.slice(6)))
+            .filter((e) => e.type === 'content_block_delta')
+            .map((e) => e.delta.text)
+            .join(''),
+      },
+      {
+        path: '/api/generate',
+        body: { model: 'x', prompt: 'Once upon a time', raw: true, options: { num_predict: 24, seed: 4 } },
+        text: (raw: string) =>
+          raw
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).response ?? '')
+            .join(''),
+      },
+    ];
+    for (const { path, body, text } of cases) {
+      const plain = await open(server.url, path, body, {});
+      await withDeadline(plain.done, 60_000, `plain ${path}`);
+      for (const encoding of ['gzip', 'br', 'deflate']) {
+        const packed = await open(server.url, path, body, { 'accept-encoding': encoding });
+        await withDeadline(packed.done, 60_000, `${encoding} ${path}`);
+        assert.equal(packed.response.headers['content-encoding'], encoding, path);
+        assert.ok(text(plain.text()).length > 0, path);
+        assert.equal(text(packed.text()), text(plain.text()), `${encoding} ${path}`);
+      }
+    }
   });
 
   test('JSON over 1 KB is compressed for a client that asks; small JSON is not', async () => {
