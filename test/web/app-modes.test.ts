@@ -72,7 +72,8 @@ describe('web client: context and mode changes', { timeout: 120_000 }, () => {
     assert.equal(await page.locator('.turn').count(), 1, 'the story is one block');
     assert.equal(await page.locator('.turn.narration').count(), 1, 'shown as narration');
     assert.equal(await page.locator('.turn.narration .turn-head strong').textContent(), 'Story');
-    assert.equal(await page.locator('.turn.narration .turn-text').textContent(), story);
+    // A line break that ends the block is not rendered (the random model sometimes ends on one); every other is.
+    assert.equal((await page.locator('.turn.narration .turn-text').textContent())?.trimEnd(), story.trimEnd());
 
     await generate(page, 'Hello! Can you tell me a story?');
     assert.equal(await page.locator('.turn').count(), 3);
