@@ -34,10 +34,14 @@ export function chooseStreamEncoding(header: string | string[] | undefined): Str
  * window. SSE events repeat their framing (`id:`, `event: message`, the JSON keys) within a few hundred bytes,
  * so the small window loses little.
  */
-function compressor(encoding: StreamEncoding) {
-  if (encoding === 'gzip') return createGzip({ level: 6, windowBits: 12, memLevel: 5 });
-  if (encoding === 'deflate') return createDeflate({ level: 6, windowBits: 12, memLevel: 5 });
+export function streamCompressor(encoding: StreamEncoding) {
+  // Every write is compressed and flushed in one job of zlib's thread pool (the `flush` option), instead of a
+  // write and a flush, two jobs: 40-50 µs of CPU an event instead of 75-85 (bench/compress-cost.ts).
+  const flush = constants.Z_SYNC_FLUSH;
+  if (encoding === 'gzip') return createGzip({ level: 6, windowBits: 12, memLevel: 5, flush });
+  if (encoding === 'deflate') return createDeflate({ level: 6, windowBits: 12, memLevel: 5, flush });
   return createBrotliCompress({
+    flush: constants.BROTLI_OPERATION_FLUSH,
     params: {
       [constants.BROTLI_PARAM_QUALITY]: 4,
       [constants.BROTLI_PARAM_LGWIN]: 16,
@@ -57,17 +61,14 @@ export interface CompressedBody {
 
 /** The response's body through a compressor that flushes after every write, so compression adds no latency. */
 export function compressedBody(res: ServerResponse, encoding: StreamEncoding): CompressedBody {
-  const stream = compressor(encoding);
+  const stream = streamCompressor(encoding);
   stream.pipe(res);
   // A client that leaves mid-stream: the compressor is dropped with its buffers.
   res.once('close', () => stream.destroy());
-  const flushKind = encoding === 'br' ? constants.BROTLI_OPERATION_FLUSH : constants.Z_SYNC_FLUSH;
   return {
     write(text) {
       if (stream.destroyed) return true;
-      const roomLeft = stream.write(text);
-      stream.flush(flushKind);
-      return roomLeft;
+      return stream.write(text);
     },
     drainSource: stream,
     end() {
