@@ -72,6 +72,13 @@ export class FairQueue<T> {
     return this.entries.map((entry) => entry.item);
   }
 
+  /** Waiting items by their declared priority (metrics). */
+  byPriority(): Record<QueueQos['priority'], number> {
+    const counts = { interactive: 0, batch: 0 };
+    for (const entry of this.entries) counts[entry.priority]++;
+    return counts;
+  }
+
   queuedOf(principal: string): number {
     let n = 0;
     for (const entry of this.entries) if (entry.principal === principal) n++;

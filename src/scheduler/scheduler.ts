@@ -67,6 +67,9 @@ export class Scheduler {
     this.queue = new FairQueue(options.batchAgingMs ?? BATCH_AGING_MS);
   }
 
+  get queueByPriority(): Record<'interactive' | 'batch', number> {
+    return this.queue.byPriority();
+  }
   get queueLength(): number {
     return this.queue.length;
   }

@@ -81,12 +81,13 @@ describe('fair share and priority between API keys (one slot)', () => {
   });
 
   test('interactive goes before batch, and a batch request that waited past the aging limit goes first', async () => {
-    // A short one running, then six of ~400 ms: they outlast the 1 s aging limit twice over, and N0 cannot age
+    // A short one running, then six long ones: they outlast the 1 s aging limit twice over, and N0 cannot age
     // before the first of them started, even on a loaded machine.
     const first = await start(server, 'I0', 'flood', 60);
     const batch = await start(server, 'N0', 'nightly', 10);
     const chats: Started[] = [];
-    for (let i = 1; i < 7; i++) chats.push(await start(server, `I${i}`, i % 2 ? 'single' : 'flood', 250));
+    // 700 tokens each: on a quiet machine 250 took ~150 ms, and six of them ended before N0 could age.
+    for (let i = 1; i < 7; i++) chats.push(await start(server, `I${i}`, i % 2 ? 'single' : 'flood', 700));
     const order = await startOrder([first, batch, ...chats]);
     const at = order.indexOf('N0');
     assert.ok(at >= 2, `interactive work that came after it went first: ${order.join(' ')}`);

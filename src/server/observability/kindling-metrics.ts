@@ -5,10 +5,7 @@ import type { Scheduler } from '../../scheduler/scheduler.ts';
 import type { SchedulerObserver } from '../../scheduler/scheduler-observer.ts';
 import { keyNameOf } from './key-name.ts';
 
-/**
- * The priority label until API keys bring priorities: every request is `interactive` today. Kept as a label now
- * so that dashboards built on it keep working when `batch` appears.
- */
+/** A request without an API key's priority runs as `interactive` (fair-queue.ts DEFAULT_QOS). */
 const DEFAULT_PRIORITY = 'interactive';
 
 /** Buckets in seconds: a token every few ms on a GPU to a second on a slow CPU. */
@@ -104,7 +101,7 @@ export class KindlingMetrics implements SchedulerObserver {
       labelNames: ['priority'],
       registers,
       collect() {
-        this.set({ priority: DEFAULT_PRIORITY }, scheduler.queueLength);
+        for (const [priority, count] of Object.entries(scheduler.queueByPriority)) this.set({ priority }, count);
       },
     });
     new Gauge({
@@ -160,7 +157,7 @@ export class KindlingMetrics implements SchedulerObserver {
 
   started(generation: Generation): void {
     const waited = ((generation.startedAt ?? generation.createdAt) - generation.createdAt) / 1000;
-    this.queueWaitSeconds.observe({ priority: DEFAULT_PRIORITY }, waited);
+    this.queueWaitSeconds.observe({ priority: generation.origin.qos?.priority ?? DEFAULT_PRIORITY }, waited);
   }
 
   firstToken(_generation: Generation, seconds: number): void {
