@@ -21,16 +21,15 @@ export async function serveGeneration(
   const { scheduler } = context;
   // The key's place in the fair queue, and a fresh reservation of its quota, for this one submission.
   const origin = { principal, protocol: plan.protocol, qos: accessOf(context).qosOf(reply.request, principal) };
-  const prompt = plan.request.memory ? `${plan.request.memory}${plan.request.prompt}` : plan.request.prompt;
+  // Joined only if a log line asks for it (`--log-prompts`): a prompt may be megabytes.
+  const { memory, prompt: text } = plan.request;
+  const prompt = () => (memory ? `${memory}${text}` : text);
   if ('stream' in plan) {
     const { stream } = plan;
-    const submittedAfter = Date.now();
     const target = stream.resumable
       ? await submitOrResume(scheduler, plan.request, lastEventId(reply.request.headers['last-event-id']), origin)
-      : { generation: await scheduler.submit(plan.request, origin), afterId: 0 };
-    // A generation made before this request was submitted is an earlier request's: this one resumed it.
-    const resumed = target.generation.createdAt < submittedAfter;
-    noteServedGeneration(reply.request, { generation: target.generation, resumed, prompt });
+      : { generation: await scheduler.submit(plan.request, origin), afterId: 0, resumed: false };
+    noteServedGeneration(reply.request, { generation: target.generation, resumed: target.resumed, prompt });
     await streamGeneration(context, reply, target.generation, {
       afterId: target.afterId,
       encode: stream.encoder(target.generation, target.afterId),

@@ -7,6 +7,8 @@ import { lookupLimiter } from './lookup-rate-limit.ts';
 export interface StreamTarget {
   generation: Generation;
   afterId: number;
+  /** It reattached to a generation an earlier request started. */
+  resumed: boolean;
 }
 
 /**
@@ -28,15 +30,16 @@ export async function submitOrResume(
   if (request.key) {
     const existing = scheduler.find(origin.principal, request.key);
     if (existing && existing.origin.protocol === origin.protocol) {
-      if (lastEventId !== undefined) return { generation: existing, afterId: resumePoint(existing, lastEventId) };
+      if (lastEventId !== undefined)
+        return { generation: existing, afterId: resumePoint(existing, lastEventId), resumed: true };
       const sameRequest = existing.fingerprint === requestFingerprint(request);
       if (sameRequest && (existing.status !== 'done' || !existing.endDelivered))
-        return { generation: existing, afterId: 0 };
+        return { generation: existing, afterId: 0, resumed: true };
     } else if (lastEventId !== undefined) {
       lookupLimiter(scheduler).miss(origin.principal);
     }
   }
-  return { generation: await scheduler.submit(request, origin), afterId: 0 };
+  return { generation: await scheduler.submit(request, origin), afterId: 0, resumed: false };
 }
 
 /**

@@ -59,7 +59,7 @@ export function installRequestLog(app: FastifyInstance, context: ServerContext):
         const level = line.failure === 'engine' || line.failure === 'internal' ? 'error' : 'info';
         if (LEVELS[level] < threshold) return;
         if (config.logPrompts) {
-          const prompt = servedGenerationOf(request)?.prompt;
+          const prompt = servedGenerationOf(request)?.prompt();
           if (prompt !== undefined) Object.assign(line, promptFields(prompt));
         }
         if (level === 'error') request.log.error({ ...line, err: failed }, 'request');

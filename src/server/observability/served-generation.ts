@@ -7,7 +7,7 @@ export interface ServedGeneration {
   /** The request reattached to a generation an earlier request started (Last-Event-ID, a keyed re-send). */
   resumed: boolean;
   /** The decoded prompt text (memory first, as the context holds it); logged only with `--log-prompts`. */
-  prompt: string;
+  prompt: () => string;
 }
 
 const served = new WeakMap<FastifyRequest, ServedGeneration>();
