@@ -34,7 +34,7 @@ export function loadBatchStep(build: Partial<Pick<NativeBuild, 'compiler' | 'cac
     const compiler = build.compiler ?? process.env.CXX ?? 'c++';
     const library = compiledLibrary({
       sources: SOURCES,
-      headers: [join(NATIVE, 'batch-step.h')],
+      headers: [join(NATIVE, 'batch-step.h'), join(NATIVE, 'llama-batch.h')],
       compiler,
       flags: FLAGS,
       cacheDirs: build.cacheDirs,

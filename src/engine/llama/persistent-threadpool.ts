@@ -26,6 +26,7 @@ function load(): PersistentThreadpool {
   try {
     const library = compiledLibrary({
       sources: [SOURCE],
+      headers: [join(import.meta.dirname, 'native', 'llama-batch.h')],
       compiler: process.env.CC ?? 'cc',
       flags: ['-O2', '-shared', '-fPIC'],
     });

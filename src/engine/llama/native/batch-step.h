@@ -7,17 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "llama-batch.h"
+
 struct llama_context;
 
-struct llama_batch {
-  int32_t n_tokens;
-  int32_t *token;
-  float *embd;
-  int32_t *pos;
-  int32_t *n_seq_id;
-  int32_t **seq_id;
-  int8_t *logits;
-};
 
 struct llama_token_data {
   int32_t id;

@@ -26,20 +26,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "llama-batch.h"
+
 struct llama_context;
 struct ggml_threadpool;
 typedef void *ggml_backend_dev_t;
 typedef void *ggml_backend_reg_t;
 
-struct llama_batch {
-  int32_t n_tokens;
-  int32_t *token;
-  float *embd;
-  int32_t *pos;
-  int32_t *n_seq_id;
-  int32_t **seq_id;
-  int8_t *logits;
-};
 
 #define GGML_MAX_N_THREADS 512
 struct ggml_threadpool_params {
