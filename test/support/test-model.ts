@@ -22,7 +22,13 @@ export function testModelPath(type: GgmlTypeName = 'F16', options: RandomLlamaOp
 
 /** A larger random model (~2 ms per token on one thread) for tests that need a generation to still be running. */
 export function slowTestModelPath(): string {
-  return testModelPath('F16', {
-    hparams: { embeddingLength: 256, blockCount: 4, feedForwardLength: 1024, headCount: 4, headCountKv: 4 },
-  });
+  return testModelPath('F16', { hparams: SLOW_MODEL_HPARAMS });
 }
+
+export const SLOW_MODEL_HPARAMS = {
+  embeddingLength: 256,
+  blockCount: 4,
+  feedForwardLength: 1024,
+  headCount: 4,
+  headCountKv: 4,
+} as const;

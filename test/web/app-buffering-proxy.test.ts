@@ -4,7 +4,7 @@ import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../../src/main.ts';
 import { type BufferingProxy, startBufferingProxy } from '../support/buffering-proxy.ts';
 import { withDeadline } from '../support/deadline.ts';
-import { slowTestModelPath } from '../support/test-model.ts';
+import { SLOW_MODEL_HPARAMS, testModelPath } from '../support/test-model.ts';
 import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 import { launchBrowser, outputText, watchErrors } from './support/browser.ts';
 import { ensureWebBuild } from './support/web-build.ts';
@@ -20,7 +20,9 @@ let browser: Browser;
 describe('web app through a buffering proxy', { timeout: 240_000 }, () => {
   before(async () => {
     await ensureWebBuild();
-    server = await startTestServer({ modelPath: slowTestModelPath(), contextSize: 4096, heartbeatMs: 300 });
+    // The slow model with a 4k training context, so that a reply can run for several seconds of polls.
+    const modelPath = testModelPath('F16', { hparams: { ...SLOW_MODEL_HPARAMS, contextLength: 4096 } });
+    server = await startTestServer({ modelPath, contextSize: 4096, heartbeatMs: 300 });
     proxy = await startBufferingProxy({ target: server.url });
     browser = await launchBrowser();
   });
@@ -46,7 +48,9 @@ describe('web app through a buffering proxy', { timeout: 240_000 }, () => {
     await page.goto(proxy.url);
     await page.getByTestId('status').filter({ hasText: 'ctx' }).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Settings' }).click();
-    await page.getByTestId('max-length').fill('1500');
+    // Long enough (seconds on a fast machine) for several 500 ms polls to land while the server generates.
+    await page.getByTestId('context-size').fill('4096');
+    await page.getByTestId('max-length').fill('2000');
     await page.getByRole('button', { name: 'Connect' }).first().click();
     await page.getByTestId('prompt').fill('Once upon a time');
     await page.getByTestId('generate').click();
