@@ -3,6 +3,7 @@ import { checkModelFile } from './config/model-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
 import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
+import { RedisLink } from './fleet/redis-link.ts';
 import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { AccessControl } from './server/access/access-control.ts';
@@ -36,6 +37,8 @@ export async function startServer(
   // Before the model loads: a bad key file is one line now, not after a minute of loading.
   const access = new AccessControl(config);
   await assertCanListen(config.host, config.port);
+  // Before the model loads too: a fleet node that cannot reach its Redis says so at once.
+  const redis = config.redisUrl ? await RedisLink.connect({ url: config.redisUrl }) : undefined;
   const engine = await LlamaEngine.load({
     modelPath: config.modelPath,
     contextSize: config.contextSize,
@@ -65,14 +68,21 @@ export async function startServer(
     ...(metrics ? { metrics } : {}),
     jsonSchemaToGrammar: (schema) => engine.jsonSchemaToGrammar(schema),
     access,
+    ...(redis ? { redis } : {}),
   };
   const app = await createApp(context, protocols);
+  redis?.watch((state, detail) =>
+    state === 'ready'
+      ? app.log.info({ redis: detail }, 'fleet: Redis reachable')
+      : app.log.warn({ redis: detail }, 'fleet: Redis unreachable; reconnecting'),
+  );
   const closeConnections = connectionCloser(app.server);
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close().catch(() => {});
     await engine.dispose();
+    await redis?.close();
     throw describeListenError(error, config.host, config.port) ?? error;
   }
   const address = app.server.address();
@@ -92,6 +102,7 @@ export async function startServer(
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_MS).unref())]);
     closeConnections();
     await closed;
+    await redis?.close();
     if (scheduler.busySlots === 0) await engine.dispose();
     else app.log.warn('shutdown: a decode did not stop in time; the model is left to the process exit');
   };

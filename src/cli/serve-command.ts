@@ -40,6 +40,7 @@ interface ServeFlags {
   gpulayers: number | 'auto';
   password?: string;
   apiKeys?: string;
+  redis?: string;
   ratelimit: number;
   batchAging: number;
   parallel: number | 'auto';
@@ -205,6 +206,14 @@ export function registerServeCommand(
     )
     .option('--log-prompts', 'put the prompt text in request log lines (never done without this flag)')
     .option('--no-metrics', 'no Prometheus /metrics endpoint (and none of the per-token figures behind it)')
+    .addOption(
+      new Option(
+        '--redis <url>',
+        'join a fleet of nodes sharing generations and a queue through this Redis (redis://host:port[/db]; see docs/fleet.md)',
+      )
+        .env('KINDLING_REDIS_URL')
+        .argParser(redisUrl),
+    )
     .option('--tls-cert <file>', 'serve HTTPS with HTTP/2 (and HTTP/1.1): the certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', "the certificate's private key (PEM); needs --tls-cert")
     .option('--quiet', 'log warnings and errors only')
@@ -251,6 +260,7 @@ export function registerServeCommand(
           batchAgingMs: flags.batchAging * 1000,
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.apiKeys ? { apiKeysPath: flags.apiKeys } : {}),
+          ...(flags.redis ? { redisUrl: flags.redis } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
           ...tlsFlags(flags),
         };
@@ -261,6 +271,21 @@ export function registerServeCommand(
         });
       },
     );
+}
+
+/** `--redis`: a redis:// or rediss:// URL, checked here so a typo is one line at start, not a reconnect loop. */
+function redisUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL: give redis://host:port[/db].`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new InvalidArgumentError(
+      `"${value}" is not a Redis URL: give redis://host:port[/db] (or rediss:// for TLS).`,
+    );
+  return value;
 }
 
 /** `--tls-cert` and `--tls-key` come together or not at all. */

@@ -65,6 +65,11 @@ export interface ServerConfig {
   compress: boolean;
   /** How long an idle keep-alive connection is kept open for the client's next request. */
   keepAliveMs: number;
+  /**
+   * `--redis` / `KINDLING_REDIS_URL`: this node joins a fleet that shares generations, aborts and a queue through
+   * this Redis. Absent: everything stays in this process, and no Redis is touched.
+   */
+  redisUrl?: string;
   /** HTTPS with HTTP/2 (and HTTP/1.1) from a certificate and its key (`--tls-cert`, `--tls-key`). */
   tls?: { certPath: string; keyPath: string };
 }

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'queue_full'
   /** The server is draining for shutdown: nothing new is admitted, and work cut at the grace's end fails. */
   | 'shutting_down'
+  /** A service the server needs is unreachable (a fleet's Redis): retry later, the message names it. */
+  | 'unavailable'
   | 'timeout'
   | 'not_supported'
   | 'model_error'
@@ -29,6 +31,7 @@ const STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   queue_full: 503,
   shutting_down: 503,
+  unavailable: 503,
   timeout: 504,
   not_supported: 400,
   model_error: 500,

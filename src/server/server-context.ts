@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../config/server-config.ts';
 import type { Engine } from '../engine/engine.ts';
+import type { RedisLink } from '../fleet/redis-link.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { AccessControl } from './access/access-control.ts';
 import type { KindlingMetrics } from './observability/kindling-metrics.ts';
@@ -19,6 +20,8 @@ export interface ServerContext {
    * the start at once; a context built without one (tests) gets one from its config on first use.
    */
   access?: AccessControl;
+  /** The fleet's Redis (`--redis`); absent on a single node, where nothing leaves the process. */
+  redis?: RedisLink;
 }
 
 /** The context's access control, built from its config if it came without one. */

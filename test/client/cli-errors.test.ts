@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // The SDK commands alone start in a fraction of the full CLI's time; `serve` needs the real entry.
@@ -49,14 +50,6 @@ function listen(server: Server): Promise<number> {
       resolve(typeof address === 'object' && address ? address.port : 0);
     });
   });
-}
-
-/** A port that was just free: nothing listens there. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 test('generate with no server says so at once and how to start one', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import {
   AbortedError,
@@ -13,6 +12,7 @@ import {
 } from '../../src/client/index.ts';
 import { within } from '../support/deadline.ts';
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
+import { freePort } from '../support/free-port.ts';
 
 test('503 with retry-after-ms is retried after the server-given delay, then succeeds', async (t) => {
   const fake = await startFakeKobold({
@@ -75,16 +75,6 @@ test('retries stop after maxRetries consecutive failures with the last error', a
   );
   assert.equal(fake.requests.filter((r) => r.path === '/api/extra/generate/stream').length, 3);
 });
-
-/** A port that was just free: nothing listens there. */
-function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 test('a refused first connect fails at once with ConnectionRefusedError: no server runs there', async () => {
   const port = await freePort();

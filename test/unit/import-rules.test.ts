@@ -58,6 +58,20 @@ const RULES: ImportRule[] = [
     reason: 'token text, stop strings and the generation log work on tokens and parts, for any engine and protocol',
   },
   {
+    name: 'the fleet imports only core, stream, scheduler and fleet',
+    files: ['src/fleet/'],
+    onlyRepo: ['src/core/', 'src/stream/', 'src/scheduler/', 'src/fleet/'],
+    reason:
+      "the fleet shares one node's generations, queue and membership through Redis; the server asks it, never the other way",
+  },
+  {
+    name: 'the Redis client only in src/fleet',
+    files: ['src/', 'web/', 'bin/'],
+    except: ['src/fleet/'],
+    forbid: ['package:@redis/client'],
+    reason: 'one folder speaks to Redis, so a single node never loads it and a client update is checked in one place',
+  },
+  {
     name: 'the config imports only core, gguf, engine and the scheduler defaults',
     files: ['src/config/'],
     onlyRepo: ['src/core/', 'src/gguf/', 'src/engine/', 'src/config/', 'src/scheduler/scheduler-options.ts'],

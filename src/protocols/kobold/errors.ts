@@ -12,6 +12,7 @@ function koboldErrorType(error: KindlingError): string {
   switch (error.code) {
     case 'queue_full':
     case 'shutting_down':
+    case 'unavailable':
       return 'service_unavailable';
     case 'unauthorized':
       return 'unauthorized';
