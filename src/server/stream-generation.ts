@@ -76,7 +76,7 @@ export async function streamGeneration(
         if (!stream.closed.aborted) generation.endDelivered = true;
         continue;
       }
-      pacer.sent(stream.backlogBytes, waited);
+      pacer.sent(stream.multiplexed ? await stream.multiplexedBacklogBytes() : stream.backlogBytes, waited);
       const wait = pacer.delay();
       if (wait > 0) await pause(wait, stream.closed);
     }

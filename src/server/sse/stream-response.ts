@@ -98,9 +98,27 @@ export class StreamResponse {
     return true;
   }
 
+  /**
+   * An HTTP/2 stream: its writes leave on the session's next send cycle, never at once, and its socket is
+   * shared with every other stream of the connection.
+   */
+  get multiplexed(): boolean {
+    return 'stream' in this.res;
+  }
+
   /** Bytes written but still held by Node for the socket (the kernel's buffer is full: the reader is behind). */
   get backlogBytes(): number {
     return (this.res.socket?.writableLength ?? 0) + this.res.writableLength;
+  }
+
+  /**
+   * The backlog of an HTTP/2 stream once the session had its turn to send: straight after a write every HTTP/2
+   * stream would look behind, and the pacer would slow a reader that keeps up. Only this stream's own bytes
+   * count (those flow control holds back for it), not its busy neighbours' on the shared socket.
+   */
+  async multiplexedBacklogBytes(): Promise<number> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.res.writableLength;
   }
 
   end(): void {
