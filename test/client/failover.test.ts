@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import {
   ConnectionRefusedError,
@@ -138,16 +140,24 @@ test('several base URLs against the real server', async (t) => {
     assert.ok(run.textBeforeReconnect.length < run.result.text.length, 'the cut came after the last token');
   });
 
-  await t.test('an HTTP error answer does not fail over', async () => {
-    const second = await deadUrl();
-    // A bad sampler value is refused with 400 by the first (live) URL; a hop would meet the refusing second URL.
-    const client = createClient('kobold', { baseUrl: [server.url, second], retry: RETRY });
-    const error = await client.stream({ prompt: 'x', extra: { temperature: 'hot' } }).result.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  await t.test('a node answering 503 (shutting down) is left for the next URL', async (t) => {
+    const closing = await statusServer(503, { detail: { msg: 'server shutting down', type: 'service_unavailable' } });
+    t.after(() => closing.close());
+    const client = createClient('kobold', { baseUrl: [closing.url, server.url], retry: RETRY });
+    const run = await readChecked(client.stream({ prompt: 'Once', seed: 9, maxTokens: 20, genkey: 'FO-503' }));
+    assert.equal(closing.hits(), 1);
+    assert.equal(run.reconnects, 1);
+    assert.equal(run.result.text, await generatedText(server.url, 'FO-503'));
+  });
+
+  await t.test('a 500 is retried on the same URL, not failed over', async (t) => {
+    const broken = await statusServer(500, { detail: { msg: 'model error', type: 'model_error' } });
+    t.after(() => broken.close());
+    const client = createClient('kobold', { baseUrl: [broken.url, server.url], retry: { ...RETRY, maxRetries: 2 } });
+    const error = await client.stream({ prompt: 'x', maxTokens: 5 }).result.catch((e: unknown) => e);
     assert.ok(error instanceof HttpStatusError, String(error));
-    assert.equal(error.status, 400);
+    assert.equal(error.status, 500);
+    assert.equal(broken.hits(), 3, 'the first try and two retries, all on URL 1');
   });
 });
 
@@ -184,3 +194,19 @@ test('one base URL behaves as before: refused at once, origin named', async () =
   assert.equal(error.origin, url);
   assert.deepEqual(error.origins, [url]);
 });
+
+/** A node that answers every request with `status` and `body`. */
+async function statusServer(status: number, body: unknown) {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits += 1;
+    req.resume();
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits: () => hits,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
