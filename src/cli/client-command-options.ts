@@ -27,11 +27,13 @@ const DEFAULT_URLS: string[] = [DEFAULT_SERVER_URL];
 
 export function addClientOptions(command: Command): Command {
   return command
-    .option(
-      '--url <url>',
-      'server URL; several (comma-separated or repeated) fail over to the next on a connection error',
-      collectUrls,
-      DEFAULT_URLS,
+    .addOption(
+      new Option(
+        '--url <url>',
+        'server URL; several (comma-separated or repeated) fail over to the next on a connection error',
+      )
+        .default(DEFAULT_URLS, DEFAULT_SERVER_URL)
+        .argParser(collectUrls),
     )
     .addOption(new Option('--api <api>', 'wire protocol of the server').choices(API_KINDS).default('kobold'))
     .option('--model <name>', 'model name (needed by OpenAI-compatible, Anthropic and Ollama servers)')
