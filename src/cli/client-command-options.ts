@@ -10,7 +10,8 @@ import {
 
 /** Flags shared by the commands that talk to a server (`generate`, `chat`), parsed by commander. */
 export interface ClientFlags {
-  url: string;
+  /** One or more base URLs (several fail over, see `ClientOptions.baseUrl`). */
+  url: string[];
   api: ApiKind;
   model?: string;
   key?: string;
@@ -22,10 +23,18 @@ export interface ClientFlags {
 }
 
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:5001';
+const DEFAULT_URLS: string[] = [DEFAULT_SERVER_URL];
 
 export function addClientOptions(command: Command): Command {
   return command
-    .option('--url <url>', 'server URL', DEFAULT_SERVER_URL)
+    .addOption(
+      new Option(
+        '--url <url>',
+        'server URL; several (comma-separated or repeated) fail over to the next on a connection error',
+      )
+        .default(DEFAULT_URLS, DEFAULT_SERVER_URL)
+        .argParser(collectUrls),
+    )
     .addOption(new Option('--api <api>', 'wire protocol of the server').choices(API_KINDS).default('kobold'))
     .option('--model <name>', 'model name (needed by OpenAI-compatible, Anthropic and Ollama servers)')
     .addOption(new Option('--key <key>', 'API key').env('KINDLING_API_KEY'))
@@ -38,7 +47,7 @@ export function addClientOptions(command: Command): Command {
 
 export function clientFromFlags(flags: ClientFlags): TextClient {
   return createClient(flags.api, {
-    baseUrl: flags.url,
+    baseUrl: flags.url.length === 1 ? (flags.url[0] as string) : flags.url,
     ...(flags.key ? { apiKey: flags.key } : {}),
     ...(flags.model ? { model: flags.model } : {}),
   });
@@ -63,7 +72,7 @@ export function exitAfterFlush(code: number): void {
 export function errorLine(error: unknown): string {
   if (error instanceof ConnectionRefusedError) {
     // Refused on this machine is almost always "the server is not started yet"; elsewhere it may be any server.
-    return isLoopback(error.origin)
+    return error.origins.every(isLoopback)
       ? `kindling: no Kindling server at ${error.origin} — start one with \`npx kindling serve\` (or pass --url)\n`
       : `kindling: no server at ${error.origin} (connection refused): is it running, and is --url right?\n`;
   }
@@ -78,6 +87,19 @@ function isLoopback(origin: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `--url a,b --url c` is `[a, b, c]`. The default is dropped by the first `--url` given: commander passes it
+ * as `previous` until then, and the same array object tells it apart from URLs the user gave.
+ */
+function collectUrls(value: string, previous: string[]): string[] {
+  const urls = value
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (urls.length === 0) throw new InvalidArgumentError('no URL given');
+  return previous === DEFAULT_URLS ? urls : [...previous, ...urls];
 }
 
 function integer(value: string): number {

@@ -1,13 +1,18 @@
 import { ProtocolError } from './client-errors.ts';
 import type { ApiKind, ClientOptions } from './client-types.ts';
+import { Endpoints } from './endpoints.ts';
 import { resolveRetryPolicy } from './retry-policy.ts';
 import type { DriverConfig } from './stream-driver.ts';
 
 /** Options with defaults applied, shared by every provider client. */
 export interface ClientConfig extends DriverConfig {
   api: ApiKind;
-  /** Normalised root: Kobold `http://host:port`, OpenAI/Anthropic `…/v1`, Ollama `http://host:port`. */
-  baseUrl: string;
+  /**
+   * Normalised root of the URL in use now: Kobold `http://host:port`, OpenAI/Anthropic `…/v1`, Ollama
+   * `http://host:port`. Read it for every request: with several base URLs it changes on failover.
+   */
+  readonly baseUrl: string;
+  endpoints: Endpoints;
   options: ClientOptions;
   headers: Record<string, string>;
 }
@@ -17,9 +22,14 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 45_000;
 export function resolveClientConfig(api: ApiKind, options: ClientOptions): ClientConfig {
   const fetchFn = options.fetch ?? globalThis.fetch?.bind(globalThis);
   if (!fetchFn) throw new ProtocolError('no fetch implementation available; pass options.fetch');
+  const raw = typeof options.baseUrl === 'string' ? [options.baseUrl] : options.baseUrl;
+  const endpoints = new Endpoints(raw.map((url) => normalizeBaseUrl(api, url)));
   return {
     api,
-    baseUrl: normalizeBaseUrl(api, options.baseUrl),
+    get baseUrl() {
+      return endpoints.current;
+    },
+    endpoints,
     options,
     headers: { ...options.headers },
     fetch: fetchFn,

@@ -40,11 +40,14 @@ export class NetworkError extends KindlingClientError {
  * reached the server keeps reconnecting through it, since a restarting server refuses for a moment.
  */
 export class ConnectionRefusedError extends NetworkError {
-  /** The origin that refused, e.g. `http://127.0.0.1:5001`. */
+  /** The origin that refused, e.g. `http://127.0.0.1:5001`; with several base URLs, all of them, comma-separated. */
   readonly origin: string;
-  constructor(origin: string, cause?: unknown) {
+  /** Each origin that refused (one unless the client has several base URLs and all of them refused). */
+  readonly origins: readonly string[];
+  constructor(origin: string, cause?: unknown, origins: readonly string[] = [origin]) {
     super(`connection refused: nothing is listening at ${origin}`, cause);
     this.origin = origin;
+    this.origins = origins;
   }
 }
 

@@ -33,8 +33,14 @@ export interface ClientOptions {
    * Server root, e.g. `http://127.0.0.1:5001`, `https://openrouter.ai/api/v1`, `https://api.anthropic.com`,
    * `http://127.0.0.1:11434`. A trailing `/`, and for Kobold a trailing `/api` or `/api/v1`, are removed;
    * OpenAI and Anthropic roots without a `/vN` suffix get `/v1`.
+   *
+   * Several URLs (nodes of a fleet) fail over: on a connection error (refused, reset, DNS, a dropped stream)
+   * or a 503, the client moves to the next URL, round-robin, and resumes a stream there as it would on the
+   * same URL (Kobold: same genkey and `Last-Event-ID`). The first hop to each other URL is immediate; once
+   * every URL has failed, the usual backoff applies. A stream refused by every URL before any answer ends
+   * with `ConnectionRefusedError` naming them all.
    */
-  baseUrl: string;
+  baseUrl: string | readonly string[];
   /** Sent as `Authorization: Bearer` (Anthropic: `x-api-key`). Omit for local servers without a key. */
   apiKey?: string | undefined;
   /** Default model for providers that need one (OpenAI-compatible, Anthropic, Ollama). */

@@ -10,6 +10,7 @@ import type {
   TextRequest,
   TextStream,
 } from './client-types.ts';
+import { isFailoverError, refusedByAll, requestJsonWithFailover } from './endpoints.ts';
 import { requestJson, toClientError } from './http-request.ts';
 import { recoverFromCheck } from './kobold-check-recovery.ts';
 import { pollGeneration, type SyncGenerate } from './kobold-poll.ts';
@@ -122,29 +123,43 @@ export class KoboldClient implements TextClient {
     const controller = new LinkedAbortController(options?.signal);
     const signal = controller.signal;
     const body = toKoboldBody(request, genkey);
+    const endpoints = this.#config.endpoints;
+    const hops = endpoints.size - 1;
+    const refused = new Map<string, ConnectionRefusedError>();
     let failures = 0;
     try {
       for (;;) {
+        const url = endpoints.current;
         try {
           const response = await requestJson(
             this.#config.fetch,
-            { method: 'POST', url: `${this.#config.baseUrl}/api/v1/generate`, headers: this.headers(), body },
+            { method: 'POST', url: `${url}/api/v1/generate`, headers: this.headers(), body },
             signal,
           );
           return readSyncResult(response);
         } catch (caught) {
           const error = toClientError(caught, signal);
           if (error instanceof AbortedError || !error.retryable) throw error;
-          // Refused on the first try: no server runs there. Later, a restarting server may refuse for a moment.
-          if (error instanceof ConnectionRefusedError && failures === 0) throw error;
-          if (++failures > this.#config.retry.maxRetries) throw error;
-          // A cut connection or a 409 (key still running) means the generation may be alive server-side.
-          if (error instanceof NetworkError || (error instanceof HttpStatusError && error.status === 409)) {
+          const failover = hops > 0 && isFailoverError(error);
+          // Refused before any answer: no server runs there (with several URLs: at any of them). Later, a
+          // restarting server may refuse for a moment.
+          if (error instanceof ConnectionRefusedError && failures === refused.size) {
+            refused.set(url, error);
+            if (!failover || refused.size > hops) throw refusedByAll([...refused.values()]);
+          }
+          if (failover) endpoints.failed(url);
+          if (++failures > this.#config.retry.maxRetries + (failover ? hops : 0)) throw error;
+          // A cut connection or a 409 (key still running) means the generation may be alive server-side; a
+          // refused one never reached a server.
+          const cut = error instanceof NetworkError && !(error instanceof ConnectionRefusedError);
+          if (cut || (error instanceof HttpStatusError && error.status === 409)) {
             const recovered = await recoverFromCheck(this.#config, genkey, '', signal, () => {});
             if (recovered) return { text: recovered.text, stopReason: recovered.stopReason };
           }
           const hint = error instanceof HttpStatusError ? error.retryAfterMs : undefined;
-          await sleep(backoffDelay(failures, this.#config.retry, hint), signal);
+          const delay =
+            failover && failures <= hops ? 0 : backoffDelay(failures - (failover ? hops : 0), this.#config.retry, hint);
+          await sleep(delay, signal);
         }
       }
     } catch (caught) {
@@ -222,9 +237,10 @@ export class KoboldClient implements TextClient {
   async #getJson(path: string, signal?: AbortSignal): Promise<unknown> {
     const controller = new LinkedAbortController(signal);
     try {
-      return await requestJson(
+      return await requestJsonWithFailover(
         this.#config.fetch,
-        { method: 'GET', url: `${this.#config.baseUrl}${path}`, headers: this.headers() },
+        this.#config.endpoints,
+        () => ({ method: 'GET', url: `${this.#config.baseUrl}${path}`, headers: this.headers() }),
         controller.signal,
       );
     } finally {
@@ -235,9 +251,10 @@ export class KoboldClient implements TextClient {
   async #postJson(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
     const controller = new LinkedAbortController(signal);
     try {
-      return await requestJson(
+      return await requestJsonWithFailover(
         this.#config.fetch,
-        { method: 'POST', url: `${this.#config.baseUrl}${path}`, headers: this.headers(), body },
+        this.#config.endpoints,
+        () => ({ method: 'POST', url: `${this.#config.baseUrl}${path}`, headers: this.headers(), body }),
         controller.signal,
       );
     } finally {

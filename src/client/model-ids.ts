@@ -1,7 +1,7 @@
 import type { ClientConfig } from './client-config.ts';
 import { ProtocolError } from './client-errors.ts';
 import type { StreamCallOptions } from './client-types.ts';
-import { requestJson } from './http-request.ts';
+import { requestJsonWithFailover } from './endpoints.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
 import { isRecord } from './provider-error-body.ts';
 
@@ -13,9 +13,10 @@ export async function fetchModelIds(
 ): Promise<string[]> {
   const controller = new LinkedAbortController(options?.signal);
   try {
-    const body = await requestJson(
+    const body = await requestJsonWithFailover(
       config.fetch,
-      { method: 'GET', url: `${config.baseUrl}/models`, headers },
+      config.endpoints,
+      () => ({ method: 'GET', url: `${config.baseUrl}/models`, headers }),
       controller.signal,
     );
     const data = isRecord(body) ? body['data'] : undefined;

@@ -2,7 +2,7 @@ import { type ClientConfig, definedFields } from './client-config.ts';
 import { ProtocolError, ProviderStreamError } from './client-errors.ts';
 import type { GenerationResult, StreamCallOptions, TextClient, TextRequest, TextStream } from './client-types.ts';
 import { collectStream } from './collect-stream.ts';
-import { requestJson } from './http-request.ts';
+import { requestJsonWithFailover } from './endpoints.ts';
 import { LinkedAbortController } from './linked-abort-controller.ts';
 import type { ProviderAdapter, StreamSink } from './provider-adapter.ts';
 import { isRecord } from './provider-error-body.ts';
@@ -30,9 +30,10 @@ export class OllamaClient implements TextClient {
   async listModels(options?: StreamCallOptions): Promise<string[]> {
     const controller = new LinkedAbortController(options?.signal);
     try {
-      const body = await requestJson(
+      const body = await requestJsonWithFailover(
         this.#config.fetch,
-        { method: 'GET', url: `${this.#config.baseUrl}/api/tags`, headers: ollamaHeaders(this.#config) },
+        this.#config.endpoints,
+        () => ({ method: 'GET', url: `${this.#config.baseUrl}/api/tags`, headers: ollamaHeaders(this.#config) }),
         controller.signal,
       );
       const models = isRecord(body) ? body['models'] : undefined;

@@ -8,6 +8,7 @@ import {
   ProtocolError,
 } from './client-errors.ts';
 import type { GenerationResult, StreamEvent, Usage } from './client-types.ts';
+import { type Endpoints, isFailoverError, refusedByAll } from './endpoints.ts';
 import { HeartbeatTimer } from './heartbeat-timer.ts';
 import { HeldBackWatch } from './held-back-watch.ts';
 import { sendRequest, toClientError } from './http-request.ts';
@@ -27,6 +28,8 @@ export interface DriverConfig {
    * minutes while a prompt is processed, and treating that as a fault would restart working generations.
    */
   heartbeatAlways: boolean;
+  /** Several base URLs: a failed attempt moves to the next one (`endpoints.ts`). */
+  endpoints?: Endpoints;
 }
 
 /** How long an abort notification (Kobold `/api/extra/abort`) may delay the AbortedError. */
@@ -134,6 +137,9 @@ export async function* driveStream(
 
   let failures = 0;
   let completed = false;
+  const urls = config.endpoints?.size ?? 1;
+  const hops = urls - 1;
+  const refused = new Map<string, ConnectionRefusedError>();
 
   /**
    * The stream was found held back by a proxy: the rest of this generation comes from the server's own record
@@ -207,6 +213,7 @@ export async function* driveStream(
       });
       let error: KindlingClientError | undefined;
       progressed = false;
+      const attemptUrl = config.endpoints?.current ?? '';
       try {
         if (heartbeatExpected()) heartbeat.start();
         requestSent = true;
@@ -271,7 +278,14 @@ export async function* driveStream(
       if (heldBack !== undefined && !signal.aborted) return yield* continueByPolling(heldBack);
 
       if (error instanceof AbortedError || !error.retryable) throw withPartial(error);
-      if (error instanceof ConnectionRefusedError && !reachedServer) throw withPartial(error);
+      const failover = urls > 1 && isFailoverError(error);
+      if (error instanceof ConnectionRefusedError && !reachedServer) {
+        // Refused before any node answered: no server runs there. With several URLs, only once all refused.
+        refused.set(attemptUrl, error);
+        if (!failover || refused.size >= urls) throw withPartial(refusedByAll([...refused.values()]));
+      }
+      // Before canResume and recover, which ask the server: they ask the node the stream continues on.
+      if (failover) config.endpoints?.failed(attemptUrl);
       if (adapter.acceptsEndWithoutFinish?.(state, sink)) {
         // Cut after the provider had already said how the generation ended (an OpenAI finish_reason before
         // the usage chunk and [DONE]): the text is complete, only trailing metadata was lost.
@@ -284,7 +298,7 @@ export async function* driveStream(
       }
       if (progressed) failures = 0;
       failures += 1;
-      if (failures > config.retry.maxRetries) throw withPartial(error);
+      if (failures > config.retry.maxRetries + (failover ? hops : 0)) throw withPartial(error);
 
       const started = state.text !== '' || state.sawIds;
       const resumable = await adapter.canResume(state, signal, error).catch(() => false);
@@ -319,7 +333,10 @@ export async function* driveStream(
       // else nothing was delivered yet, so sending the request again cannot duplicate text.
 
       const hint = error instanceof HttpStatusError ? error.retryAfterMs : serverRetryMs;
-      const delayMs = backoffDelay(failures, config.retry, hint);
+      // The first hop to each other node is immediate (its delay hint was the failed node's); once every node
+      // has failed in a row, the backoff is the one a single URL gets.
+      const delayMs =
+        failover && failures <= hops ? 0 : backoffDelay(failover ? failures - hops : failures, config.retry, hint);
       yield { type: 'status', status: 'reconnecting', detail: { attempt: failures, delayMs, error } };
       lastStatusKey = 'reconnecting:';
       await sleep(delayMs, signal);

@@ -41,9 +41,32 @@ interface StoredKey {
 
 const keyName = (provider: string) => `kindling.key.${provider}`;
 
+/**
+ * The URLs of the URL field. Several, comma-separated, are nodes of one fleet: the SDK moves to the next on a
+ * connection error and resumes a stream there.
+ */
+export function resolvedUrls(config: ConnectionConfig = connectionConfig.value): string[] {
+  if (config.provider === 'kindling') {
+    const origin = sameOrigin();
+    return origin === undefined ? [] : [origin];
+  }
+  const def = providers[config.provider];
+  return (config.baseUrl || def.defaultUrl)
+    .split(',')
+    .map((url) => normalizeUserUrl(url, def.api))
+    .filter((url) => url.length > 0);
+}
+
+/** The first URL (the one a connection starts on), or '' when there is none. */
 export function resolvedUrl(config: ConnectionConfig = connectionConfig.value): string {
-  if (config.provider === 'kindling') return sameOrigin() ?? '';
-  return normalizeUserUrl(config.baseUrl || providers[config.provider].defaultUrl, providers[config.provider].api);
+  return resolvedUrls(config)[0] ?? '';
+}
+
+/** What a saved key is bound to: the origin, or with several URLs all their origins, so a new list drops it. */
+function keyOrigin(config: ConnectionConfig): string | undefined {
+  const origins = resolvedUrls(config).map(originOf);
+  if (origins.length === 0 || origins.some((origin) => origin === undefined)) return undefined;
+  return origins.join(' ');
 }
 
 /** The saved key for the current provider, only if it was entered for the same origin. */
@@ -52,7 +75,7 @@ export function storedKey(config: ConnectionConfig = connectionConfig.value): st
   if (raw === null) return '';
   try {
     const stored = JSON.parse(raw) as StoredKey;
-    return stored.origin === originOf(resolvedUrl(config)) ? stored.key : '';
+    return stored.origin === keyOrigin(config) ? stored.key : '';
   } catch {
     return '';
   }
@@ -66,7 +89,7 @@ export function setApiKey(key: string): void {
   const name = keyName(config.provider);
   sessionStorage.removeItem(name);
   localStorage.removeItem(name);
-  const origin = originOf(resolvedUrl(config));
+  const origin = keyOrigin(config);
   if (key.length === 0 || origin === undefined) return;
   (config.rememberKey ? localStorage : sessionStorage).setItem(name, JSON.stringify({ key, origin }));
 }
@@ -121,7 +144,9 @@ export async function connectionSettled(): Promise<void> {
 async function connectOnce(): Promise<void> {
   const config = connectionConfig.value;
   const def = providers[config.provider];
-  const url = resolvedUrl(config);
+  const urls = resolvedUrls(config);
+  const url = urls.join(', ');
+  const baseUrl = urls.length > 1 ? urls : (urls[0] ?? '');
   const id = ++attempt;
   if (url.length === 0) {
     connectionState.value = {
@@ -135,7 +160,7 @@ async function connectOnce(): Promise<void> {
   const key = apiKey.value.trim();
   const heartbeat = def.api === 'kobold' && config.heartbeatSeconds > 0 ? config.heartbeatSeconds * 1000 : undefined;
   const next = createClient(def.api, {
-    baseUrl: url,
+    baseUrl,
     apiKey: key || undefined,
     model: config.model || undefined,
     ...(heartbeat !== undefined ? { heartbeatIntervalMs: heartbeat } : {}),
@@ -164,7 +189,7 @@ async function connectOnce(): Promise<void> {
     if (def.api !== 'kobold' && model !== undefined && config.model.length === 0) setConnectionConfig({ model });
     client =
       def.api !== 'kobold' && model !== undefined && model !== config.model
-        ? createClient(def.api, { baseUrl: url, apiKey: key || undefined, model })
+        ? createClient(def.api, { baseUrl, apiKey: key || undefined, model })
         : next;
     connectionState.value = {
       phase: 'connected',
@@ -181,7 +206,7 @@ async function connectOnce(): Promise<void> {
   } catch (error) {
     if (id !== attempt) return;
     let message = friendlyError(error, url);
-    if (error instanceof NetworkError) message = (await diagnoseUnreachable(url)) ?? message;
+    if (error instanceof NetworkError) message = (await diagnoseUnreachable(urls[0] ?? url)) ?? message;
     const state: ConnectionState = { phase: 'error', error: message };
     if (error instanceof HttpStatusError && (error.status === 401 || error.status === 403)) {
       state.needsKey = true;
@@ -190,7 +215,7 @@ async function connectOnce(): Promise<void> {
     }
     if (def.api === 'kobold' && !state.needsKey) {
       try {
-        const models = await createClient('openai', { baseUrl: url, apiKey: key || undefined }).listModels({
+        const models = await createClient('openai', { baseUrl, apiKey: key || undefined }).listModels({
           signal: AbortSignal.timeout(5000),
         });
         state.suggestOpenAi = models;

@@ -6,6 +6,7 @@ import {
   connectionConfig,
   connectionState,
   resolvedUrl,
+  resolvedUrls,
   setApiKey,
   setConnectionConfig,
   storedKey,
@@ -60,7 +61,9 @@ export function ConnectPanel() {
         <span>URL</span>
         <input
           data-testid="endpoint-url"
-          type="url"
+          type="text"
+          inputMode="url"
+          title="Several URLs, comma-separated, fail over to the next when one cannot be reached"
           disabled={config.provider === 'kindling'}
           placeholder={config.provider === 'kindling' ? resolvedUrl() || 'this page’s origin' : def.defaultUrl}
           value={config.provider === 'kindling' ? resolvedUrl() : config.baseUrl}
@@ -201,10 +204,9 @@ export function ConnectPanel() {
             <button
               type="button"
               onClick={() => {
-                const url = resolvedUrl();
                 setConnectionConfig({
                   provider: 'openai',
-                  baseUrl: url,
+                  baseUrl: resolvedUrls().join(', '),
                   chatApi: false,
                   model: state.suggestOpenAi?.[0] ?? '',
                 });
