@@ -4,8 +4,8 @@ import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../../src/main.ts';
 import { freePort } from '../support/free-port.ts';
 import { startTestServer } from '../support/test-server.ts';
-import { launchBrowser, outputText } from '../web/support/browser.ts';
-import { ensureWebBuild } from '../web/support/web-build.ts';
+import { launchBrowser, outputText } from './support/browser.ts';
+import { ensureWebBuild } from './support/web-build.ts';
 
 // The web client given two URLs, the first with nothing listening: it connects and generates through the second.
 
