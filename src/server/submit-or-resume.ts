@@ -1,4 +1,5 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
+import type { FleetLog } from '../fleet/fleet-log.ts';
 import type { Generation, GenerationOrigin } from '../scheduler/generation.ts';
 import { requestFingerprint } from '../scheduler/request-fingerprint.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -9,6 +10,8 @@ export interface StreamTarget {
   afterId: number;
   /** It reattached to a generation an earlier request started. */
   resumed: boolean;
+  /** The generation runs on another fleet node: its log is followed from Redis (remote-generation.ts). */
+  remote?: true;
 }
 
 /**
@@ -26,9 +29,21 @@ export async function submitOrResume(
   request: GenerationRequest,
   lastEventId: number | undefined,
   origin: GenerationOrigin,
+  fleet?: FleetLog,
 ): Promise<StreamTarget> {
   if (request.key) {
     const existing = scheduler.find(origin.principal, request.key);
+    if (!existing && fleet && lastEventId !== undefined) {
+      const remote = await fleet.find(origin.principal, request.key);
+      if (remote && remote.protocol === origin.protocol) {
+        const afterId = resumePoint(remote, lastEventId);
+        void remote.follow();
+        // The stream writer uses only what a RemoteGeneration offers of a Generation (id, log, attachReader,
+        // endDelivered); the `satisfies` keeps that true as either side changes.
+        const source = remote satisfies Pick<Generation, 'id' | 'log' | 'attachReader' | 'endDelivered'>;
+        return { generation: source as unknown as Generation, afterId, resumed: true, remote: true };
+      }
+    }
     if (existing && existing.origin.protocol === origin.protocol) {
       if (lastEventId !== undefined)
         return { generation: existing, afterId: resumePoint(existing, lastEventId), resumed: true };
@@ -48,7 +63,7 @@ export async function submitOrResume(
  * client that saw the final event of a finished generation gets the final event again. Either way every
  * stream ends with its final event, never with an empty 200.
  */
-function resumePoint(generation: Generation, afterId: number): number {
+function resumePoint(generation: Pick<Generation, 'log'>, afterId: number): number {
   const lastId = generation.log.lastId;
   if (afterId > lastId) return 0;
   if (generation.log.ended && afterId >= lastId) return lastId - 1;

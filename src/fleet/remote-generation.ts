@@ -1,0 +1,139 @@
+import type { GenerationView } from '../core/generation-view.ts';
+import { KindlingError } from '../core/kindling-error.ts';
+import type { StopReason } from '../core/stop-reason.ts';
+import { GenerationLog } from '../stream/generation-log.ts';
+import { decodePart, fleetKeys } from './fleet-part.ts';
+import type { RedisConnection, RedisLink } from './redis-link.ts';
+
+/** The record a generation's owner keeps in Redis next to its log (fleet-log.ts writes it). */
+export interface FleetRecord {
+  node: string;
+  id: string;
+  protocol: string;
+  status: 'queued' | 'running' | 'done';
+  createdAt: number;
+  promptTokens: number[];
+  /** The request's `logprobs` (top alternatives a token), 0 without. */
+  logprobs: number;
+}
+
+/** How long one blocking read waits before the follower checks that the log still exists. */
+const BLOCK_MS = 2000;
+
+/**
+ * A generation running on another node, seen through its Redis log: a GenerationView for /check and the
+ * encoders, and, once `follow()` runs, a live copy of the owner's log that the stream writer reads like a local
+ * one (it offers what streamGeneration uses of a Generation: id, log, attachReader, endDelivered).
+ */
+export class RemoteGeneration implements GenerationView {
+  readonly log = new GenerationLog();
+  readonly id: string;
+  readonly createdAt: number;
+  readonly promptTokens: readonly number[];
+  readonly request: { logprobs: number };
+  readonly protocol: string;
+  readonly node: string;
+  endDelivered = false;
+  private readonly recordStatus: FleetRecord['status'];
+  private lastEntry = '0-0';
+  private readers = 0;
+  private reader: RedisConnection | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly base: string,
+    record: FleetRecord,
+    entries: ReadonlyArray<{ id: string; message: Record<string, string> }>,
+  ) {
+    this.id = record.id;
+    this.createdAt = record.createdAt;
+    this.promptTokens = record.promptTokens;
+    this.request = { logprobs: record.logprobs };
+    this.protocol = record.protocol;
+    this.node = record.node;
+    this.recordStatus = record.status;
+    this.appendEntries(entries);
+  }
+
+  get status(): FleetRecord['status'] {
+    if (this.log.ended) return 'done';
+    return this.log.partsAfter(0).some(({ part }) => part.type === 'start') ? 'running' : this.recordStatus;
+  }
+
+  get stopReason(): StopReason | undefined {
+    const last = this.log.last;
+    return last?.type === 'finish' ? last.reason : last?.type === 'error' ? 'error' : undefined;
+  }
+
+  /** The owner's last reported queue place, 0 once it runs. */
+  get queuePosition(): number {
+    if (this.status !== 'queued') return 0;
+    const queued = this.log.partsAfter(0).findLast(({ part }) => part.type === 'queued');
+    return queued?.part.type === 'queued' ? queued.part.position : 0;
+  }
+
+  /** While a reader is attached the follower runs; when the last one leaves it stops (the owner runs on). */
+  attachReader(): () => void {
+    this.readers++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.readers--;
+      if (this.readers === 0) this.stop();
+    };
+  }
+
+  /**
+   * Follows the owner's log live, from where the snapshot ended, until its final part. A blocking XREAD ties
+   * up its connection, so each follower reads on a connection of its own (duplicated from the link's): a
+   * cross-node resume is rare next to local streams, and one connection a reader keeps one reader's blocking
+   * from delaying another's parts, with no fan-out code to get wrong.
+   */
+  async follow(): Promise<void> {
+    if (this.log.ended || this.reader) return;
+    const reader = this.link.commands.duplicate();
+    reader.on('error', () => {});
+    this.reader = reader;
+    try {
+      await reader.connect();
+      while (!this.stopped && !this.log.ended) {
+        const reply = await reader.xRead({ key: fleetKeys.log(this.base), id: this.lastEntry }, { BLOCK: BLOCK_MS });
+        const entries = streamEntries(reply);
+        if (entries.length > 0) this.appendEntries(entries);
+        else if (!this.stopped && (await this.link.run((redis) => redis.exists(fleetKeys.log(this.base)))) === 0)
+          this.fail(new KindlingError('unavailable', `The generation's log on node ${this.node} is gone from Redis.`));
+      }
+    } catch (error) {
+      if (!this.stopped) this.fail(this.link.unavailable(error));
+    } finally {
+      this.stop();
+    }
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    const reader = this.reader;
+    this.reader = undefined;
+    if (reader?.isOpen) reader.destroy();
+  }
+
+  private fail(error: KindlingError): void {
+    this.log.append({ type: 'error', error });
+  }
+
+  private appendEntries(entries: ReadonlyArray<{ id: string; message: Record<string, string> }>): void {
+    for (const { id, message } of entries) {
+      this.lastEntry = id;
+      if (message['p'] !== undefined) this.log.append(decodePart(message['p']));
+    }
+  }
+}
+
+/** The entries of an XREAD reply for one key (RESP2's array form; null when the block timed out). */
+function streamEntries(reply: unknown): Array<{ id: string; message: Record<string, string> }> {
+  if (!Array.isArray(reply)) return [];
+  const first = reply[0] as { messages?: Array<{ id: string; message: Record<string, string> }> } | undefined;
+  return first?.messages ?? [];
+}

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { RunningServer } from '../../src/main.ts';
+import type { Generation } from '../../src/scheduler/generation.ts';
+import { waitUntil } from '../support/deadline.ts';
+import { koboldEvents, requestFrom } from '../support/from-address.ts';
+import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
+import { openStream } from '../support/sse-capture.ts';
+import { slowTestModelPath } from '../support/test-model.ts';
+import { banEndTokens, LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
+
+/** The complete events of a captured stream (a block still arriving at the end is left out). */
+const completeEvents = (text: string) => koboldEvents(text.slice(0, text.lastIndexOf('\n\n') + 2));
+const tokensOf = (events: ReturnType<typeof koboldEvents>) => events.map((e) => e.data.token ?? '').join('');
+
+describe('a fleet of two nodes shares its generation logs through Redis', () => {
+  let redis: RedisServer;
+  let nodeA: RunningServer;
+  let nodeB: RunningServer;
+  let ban: Record<string, number>;
+  before(async () => {
+    redis = await startRedisServer();
+    // The slower model (~2 ms a token) so a generation on A still runs while the test acts on B.
+    const config = { redisUrl: redis.url, modelPath: slowTestModelPath(), contextSize: 2048 };
+    nodeA = await startTestServer(config);
+    nodeB = await startTestServer(config);
+    ban = banEndTokens(nodeA);
+  });
+  after(async () => {
+    await Promise.allSettled([nodeA?.close(), nodeB?.close()]);
+    await redis?.close();
+  });
+  const onA = (key: string) => nodeA.context.scheduler.find(LOCAL_PRINCIPAL, key) as Generation;
+  const startOnA = (genkey: string, maxLength: number) =>
+    openStream(`${nodeA.url}/api/extra/generate/stream`, {
+      prompt: 'Once upon a time',
+      max_length: maxLength,
+      sampler_seed: 7,
+      genkey,
+      logit_bias: ban,
+    });
+
+  test("B's /check answers for a generation running on A, and its final text is A's", async () => {
+    const stream = await startOnA('FLEETCHECK', 600);
+    await stream.until((text) => completeEvents(text).length >= 3);
+    const running = await postJson(`${nodeB.url}/api/extra/generate/check`, { genkey: 'FLEETCHECK' });
+    assert.equal(running.status, 200);
+    const live = running.body.results[0];
+    assert.equal(live.status, 'running');
+    assert.ok(live.text.length > 0, 'B sees the text A generated so far');
+    assert.ok(Number(live.last_event_id) >= 2, live.last_event_id);
+    assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETCHECK'), undefined, 'B does not run it');
+
+    await stream.done;
+    const generation = onA('FLEETCHECK');
+    assert.ok(generation.log.ended);
+    // The final write reaches Redis within a turn of the event loop: poll briefly rather than sleep.
+    let final: any;
+    await waitUntil(
+      async () => {
+        final = (await postJson(`${nodeB.url}/api/extra/generate/check`, { genkey: 'FLEETCHECK' })).body.results[0];
+        return final.status === 'done';
+      },
+      5000,
+      "B's check to see A's generation end",
+    );
+    assert.ok(live.text.length < generation.log.text.length && generation.log.text.startsWith(live.text));
+    assert.equal(final.text, generation.log.text);
+    assert.equal(final.finish_reason, 'length');
+    assert.equal(final.last_event_id, String(generation.log.lastId));
+
+    const unknown = await postJson(`${nodeB.url}/api/extra/generate/check`, { genkey: 'FLEETNOBODY' });
+    assert.equal(unknown.body.results[0].status, 'unknown');
+  });
+
+  test('a stream cut on A resumes on B with Last-Event-ID: no token lost or repeated', async () => {
+    const stream = await startOnA('FLEETRESUME', 800);
+    await stream.until((text) => completeEvents(text).length >= 5);
+    await stream.cancel();
+    const seen = completeEvents(stream.text);
+    const lastId = seen.at(-1)?.id as string;
+    assert.ok(Number(lastId) >= 5, lastId);
+    assert.ok(!onA('FLEETRESUME').log.ended, 'A still generates after the cut');
+
+    const resumed = await requestFrom('127.0.0.1', `${nodeB.url}/api/extra/generate/stream`, {
+      body: { prompt: 'Once upon a time', max_length: 800, sampler_seed: 7, genkey: 'FLEETRESUME', logit_bias: ban },
+      headers: { 'Last-Event-ID': lastId },
+      timeoutMs: 30_000,
+    });
+    assert.equal(resumed.status, 200);
+    const rest = koboldEvents(resumed.text);
+    assert.ok(rest.length > 1, 'B streamed the rest');
+    assert.ok(Number(rest[0]?.id) > Number(lastId), `B starts after ${lastId}, at ${rest[0]?.id}`);
+    assert.equal(rest.at(-1)?.data.finish_reason, 'length');
+    const generation = onA('FLEETRESUME');
+    assert.ok(generation.log.ended);
+    assert.equal(tokensOf(seen) + tokensOf(rest), generation.log.text);
+    assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETRESUME'), undefined, 'B ran nothing itself');
+  });
+
+  test("/abort on B stops A's generation within a batch and a round trip, and frees A's slot", async () => {
+    const stream = await startOnA('FLEETABORT', 1500);
+    await stream.until((text) => completeEvents(text).length >= 3);
+    const generation = onA('FLEETABORT');
+    assert.equal(nodeA.context.scheduler.busySlots, 1);
+    const sent = Date.now();
+    const aborted = await postJson(`${nodeB.url}/api/extra/abort`, { genkey: 'FLEETABORT' });
+    assert.equal(aborted.body.success, 'true');
+    await waitUntil(() => generation.log.ended, 2000, "A's generation to stop");
+    const tookMs = Date.now() - sent;
+    assert.equal(generation.stopReason, 'abort');
+    await stream.done;
+    const events = completeEvents(stream.text);
+    // Kobold's wire says "length" for an abort (KoboldCpp clients keep the partial text); the log says why.
+    assert.equal(events.at(-1)?.data.finish_reason, 'length');
+    const last = generation.log.last;
+    assert.ok(last?.type === 'finish' && last.usage.completionTokens < 1500, 'cut short, not run to its length');
+    assert.ok(generation.log.text.length > 0 && tokensOf(events) === generation.log.text);
+    await waitUntil(() => nodeA.context.scheduler.busySlots === 0, 2000, "A's slot to free");
+    assert.ok(tookMs < 2000, `stopped after ${tookMs} ms`);
+
+    const again = await postJson(`${nodeB.url}/api/extra/abort`, { genkey: 'FLEETABORT' });
+    assert.equal(again.body.success, 'false', 'an ended generation is not aborted twice');
+  });
+});
