@@ -138,6 +138,7 @@ export class FleetLog {
           createdAt: String(generation.createdAt),
           promptTokens: JSON.stringify(generation.promptTokens),
           logprobs: String(generation.request.logprobs ?? 0),
+          fingerprint: generation.fingerprint,
         });
         multi.set(fleetKeys.serverId(generation.id), base, { PX: ttl });
       } else {
@@ -167,5 +168,6 @@ function recordOf(fields: Record<string, string>): FleetRecord {
     createdAt: Number(fields['createdAt'] ?? 0),
     promptTokens: JSON.parse(fields['promptTokens'] ?? '[]') as number[],
     logprobs: Number(fields['logprobs'] ?? 0),
+    fingerprint: fields['fingerprint'] ?? '',
   };
 }

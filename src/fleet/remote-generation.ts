@@ -15,6 +15,8 @@ export interface FleetRecord {
   promptTokens: number[];
   /** The request's `logprobs` (top alternatives a token), 0 without. */
   logprobs: number;
+  /** The decoded request's fingerprint (request-fingerprint.ts): a re-sent identical request reattaches. */
+  fingerprint: string;
 }
 
 /** How long one blocking read waits before the follower checks that the log still exists. */
@@ -33,6 +35,7 @@ export class RemoteGeneration implements GenerationView {
   readonly request: { logprobs: number };
   readonly protocol: string;
   readonly node: string;
+  readonly fingerprint: string;
   endDelivered = false;
   private readonly recordStatus: FleetRecord['status'];
   private lastEntry = '0-0';
@@ -52,6 +55,7 @@ export class RemoteGeneration implements GenerationView {
     this.request = { logprobs: record.logprobs };
     this.protocol = record.protocol;
     this.node = record.node;
+    this.fingerprint = record.fingerprint;
     this.recordStatus = record.status;
     this.appendEntries(entries);
   }

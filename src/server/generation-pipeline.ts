@@ -5,7 +5,7 @@ import { readerOutcome } from './generation-outcome.ts';
 import { noteServedGeneration } from './observability/served-generation.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
 import { lastEventId, streamGeneration } from './stream-generation.ts';
-import { submitOrResume } from './submit-or-resume.ts';
+import { remoteConflict, submitOrResume } from './submit-or-resume.ts';
 
 /**
  * The one way every protocol's generation route runs: submit (or, for a resumable stream, resume), then stream
@@ -48,6 +48,11 @@ export async function serveGeneration(
       intervalMs: stream.intervalMs,
     });
     return undefined;
+  }
+  if (fleet && plan.request.key && !scheduler.find(principal, plan.request.key)) {
+    // A key live on another node is the 409 it would be here: one key never runs twice in the fleet.
+    const remote = await fleet.find(principal, plan.request.key);
+    if (remote && !remote.log.ended) throw remoteConflict(remote, plan.request.key);
   }
   const generation = await scheduler.submit(plan.request, origin);
   fleet?.publish(generation);

@@ -1,5 +1,7 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
+import { KindlingError } from '../core/kindling-error.ts';
 import type { FleetLog } from '../fleet/fleet-log.ts';
+import type { RemoteGeneration } from '../fleet/remote-generation.ts';
 import type { Generation, GenerationOrigin } from '../scheduler/generation.ts';
 import { requestFingerprint } from '../scheduler/request-fingerprint.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -33,16 +35,9 @@ export async function submitOrResume(
 ): Promise<StreamTarget> {
   if (request.key) {
     const existing = scheduler.find(origin.principal, request.key);
-    if (!existing && fleet && lastEventId !== undefined) {
+    if (!existing && fleet) {
       const remote = await fleet.find(origin.principal, request.key);
-      if (remote && remote.protocol === origin.protocol) {
-        const afterId = resumePoint(remote, lastEventId);
-        void remote.follow();
-        // The stream writer uses only what a RemoteGeneration offers of a Generation (id, log, attachReader,
-        // endDelivered); the `satisfies` keeps that true as either side changes.
-        const source = remote satisfies Pick<Generation, 'id' | 'log' | 'attachReader' | 'endDelivered'>;
-        return { generation: source as unknown as Generation, afterId, resumed: true, remote: true };
-      }
+      if (remote) return remoteTarget(remote, request, lastEventId, origin);
     }
     if (existing && existing.origin.protocol === origin.protocol) {
       if (lastEventId !== undefined)
@@ -55,6 +50,38 @@ export async function submitOrResume(
     }
   }
   return { generation: await scheduler.submit(request, origin), afterId: 0, resumed: false };
+}
+
+/**
+ * A keyed stream whose generation another fleet node runs: resumed from Redis by the same rules as a local one
+ * (Last-Event-ID, or the same request re-sent while it runs); any other request with its live key is the 409 the
+ * owner would give, so one key never runs twice in the fleet.
+ */
+function remoteTarget(
+  remote: RemoteGeneration,
+  request: GenerationRequest,
+  lastEventId: number | undefined,
+  origin: GenerationOrigin,
+): StreamTarget {
+  const sameProtocol = remote.protocol === origin.protocol;
+  const sameRequest = remote.fingerprint === requestFingerprint(request) && !remote.log.ended;
+  if (sameProtocol && (lastEventId !== undefined || sameRequest)) {
+    const afterId = lastEventId === undefined ? 0 : resumePoint(remote, lastEventId);
+    void remote.follow();
+    // The stream writer uses only what a RemoteGeneration offers of a Generation (id, log, attachReader,
+    // endDelivered); the `satisfies` keeps that true as either side changes.
+    const source = remote satisfies Pick<Generation, 'id' | 'log' | 'attachReader' | 'endDelivered'>;
+    return { generation: source as unknown as Generation, afterId, resumed: true, remote: true };
+  }
+  throw remoteConflict(remote, request.key ?? '');
+}
+
+/** The scheduler's 409 for a live key, for a generation on another node. */
+export function remoteConflict(remote: RemoteGeneration, key: string): KindlingError {
+  return new KindlingError(
+    'conflict',
+    `A generation with key "${key}" is still running on fleet node ${remote.node}; resume it with Last-Event-ID (or re-send the same request through the protocol that started it), or use a new key.`,
+  );
 }
 
 /**

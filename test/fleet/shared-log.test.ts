@@ -11,6 +11,17 @@ import { banEndTokens, LOCAL_PRINCIPAL, postJson, startTestServer } from '../sup
 
 /** The complete events of a captured stream (a block still arriving at the end is left out). */
 const completeEvents = (text: string) => koboldEvents(text.slice(0, text.lastIndexOf('\n\n') + 2));
+const chatBlocks = (text: string) =>
+  text
+    .slice(0, text.lastIndexOf('\n\n') + 2)
+    .split('\n\n')
+    .filter((block) => /^data: \{/m.test(block))
+    .map((block) => ({
+      id: /^id: (.*)$/m.exec(block)?.[1],
+      chunk: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? ''),
+    }));
+const chatText = (blocks: ReturnType<typeof chatBlocks>) =>
+  blocks.map((b) => b.chunk.choices?.[0]?.delta?.content ?? '').join('');
 const tokensOf = (events: ReturnType<typeof koboldEvents>) => events.map((e) => e.data.token ?? '').join('');
 
 describe('a fleet of two nodes shares its generation logs through Redis', () => {
@@ -96,6 +107,57 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
     assert.ok(generation.log.ended);
     assert.equal(tokensOf(seen) + tokensOf(rest), generation.log.text);
     assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETRESUME'), undefined, 'B ran nothing itself');
+  });
+
+  test('an OpenAI chat stream cut on A resumes on B: same chunk id, the text continues exactly', async () => {
+    const body = {
+      messages: [{ role: 'user', content: 'Tell a story' }],
+      max_tokens: 600,
+      seed: 5,
+      stream: true,
+      logit_bias: ban,
+    };
+    const headers = { 'X-Kindling-Stream': 'fleet-chat-resume' };
+    const stream = await openStream(`${nodeA.url}/v1/chat/completions`, body, headers);
+    await stream.until((text) => chatBlocks(text).length >= 5);
+    await stream.cancel();
+    const seen = chatBlocks(stream.text);
+    const lastId = seen.at(-1)?.id as string;
+    assert.ok(lastId !== undefined && Number(lastId) > 0, String(lastId));
+
+    const resumed = await requestFrom('127.0.0.1', `${nodeB.url}/v1/chat/completions`, {
+      body,
+      headers: { ...headers, 'Last-Event-ID': lastId },
+      timeoutMs: 30_000,
+    });
+    assert.equal(resumed.status, 200);
+    assert.match(resumed.text, /data: \[DONE\]/);
+    const rest = chatBlocks(resumed.text);
+    const generation = onA('fleet-chat-resume');
+    assert.ok(generation.log.ended);
+    assert.equal(chatText(seen) + chatText(rest), generation.log.text);
+    assert.ok(chatText(rest).length > 0, 'B streamed the rest');
+    const ids = new Set([...seen, ...rest].map((b) => b.chunk.id));
+    assert.equal(ids.size, 1, `one completion id on both nodes: ${[...ids].join(', ')}`);
+  });
+
+  test('a key live on A is one generation fleet-wide: B replays a re-sent request and refuses another with 409', async () => {
+    const body = { prompt: 'Once upon a time', max_length: 600, sampler_seed: 7, genkey: 'FLEETONCE', logit_bias: ban };
+    const stream = await openStream(`${nodeA.url}/api/extra/generate/stream`, body);
+    await stream.until((text) => completeEvents(text).length >= 3);
+    await stream.cancel();
+
+    const other = await postJson(`${nodeB.url}/api/v1/generate`, { ...body, prompt: 'Another story' });
+    assert.equal(other.status, 409, JSON.stringify(other.body));
+    assert.match(JSON.stringify(other.body), /FLEETONCE/);
+    // The same request re-sent after the cut, without Last-Event-ID, replays from the start on B.
+    const again = await requestFrom('127.0.0.1', `${nodeB.url}/api/extra/generate/stream`, { body, timeoutMs: 30_000 });
+    assert.equal(again.status, 200);
+    const generation = onA('FLEETONCE');
+    assert.ok(generation.log.ended);
+    assert.equal(tokensOf(koboldEvents(again.text)), generation.log.text);
+    assert.ok(generation.log.text.length > 0);
+    assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETONCE'), undefined, 'B ran nothing itself');
   });
 
   test("/abort on B stops A's generation within a batch and a round trip, and frees A's slot", async () => {
