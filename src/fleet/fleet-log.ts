@@ -41,6 +41,7 @@ export class FleetLog {
   private readonly owned = new Map<string, Generation>();
   private flushScheduled = false;
   private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
+  private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
 
   private constructor(
     private readonly link: RedisLink,
@@ -51,6 +52,7 @@ export class FleetLog {
   static async start(link: RedisLink, options: FleetLogOptions): Promise<FleetLog> {
     const log = new FleetLog(link, options);
     await link.subscriber.subscribe(fleetKeys.abortChannel, log.onAbort);
+    await link.subscriber.subscribe(fleetKeys.touchChannel, log.onTouch);
     logs.set(link, log);
     return log;
   }
@@ -104,6 +106,7 @@ export class FleetLog {
     logs.delete(this.link);
     if (this.pending.size > 0) await this.flush();
     await this.link.subscriber.unsubscribe(fleetKeys.abortChannel, this.onAbort).catch(() => {});
+    await this.link.subscriber.unsubscribe(fleetKeys.touchChannel, this.onTouch).catch(() => {});
   }
 
   private async resolve(principal: string, key: string): Promise<string | undefined> {
@@ -139,6 +142,7 @@ export class FleetLog {
           promptTokens: JSON.stringify(generation.promptTokens),
           logprobs: String(generation.request.logprobs ?? 0),
           fingerprint: generation.fingerprint,
+          resumeWindowMs: String(generation.resumeWindowMs),
         });
         multi.set(fleetKeys.serverId(generation.id), base, { PX: ttl });
       } else {
@@ -169,5 +173,6 @@ function recordOf(fields: Record<string, string>): FleetRecord {
     promptTokens: JSON.parse(fields['promptTokens'] ?? '[]') as number[],
     logprobs: Number(fields['logprobs'] ?? 0),
     fingerprint: fields['fingerprint'] ?? '',
+    resumeWindowMs: Number(fields['resumeWindowMs'] ?? 10_000),
   };
 }

@@ -9,6 +9,8 @@ export const fleetKeys = {
   /** A server id (`kg-…`) finds a generation from any principal, as it does on one node. */
   serverId: (id: string) => `kindling:genid:${id}`,
   abortChannel: 'kindling:abort',
+  /** A reader on another node still wants the generation: its owner restarts the resume window (touch). */
+  touchChannel: 'kindling:touch',
 };
 
 /**

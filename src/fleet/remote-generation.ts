@@ -15,12 +15,18 @@ export interface FleetRecord {
   promptTokens: number[];
   /** The request's `logprobs` (top alternatives a token), 0 without. */
   logprobs: number;
+  /** The owner's resume window for this generation (ms): how often a remote reader must touch it. */
+  resumeWindowMs: number;
   /** The decoded request's fingerprint (request-fingerprint.ts): a re-sent identical request reattaches. */
   fingerprint: string;
 }
 
-/** How long one blocking read waits before the follower checks that the log still exists. */
-const BLOCK_MS = 2000;
+/**
+ * How often a follower tells the owner it still reads, as a share of the owner's `--resume-window`: the owner
+ * then never aborts a keyed generation whose only reader is on another node. The blocking read waits no longer,
+ * so a follower wakes to touch even while the generation sits in the queue.
+ */
+const touchEveryMs = (resumeWindowMs: number) => Math.max(50, Math.min(1000, resumeWindowMs / 3));
 
 /**
  * A generation running on another node, seen through its Redis log: a GenerationView for /check and the
@@ -42,6 +48,8 @@ export class RemoteGeneration implements GenerationView {
   private readers = 0;
   private reader: RedisConnection | undefined;
   private stopped = false;
+  private touchedAt = 0;
+  private readonly touchEvery: number;
 
   constructor(
     private readonly link: RedisLink,
@@ -56,6 +64,7 @@ export class RemoteGeneration implements GenerationView {
     this.protocol = record.protocol;
     this.node = record.node;
     this.fingerprint = record.fingerprint;
+    this.touchEvery = touchEveryMs(record.resumeWindowMs);
     this.recordStatus = record.status;
     this.appendEntries(entries);
   }
@@ -75,6 +84,12 @@ export class RemoteGeneration implements GenerationView {
     if (this.status !== 'queued') return 0;
     const queued = this.log.partsAfter(0).findLast(({ part }) => part.type === 'queued');
     return queued?.part.type === 'queued' ? queued.part.position : 0;
+  }
+
+  /** Proof someone still wants the result (a /check poll, a follower): the owner restarts its resume window. */
+  touch(): void {
+    this.touchedAt = Date.now();
+    this.link.run((redis) => redis.publish(fleetKeys.touchChannel, this.base)).catch(() => {});
   }
 
   /** While a reader is attached the follower runs; when the last one leaves it stops (the owner runs on). */
@@ -103,7 +118,11 @@ export class RemoteGeneration implements GenerationView {
     try {
       await reader.connect();
       while (!this.stopped && !this.log.ended) {
-        const reply = await reader.xRead({ key: fleetKeys.log(this.base), id: this.lastEntry }, { BLOCK: BLOCK_MS });
+        if (Date.now() - this.touchedAt >= this.touchEvery) this.touch();
+        const reply = await reader.xRead(
+          { key: fleetKeys.log(this.base), id: this.lastEntry },
+          { BLOCK: this.touchEvery },
+        );
         const entries = streamEntries(reply);
         if (entries.length > 0) this.appendEntries(entries);
         else if (!this.stopped && (await this.link.run((redis) => redis.exists(fleetKeys.log(this.base)))) === 0)

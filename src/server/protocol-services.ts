@@ -98,7 +98,7 @@ export function generationDirectory(scheduler: Scheduler, fleet?: FleetLog): Gen
       if (key === undefined || scheduler.find(principal, key)) return local.lookup(principal, key);
       const remote = await fleet.find(principal, key);
       if (!remote) lookupLimiter(scheduler).miss(principal);
-      return remote && { generation: remote, queuePosition: remote.queuePosition, touch: () => {} };
+      return remote && { generation: remote, queuePosition: remote.queuePosition, touch: () => remote.touch() };
     },
     async abortAnywhere(principal, key) {
       if (key === undefined || scheduler.find(principal, key)) return local.abort(principal, key);

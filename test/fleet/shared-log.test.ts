@@ -33,7 +33,8 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
     redis = await startRedisServer();
     // The slower model (~2 ms a token) so a generation on A still runs while the test acts on B.
     const config = { redisUrl: redis.url, modelPath: slowTestModelPath(), contextSize: 2048 };
-    nodeA = await startTestServer(config);
+    // A short resume window on A: a generation whose only reader is on B must still outlive it.
+    nodeA = await startTestServer({ ...config, resumeWindowMs: 300 });
     nodeB = await startTestServer(config);
     ban = banEndTokens(nodeA);
   });
@@ -142,15 +143,20 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
   });
 
   test('a key live on A is one generation fleet-wide: B replays a re-sent request and refuses another with 409', async () => {
-    const body = { prompt: 'Once upon a time', max_length: 600, sampler_seed: 7, genkey: 'FLEETONCE', logit_bias: ban };
+    const body = {
+      prompt: 'Once upon a time',
+      max_length: 1200,
+      sampler_seed: 7,
+      genkey: 'FLEETONCE',
+      logit_bias: ban,
+    };
     const stream = await openStream(`${nodeA.url}/api/extra/generate/stream`, body);
     await stream.until((text) => completeEvents(text).length >= 3);
-    await stream.cancel();
 
     const other = await postJson(`${nodeB.url}/api/v1/generate`, { ...body, prompt: 'Another story' });
     assert.equal(other.status, 409, JSON.stringify(other.body));
     assert.match(JSON.stringify(other.body), /FLEETONCE/);
-    // The same request re-sent after the cut, without Last-Event-ID, replays from the start on B.
+    // The same request re-sent (a client that lost its connection), without Last-Event-ID, replays from the start.
     const again = await requestFrom('127.0.0.1', `${nodeB.url}/api/extra/generate/stream`, { body, timeoutMs: 30_000 });
     assert.equal(again.status, 200);
     const generation = onA('FLEETONCE');
@@ -158,6 +164,27 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
     assert.equal(tokensOf(koboldEvents(again.text)), generation.log.text);
     assert.ok(generation.log.text.length > 0);
     assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETONCE'), undefined, 'B ran nothing itself');
+    await stream.done;
+    assert.equal(tokensOf(completeEvents(stream.text)), generation.log.text);
+  });
+
+  test("a generation read only through B outlives A's resume window: B's follower keeps it wanted", async () => {
+    const stream = await startOnA('FLEETLONG', 1500);
+    await stream.until((text) => completeEvents(text).length >= 3);
+    await stream.cancel();
+    const lastId = completeEvents(stream.text).at(-1)?.id as string;
+    const resumed = await requestFrom('127.0.0.1', `${nodeB.url}/api/extra/generate/stream`, {
+      body: { prompt: 'Once upon a time', max_length: 1500, sampler_seed: 7, genkey: 'FLEETLONG', logit_bias: ban },
+      headers: { 'Last-Event-ID': lastId },
+      timeoutMs: 40_000,
+    });
+    assert.equal(resumed.status, 200);
+    const generation = onA('FLEETLONG');
+    const last = generation.log.last;
+    assert.ok(last?.type === 'finish', JSON.stringify(last));
+    assert.ok(Date.now() - generation.createdAt > 3 * 300, 'it ran past the window several times');
+    assert.equal(last.reason, 'max-tokens', 'not aborted by the resume window');
+    assert.equal(last.usage.completionTokens, generation.maxTokens);
   });
 
   test("/abort on B stops A's generation within a batch and a round trip, and frees A's slot", async () => {
