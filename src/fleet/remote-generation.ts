@@ -2,7 +2,7 @@ import type { GenerationView } from '../core/generation-view.ts';
 import { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
-import { decodePart, fleetKeys } from './fleet-part.ts';
+import { decodePart, fleetKeys, partIdOf } from './fleet-part.ts';
 import type { RedisConnection, RedisLink } from './redis-link.ts';
 
 /** The record a generation's owner keeps in Redis next to its log (fleet-log.ts writes it). */
@@ -148,8 +148,20 @@ export class RemoteGeneration implements GenerationView {
 
   private appendEntries(entries: ReadonlyArray<{ id: string; message: Record<string, string> }>): void {
     for (const { id, message } of entries) {
+      if (this.log.ended) return;
       this.lastEntry = id;
-      if (message['p'] !== undefined) this.log.append(decodePart(message['p']));
+      // A write the owner lost (Redis was away) leaves a hole: the ids after it would name the wrong parts, and
+      // a resumed text must never be wrong, so the stream ends with an error instead.
+      if (partIdOf(id) !== this.log.lastId + 1 || message['p'] === undefined) {
+        this.fail(
+          new KindlingError(
+            'unavailable',
+            `The fleet's log of this generation (on node ${this.node}) lost parts while Redis was unreachable.`,
+          ),
+        );
+        return;
+      }
+      this.log.append(decodePart(message['p']));
     }
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
 import type { Generation } from '../../src/scheduler/generation.ts';
-import { waitUntil } from '../support/deadline.ts';
+import { waitUntil, withDeadline } from '../support/deadline.ts';
 import { koboldEvents, requestFrom } from '../support/from-address.ts';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
 import { openStream } from '../support/sse-capture.ts';
@@ -210,5 +210,28 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
 
     const again = await postJson(`${nodeB.url}/api/extra/abort`, { genkey: 'FLEETABORT' });
     assert.equal(again.body.success, 'false', 'an ended generation is not aborted twice');
+  });
+
+  // Last: it kills Redis.
+  test('a stream followed on B ends with an error event naming Redis when Redis goes away, not a hang', async () => {
+    const stream = await startOnA('FLEETREDIS', 1900);
+    await stream.until((text) => completeEvents(text).length >= 3);
+    await stream.cancel();
+    const lastId = completeEvents(stream.text).at(-1)?.id as string;
+    const body = {
+      prompt: 'Once upon a time',
+      max_length: 1900,
+      sampler_seed: 7,
+      genkey: 'FLEETREDIS',
+      logit_bias: ban,
+    };
+    const follower = await openStream(`${nodeB.url}/api/extra/generate/stream`, body, { 'Last-Event-ID': lastId });
+    await follower.until((text) => completeEvents(text).length >= 2);
+    await redis.kill();
+    await withDeadline(follower.done, 10_000, "B's stream to end after Redis went away");
+    const events = completeEvents(follower.text);
+    assert.equal(events.at(-1)?.data.finish_reason, 'error', follower.text.slice(-300));
+    assert.match(follower.text, /Redis/);
+    await redis.start();
   });
 });
