@@ -22,6 +22,13 @@ const chatBlocks = (text: string) =>
     }));
 const chatText = (blocks: ReturnType<typeof chatBlocks>) =>
   blocks.map((b) => b.chunk.choices?.[0]?.delta?.content ?? '').join('');
+const anthropicEvents = (text: string) =>
+  text
+    .slice(0, text.lastIndexOf('\n\n') + 2)
+    .split('\n\n')
+    .map((block) => /^id: (.*)\nevent: (.*)\ndata: (.*)$/.exec(block))
+    .filter((match) => match !== null)
+    .map((m) => ({ id: m[1] as string, type: m[2] as string, data: JSON.parse(m[3] as string) }));
 const tokensOf = (events: ReturnType<typeof koboldEvents>) => events.map((e) => e.data.token ?? '').join('');
 
 describe('a fleet of two nodes shares its generation logs through Redis', () => {
@@ -140,6 +147,37 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
     assert.ok(chatText(rest).length > 0, 'B streamed the rest');
     const ids = new Set([...seen, ...rest].map((b) => b.chunk.id));
     assert.equal(ids.size, 1, `one completion id on both nodes: ${[...ids].join(', ')}`);
+  });
+
+  test('an Anthropic messages stream cut on A resumes on B after its last event id', async () => {
+    // Greedy, so this random model's text (and where it ends) is the same on every run.
+    const body = {
+      model: 'x',
+      max_tokens: 600,
+      temperature: 0,
+      messages: [{ role: 'user', content: 'Hi' }],
+      stream: true,
+    };
+    const headers = { 'X-Kindling-Stream': 'fleet-anthropic-resume' };
+    const stream = await openStream(`${nodeA.url}/v1/messages`, body, headers);
+    await stream.until((text) => anthropicEvents(text).filter((e) => e.type === 'content_block_delta').length >= 3);
+    await stream.cancel();
+    const seen = anthropicEvents(stream.text);
+    const lastId = String(seen.at(-1)?.id);
+    const resumed = await requestFrom('127.0.0.1', `${nodeB.url}/v1/messages`, {
+      body,
+      headers: { ...headers, 'Last-Event-ID': lastId },
+      timeoutMs: 30_000,
+    });
+    assert.equal(resumed.status, 200);
+    const rest = anthropicEvents(resumed.text);
+    assert.equal(rest[0]?.type, 'content_block_delta', 'B starts after the last event seen, not with message_start');
+    assert.equal(rest.at(-1)?.type, 'message_stop');
+    const text = (events: typeof seen) =>
+      events.map((e) => (e.type === 'content_block_delta' ? e.data.delta.text : '')).join('');
+    const generation = onA('fleet-anthropic-resume');
+    assert.ok(generation.log.ended && generation.log.text.length > 0);
+    assert.equal(text(seen) + text(rest), generation.log.text);
   });
 
   test('a key live on A is one generation fleet-wide: B replays a re-sent request and refuses another with 409', async () => {
