@@ -85,20 +85,20 @@ export class FleetLog {
     const base = await this.resolve(principal, key);
     if (!base) return undefined;
     const [record, entries] = await this.link.run((redis) =>
-      redis.multi().hGetAll(fleetKeys.record(base)).xRange(fleetKeys.log(base), '-', '+').exec(),
+      redis.multi().hGetAll(fleetKeys.record(base.key)).xRange(fleetKeys.log(base.key), '-', '+').exec(),
     );
     const fields = record as unknown as Record<string, string>;
-    if (!fields || fields['node'] === undefined) return undefined;
-    return new RemoteGeneration(this.link, base, recordOf(fields), (entries ?? []) as never);
+    if (!fields || fields['node'] === undefined || (base.byServerId && fields['id'] !== key)) return undefined;
+    return new RemoteGeneration(this.link, base.key, recordOf(fields), (entries ?? []) as never);
   }
 
   /** Asks the owner of a running generation to abort it; true when one ran (as a local abort says). */
   async abort(principal: string, key: string): Promise<boolean> {
     const base = await this.resolve(principal, key);
     if (!base) return false;
-    const status = await this.link.run((redis) => redis.hGet(fleetKeys.record(base), 'status'));
-    if (status === null || status === undefined || status === 'done') return false;
-    await this.link.run((redis) => redis.publish(fleetKeys.abortChannel, base));
+    const [status, id] = await this.link.run((redis) => redis.hmGet(fleetKeys.record(base.key), ['status', 'id']));
+    if (!status || status === 'done' || (base.byServerId && id !== key)) return false;
+    await this.link.run((redis) => redis.publish(fleetKeys.abortChannel, base.key));
     return true;
   }
 
@@ -109,13 +109,18 @@ export class FleetLog {
     await this.link.subscriber.unsubscribe(fleetKeys.touchChannel, this.onTouch).catch(() => {});
   }
 
-  private async resolve(principal: string, key: string): Promise<string | undefined> {
+  /**
+   * The base key `key` names for `principal`: a server id's alias, else the principal's own key. A client key
+   * reused after its generation ended moves to the new generation, so a server id found through an alias must
+   * still be the record's id (callers check `byServerId`).
+   */
+  private async resolve(principal: string, key: string): Promise<{ key: string; byServerId: boolean } | undefined> {
     const scoped = fleetKeys.base(principal, key);
     const [byId, exists] = await this.link.run((redis) =>
       redis.multi().get(fleetKeys.serverId(key)).exists(fleetKeys.record(scoped)).exec(),
     );
-    if (typeof byId === 'string') return byId;
-    return Number(exists) > 0 ? scoped : undefined;
+    if (typeof byId === 'string') return { key: byId, byServerId: true };
+    return Number(exists) > 0 ? { key: scoped, byServerId: false } : undefined;
   }
 
   private async flush(): Promise<void> {
@@ -134,6 +139,8 @@ export class FleetLog {
       const ended = parts.some(({ part }) => part.type === 'finish' || part.type === 'error');
       const ttl = ended ? Math.max(1, this.options.graceMs) : LIVE_TTL_MS + this.options.graceMs;
       if (fresh) {
+        // A client key reused after its generation ended: the new generation's log starts again at 0-1.
+        multi.del([log, record]);
         multi.hSet(record, {
           node: this.nodeId,
           id: generation.id,

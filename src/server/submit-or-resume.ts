@@ -37,7 +37,8 @@ export async function submitOrResume(
     const existing = scheduler.find(origin.principal, request.key);
     if (!existing && fleet) {
       const remote = await fleet.find(origin.principal, request.key);
-      if (remote) return remoteTarget(remote, request, lastEventId, origin);
+      const target = remote && remoteTarget(remote, request, lastEventId, origin);
+      if (target) return target;
     }
     if (existing && existing.origin.protocol === origin.protocol) {
       if (lastEventId !== undefined)
@@ -55,14 +56,15 @@ export async function submitOrResume(
 /**
  * A keyed stream whose generation another fleet node runs: resumed from Redis by the same rules as a local one
  * (Last-Event-ID, or the same request re-sent while it runs); any other request with its live key is the 409 the
- * owner would give, so one key never runs twice in the fleet.
+ * owner would give, so one key never runs twice in the fleet. A key whose generation ended is free again: the
+ * request runs here (undefined).
  */
 function remoteTarget(
   remote: RemoteGeneration,
   request: GenerationRequest,
   lastEventId: number | undefined,
   origin: GenerationOrigin,
-): StreamTarget {
+): StreamTarget | undefined {
   const sameProtocol = remote.protocol === origin.protocol;
   const sameRequest = remote.fingerprint === requestFingerprint(request) && !remote.log.ended;
   if (sameProtocol && (lastEventId !== undefined || sameRequest)) {
@@ -73,6 +75,7 @@ function remoteTarget(
     const source = remote satisfies Pick<Generation, 'id' | 'log' | 'attachReader' | 'endDelivered'>;
     return { generation: source as unknown as Generation, afterId, resumed: true, remote: true };
   }
+  if (remote.log.ended) return undefined;
   throw remoteConflict(remote, request.key ?? '');
 }
 

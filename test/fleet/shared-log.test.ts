@@ -88,6 +88,15 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
     assert.equal(final.finish_reason, 'length');
     assert.equal(final.last_event_id, String(generation.log.lastId));
 
+    // The key is free again once its generation ended: a new request on B runs there, not a 409.
+    const reused = await postJson(`${nodeB.url}/api/v1/generate`, {
+      prompt: 'Again',
+      max_length: 8,
+      genkey: 'FLEETCHECK',
+    });
+    assert.equal(reused.status, 200, JSON.stringify(reused.body));
+    assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETCHECK')?.log.text, reused.body.results[0].text);
+
     const unknown = await postJson(`${nodeB.url}/api/extra/generate/check`, { genkey: 'FLEETNOBODY' });
     assert.equal(unknown.body.results[0].status, 'unknown');
   });
