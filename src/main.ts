@@ -3,6 +3,7 @@ import { checkModelFile } from './config/model-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
 import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
+import { FleetLog } from './fleet/fleet-log.ts';
 import { RedisLink } from './fleet/redis-link.ts';
 import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -60,6 +61,8 @@ export async function startServer(
     },
     metrics,
   );
+  // Before the routes are built: they find the node's fleet log through its link (FleetLog.of).
+  const fleet = redis ? await FleetLog.start(redis, { graceMs: config.streamGraceMs }) : undefined;
   const context: ServerContext = {
     config,
     engine,
@@ -82,6 +85,7 @@ export async function startServer(
   } catch (error) {
     await app.close().catch(() => {});
     await engine.dispose();
+    await fleet?.close();
     await redis?.close();
     throw describeListenError(error, config.host, config.port) ?? error;
   }
@@ -102,6 +106,7 @@ export async function startServer(
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_MS).unref())]);
     closeConnections();
     await closed;
+    await fleet?.close();
     await redis?.close();
     if (scheduler.busySlots === 0) await engine.dispose();
     else app.log.warn('shutdown: a decode did not stop in time; the model is left to the process exit');

@@ -27,6 +27,13 @@ export interface GenerationDirectory {
   lookup(principal: string, key: string | undefined): FoundGeneration | undefined;
   /** Aborts what `lookup` would find, while it runs; true when it did. */
   abort(principal: string, key: string | undefined): boolean;
+  /**
+   * On a fleet node only: `lookup`, and on a local miss the generations other nodes run (read from the fleet's
+   * Redis). Absent on a single node, whose lookups stay synchronous and in-process.
+   */
+  lookupAnywhere?(principal: string, key: string | undefined): Promise<FoundGeneration | undefined>;
+  /** On a fleet node only: `abort`, and on a local miss asks the node that runs it to abort it. */
+  abortAnywhere?(principal: string, key: string | undefined): Promise<boolean>;
 }
 
 /**

@@ -1,10 +1,11 @@
 import type { FastifyReply } from 'fastify';
 import type { GenerationPlan } from '../core/protocol.ts';
+import { FleetLog } from '../fleet/fleet-log.ts';
 import { readerOutcome } from './generation-outcome.ts';
 import { noteServedGeneration } from './observability/served-generation.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
 import { lastEventId, streamGeneration } from './stream-generation.ts';
-import { submitOrResume } from './submit-or-resume.ts';
+import { remoteConflict, submitOrResume } from './submit-or-resume.ts';
 
 /**
  * The one way every protocol's generation route runs: submit (or, for a resumable stream, resume), then stream
@@ -19,6 +20,7 @@ export async function serveGeneration(
   reply: FastifyReply,
 ): Promise<unknown> {
   const { scheduler } = context;
+  const fleet = FleetLog.of(context.redis);
   // The key's place in the fair queue, and a fresh reservation of its quota, for this one submission.
   const origin = { principal, protocol: plan.protocol, qos: accessOf(context).qosOf(reply.request, principal) };
   // Joined only if a log line asks for it (`--log-prompts`): a prompt may be megabytes.
@@ -27,9 +29,18 @@ export async function serveGeneration(
   if ('stream' in plan) {
     const { stream } = plan;
     const target = stream.resumable
-      ? await submitOrResume(scheduler, plan.request, lastEventId(reply.request.headers['last-event-id']), origin)
+      ? await submitOrResume(
+          scheduler,
+          plan.request,
+          lastEventId(reply.request.headers['last-event-id']),
+          origin,
+          fleet,
+        )
       : { generation: await scheduler.submit(plan.request, origin), afterId: 0, resumed: false };
-    noteServedGeneration(reply.request, { generation: target.generation, resumed: target.resumed, prompt });
+    if (!target.resumed) fleet?.publish(target.generation);
+    // The request log and metrics count this node's generations; a remote one is counted by its owner.
+    if (!target.remote)
+      noteServedGeneration(reply.request, { generation: target.generation, resumed: target.resumed, prompt });
     await streamGeneration(context, reply, target.generation, {
       afterId: target.afterId,
       encode: stream.encoder(target.generation, target.afterId),
@@ -38,7 +49,13 @@ export async function serveGeneration(
     });
     return undefined;
   }
+  if (fleet && plan.request.key && !scheduler.find(principal, plan.request.key)) {
+    // A key live on another node is the 409 it would be here: one key never runs twice in the fleet.
+    const remote = await fleet.find(principal, plan.request.key);
+    if (remote && !remote.log.ended) throw remoteConflict(remote, plan.request.key);
+  }
   const generation = await scheduler.submit(plan.request, origin);
+  fleet?.publish(generation);
   noteServedGeneration(reply.request, { generation, resumed: false, prompt });
   const outcome = await readerOutcome(reply, generation);
   if (!outcome.ok) throw outcome.error;

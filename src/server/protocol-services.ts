@@ -4,6 +4,7 @@ import { KindlingError } from '../core/kindling-error.ts';
 import { servedModelId } from '../core/model-info.ts';
 import type { GenerationDirectory, ProtocolServices } from '../core/protocol-services.ts';
 import { tokenizeSliced } from '../engine/token-cuts.ts';
+import { FleetLog } from '../fleet/fleet-log.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { lookupLimiter } from './lookup-rate-limit.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
@@ -19,7 +20,7 @@ export function protocolServices(context: ServerContext): ProtocolServices {
     passwordProtected: accessOf(context).required,
     quiet: config.logLevel === 'silent',
     bosToken: engine.bosToken,
-    generations: generationDirectory(scheduler),
+    generations: generationDirectory(scheduler, FleetLog.of(context.redis)),
     tokenize: (text, options) => engine.tokenize(text, options),
     async countTokens(text, options, signal) {
       try {
@@ -74,8 +75,8 @@ export function protocolServices(context: ServerContext): ProtocolServices {
  * Keys are looked up only among the principal's own generations (or by server id). A key that finds nothing
  * spends a token of the principal's lookup rate limit (lookup-rate-limit.ts); known keys cost nothing.
  */
-export function generationDirectory(scheduler: Scheduler): GenerationDirectory {
-  return {
+export function generationDirectory(scheduler: Scheduler, fleet?: FleetLog): GenerationDirectory {
+  const local: GenerationDirectory = {
     lookup(principal, key) {
       const generation = key === undefined ? scheduler.lastOf(principal) : scheduler.find(principal, key);
       if (!generation) {
@@ -87,6 +88,23 @@ export function generationDirectory(scheduler: Scheduler): GenerationDirectory {
     abort(principal, key) {
       if (key !== undefined && !scheduler.find(principal, key)) lookupLimiter(scheduler).miss(principal);
       return scheduler.abort(principal, key);
+    },
+  };
+  if (!fleet) return local;
+  // The local registry first; Redis only on a miss, and a key unknown to the whole fleet spends the budget once.
+  return {
+    ...local,
+    async lookupAnywhere(principal, key) {
+      if (key === undefined || scheduler.find(principal, key)) return local.lookup(principal, key);
+      const remote = await fleet.find(principal, key);
+      if (!remote) lookupLimiter(scheduler).miss(principal);
+      return remote && { generation: remote, queuePosition: remote.queuePosition, touch: () => remote.touch() };
+    },
+    async abortAnywhere(principal, key) {
+      if (key === undefined || scheduler.find(principal, key)) return local.abort(principal, key);
+      if (await fleet.abort(principal, key)) return true;
+      lookupLimiter(scheduler).miss(principal);
+      return false;
     },
   };
 }

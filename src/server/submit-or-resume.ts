@@ -1,4 +1,7 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
+import { KindlingError } from '../core/kindling-error.ts';
+import type { FleetLog } from '../fleet/fleet-log.ts';
+import type { RemoteGeneration } from '../fleet/remote-generation.ts';
 import type { Generation, GenerationOrigin } from '../scheduler/generation.ts';
 import { requestFingerprint } from '../scheduler/request-fingerprint.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -9,6 +12,8 @@ export interface StreamTarget {
   afterId: number;
   /** It reattached to a generation an earlier request started. */
   resumed: boolean;
+  /** The generation runs on another fleet node: its log is followed from Redis (remote-generation.ts). */
+  remote?: true;
 }
 
 /**
@@ -26,9 +31,15 @@ export async function submitOrResume(
   request: GenerationRequest,
   lastEventId: number | undefined,
   origin: GenerationOrigin,
+  fleet?: FleetLog,
 ): Promise<StreamTarget> {
   if (request.key) {
     const existing = scheduler.find(origin.principal, request.key);
+    if (!existing && fleet) {
+      const remote = await fleet.find(origin.principal, request.key);
+      const target = remote && remoteTarget(remote, request, lastEventId, origin);
+      if (target) return target;
+    }
     if (existing && existing.origin.protocol === origin.protocol) {
       if (lastEventId !== undefined)
         return { generation: existing, afterId: resumePoint(existing, lastEventId), resumed: true };
@@ -43,12 +54,46 @@ export async function submitOrResume(
 }
 
 /**
+ * A keyed stream whose generation another fleet node runs: resumed from Redis by the same rules as a local one
+ * (Last-Event-ID, or the same request re-sent while it runs); any other request with its live key is the 409 the
+ * owner would give, so one key never runs twice in the fleet. A key whose generation ended is free again: the
+ * request runs here (undefined).
+ */
+function remoteTarget(
+  remote: RemoteGeneration,
+  request: GenerationRequest,
+  lastEventId: number | undefined,
+  origin: GenerationOrigin,
+): StreamTarget | undefined {
+  const sameProtocol = remote.protocol === origin.protocol;
+  const sameRequest = remote.fingerprint === requestFingerprint(request) && !remote.log.ended;
+  if (sameProtocol && (lastEventId !== undefined || sameRequest)) {
+    const afterId = lastEventId === undefined ? 0 : resumePoint(remote, lastEventId);
+    void remote.follow();
+    // The stream writer uses only what a RemoteGeneration offers of a Generation (id, log, attachReader,
+    // endDelivered); the `satisfies` keeps that true as either side changes.
+    const source = remote satisfies Pick<Generation, 'id' | 'log' | 'attachReader' | 'endDelivered'>;
+    return { generation: source as unknown as Generation, afterId, resumed: true, remote: true };
+  }
+  if (remote.log.ended) return undefined;
+  throw remoteConflict(remote, request.key ?? '');
+}
+
+/** The scheduler's 409 for a live key, for a generation on another node. */
+export function remoteConflict(remote: RemoteGeneration, key: string): KindlingError {
+  return new KindlingError(
+    'conflict',
+    `A generation with key "${key}" is still running on fleet node ${remote.node}; resume it with Last-Event-ID (or re-send the same request through the protocol that started it), or use a new key.`,
+  );
+}
+
+/**
  * Where a stream with `Last-Event-ID: afterId` starts. An id past the log's end was never sent for this
  * generation (a stale id of an earlier one, or a made-up one), so the stream replays from the start; a
  * client that saw the final event of a finished generation gets the final event again. Either way every
  * stream ends with its final event, never with an empty 200.
  */
-function resumePoint(generation: Generation, afterId: number): number {
+function resumePoint(generation: Pick<Generation, 'log'>, afterId: number): number {
   const lastId = generation.log.lastId;
   if (afterId > lastId) return 0;
   if (generation.log.ended && afterId >= lastId) return lastId - 1;

@@ -11,10 +11,21 @@ export class GenerationLog {
   private waiters: Array<() => void> = [];
   private textSoFar = '';
   private done = false;
+  private observer: ((logged: LoggedPart) => void) | undefined;
+
+  /**
+   * Hands `observer` every part already logged, then each one as it is appended (one observer: a fleet node
+   * copies the log to Redis this way). Without one, append costs what it did.
+   */
+  observe(observer: (logged: LoggedPart) => void): void {
+    this.observer = observer;
+    for (const logged of this.partsAfter(0)) observer(logged);
+  }
 
   append(part: StreamPart): void {
     if (this.done) return;
     this.parts.push(part);
+    this.observer?.({ id: this.parts.length, part });
     if (part.type === 'text-delta') this.textSoFar += part.text;
     if (part.type === 'finish' || part.type === 'error') this.done = true;
     const waiters = this.waiters;

@@ -35,8 +35,12 @@ export function koboldLookupRoutes(services: ProtocolServices): ProtocolRoute[] 
   const { generations } = services;
   const find = (input: RouteInput<Keyed>, fromBody: boolean) =>
     generations.lookup(input.principal, fromBody ? clientKey('genkey', input.body?.genkey) : undefined);
-  const check = (input: RouteInput<Keyed>, fromBody: boolean) => {
-    const found = find(input, fromBody);
+  const check = async (input: RouteInput<Keyed>, fromBody: boolean) => {
+    const key = fromBody ? clientKey('genkey', input.body?.genkey) : undefined;
+    // A fleet node also finds a generation another node runs; a single node stays in-process.
+    const found = generations.lookupAnywhere
+      ? await generations.lookupAnywhere(input.principal, key)
+      : generations.lookup(input.principal, key);
     found?.touch();
     return checkBody(found);
   };
@@ -64,8 +68,11 @@ export function koboldLookupRoutes(services: ProtocolServices): ProtocolRoute[] 
       paths: ['/api/extra/abort'],
       summary: 'Abort one of your generations by genkey (without a key: your last key-less one, while it runs)',
       ...keyed,
-      handle: ({ principal, body }) => {
-        const done = generations.abort(principal, clientKey('genkey', body?.genkey));
+      handle: async ({ principal, body }) => {
+        const key = clientKey('genkey', body?.genkey);
+        const done = generations.abortAnywhere
+          ? await generations.abortAnywhere(principal, key)
+          : generations.abort(principal, key);
         return { success: done ? 'true' : 'false', done: done ? 'true' : 'false' };
       },
     }),

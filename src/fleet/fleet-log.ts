@@ -1,0 +1,185 @@
+import type { LoggedPart } from '../core/logged-part.ts';
+import type { Generation } from '../scheduler/generation.ts';
+import { encodePart, entryId, fleetKeys } from './fleet-part.ts';
+import { NODE_ID } from './node-id.ts';
+import type { RedisLink } from './redis-link.ts';
+import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
+
+export interface FleetLogOptions {
+  /** `--stream-grace`: how long a generation's log and record stay in Redis after it ends. */
+  graceMs: number;
+  /** Told when a write to Redis fails (the generation runs on; remote readers see a gap). */
+  onWriteError?: (error: unknown) => void;
+}
+
+/**
+ * While a generation runs no TTL of its own would be right (a queue wait or a long story has no bound): the
+ * keys get this one, refreshed at every write, so a node that dies without ending them leaves nothing for ever.
+ */
+const LIVE_TTL_MS = 10 * 60_000;
+
+interface Pending {
+  generation: Generation;
+  parts: LoggedPart[];
+  /** The record is written with the first batch only; later batches update its status. */
+  fresh: boolean;
+}
+
+const logs = new WeakMap<RedisLink, FleetLog>();
+
+/**
+ * The fleet's copy of this node's generation logs, and the way to its peers' ones. Each generation's parts go
+ * to the Redis stream `kindling:gen:<principal>:<key>:log` (entry id `0-<part id>`) and its record to the hash
+ * `…:rec`. Parts are collected and written once per event-loop turn (setImmediate), all generations' parts of
+ * one scheduler batch in one MULTI: one round trip a batch, never one a token. An abort for a generation this
+ * node owns arrives on the `kindling:abort` channel from any node.
+ */
+export class FleetLog {
+  readonly nodeId = NODE_ID;
+  private readonly pending = new Map<string, Pending>();
+  /** Generations this node runs, by base key, until they end: what an abort from another node names. */
+  private readonly owned = new Map<string, Generation>();
+  private flushScheduled = false;
+  private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
+  private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
+
+  private constructor(
+    private readonly link: RedisLink,
+    private readonly options: FleetLogOptions,
+  ) {}
+
+  /** Starts the node's fleet log on `link` (subscribes to aborts); `FleetLog.of(link)` finds it afterwards. */
+  static async start(link: RedisLink, options: FleetLogOptions): Promise<FleetLog> {
+    const log = new FleetLog(link, options);
+    await link.subscriber.subscribe(fleetKeys.abortChannel, log.onAbort);
+    await link.subscriber.subscribe(fleetKeys.touchChannel, log.onTouch);
+    logs.set(link, log);
+    return log;
+  }
+
+  static of(link: RedisLink | undefined): FleetLog | undefined {
+    return link ? logs.get(link) : undefined;
+  }
+
+  /** Copies a generation this node runs to Redis, from its first part to its last. */
+  publish(generation: Generation): void {
+    const base = fleetKeys.base(generation.origin.principal, generation.key);
+    this.owned.set(base, generation);
+    generation.log.observe((logged) => {
+      let pending = this.pending.get(base);
+      if (!pending) {
+        pending = { generation, parts: [], fresh: false };
+        this.pending.set(base, pending);
+      }
+      if (logged.id === 1) pending.fresh = true;
+      pending.parts.push(logged);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** A generation of `principal` by key or server id on any node, from Redis; undefined when none has it. */
+  async find(principal: string, key: string): Promise<RemoteGeneration | undefined> {
+    const base = await this.resolve(principal, key);
+    if (!base) return undefined;
+    const [record, entries] = await this.link.run((redis) =>
+      redis.multi().hGetAll(fleetKeys.record(base.key)).xRange(fleetKeys.log(base.key), '-', '+').exec(),
+    );
+    const fields = record as unknown as Record<string, string>;
+    if (!fields || fields['node'] === undefined || (base.byServerId && fields['id'] !== key)) return undefined;
+    return new RemoteGeneration(this.link, base.key, recordOf(fields), (entries ?? []) as never);
+  }
+
+  /** Asks the owner of a running generation to abort it; true when one ran (as a local abort says). */
+  async abort(principal: string, key: string): Promise<boolean> {
+    const base = await this.resolve(principal, key);
+    if (!base) return false;
+    const [status, id] = await this.link.run((redis) => redis.hmGet(fleetKeys.record(base.key), ['status', 'id']));
+    if (!status || status === 'done' || (base.byServerId && id !== key)) return false;
+    await this.link.run((redis) => redis.publish(fleetKeys.abortChannel, base.key));
+    return true;
+  }
+
+  async close(): Promise<void> {
+    logs.delete(this.link);
+    if (this.pending.size > 0) await this.flush();
+    await this.link.subscriber.unsubscribe(fleetKeys.abortChannel, this.onAbort).catch(() => {});
+    await this.link.subscriber.unsubscribe(fleetKeys.touchChannel, this.onTouch).catch(() => {});
+  }
+
+  /**
+   * The base key `key` names for `principal`: a server id's alias, else the principal's own key. A client key
+   * reused after its generation ended moves to the new generation, so a server id found through an alias must
+   * still be the record's id (callers check `byServerId`).
+   */
+  private async resolve(principal: string, key: string): Promise<{ key: string; byServerId: boolean } | undefined> {
+    const scoped = fleetKeys.base(principal, key);
+    const [byId, exists] = await this.link.run((redis) =>
+      redis.multi().get(fleetKeys.serverId(key)).exists(fleetKeys.record(scoped)).exec(),
+    );
+    if (typeof byId === 'string') return { key: byId, byServerId: true };
+    return Number(exists) > 0 ? { key: scoped, byServerId: false } : undefined;
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = [...this.pending.entries()];
+    this.pending.clear();
+    if (batch.length === 0) return;
+    if (!this.link.commands.isReady) {
+      this.options.onWriteError?.(this.link.unavailable());
+      return;
+    }
+    const multi = this.link.commands.multi();
+    for (const [base, { generation, parts, fresh }] of batch) {
+      const log = fleetKeys.log(base);
+      const record = fleetKeys.record(base);
+      const ended = parts.some(({ part }) => part.type === 'finish' || part.type === 'error');
+      const ttl = ended ? Math.max(1, this.options.graceMs) : LIVE_TTL_MS + this.options.graceMs;
+      if (fresh) {
+        // A client key reused after its generation ended: the new generation's log starts again at 0-1.
+        multi.del([log, record]);
+        multi.hSet(record, {
+          node: this.nodeId,
+          id: generation.id,
+          protocol: generation.origin.protocol,
+          createdAt: String(generation.createdAt),
+          promptTokens: JSON.stringify(generation.promptTokens),
+          logprobs: String(generation.request.logprobs ?? 0),
+          fingerprint: generation.fingerprint,
+          resumeWindowMs: String(generation.resumeWindowMs),
+        });
+        multi.set(fleetKeys.serverId(generation.id), base, { PX: ttl });
+      } else {
+        multi.pExpire(fleetKeys.serverId(generation.id), ttl);
+      }
+      for (const { id, part } of parts) multi.xAdd(log, entryId(id), { p: encodePart(part) });
+      multi.hSet(record, 'status', ended ? 'done' : generation.status);
+      multi.pExpire(log, ttl);
+      multi.pExpire(record, ttl);
+      if (ended) this.owned.delete(base);
+    }
+    try {
+      await multi.exec();
+    } catch (error) {
+      this.options.onWriteError?.(error);
+    }
+  }
+}
+
+function recordOf(fields: Record<string, string>): FleetRecord {
+  const status = fields['status'];
+  return {
+    node: fields['node'] ?? '',
+    id: fields['id'] ?? '',
+    protocol: fields['protocol'] ?? '',
+    status: status === 'running' || status === 'done' ? status : 'queued',
+    createdAt: Number(fields['createdAt'] ?? 0),
+    promptTokens: JSON.parse(fields['promptTokens'] ?? '[]') as number[],
+    logprobs: Number(fields['logprobs'] ?? 0),
+    fingerprint: fields['fingerprint'] ?? '',
+    resumeWindowMs: Number(fields['resumeWindowMs'] ?? 10_000),
+  };
+}
