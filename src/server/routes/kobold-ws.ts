@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import { KindlingError, toKindlingError } from '../../core/kindling-error.ts';
+import { FleetLog } from '../../fleet/fleet-log.ts';
 import type { ProtocolServices } from '../../core/protocol-services.ts';
 import { STREAM_INTERVAL_MAX_MS } from '../../protocols/common/stream-interval.ts';
 import { clientKey, STREAM_KEY_MAX_LENGTH } from '../../protocols/common/stream-key.ts';
@@ -22,6 +23,7 @@ const HIGH_WATER = 256 * 1024;
 /** `GET /api/extra/generate/ws`: many concurrent generations over one WebSocket, resumable by event id. */
 export function registerKoboldWsRoute(app: FastifyInstance, context: ServerContext, services: ProtocolServices): void {
   const { scheduler, config } = context;
+  const fleet = FleetLog.of(context.redis);
   app.get(
     '/api/extra/generate/ws',
     // Browsers cannot set headers on a WebSocket, so this handshake (and nothing else) takes `?apikey=`.
@@ -77,7 +79,11 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
         if (message.type === 'abort') {
           let aborted: boolean;
           try {
-            aborted = services.generations.abort(origin.principal, id);
+            // In a fleet the generation may run on another node: its owner is told to stop it.
+            const { generations } = services;
+            aborted = generations.abortAnywhere
+              ? await generations.abortAnywhere(origin.principal, id)
+              : generations.abort(origin.principal, id);
           } catch (error) {
             return sendError(id, toKindlingError(error));
           }
@@ -97,7 +103,8 @@ export function registerKoboldWsRoute(app: FastifyInstance, context: ServerConte
           const request = await decodeKoboldBody(services, { ...message.request, genkey: id });
           // Each start is its own submission: its own reservation of the key's quota.
           const qos = access.qosOf(handshake, origin.principal);
-          target = await submitOrResume(scheduler, request, message.last_event_id, { ...origin, qos });
+          target = await submitOrResume(scheduler, request, message.last_event_id, { ...origin, qos }, fleet);
+          if (!target.resumed) fleet?.publish(target.generation);
         } catch (error) {
           readers.delete(id);
           return sendError(id, toKindlingError(error));

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { RunningServer } from '../../src/main.ts';
+import { waitUntil } from '../support/deadline.ts';
+import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
+import { slowTestModelPath } from '../support/test-model.ts';
+import { banEndTokens, LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
+import { WsSession } from '../support/ws-session.ts';
+
+// The WebSocket bridge on a fleet: a generation started over one node's WebSocket resumes over another's, and a
+// WebSocket abort on one node stops a generation running on another.
+describe('the WebSocket bridge across two nodes (real nodes, real Redis)', () => {
+  let redis: RedisServer;
+  let nodeA: RunningServer;
+  let nodeB: RunningServer;
+  let ban: Record<string, number>;
+  const wsOf = (node: RunningServer) => `${node.url.replace('http', 'ws')}/api/extra/generate/ws`;
+  before(async () => {
+    redis = await startRedisServer();
+    const config = { redisUrl: redis.url, modelPath: slowTestModelPath(), contextSize: 2048 };
+    nodeA = await startTestServer(config);
+    nodeB = await startTestServer(config);
+    ban = banEndTokens(nodeA);
+  });
+  after(async () => {
+    await Promise.allSettled([nodeA?.close(), nodeB?.close()]);
+    await redis?.close();
+  });
+
+  test("a stream dropped on A's WebSocket resumes on B's with last_event_id: no token lost or twice", async () => {
+    const request = { prompt: 'Once upon a time', max_length: 600, sampler_seed: 4, logit_bias: ban };
+    const first = await WsSession.open(wsOf(nodeA));
+    first.send({ type: 'start', id: 'FLEETWS', request });
+    await first.until((messages) => messages.filter((m) => m.type === 'token').length >= 5);
+    first.socket.terminate();
+    const tokens = first.messages.filter((m) => m.type === 'token');
+    const seen = tokens.map((m) => m.text).join('');
+    const second = await WsSession.open(wsOf(nodeB));
+    second.send({ type: 'start', id: 'FLEETWS', request, last_event_id: tokens.at(-1)?.event_id });
+    await second.until(() => Boolean(second.ended('FLEETWS')), 60_000);
+    assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETWS'), undefined, 'B ran nothing itself');
+    const check = await postJson(`${nodeA.url}/api/extra/generate/check`, { genkey: 'FLEETWS' });
+    assert.equal(check.body.results[0].status, 'done');
+    assert.equal(seen + second.text('FLEETWS'), check.body.results[0].text);
+    second.socket.close();
+  });
+
+  test("an abort over B's WebSocket stops the generation A runs", async () => {
+    const request = { prompt: 'Once upon a time', max_length: 1500, sampler_seed: 5, logit_bias: ban };
+    const onA = await WsSession.open(wsOf(nodeA));
+    onA.send({ type: 'start', id: 'FLEETWSABORT', request });
+    await onA.until((messages) => messages.filter((m) => m.type === 'token').length >= 3);
+    const onB = await WsSession.open(wsOf(nodeB));
+    onB.send({ type: 'abort', id: 'FLEETWSABORT' });
+    await onB.until((messages) => messages.some((m) => m.type === 'aborted'));
+    assert.deepEqual(
+      onB.messages.find((m) => m.type === 'aborted'),
+      { type: 'aborted', id: 'FLEETWSABORT', success: true },
+      JSON.stringify(onB.messages),
+    );
+    await onA.until(() => Boolean(onA.ended('FLEETWSABORT')), 10_000);
+    const generated = onA.messages.filter((m) => m.type === 'token').length;
+    assert.ok(generated < 1500, `${generated} tokens: stopped early`);
+    await waitUntil(() => nodeA.context.scheduler.busySlots === 0, 5000, "A's slot to be free");
+    onA.socket.close();
+    onB.socket.close();
+  });
+});
