@@ -6,6 +6,7 @@ import type { GenerationDirectory, ProtocolServices } from '../core/protocol-ser
 import { tokenizeSliced } from '../engine/token-cuts.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { lookupLimiter } from './lookup-rate-limit.ts';
+import { fleetModelsOf } from './routes/fleet-node.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
 
 /** What the protocols may use of this server, built once per app from its engine, scheduler and config. */
@@ -20,6 +21,7 @@ export function protocolServices(context: ServerContext): ProtocolServices {
     quiet: config.logLevel === 'silent',
     bosToken: engine.bosToken,
     generations: generationDirectory(scheduler),
+    ...(context.redis ? { fleetModels: () => fleetModelsOf(context) } : {}),
     tokenize: (text, options) => engine.tokenize(text, options),
     async countTokens(text, options, signal) {
       try {
