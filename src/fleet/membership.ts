@@ -111,13 +111,15 @@ export class Membership {
   async close(): Promise<void> {
     this.closed = true;
     this.stop();
-    await this.beating;
     if (memberships.get(this.link) === this) memberships.delete(this.link);
-    await this.link
-      .run((redis) => redis.multi().del(nodeKey(this.id)).zRem(MEMBERS_KEY, this.id).exec())
-      .catch(() => {
-        // Redis is down: the key expires on its own within the TTL.
-      });
+    const deregister = (async () => {
+      await this.beating;
+      await this.link.run((redis) => redis.multi().del(nodeKey(this.id)).zRem(MEMBERS_KEY, this.id).exec());
+    })().catch(() => {
+      // Redis is down: the key expires on its own within the TTL.
+    });
+    // A Redis that stopped answering must not hold the shutdown: the TTL removes the node anyway.
+    await Promise.race([deregister, new Promise((resolve) => setTimeout(resolve, this.intervalMs).unref())]);
   }
 
   private beat(): Promise<void> {
