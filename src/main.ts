@@ -4,6 +4,8 @@ import type { ServerConfig } from './config/server-config.ts';
 import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { FleetLog } from './fleet/fleet-log.ts';
+import { Membership } from './fleet/membership.ts';
+import { NODE_ID } from './fleet/node-id.ts';
 import { RedisLink } from './fleet/redis-link.ts';
 import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -11,6 +13,7 @@ import { AccessControl } from './server/access/access-control.ts';
 import { createApp } from './server/app.ts';
 import { assertCanListen, describeListenError } from './server/listen-error.ts';
 import { KindlingMetrics } from './server/observability/kindling-metrics.ts';
+import { nodeLoadOf } from './server/routes/fleet-node.ts';
 import type { ServerContext } from './server/server-context.ts';
 import { connectionCloser } from './server/tls-options.ts';
 import { KINDLING_VERSION } from './version.ts';
@@ -97,8 +100,16 @@ export async function startServer(
       'Serving an UNTRAINED PLACEHOLDER model (random weights): its text is noise. Pass --model <file.gguf> for a real model.',
     );
   }
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+  // Registered once it listens: the address it advertises is the one it answers on.
+  const membership = redis
+    ? new Membership(redis, { id: NODE_ID, address: url, load: () => nodeLoadOf(context) })
+    : undefined;
+  await membership?.start();
   let closing: Promise<void> | undefined;
   const close = async () => {
+    // First: the other nodes stop counting on this one while it drains.
+    await membership?.close();
     await scheduler.drain(config.shutdownGraceMs);
     // The requests shutdown just ended are writing their error (a 503, a stream's error event): give them a
     // moment, then close every connection still open, busy, idle or half-sent, so nothing holds the exit.
@@ -112,7 +123,7 @@ export async function startServer(
     else app.log.warn('shutdown: a decode did not stop in time; the model is left to the process exit');
   };
   return {
-    url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
+    url,
     app,
     context,
     close() {

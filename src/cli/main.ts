@@ -3,6 +3,7 @@ import type { ServerConfig } from '../config/server-config.ts';
 import { KindlingError } from '../core/kindling-error.ts';
 import { KINDLING_VERSION } from '../version.ts';
 import { registerChatCommand } from './chat-command.ts';
+import { registerFleetCommand } from './fleet-command.ts';
 import { registerGenerateCommand } from './generate-command.ts';
 import { type ExplicitSettings, registerServeCommand } from './serve-command.ts';
 
@@ -56,6 +57,7 @@ const program = new Command('kindling')
 registerServeCommand(program, serve);
 registerGenerateCommand(program);
 registerChatCommand(program);
+registerFleetCommand(program);
 // A mistyped flag gets its one error line and where to look, not the whole flag list (48 lines for serve).
 for (const command of program.commands) {
   command.showHelpAfterError(`(\`kindling ${command.name()} --help\` lists every flag)`);

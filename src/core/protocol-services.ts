@@ -36,6 +36,13 @@ export interface GenerationDirectory {
   abortAnywhere?(principal: string, key: string | undefined): Promise<boolean>;
 }
 
+/** A model some live node of the fleet serves. */
+export interface FleetModel {
+  id: string;
+  name: string;
+  contextSize: number;
+}
+
 /**
  * What the server offers a protocol, built once per server: the model's facts, its tokenizer, the generations
  * by key, the activity figures. Protocols see this and `core/`, never the scheduler or the engine.
@@ -66,6 +73,11 @@ export interface ProtocolServices {
   /** GBNF for a JSON schema (llama.cpp's converter); an unsupported schema is the client's 400. */
   jsonSchemaToGrammar(schema: unknown): Promise<string>;
   activity(): ServerActivity;
+  /**
+   * A fleet node (`--redis`): the models of every live node, by the id `/v1/models` shows, for the listings;
+   * undefined while the fleet's Redis is down (a listing then shows this node's model alone).
+   */
+  fleetModels?(): Promise<FleetModel[] | undefined>;
   /** When the model file was last changed (the epoch when it cannot be read): Ollama lists it. */
   modelModifiedAt(): Date;
   /** The story file of `--preloadstory`, as stored, or undefined without one. */

@@ -21,6 +21,7 @@ import { installRequestLog } from './observability/request-log.ts';
 import { principalOf } from './principal.ts';
 import { protocolServices } from './protocol-services.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
+import { registerFleetRoute } from './routes/fleet.ts';
 import { registerKoboldWsRoute } from './routes/kobold-ws.ts';
 import { registerWebRoutes } from './routes/web.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
@@ -227,6 +228,7 @@ export async function createApp(
   registerKoboldWsRoute(app, context, services);
   registerObservabilityRoutes(app, context);
   registerDocsRoutes(app, context);
+  registerFleetRoute(app, context);
   registerWebRoutes(app, context);
   return app;
 }

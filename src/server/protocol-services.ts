@@ -7,6 +7,7 @@ import { tokenizeSliced } from '../engine/token-cuts.ts';
 import { FleetLog } from '../fleet/fleet-log.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { lookupLimiter } from './lookup-rate-limit.ts';
+import { fleetModelsOf } from './routes/fleet-node.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
 
 /** What the protocols may use of this server, built once per app from its engine, scheduler and config. */
@@ -21,6 +22,7 @@ export function protocolServices(context: ServerContext): ProtocolServices {
     quiet: config.logLevel === 'silent',
     bosToken: engine.bosToken,
     generations: generationDirectory(scheduler, FleetLog.of(context.redis)),
+    ...(context.redis ? { fleetModels: () => fleetModelsOf(context) } : {}),
     tokenize: (text, options) => engine.tokenize(text, options),
     async countTokens(text, options, signal) {
       try {

@@ -1,6 +1,6 @@
 import { servedModelId } from '../../core/model-info.ts';
 import { infoRoute, type ProtocolRoute } from '../../core/protocol.ts';
-import type { ProtocolServices } from '../../core/protocol-services.ts';
+import type { FleetModel, ProtocolServices } from '../../core/protocol-services.ts';
 import { factDigest } from '../common/derived-id.ts';
 import { type OllamaEmbedBody, OllamaEmbedBody as OllamaEmbedSchema, OllamaShowBody } from './wire.ts';
 
@@ -9,6 +9,26 @@ import { type OllamaEmbedBody, OllamaEmbedBody as OllamaEmbedSchema, OllamaShowB
  * endpoint such clients call at that level is implemented here.
  */
 const OLLAMA_COMPAT_VERSION = '0.7.0';
+
+/** A model another node of the fleet serves: only its name and context are known here. */
+function remoteEntry(model: FleetModel) {
+  const name = `${model.id}:latest`;
+  return {
+    name,
+    model: name,
+    modified_at: new Date(0).toISOString(),
+    size: 0,
+    digest: factDigest(`fleet:${model.id}:${model.contextSize}`),
+    details: {
+      parent_model: '',
+      format: 'gguf',
+      family: '',
+      families: [],
+      parameter_size: '',
+      quantization_level: 'unknown',
+    },
+  };
+}
 
 /** Ollama's model listing (tags, ps, show, version) and its two embedding routes. */
 export function ollamaModelRoutes(services: ProtocolServices): ProtocolRoute[] {
@@ -41,8 +61,11 @@ export function ollamaModelRoutes(services: ProtocolServices): ProtocolRoute[] {
     infoRoute({
       method: 'GET',
       paths: ['/api/tags'],
-      summary: 'The loaded model, as Ollama lists models',
-      handle: () => ({ models: [entry()] }),
+      summary: "The loaded model (in a fleet, every live node's), as Ollama lists models",
+      handle: async () => {
+        const others = ((await services.fleetModels?.()) ?? []).filter((other) => `${other.id}:latest` !== name);
+        return { models: [entry(), ...others.map(remoteEntry)] };
+      },
     }),
     infoRoute({
       method: 'GET',

@@ -14,8 +14,12 @@ export function openaiModelRoutes(services: ProtocolServices): ProtocolRoute[] {
     infoRoute({
       method: 'GET',
       paths: ['/v1/models'],
-      summary: 'The loaded model',
-      handle: () => ({ object: 'list', data: [modelEntry()] }),
+      summary: "The loaded model (in a fleet, every live node's)",
+      handle: async () => {
+        const others = ((await services.fleetModels?.()) ?? []).filter((entry) => entry.id !== modelId);
+        const entries = others.map((entry) => ({ ...modelEntry(), id: entry.id }));
+        return { object: 'list', data: [modelEntry(), ...entries] };
+      },
     }),
     // The id has a slash (`koboldcpp/<name>`), so the route takes the rest of the path; the bare name still works.
     infoRoute({
