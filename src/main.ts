@@ -5,7 +5,7 @@ import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { FleetLog } from './fleet/fleet-log.ts';
 import { Membership } from './fleet/membership.ts';
-import { NODE_ID } from './fleet/node-id.ts';
+import { newNodeId } from './fleet/node-id.ts';
 import { RedisLink } from './fleet/redis-link.ts';
 import { PROTOCOLS } from './protocols/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -65,7 +65,8 @@ export async function startServer(
     metrics,
   );
   // Before the routes are built: they find the node's fleet log through its link (FleetLog.of).
-  const fleet = redis ? await FleetLog.start(redis, { graceMs: config.streamGraceMs }) : undefined;
+  const nodeId = newNodeId();
+  const fleet = redis ? await FleetLog.start(redis, { nodeId, graceMs: config.streamGraceMs }) : undefined;
   const context: ServerContext = {
     config,
     engine,
@@ -103,7 +104,7 @@ export async function startServer(
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
   // Registered once it listens: the address it advertises is the one it answers on.
   const membership = redis
-    ? new Membership(redis, { id: NODE_ID, address: url, load: () => nodeLoadOf(context) })
+    ? new Membership(redis, { id: nodeId, address: url, load: () => nodeLoadOf(context) })
     : undefined;
   await membership?.start();
   let closing: Promise<void> | undefined;

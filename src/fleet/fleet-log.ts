@@ -1,11 +1,12 @@
 import type { LoggedPart } from '../core/logged-part.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { encodePart, entryId, fleetKeys } from './fleet-part.ts';
-import { NODE_ID } from './node-id.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
 export interface FleetLogOptions {
+  /** This node's id (node-id.ts), written as each generation's owner. */
+  nodeId: string;
   /** `--stream-grace`: how long a generation's log and record stay in Redis after it ends. */
   graceMs: number;
   /** Told when a write to Redis fails (the generation runs on; remote readers see a gap). */
@@ -35,7 +36,6 @@ const logs = new WeakMap<RedisLink, FleetLog>();
  * node owns arrives on the `kindling:abort` channel from any node.
  */
 export class FleetLog {
-  readonly nodeId = NODE_ID;
   private readonly pending = new Map<string, Pending>();
   /** Generations this node runs, by base key, until they end: what an abort from another node names. */
   private readonly owned = new Map<string, Generation>();
@@ -43,10 +43,14 @@ export class FleetLog {
   private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
   private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
 
+  readonly nodeId: string;
+
   private constructor(
     private readonly link: RedisLink,
     private readonly options: FleetLogOptions,
-  ) {}
+  ) {
+    this.nodeId = options.nodeId;
+  }
 
   /** Starts the node's fleet log on `link` (subscribes to aborts); `FleetLog.of(link)` finds it afterwards. */
   static async start(link: RedisLink, options: FleetLogOptions): Promise<FleetLog> {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { membershipOf, type NodeRecord } from '../../fleet/membership.ts';
-import { NODE_ID } from '../../fleet/node-id.ts';
+import { newNodeId } from '../../fleet/node-id.ts';
 import type { ServerContext } from '../server-context.ts';
 import { nodeLoadOf } from './fleet-node.ts';
 
@@ -33,7 +33,7 @@ export type FleetStatus = Static<typeof FleetStatus>;
  */
 export function registerFleetRoute(app: FastifyInstance, context: ServerContext): void {
   // A single node has no membership; its id is still one per start, as a fleet node's is.
-  const soloId = NODE_ID;
+  const soloId = newNodeId();
   const startedAt = Date.now();
   app.get(
     '/api/extra/fleet',
