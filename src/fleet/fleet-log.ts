@@ -18,6 +18,15 @@ export interface FleetLogOptions {
  * keys get this one, refreshed at every write, so a node that dies without ending them leaves nothing for ever.
  */
 const LIVE_TTL_MS = 10 * 60_000;
+/** A running generation's keys get their live TTL again after this long (it is minutes; no need every write). */
+const REFRESH_TTL_MS = 60_000;
+/**
+ * How long parts wait to be written with the next ones. One slot decodes a token per turn of the event loop, and a
+ * MULTI per token cost the event loop more than half again its work per token (bench/fleet.ts); this window
+ * writes several tokens at once, and a reader on another node sees them at most this much later. Every other part
+ * (queued, start, finish, error; and a node's close) writes at once.
+ */
+export const FLEET_WRITE_WINDOW_MS = 20;
 
 interface Pending {
   generation: Generation;
@@ -40,6 +49,9 @@ export class FleetLog {
   /** Generations this node runs, by base key, until they end: what an abort from another node names. */
   private readonly owned = new Map<string, Generation>();
   private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** What was last written of each running generation's record: its status, and when its TTL was renewed. */
+  private readonly written = new Map<string, { status: string; renewedAt: number }>();
   private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
   private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
 
@@ -77,9 +89,18 @@ export class FleetLog {
       }
       if (logged.id === 1) pending.fresh = true;
       pending.parts.push(logged);
+      // Text waits for the window; the rest (queued, start, finish, error) is written within this turn, so the
+      // fleet knows at once that a key is taken, running or ended.
+      const urgent = logged.part.type !== 'text-delta';
+      if (urgent && this.flushTimer) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = undefined;
+        this.flushScheduled = false;
+      }
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(() => this.flush());
+        if (urgent) setImmediate(() => this.flush());
+        else this.flushTimer = setTimeout(() => this.flush(), FLEET_WRITE_WINDOW_MS);
       }
     });
   }
@@ -129,6 +150,8 @@ export class FleetLog {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     const batch = [...this.pending.entries()];
     this.pending.clear();
     if (batch.length === 0) return;
@@ -142,6 +165,10 @@ export class FleetLog {
       const record = fleetKeys.record(base);
       const ended = parts.some(({ part }) => part.type === 'finish' || part.type === 'error');
       const ttl = ended ? Math.max(1, this.options.graceMs) : LIVE_TTL_MS + this.options.graceMs;
+      const status = ended ? 'done' : generation.status;
+      const now = Date.now();
+      const last = fresh ? undefined : this.written.get(base);
+      const renew = ended || last === undefined || now - last.renewedAt >= REFRESH_TTL_MS;
       if (fresh) {
         // A client key reused after its generation ended: the new generation's log starts again at 0-1.
         multi.del([log, record]);
@@ -156,14 +183,21 @@ export class FleetLog {
           resumeWindowMs: String(generation.resumeWindowMs),
         });
         multi.set(fleetKeys.serverId(generation.id), base, { PX: ttl });
-      } else {
+      } else if (renew) {
         multi.pExpire(fleetKeys.serverId(generation.id), ttl);
       }
       for (const { id, part } of parts) multi.xAdd(log, entryId(id), { p: encodePart(part) });
-      multi.hSet(record, 'status', ended ? 'done' : generation.status);
-      multi.pExpire(log, ttl);
-      multi.pExpire(record, ttl);
-      if (ended) this.owned.delete(base);
+      if (last?.status !== status) multi.hSet(record, 'status', status);
+      if (renew) {
+        multi.pExpire(log, ttl);
+        multi.pExpire(record, ttl);
+      }
+      if (ended) {
+        this.owned.delete(base);
+        this.written.delete(base);
+      } else {
+        this.written.set(base, { status, renewedAt: renew ? now : (last?.renewedAt ?? now) });
+      }
     }
     try {
       await multi.exec();
