@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { createBrotliDecompress, createGunzip } from 'node:zlib';
+import { brotliDecompressSync, constants, gunzipSync } from 'node:zlib';
 import type { RunningServer } from '../../src/main.ts';
 import { withDeadline } from '../support/deadline.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
@@ -44,12 +44,22 @@ function read(baseUrl: string, body: unknown, encoding: 'identity' | 'gzip' | 'b
         // Only the unfinished tail can hold an id not yet seen.
         text = text.slice(Math.max(0, text.lastIndexOf('\n\n')));
       };
-      const decoder = encoding === 'gzip' ? createGunzip() : encoding === 'br' ? createBrotliDecompress() : undefined;
-      decoder?.on('data', take);
-      response.on('data', (chunk: Buffer) => (decoder ? decoder.write(chunk) : take(chunk)));
-      const done = new Promise<void>((finish) =>
-        response.on('end', () => (decoder ? decoder.end(() => finish()) : finish())),
-      );
+      // Decoded synchronously as each chunk lands (the whole body so far, flushed, not finished): an
+      // asynchronous decompressor would add its thread-pool hop to the figure, which is the server's.
+      const wire: Buffer[] = [];
+      let decodedBytes = 0;
+      const decode = (body: Buffer) =>
+        encoding === 'gzip'
+          ? gunzipSync(body, { finishFlush: constants.Z_SYNC_FLUSH })
+          : brotliDecompressSync(body, { finishFlush: constants.BROTLI_OPERATION_FLUSH });
+      response.on('data', (chunk: Buffer) => {
+        if (encoding === 'identity') return take(chunk);
+        wire.push(chunk);
+        const decoded = decode(Buffer.concat(wire));
+        take(decoded.subarray(decodedBytes));
+        decodedBytes = decoded.length;
+      });
+      const done = new Promise<void>((finish) => response.on('end', () => finish()));
       resolve({ seenAt, headAt, done });
     });
     req.end(payload);
