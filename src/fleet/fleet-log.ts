@@ -1,7 +1,7 @@
 import type { LoggedPart } from '../core/logged-part.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { encodePart, entryId, fleetKeys } from './fleet-part.ts';
-import { aliveKey } from './membership.ts';
+import { lifeKeys } from './membership.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
@@ -99,7 +99,7 @@ export class FleetLog {
     const remote = new RemoteGeneration(this.link, base.key, recordOf(fields), (entries ?? []) as never);
     // An owner that died mid-generation left it "running" until its log expires: a /check says how it ended.
     if (!remote.log.ended && fields['node'] !== this.nodeId) {
-      const alive = await this.link.run((redis) => redis.exists(aliveKey(remote.node)));
+      const alive = await this.link.run((redis) => redis.exists(lifeKeys(remote.node)));
       if (alive === 0) remote.ownerLost();
     }
     return remote;

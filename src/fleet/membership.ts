@@ -43,6 +43,8 @@ export const nodeKey = (id: string) => `kindling:node:${id}`;
  * take it for dead until its last parts are in Redis.
  */
 export const aliveKey = (id: string) => `kindling:alive:${id}`;
+/** The keys whose existence says node `id` lives: its listing counts too, for a peer older than the alive key. */
+export const lifeKeys = (id: string) => [aliveKey(id), nodeKey(id)];
 
 const memberships = new WeakMap<RedisLink, Membership>();
 
@@ -174,11 +176,6 @@ export class Membership {
         // Skipped: Redis is down (logged once by the link's watcher) and the next beat after it is back registers.
       });
   }
-}
-
-/** Whether node `id` still beats (listed, or draining): what a reader of its generations asks. */
-export async function nodeAlive(redis: RedisConnection, id: string): Promise<boolean> {
-  return (await redis.exists(aliveKey(id))) > 0;
 }
 
 /** Every member whose key has not expired; ids left in the set by dead nodes are removed on the way. */

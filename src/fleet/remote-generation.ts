@@ -3,7 +3,7 @@ import { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
 import { decodePart, fleetKeys, partIdOf } from './fleet-part.ts';
-import { aliveKey } from './membership.ts';
+import { lifeKeys } from './membership.ts';
 import type { RedisConnection, RedisLink } from './redis-link.ts';
 
 /** The record a generation's owner keeps in Redis next to its log (fleet-log.ts writes it). */
@@ -150,7 +150,7 @@ export class RemoteGeneration implements GenerationView {
    */
   private async checkOwner(): Promise<void> {
     const [log, alive] = await this.link.run((redis) =>
-      redis.multi().exists(fleetKeys.log(this.base)).exists(aliveKey(this.node)).exec(),
+      redis.multi().exists(fleetKeys.log(this.base)).exists(lifeKeys(this.node)).exec(),
     );
     if (this.log.ended) return;
     if (Number(log) === 0)
