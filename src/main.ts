@@ -118,7 +118,10 @@ export async function startServer(
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, FLUSH_MS).unref())]);
     closeConnections();
     await closed;
+    // The drained generations' last parts reach Redis, and only then does this node stop beating: a reader on
+    // another node sees each one's true end, never a lost-node error.
     await fleet?.close();
+    await membership?.release();
     await redis?.close();
     if (scheduler.busySlots === 0) await engine.dispose();
     else app.log.warn('shutdown: a decode did not stop in time; the model is left to the process exit');

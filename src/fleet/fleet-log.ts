@@ -1,6 +1,7 @@
 import type { LoggedPart } from '../core/logged-part.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { encodePart, entryId, fleetKeys } from './fleet-part.ts';
+import { lifeKeys } from './membership.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
@@ -52,6 +53,8 @@ export class FleetLog {
   private flushTimer: NodeJS.Timeout | undefined;
   /** What was last written of each running generation's record: its status, and when its TTL was renewed. */
   private readonly written = new Map<string, { status: string; renewedAt: number }>();
+  /** Writes sent and not yet answered: shutdown waits for them before the link closes. */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
   private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
 
@@ -114,7 +117,21 @@ export class FleetLog {
     );
     const fields = record as unknown as Record<string, string>;
     if (!fields || fields['node'] === undefined || (base.byServerId && fields['id'] !== key)) return undefined;
-    return new RemoteGeneration(this.link, base.key, recordOf(fields), (entries ?? []) as never);
+    const remote = new RemoteGeneration(this.link, base.key, recordOf(fields), (entries ?? []) as never);
+    // An owner that died mid-generation left it "running" until its log expires: a /check says how it ended.
+    if (!remote.log.ended && fields['node'] !== this.nodeId) {
+      const alive = await this.link.run((redis) => redis.exists(lifeKeys(remote.node)));
+      if (alive === 0) remote.ownerLost();
+    }
+    return remote;
+  }
+
+  /**
+   * Fails with the link's 503 while Redis is unreachable: a new generation on a fleet node must not run with a
+   * log that reaches no one (no round trip; the link knows its state).
+   */
+  assertReachable(): void {
+    if (!this.link.ready) throw this.link.unavailable();
   }
 
   /** Asks the owner of a running generation to abort it; true when one ran (as a local abort says). */
@@ -127,9 +144,11 @@ export class FleetLog {
     return true;
   }
 
+  /** After the node drained: its generations' last parts reach Redis before the link closes. */
   async close(): Promise<void> {
     logs.delete(this.link);
     if (this.pending.size > 0) await this.flush();
+    await Promise.allSettled([...this.inFlight]);
     await this.link.subscriber.unsubscribe(fleetKeys.abortChannel, this.onAbort).catch(() => {});
     await this.link.subscriber.unsubscribe(fleetKeys.touchChannel, this.onTouch).catch(() => {});
   }
@@ -199,11 +218,13 @@ export class FleetLog {
         this.written.set(base, { status, renewedAt: renew ? now : (last?.renewedAt ?? now) });
       }
     }
-    try {
-      await multi.exec();
-    } catch (error) {
-      this.options.onWriteError?.(error);
-    }
+    const write = multi.exec().then(
+      () => {},
+      (error: unknown) => this.options.onWriteError?.(error),
+    );
+    this.inFlight.add(write);
+    await write;
+    this.inFlight.delete(write);
   }
 }
 

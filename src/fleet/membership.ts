@@ -37,6 +37,14 @@ export interface MembershipOptions {
 
 export const MEMBERS_KEY = 'kindling:nodes';
 export const nodeKey = (id: string) => `kindling:node:${id}`;
+/**
+ * A node's proof of life for the owners' readers, apart from its listing: a draining node leaves the listing
+ * at once (no new work for it) but still finishes its generations, and their readers on other nodes must not
+ * take it for dead until its last parts are in Redis.
+ */
+export const aliveKey = (id: string) => `kindling:alive:${id}`;
+/** The keys whose existence says node `id` lives: its listing counts too, for a peer older than the alive key. */
+export const lifeKeys = (id: string) => [aliveKey(id), nodeKey(id)];
 
 const memberships = new WeakMap<RedisLink, Membership>();
 
@@ -61,6 +69,7 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private closed = false;
+  private released = false;
 
   constructor(
     private readonly link: RedisLink,
@@ -76,7 +85,7 @@ export class Membership {
   async start(): Promise<void> {
     memberships.set(this.link, this);
     this.link.watch((state) => {
-      if (state === 'ready' && !this.closed) void this.beat();
+      if (state === 'ready' && !this.released) void this.beat();
     });
     this.timer = setInterval(() => void this.beat(), this.intervalMs);
     this.timer.unref();
@@ -107,19 +116,40 @@ export class Membership {
     return this.link.run((redis) => liveNodes(redis, this.ttlMs));
   }
 
-  /** Deregisters at once (shutdown), so no one counts on this node while it drains. */
+  /**
+   * Deregisters at once (shutdown), so no one counts on this node while it drains; its alive key beats on
+   * until `release()`, once its generations' last parts are in Redis.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    this.stop();
     if (memberships.get(this.link) === this) memberships.delete(this.link);
-    const deregister = (async () => {
-      await this.beating;
-      await this.link.run((redis) => redis.multi().del(nodeKey(this.id)).zRem(MEMBERS_KEY, this.id).exec());
-    })().catch(() => {
-      // Redis is down: the key expires on its own within the TTL.
+    await this.bounded(
+      (async () => {
+        await this.beating;
+        await this.link.run((redis) => redis.multi().del(nodeKey(this.id)).zRem(MEMBERS_KEY, this.id).exec());
+      })(),
+    );
+  }
+
+  /** The end of shutdown: no more beats, and readers elsewhere of anything left running see this node gone. */
+  async release(): Promise<void> {
+    if (!this.closed) await this.close();
+    this.released = true;
+    this.stop();
+    await this.bounded(
+      (async () => {
+        await this.beating;
+        await this.link.run((redis) => redis.del(aliveKey(this.id)));
+      })(),
+    );
+  }
+
+  /** A Redis that stopped answering must not hold the shutdown: the TTL removes the keys anyway. */
+  private async bounded(write: Promise<unknown>): Promise<void> {
+    const settled = write.catch(() => {
+      // Redis is down: the keys expire on their own within the TTL.
     });
-    // A Redis that stopped answering must not hold the shutdown: the TTL removes the node anyway.
-    await Promise.race([deregister, new Promise((resolve) => setTimeout(resolve, this.intervalMs).unref())]);
+    await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, this.intervalMs).unref())]);
   }
 
   private beat(): Promise<void> {
@@ -131,16 +161,17 @@ export class Membership {
   }
 
   private async write(): Promise<void> {
-    if (this.closed || !this.link.ready) return;
+    if (this.released || !this.link.ready) return;
     const record = this.record();
     await this.link
-      .run((redis) =>
-        redis
-          .multi()
+      .run((redis) => {
+        const multi = redis.multi().set(aliveKey(this.id), '1', { PX: this.ttlMs });
+        if (this.closed) return multi.exec();
+        return multi
           .set(nodeKey(this.id), JSON.stringify(record), { PX: this.ttlMs })
           .zAdd(MEMBERS_KEY, { score: record.heartbeat_at, value: this.id })
-          .exec(),
-      )
+          .exec();
+      })
       .catch(() => {
         // Skipped: Redis is down (logged once by the link's watcher) and the next beat after it is back registers.
       });

@@ -3,6 +3,7 @@ import { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
 import { decodePart, fleetKeys, partIdOf } from './fleet-part.ts';
+import { lifeKeys } from './membership.ts';
 import type { RedisConnection, RedisLink } from './redis-link.ts';
 
 /** The record a generation's owner keeps in Redis next to its log (fleet-log.ts writes it). */
@@ -27,6 +28,14 @@ export interface FleetRecord {
  * so a follower wakes to touch even while the generation sits in the queue.
  */
 const touchEveryMs = (resumeWindowMs: number) => Math.max(50, Math.min(1000, resumeWindowMs / 3));
+
+/** The error a reader gets when the generation's owner died (its heartbeat expired) before ending it. */
+export function lostOwnerError(node: string): KindlingError {
+  return new KindlingError(
+    'unavailable',
+    `Fleet node ${node}, which ran this generation, stopped (its heartbeat expired) before the generation ended; start it again.`,
+  );
+}
 
 /**
  * A generation running on another node, seen through its Redis log: a GenerationView for /check and the
@@ -125,14 +134,33 @@ export class RemoteGeneration implements GenerationView {
         );
         const entries = streamEntries(reply);
         if (entries.length > 0) this.appendEntries(entries);
-        else if (!this.stopped && (await this.link.run((redis) => redis.exists(fleetKeys.log(this.base)))) === 0)
-          this.fail(new KindlingError('unavailable', `The generation's log on node ${this.node} is gone from Redis.`));
+        else if (!this.stopped) await this.checkOwner();
       }
     } catch (error) {
       if (!this.stopped) this.fail(this.link.unavailable(error));
     } finally {
       this.stop();
     }
+  }
+
+  /**
+   * Asked only when a blocking read came back empty (at most once a touch interval, never per token): a log
+   * gone from Redis, or an owner whose heartbeat expired, would otherwise keep the reader waiting until the
+   * log's own TTL.
+   */
+  private async checkOwner(): Promise<void> {
+    const [log, alive] = await this.link.run((redis) =>
+      redis.multi().exists(fleetKeys.log(this.base)).exists(lifeKeys(this.node)).exec(),
+    );
+    if (this.log.ended) return;
+    if (Number(log) === 0)
+      this.fail(new KindlingError('unavailable', `The generation's log on node ${this.node} is gone from Redis.`));
+    else if (Number(alive) === 0) this.ownerLost();
+  }
+
+  /** Ends the copy with the lost-owner error (a follower, or a /check that found the owner gone). */
+  ownerLost(): void {
+    if (!this.log.ended) this.fail(lostOwnerError(this.node));
   }
 
   private stop(): void {

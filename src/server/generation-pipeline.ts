@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { GenerationPlan } from '../core/protocol.ts';
 import { FleetLog } from '../fleet/fleet-log.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
 import { readerOutcome } from './generation-outcome.ts';
 import { noteServedGeneration } from './observability/served-generation.ts';
 import { accessOf, type ServerContext } from './server-context.ts';
@@ -36,7 +37,7 @@ export async function serveGeneration(
           origin,
           fleet,
         )
-      : { generation: await scheduler.submit(plan.request, origin), afterId: 0, resumed: false };
+      : { generation: await submitNew(context, plan, origin), afterId: 0, resumed: false };
     if (!target.resumed) fleet?.publish(target.generation);
     // The request log and metrics count this node's generations; a remote one is counted by its owner.
     if (!target.remote)
@@ -54,10 +55,16 @@ export async function serveGeneration(
     const remote = await fleet.find(principal, plan.request.key);
     if (remote && !remote.log.ended) throw remoteConflict(remote, plan.request.key);
   }
-  const generation = await scheduler.submit(plan.request, origin);
+  const generation = await submitNew(context, plan, origin);
   fleet?.publish(generation);
   noteServedGeneration(reply.request, { generation, resumed: false, prompt });
   const outcome = await readerOutcome(reply, generation);
   if (!outcome.ok) throw outcome.error;
   return plan.respond(outcome, generation);
+}
+
+/** A new generation; on a fleet node only while Redis is reachable (the link's 503 otherwise). */
+function submitNew(context: ServerContext, plan: GenerationPlan, origin: Parameters<Scheduler['submit']>[1]) {
+  FleetLog.of(context.redis)?.assertReachable();
+  return context.scheduler.submit(plan.request, origin);
 }

@@ -50,6 +50,8 @@ export async function submitOrResume(
       lookupLimiter(scheduler).miss(origin.principal);
     }
   }
+  // A local resume above needs no Redis; a new generation on a fleet node does (its log is the fleet's).
+  fleet?.assertReachable();
   return { generation: await scheduler.submit(request, origin), afterId: 0, resumed: false };
 }
 

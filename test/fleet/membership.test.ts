@@ -113,10 +113,10 @@ describe('fleet membership', () => {
     const { status, body } = await fleetOf(a);
     assert.equal(status, 503);
     assert.match(JSON.stringify(body), /Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
-    // A single-node request still works: nothing of a generation needs Redis yet.
+    // A new generation waits for Redis (its log is the fleet's), with the same 503; the node stays up.
     const generated = await postJson(`${b.url}/api/v1/generate`, { prompt: 'Hi', max_length: 4 });
-    assert.equal(generated.status, 200);
-    assert.equal(typeof generated.body.results[0].text, 'string');
+    assert.equal(generated.status, 503);
+    assert.match(JSON.stringify(generated.body), /Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
     // Two heartbeats pass while Redis is down: neither throws.
     await new Promise((resolve) => setTimeout(resolve, 2200));
 
