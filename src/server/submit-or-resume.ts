@@ -1,6 +1,6 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
 import { KindlingError } from '../core/kindling-error.ts';
-import type { FleetLog } from '../fleet/fleet-log.ts';
+import { FLEET_WRITE_WINDOW_MS, type FleetLog } from '../fleet/fleet-log.ts';
 import type { RemoteGeneration } from '../fleet/remote-generation.ts';
 import type { Generation, GenerationOrigin } from '../scheduler/generation.ts';
 import { requestFingerprint } from '../scheduler/request-fingerprint.ts';
@@ -37,7 +37,7 @@ export async function submitOrResume(
     const existing = scheduler.find(origin.principal, request.key);
     if (!existing && fleet) {
       const remote = await fleet.find(origin.principal, request.key);
-      const target = remote && remoteTarget(remote, request, lastEventId, origin);
+      const target = remote && (await remoteTarget(remote, request, lastEventId, origin));
       if (target) return target;
     }
     if (existing && existing.origin.protocol === origin.protocol) {
@@ -61,17 +61,18 @@ export async function submitOrResume(
  * owner would give, so one key never runs twice in the fleet. A key whose generation ended is free again: the
  * request runs here (undefined).
  */
-function remoteTarget(
+async function remoteTarget(
   remote: RemoteGeneration,
   request: GenerationRequest,
   lastEventId: number | undefined,
   origin: GenerationOrigin,
-): StreamTarget | undefined {
+): Promise<StreamTarget | undefined> {
   const sameProtocol = remote.protocol === origin.protocol;
   const sameRequest = remote.fingerprint === requestFingerprint(request) && !remote.log.ended;
   if (sameProtocol && (lastEventId !== undefined || sameRequest)) {
-    const afterId = lastEventId === undefined ? 0 : resumePoint(remote, lastEventId);
     void remote.follow();
+    if (lastEventId !== undefined) await reached(remote, lastEventId);
+    const afterId = lastEventId === undefined ? 0 : resumePoint(remote, lastEventId);
     // The stream writer uses only what a RemoteGeneration offers of a Generation (id, log, attachReader,
     // endDelivered); the `satisfies` keeps that true as either side changes.
     const source = remote satisfies Pick<Generation, 'id' | 'log' | 'attachReader' | 'endDelivered'>;
@@ -79,6 +80,17 @@ function remoteTarget(
   }
   if (remote.log.ended) return undefined;
   throw remoteConflict(remote, request.key ?? '');
+}
+
+/**
+ * The owner writes text to Redis up to `FLEET_WRITE_WINDOW_MS` after it sent it, so a client cut there may name
+ * an id Redis does not have yet: it is waited for (a few windows), rather than taken for a made-up id and
+ * replayed from the start.
+ */
+async function reached(remote: RemoteGeneration, lastEventId: number): Promise<void> {
+  const deadline = performance.now() + 5 * FLEET_WRITE_WINDOW_MS;
+  while (remote.log.lastId < lastEventId && !remote.log.ended && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 /** The scheduler's 409 for a live key, for a generation on another node. */
