@@ -27,7 +27,7 @@ const REFRESH_TTL_MS = 60_000;
  * writes several tokens at once, and a reader on another node sees them at most this much later. Every other part
  * (queued, start, finish, error; and a node's close) writes at once.
  */
-export const FLEET_WRITE_WINDOW_MS = 20;
+export const FLEET_WRITE_WINDOW_MS = 50;
 
 interface Pending {
   generation: Generation;

@@ -62,11 +62,19 @@ describe('a fleet of two nodes shares its generation logs through Redis', () => 
   test("B's /check answers for a generation running on A, and its final text is A's", async () => {
     const stream = await startOnA('FLEETCHECK', 600);
     await stream.until((text) => completeEvents(text).length >= 3);
-    const running = await postJson(`${nodeB.url}/api/extra/generate/check`, { genkey: 'FLEETCHECK' });
-    assert.equal(running.status, 200);
-    const live = running.body.results[0];
+    // A writes text to Redis at most FLEET_WRITE_WINDOW_MS after it streamed it: B sees it within a few polls.
+    let running: Awaited<ReturnType<typeof postJson>> | undefined;
+    await waitUntil(
+      async () => {
+        running = await postJson(`${nodeB.url}/api/extra/generate/check`, { genkey: 'FLEETCHECK' });
+        return running.body.results[0].text.length > 0;
+      },
+      1000,
+      'B to see the text A generated so far',
+    );
+    assert.equal(running?.status, 200);
+    const live = running?.body.results[0];
     assert.equal(live.status, 'running');
-    assert.ok(live.text.length > 0, 'B sees the text A generated so far');
     assert.ok(Number(live.last_event_id) >= 2, live.last_event_id);
     assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETCHECK'), undefined, 'B does not run it');
 
