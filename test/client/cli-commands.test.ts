@@ -1,52 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startFakeKobold } from '../support/fake-providers/fake-kobold.ts';
 import { startFakeOpenRouter } from '../support/fake-providers/fake-openrouter.ts';
+import { runCli as runAnyCli, SDK_CLI } from '../support/run-cli.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Only the SDK commands: spawning the full CLI loads the server and its engine (~2 s more per process).
-const ENTRY = 'test/support/cli-program.ts';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(
-  args: string[],
-  options: {
-    stdin?: string;
-    entry?: string;
-    onStdout?: (text: string, kill: (signal: NodeJS.Signals) => void) => void;
-  } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? ENTRY, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KINDLING_API_KEY: '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      options.onStdout?.(stdout, (signal) => child.kill(signal));
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.stdin ?? '');
-  });
-}
+const runCli = (args: string[], options: Parameters<typeof runAnyCli>[2] & { entry?: string } = {}) =>
+  runAnyCli(options.entry ?? SDK_CLI, args, { deadlineMs: 20_000, ...options });
 
 test('generate streams the answer to stdout and exits 0', async (t) => {
   const fake = await startFakeKobold({ tokenCount: 200 });

@@ -1,47 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/free-port.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-// The SDK commands alone start in a fraction of the full CLI's time; `serve` needs the real entry.
-const SDK_ENTRY = 'test/support/cli-program.ts';
-const FULL_ENTRY = 'src/cli/main.ts';
-const DEADLINE_MS = 30_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function runCli(entry: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KINDLING_API_KEY: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+import { FULL_CLI as FULL_ENTRY, runCli, SDK_CLI as SDK_ENTRY } from '../support/run-cli.ts';
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => {

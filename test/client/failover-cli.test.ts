@@ -1,38 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createClient } from '../../src/client/index.ts';
 import { freePort } from '../support/free-port.ts';
+import { runCli as runAnyCli, SDK_CLI } from '../support/run-cli.ts';
 import { startTestServer } from '../support/test-server.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SDK_ENTRY = 'test/support/cli-program.ts';
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', SDK_ENTRY, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KINDLING_API_KEY: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+const runCli = (args: string[]) => runAnyCli(SDK_CLI, args, { deadlineMs: 60_000 });
 
 // The reference text comes from a second server on a cold cache, as the CLI's server was: a repeat of the
 // prompt on the same server would reuse its cache, whose logits may differ from a cold run in the last bits.
