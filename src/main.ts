@@ -4,6 +4,7 @@ import type { ServerConfig } from './config/server-config.ts';
 import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
 import { FleetLog } from './fleet/fleet-log.ts';
+import { FleetQueue } from './fleet/fleet-queue.ts';
 import { Membership } from './fleet/membership.ts';
 import { newNodeId } from './fleet/node-id.ts';
 import { RedisLink } from './fleet/redis-link.ts';
@@ -67,6 +68,17 @@ export async function startServer(
   // Before the routes are built: they find the node's fleet log through its link (FleetLog.of).
   const nodeId = newNodeId();
   const fleet = redis ? await FleetLog.start(redis, { nodeId, graceMs: config.streamGraceMs }) : undefined;
+  // Requests that cannot start here at once wait in the fleet's queue, and a free slot here takes from it.
+  const fleetQueue =
+    redis && fleet
+      ? await FleetQueue.start(redis, fleet, {
+          nodeId,
+          model: engine.model,
+          ...(config.maxQueueWaitMs > 0 ? { jobTtlMs: config.maxQueueWaitMs + 60_000 } : {}),
+          batchAgingMs: config.batchAgingMs,
+        })
+      : undefined;
+  if (fleetQueue) scheduler.useSharedQueue(fleetQueue);
   const context: ServerContext = {
     config,
     engine,
@@ -89,6 +101,7 @@ export async function startServer(
   } catch (error) {
     await app.close().catch(() => {});
     await engine.dispose();
+    await fleetQueue?.close();
     await fleet?.close();
     await redis?.close();
     throw describeListenError(error, config.host, config.port) ?? error;
@@ -112,6 +125,7 @@ export async function startServer(
     // First: the other nodes stop counting on this one while it drains.
     await membership?.close();
     await scheduler.drain(config.shutdownGraceMs);
+    await fleetQueue?.close();
     // The requests shutdown just ended are writing their error (a 503, a stream's error event): give them a
     // moment, then close every connection still open, busy, idle or half-sent, so nothing holds the exit.
     const closed = app.close();

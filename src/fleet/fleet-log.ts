@@ -34,6 +34,22 @@ interface Pending {
   parts: LoggedPart[];
   /** The record is written with the first batch only; later batches update its status. */
   fresh: boolean;
+  /** Its first parts were written by the fleet's queue (fleet-queue.ts): this node takes the record over. */
+  adopted: boolean;
+}
+
+/** A generation's record as this node writes it (remote-generation.ts reads it back as a FleetRecord). */
+export function recordFields(generation: Generation, nodeId: string): Record<string, string> {
+  return {
+    node: nodeId,
+    id: generation.id,
+    protocol: generation.origin.protocol,
+    createdAt: String(generation.createdAt),
+    promptTokens: JSON.stringify(generation.promptTokens),
+    logprobs: String(generation.request.logprobs ?? 0),
+    fingerprint: generation.fingerprint,
+    resumeWindowMs: String(generation.resumeWindowMs),
+  };
 }
 
 const logs = new WeakMap<RedisLink, FleetLog>();
@@ -55,6 +71,9 @@ export class FleetLog {
   private readonly written = new Map<string, { status: string; renewedAt: number }>();
   /** Writes sent and not yet answered: shutdown waits for them before the link closes. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Generations whose Redis copy the fleet's queue writes while they wait, or a peer writes while it runs them. */
+  private readonly held = new WeakSet<Generation>();
+  private readonly published = new WeakSet<Generation>();
   private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
   private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
 
@@ -80,17 +99,28 @@ export class FleetLog {
     return link ? logs.get(link) : undefined;
   }
 
-  /** Copies a generation this node runs to Redis, from its first part to its last. */
-  publish(generation: Generation): void {
+  /**
+   * Copies a generation this node runs to Redis, from its first part to its last; once per generation. `after`:
+   * the parts up to that id are in Redis already (the fleet's queue wrote them), so the copy goes on from there.
+   */
+  publish(generation: Generation, options: { after?: number; queue?: true } = {}): void {
+    if (this.held.has(generation) && !options.queue) return;
+    if (this.published.has(generation)) return;
+    this.published.add(generation);
+    const after = options.after ?? 0;
     const base = fleetKeys.base(generation.origin.principal, generation.key);
     this.owned.set(base, generation);
+    let first = true;
     generation.log.observe((logged) => {
+      if (logged.id <= after) return;
       let pending = this.pending.get(base);
       if (!pending) {
-        pending = { generation, parts: [], fresh: false };
+        pending = { generation, parts: [], fresh: false, adopted: false };
         this.pending.set(base, pending);
       }
       if (logged.id === 1) pending.fresh = true;
+      if (first && after > 0) pending.adopted = true;
+      first = false;
       pending.parts.push(logged);
       // Text waits for the window; the rest (queued, start, finish, error) is written within this turn, so the
       // fleet knows at once that a key is taken, running or ended.
@@ -106,6 +136,19 @@ export class FleetLog {
         else this.flushTimer = setTimeout(() => this.flush(), FLEET_WRITE_WINDOW_MS);
       }
     });
+  }
+
+  /** The fleet's queue writes this generation's copy while it waits (and a peer's while the peer runs it). */
+  hold(generation: Generation): void {
+    this.held.add(generation);
+    // An abort from any node finds it here while it waits (and, once a peer runs it, is passed on to the peer).
+    this.owned.set(fleetKeys.base(generation.origin.principal, generation.key), generation);
+  }
+
+  /** A held generation a peer ran has ended: aborts for its key are no longer this node's. */
+  release(generation: Generation): void {
+    const base = fleetKeys.base(generation.origin.principal, generation.key);
+    if (this.owned.get(base) === generation) this.owned.delete(base);
   }
 
   /** A generation of `principal` by key or server id on any node, from Redis; undefined when none has it. */
@@ -179,7 +222,7 @@ export class FleetLog {
       return;
     }
     const multi = this.link.commands.multi();
-    for (const [base, { generation, parts, fresh }] of batch) {
+    for (const [base, { generation, parts, fresh, adopted }] of batch) {
       const log = fleetKeys.log(base);
       const record = fleetKeys.record(base);
       const ended = parts.some(({ part }) => part.type === 'finish' || part.type === 'error');
@@ -191,17 +234,11 @@ export class FleetLog {
       if (fresh) {
         // A client key reused after its generation ended: the new generation's log starts again at 0-1.
         multi.del([log, record]);
-        multi.hSet(record, {
-          node: this.nodeId,
-          id: generation.id,
-          protocol: generation.origin.protocol,
-          createdAt: String(generation.createdAt),
-          promptTokens: JSON.stringify(generation.promptTokens),
-          logprobs: String(generation.request.logprobs ?? 0),
-          fingerprint: generation.fingerprint,
-          resumeWindowMs: String(generation.resumeWindowMs),
-        });
+        multi.hSet(record, recordFields(generation, this.nodeId));
         multi.set(fleetKeys.serverId(generation.id), base, { PX: ttl });
+      } else if (adopted) {
+        multi.hSet(record, 'node', this.nodeId);
+        multi.pExpire(fleetKeys.serverId(generation.id), ttl);
       } else if (renew) {
         multi.pExpire(fleetKeys.serverId(generation.id), ttl);
       }

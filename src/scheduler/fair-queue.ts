@@ -138,7 +138,16 @@ export class FairQueue<T> {
     return entry.item;
   }
 
-  /** Counts a principal's item that was running through `take` as ended. */
+  /**
+   * Counts an item that starts without having waited here (a fleet job, ordered by the fleet's queue) as running
+   * for its principal, until `release`.
+   */
+  hold(principal: string): void {
+    this.runningBy.set(principal, this.runningOf(principal) + 1);
+    this.startOrder.push(principal);
+  }
+
+  /** Counts a principal's item that was running through `take` or `hold` as ended. */
   release(principal: string): void {
     const index = this.startOrder.indexOf(principal);
     if (index >= 0) this.startOrder.splice(index, 1);

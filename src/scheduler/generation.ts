@@ -56,9 +56,9 @@ export function newGenerationId(): string {
 export class Generation {
   readonly log = new GenerationLog();
   readonly controller = new AbortController();
-  readonly createdAt = Date.now();
+  readonly createdAt: number;
   /** Server-issued id (`x-kindling-generation`): finds this generation from any address. */
-  readonly id = newGenerationId();
+  readonly id: string;
   status: GenerationStatus = 'queued';
   startedAt?: number;
   finishedAt?: number;
@@ -88,7 +88,11 @@ export class Generation {
     readonly resumeWindowMs = 10_000,
     /** Identifies the decoded request, so a re-sent identical request can reattach (request-fingerprint.ts). */
     readonly fingerprint = '',
+    /** A fleet job another node took in (fleet-queue.ts) keeps the id and age its front node gave it. */
+    identity?: { id: string; createdAt: number },
   ) {
+    this.id = identity?.id ?? newGenerationId();
+    this.createdAt = identity?.createdAt ?? Date.now();
     this.key = request.key || this.id;
     this.clientKey = Boolean(request.key);
   }

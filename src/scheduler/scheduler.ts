@@ -10,6 +10,7 @@ import { requestFingerprint } from './request-fingerprint.ts';
 import type { SchedulerObserver } from './scheduler-observer.ts';
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from './scheduler-options.ts';
 import { SchedulerStats } from './scheduler-stats.ts';
+import type { SharedQueue } from './shared-queue.ts';
 
 /** Principals whose last generation is remembered for Kobold's key-less view; the oldest is forgotten first. */
 const MAX_REMEMBERED_PRINCIPALS = 1024;
@@ -57,6 +58,11 @@ export class Scheduler {
   private readonly lastByPrincipal = new Map<string, Generation>();
   private lastStarted?: Generation;
   private draining = false;
+  /** The fleet's queue (`--redis`): requests that cannot start at once wait there, not in `queue`. */
+  private shared: SharedQueue | undefined;
+  /** Slots promised to a job being taken from the shared queue (a round trip): nothing else may start in them. */
+  private reserved = 0;
+  private taking = false;
 
   constructor(
     readonly engine: Engine,
@@ -72,6 +78,15 @@ export class Scheduler {
   }
   get queueLength(): number {
     return this.queue.length;
+  }
+
+  /**
+   * Joins a queue shared with other nodes (a fleet's): from now on a request that cannot start here at once waits
+   * there, and a free slot here takes the next job from there, whichever node took its request in.
+   */
+  useSharedQueue(shared: SharedQueue): void {
+    this.shared = shared;
+    shared.onWork(() => this.dispatch());
   }
   /** Each slot as it is now, for the admin status route: idle, or the generation it runs and how far it got. */
   slotStates(now = Date.now()): SlotState[] {
@@ -105,6 +120,7 @@ export class Scheduler {
    */
   positionOf(generation: Generation): number {
     if (generation.status !== 'queued') return 0;
+    if (this.shared?.holds(generation)) return this.shared.positionOf(generation);
     return this.queue.order(this.engine.slotCount).indexOf(generation) + 1;
   }
 
@@ -152,7 +168,54 @@ export class Scheduler {
     this.checkAdmission(request, origin);
     const prompt = await buildPromptTokens(this.engine, request, this.engine.model.contextSize);
     this.checkAdmission(request, origin);
-    return this.enqueue(request, origin, prompt);
+    if (this.shared) return this.enqueueShared(this.shared, request, origin, prompt);
+    const generation = this.create(request, origin, prompt);
+    this.queue.push(generation, origin.principal, origin.qos);
+    this.dispatch();
+    if (generation.status === 'queued') {
+      generation.emit({ type: 'queued', position: this.positionOf(generation) });
+      this.limitQueueWait(generation);
+    }
+    return generation;
+  }
+
+  /**
+   * On a fleet node: the request starts here at once when a slot is free and nothing waits anywhere in the fleet
+   * (so the fleet's order holds); else it waits in the shared queue for whichever node frees a slot first.
+   */
+  private async enqueueShared(
+    shared: SharedQueue,
+    request: GenerationRequest,
+    origin: GenerationOrigin,
+    prompt: PromptTokens,
+  ): Promise<Generation> {
+    const qos = origin.qos ?? DEFAULT_QOS;
+    const mayStart = () => this.freeSlots() > 0 && this.queue.runningOf(origin.principal) < qos.maxConcurrent;
+    if (mayStart() && (await shared.isEmpty()) && mayStart()) {
+      const generation = this.create(request, origin, prompt);
+      this.queue.hold(origin.principal);
+      this.start(generation, this.pickSlot(generation.promptTokens));
+      return generation;
+    }
+    if (this.queue.runningOf(origin.principal) >= qos.maxConcurrent) {
+      // Its max_concurrent is counted per node: past it, the request waits here, in the node's own fair queue.
+      const generation = this.create(request, origin, prompt);
+      this.queue.push(generation, origin.principal, origin.qos);
+      generation.emit({ type: 'queued', position: this.positionOf(generation) });
+      this.limitQueueWait(generation);
+      return generation;
+    }
+    const generation = this.create(request, origin, prompt);
+    try {
+      await shared.push(generation, this.options.maxQueue, (ended) => this.endedElsewhere(ended));
+    } catch (error) {
+      this.forget(generation);
+      throw error;
+    }
+    this.limitQueueWait(generation);
+    // A slot may have freed while the job was being queued: it takes the job (this one, or an older one).
+    this.dispatch();
+    return generation;
   }
 
   private checkAdmission(request: GenerationRequest, origin: GenerationOrigin): void {
@@ -199,7 +262,8 @@ export class Scheduler {
     }
   }
 
-  private enqueue(request: GenerationRequest, origin: GenerationOrigin, prompt: PromptTokens): Generation {
+  /** A new generation, registered by key and id, its quota reserved (settled when it ends, whichever way). */
+  private create(request: GenerationRequest, origin: GenerationOrigin, prompt: PromptTokens): Generation {
     const key = request.key;
     const { prompt: _prompt, memory: _memory, ...settled } = request;
     // Nothing below throws: the quota's reservation is settled when this generation ends, whichever way.
@@ -220,19 +284,36 @@ export class Scheduler {
     if (key) this.byKey.set(scoped(origin.principal, key), generation);
     this.byId.set(generation.id, generation);
     generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });
-    this.queue.push(generation, origin.principal, origin.qos);
-    this.dispatch();
-    if (generation.status === 'queued') {
-      generation.emit({ type: 'queued', position: this.positionOf(generation) });
-      if (this.options.maxQueueWaitMs > 0) {
-        const timer = setTimeout(
-          () => generation.status === 'queued' && generation.abort('timeout'),
-          this.options.maxQueueWaitMs,
-        );
-        timer.unref();
-      }
-    }
     return generation;
+  }
+
+  /** A generation that never got to wait (the shared queue refused it): as if it had never been submitted. */
+  private forget(generation: Generation): void {
+    if (generation.key && this.byKey.get(scoped(generation.origin.principal, generation.key)) === generation)
+      this.byKey.delete(scoped(generation.origin.principal, generation.key));
+    this.byId.delete(generation.id);
+    generation.origin.qos?.quota?.settle(0);
+    generation.status = 'done';
+  }
+
+  private limitQueueWait(generation: Generation): void {
+    if (this.options.maxQueueWaitMs <= 0) return;
+    const timer = setTimeout(
+      () => generation.status === 'queued' && generation.abort('timeout'),
+      this.options.maxQueueWaitMs,
+    );
+    timer.unref();
+  }
+
+  /** A generation fronted here that a peer ran has ended there: its quota is settled with what it used. */
+  private endedElsewhere(generation: Generation): void {
+    const last = generation.log.last;
+    const used = last?.type === 'finish' ? last.usage.promptTokens + last.usage.completionTokens : 0;
+    generation.origin.qos?.quota?.settle(used);
+  }
+
+  private freeSlots(): number {
+    return this.engine.slotCount - this.running.size - this.reserved;
   }
 
   /**
@@ -256,6 +337,7 @@ export class Scheduler {
   async drain(graceMs = 0, settleMs = 2000): Promise<void> {
     this.draining = true;
     for (const generation of this.queue.items()) generation.abort('shutdown');
+    for (const generation of this.byId.values()) if (this.shared?.holds(generation)) generation.abort('shutdown');
     const sleep = () => new Promise((resolve) => setTimeout(resolve, 5));
     const graceEnd = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < graceEnd) await sleep();
@@ -265,8 +347,23 @@ export class Scheduler {
   }
 
   private onAbort(generation: Generation): void {
+    if (this.shared?.holds(generation)) {
+      void this.withdrawShared(this.shared, generation);
+      return;
+    }
     // A queued generation that is aborted never runs: it finishes at once with nothing generated.
     if (!this.queue.remove(generation)) return;
+    this.endQueued(generation);
+  }
+
+  /** Out of the fleet's queue; when a node took it meanwhile, the shared queue has sent it the abort instead. */
+  private async withdrawShared(shared: SharedQueue, generation: Generation): Promise<void> {
+    const withdrawn = await shared.withdraw(generation).catch(() => true);
+    if (withdrawn) this.endQueued(generation);
+  }
+
+  /** The end of a generation aborted while it waited: its finish (or error) part, with nothing generated. */
+  private endQueued(generation: Generation): void {
     generation.origin.qos?.quota?.settle(0);
     generation.status = 'done';
     generation.finishedAt = Date.now();
@@ -299,12 +396,56 @@ export class Scheduler {
   }
 
   private dispatch(): void {
-    while (this.running.size < this.engine.slotCount) {
+    while (this.freeSlots() > 0) {
       const generation = this.queue.take();
       if (!generation) break;
       this.start(generation, this.pickSlot(generation.promptTokens));
     }
     this.announcePositions();
+    if (this.shared) void this.takeShared(this.shared);
+  }
+
+  /**
+   * Fills free slots from the fleet's queue, one job at a time (each take is a round trip to Redis). A take that
+   * fails (Redis away) leaves the job there for the next node, or for this one at the next sign of work.
+   */
+  private async takeShared(shared: SharedQueue): Promise<void> {
+    if (this.taking) return;
+    this.taking = true;
+    try {
+      // What is left in the node's own queue waits on its principal's max_concurrent, not on a slot.
+      while (!this.draining && this.freeSlots() > 0) {
+        this.reserved++;
+        let generation: Generation | undefined;
+        try {
+          generation = await shared.take(this.freeSlotCaches());
+        } finally {
+          this.reserved--;
+        }
+        if (!generation) break;
+        this.adopt(generation);
+        this.queue.hold(generation.origin.principal);
+        this.start(generation, this.pickSlot(generation.promptTokens));
+      }
+    } catch {
+      // Nothing was taken: the job is still in the shared queue.
+    } finally {
+      this.taking = false;
+    }
+  }
+
+  /** A job fronted by a peer becomes one of this node's generations: found by key and id, aborted like one. */
+  private adopt(generation: Generation): void {
+    if (this.byId.get(generation.id) === generation) return;
+    if (generation.clientKey) this.byKey.set(scoped(generation.origin.principal, generation.key), generation);
+    this.byId.set(generation.id, generation);
+  }
+
+  private freeSlotCaches(): Array<readonly number[]> {
+    const caches: Array<readonly number[]> = [];
+    for (let slot = 0; slot < this.engine.slotCount; slot++)
+      if (!this.running.has(slot)) caches.push(this.engine.cachedTokens(slot));
+    return caches;
   }
 
   /** Tells every waiting generation whose place changed; also when a batch request ages past others. */

@@ -1,0 +1,177 @@
+/**
+ * The fleet queue's Lua, run by Redis atomically: a job is queued, taken, withdrawn or re-placed in one step,
+ * so two nodes can never take the same job, and no `queued` part is logged for a job a node has taken.
+ *
+ * Keys (P = `kindling:q:<model>`):
+ * - `P:i`, `P:b`: the waiting jobs of the interactive and batch classes; score: the job's virtual start tag
+ *   (start-time fair queueing, as fair-queue.ts does on one node), member: a zero-padded arrival number then the
+ *   generation's base key, so equal tags keep arrival order;
+ * - `P:v`: the virtual time (the highest start tag taken); `P:f`: each principal's last finish tag; `P:n`: the
+ *   arrival counter;
+ * - `kindling:job:<base>`: a waiting job (its front node, data, tag, class, arrival time, prefix hashes);
+ * - the generation's own log and record (fleet-part.ts), whose first part is its `queued` place.
+ */
+
+const COMMON = `
+local P = ARGV[1]
+local qi, qb = P .. ':i', P .. ':b'
+local function jobKey(base) return 'kindling:job:' .. base end
+local function logKey(base) return 'kindling:gen:' .. base .. ':log' end
+local function recKey(base) return 'kindling:gen:' .. base .. ':rec' end
+local function baseOf(member) return string.sub(member, 17) end
+local function placeOf(class, member)
+  if class == 'batch' then
+    local rank = redis.call('ZRANK', qb, member)
+    if not rank then return 0 end
+    return redis.call('ZCARD', qi) + rank + 1
+  end
+  local rank = redis.call('ZRANK', qi, member)
+  if not rank then return 0 end
+  return rank + 1
+end
+local function queuedPart(place) return '{"type":"queued","position":' .. place .. '}' end
+`;
+
+/**
+ * ARGV: P, base, front node, now, weight, class, max queue, job data, prefix hashes (",a,b,"), principal, ttl ms,
+ * server id, keyed ('1' when the client chose the key), then the record's field/value pairs. Returns {place, waiting}, or {-1, waiting} when full.
+ */
+export const PUSH = `${COMMON}
+local base, front, now, weight, class = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local waiting = redis.call('ZCARD', qi) + redis.call('ZCARD', qb)
+if waiting >= tonumber(ARGV[7]) then return {-1, waiting} end
+local principal, ttl = ARGV[10], tonumber(ARGV[11])
+local v = tonumber(redis.call('GET', P .. ':v') or '0')
+local start = math.max(v, tonumber(redis.call('HGET', P .. ':f', principal) or '0'))
+redis.call('HSET', P .. ':f', principal, tostring(start + 1 / weight))
+redis.call('PEXPIRE', P .. ':f', 3600000)
+local member = string.format('%016d', redis.call('INCR', P .. ':n')) .. base
+redis.call('ZADD', class == 'batch' and qb or qi, start, member)
+local job = jobKey(base)
+redis.call('DEL', job)
+redis.call('HSET', job, 'front', front, 'data', ARGV[8], 'tag', tostring(start), 'class', class, 'at', now,
+  'member', member, 'px', ARGV[9], 'keyed', ARGV[13])
+redis.call('PEXPIRE', job, ttl)
+local log, rec = logKey(base), recKey(base)
+redis.call('DEL', log, rec)
+local fields = {}
+for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', rec, 'status', 'queued', unpack(fields))
+local place = placeOf(class, member)
+redis.call('XADD', log, '0-1', 'p', queuedPart(place))
+redis.call('PEXPIRE', log, ttl)
+redis.call('PEXPIRE', rec, ttl)
+redis.call('SET', 'kindling:genid:' .. ARGV[12], base, 'PX', ttl)
+return {place, waiting + 1}
+`;
+
+/**
+ * ARGV: P, taker node, now, batch aging ms, prefix preference ms, window, the taker's free slots' prefix hashes
+ * (",a,b,"). Takes the next job: the interactive head (or an aged batch head with an earlier tag, or the batch
+ * head when no interactive job waits); while the interactive head is younger than the preference time, the job
+ * among the first `window` whose prompt shares the longest prefix with a free slot goes first. A job whose front
+ * died runs when its client chose its key (it may resume through any node); an anonymous one is dropped, its log
+ * ending with an error, since no one is left to read it. Returns
+ * {base, front, data, entry id, part, entry id, part, ...} or false.
+ */
+export const TAKE = `${COMMON}
+local taker, now, aging, prefer, window, mine = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+  tonumber(ARGV[6]), ARGV[7]
+local function field(member, name) return redis.call('HGET', jobKey(baseOf(member)), name) end
+local function matchLevel(member)
+  local px = field(member, 'px') or ''
+  local best = 0
+  for hash in string.gmatch(px, '[^,]+') do
+    if string.find(mine, ',' .. hash .. ',', 1, true) then
+      local level = tonumber(string.match(hash, '^(%d+):')) + 1
+      if level > best then best = level end
+    end
+  end
+  return best
+end
+for _ = 1, 64 do
+  local heads = redis.call('ZRANGE', qi, 0, window - 1, 'WITHSCORES')
+  local batch = redis.call('ZRANGE', qb, 0, 0, 'WITHSCORES')
+  local zset, member, tag
+  if #batch > 0 then
+    local at = tonumber(field(batch[1], 'at') or now)
+    if #heads == 0 or (now - at >= aging and tonumber(batch[2]) <= tonumber(heads[2])) then
+      zset, member, tag = qb, batch[1], batch[2]
+    end
+  end
+  if not zset then
+    if #heads == 0 then return false end
+    zset, member, tag = qi, heads[1], heads[2]
+    if mine ~= ',' and now - tonumber(field(member, 'at') or now) < prefer then
+      local bestLevel = matchLevel(member)
+      for i = 3, #heads, 2 do
+        local level = matchLevel(heads[i])
+        if level > bestLevel then bestLevel, member, tag = level, heads[i], heads[i + 1] end
+      end
+    end
+  end
+  local base = baseOf(member)
+  local job = jobKey(base)
+  local front, data, keyed = field(member, 'front'), field(member, 'data'), field(member, 'keyed')
+  redis.call('ZREM', zset, member)
+  redis.call('DEL', job)
+  local log, rec = logKey(base), recKey(base)
+  local alive = front and (redis.call('EXISTS', 'kindling:alive:' .. front) == 1 or
+    redis.call('EXISTS', 'kindling:node:' .. front) == 1)
+  if data and (alive or keyed == '1') then
+    redis.call('SET', P .. ':v', tostring(math.max(tonumber(redis.call('GET', P .. ':v') or '0'), tonumber(tag))))
+    redis.call('HSET', rec, 'node', taker)
+    local reply = {base, front, data}
+    for _, entry in ipairs(redis.call('XRANGE', log, '-', '+')) do
+      reply[#reply + 1] = entry[1]
+      reply[#reply + 1] = entry[2][2]
+    end
+    return reply
+  end
+  if data then
+    local next = '0-' .. (redis.call('XLEN', log) + 1)
+    redis.call('XADD', log, next, 'p', '{"type":"error","error":{"code":"unavailable","message":"Fleet node ' ..
+      front .. ', which held this request\\'s connection, stopped while it waited in the queue; send it again."}}')
+    redis.call('HSET', rec, 'status', 'done')
+  end
+end
+return false
+`;
+
+/** ARGV: P, base. Takes a job out while it still waits: 1, or 0 when a node took it (or it is gone). */
+export const WITHDRAW = `${COMMON}
+local job = jobKey(ARGV[2])
+local member, class = redis.call('HGET', job, 'member'), redis.call('HGET', job, 'class')
+if not member then return 0 end
+redis.call('DEL', job)
+return redis.call('ZREM', class == 'batch' and qb or qi, member)
+`;
+
+/**
+ * ARGV: P, then base and the id of the last part this node logged for it, for each job it fronts. A job whose
+ * place changed gets a new `queued` part, logged only while it still waits and only after that id, so the
+ * front's copy and Redis's never differ. Returns {waiting, place or 0 (taken: then the taker's node), ...}.
+ */
+export const PLACES = `${COMMON}
+local reply = {redis.call('ZCARD', qi) + redis.call('ZCARD', qb)}
+for i = 2, #ARGV, 2 do
+  local base, last = ARGV[i], tonumber(ARGV[i + 1])
+  local job = jobKey(base)
+  local member = redis.call('HGET', job, 'member')
+  if member then
+    local place = placeOf(redis.call('HGET', job, 'class'), member)
+    local log = logKey(base)
+    local logged = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+    local previous = logged[1] and string.match(logged[1][2][2], '"position":(%d+)')
+    if redis.call('XLEN', log) == last and tonumber(previous) ~= place and place > 0 then
+      redis.call('XADD', log, '0-' .. (last + 1), 'p', queuedPart(place))
+      reply[#reply + 1] = place
+    else
+      reply[#reply + 1] = -place
+    end
+  else
+    reply[#reply + 1] = redis.call('HGET', recKey(base), 'node') or ''
+  end
+end
+return reply
+`;
