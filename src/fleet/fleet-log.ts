@@ -1,7 +1,7 @@
 import type { LoggedPart } from '../core/logged-part.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { encodePart, entryId, fleetKeys } from './fleet-part.ts';
-import { lifeKeys } from './membership.ts';
+import { STARTED } from './fleet-queue-scripts.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
@@ -28,6 +28,12 @@ const REFRESH_TTL_MS = 60_000;
  * (queued, start, finish, error; and a node's close) writes at once.
  */
 export const FLEET_WRITE_WINDOW_MS = 50;
+/**
+ * The window for a generation someone reads on another node (a peer runs the job its front took in, or a reader
+ * touched it): a client there sees its text at most this much later than a local one, for about one MULTI every
+ * two tokens of that generation at ~200 tokens/s.
+ */
+export const FOLLOWED_WRITE_WINDOW_MS = 10;
 
 interface Pending {
   generation: Generation;
@@ -36,6 +42,8 @@ interface Pending {
   fresh: boolean;
   /** Its first parts were written by the fleet's queue (fleet-queue.ts): this node takes the record over. */
   adopted: boolean;
+  /** Its first write must confirm the take (the STARTED script): until then the job is not this node's to run. */
+  confirm: boolean;
 }
 
 /** A generation's record as this node writes it (remote-generation.ts reads it back as a FleetRecord). */
@@ -74,8 +82,20 @@ export class FleetLog {
   /** Generations whose Redis copy the fleet's queue writes while they wait, or a peer writes while it runs them. */
   private readonly held = new WeakSet<Generation>();
   private readonly published = new WeakSet<Generation>();
+  /** Taken jobs whose first write (STARTED) has not been answered: their next parts wait for it. */
+  private readonly confirming = new Set<string>();
+  private readonly toConfirm = new WeakSet<Generation>();
+  /** Taken jobs that were put back in the queue before this node started them: they run elsewhere, not here. */
+  private readonly fenced = new WeakSet<Generation>();
+  private readonly followed = new WeakSet<Generation>();
+  private flushAt = 0;
   private readonly onAbort = (base: string) => this.owned.get(base)?.abort('client');
-  private readonly onTouch = (base: string) => this.owned.get(base)?.touch();
+  private readonly onTouch = (base: string) => {
+    const generation = this.owned.get(base);
+    if (!generation) return;
+    this.followed.add(generation);
+    generation.touch();
+  };
 
   readonly nodeId: string;
 
@@ -102,40 +122,51 @@ export class FleetLog {
   /**
    * Copies a generation this node runs to Redis, from its first part to its last; once per generation. `after`:
    * the parts up to that id are in Redis already (the fleet's queue wrote them), so the copy goes on from there.
+   * `taken`: the fleet's queue gave this node the job, and its first write confirms that (STARTED); `followed`:
+   * its client reads it on another node.
    */
-  publish(generation: Generation, options: { after?: number; queue?: true } = {}): void {
+  publish(
+    generation: Generation,
+    options: { after?: number; queue?: true; taken?: true; followed?: boolean } = {},
+  ): void {
     if (this.held.has(generation) && !options.queue) return;
     if (this.published.has(generation)) return;
     this.published.add(generation);
+    if (options.taken) this.toConfirm.add(generation);
+    if (options.followed) this.followed.add(generation);
     const after = options.after ?? 0;
     const base = fleetKeys.base(generation.origin.principal, generation.key);
     this.owned.set(base, generation);
     let first = true;
     generation.log.observe((logged) => {
-      if (logged.id <= after) return;
+      if (logged.id <= after || this.fenced.has(generation)) return;
       let pending = this.pending.get(base);
       if (!pending) {
-        pending = { generation, parts: [], fresh: false, adopted: false };
+        pending = { generation, parts: [], fresh: false, adopted: false, confirm: false };
         this.pending.set(base, pending);
       }
       if (logged.id === 1) pending.fresh = true;
       if (first && after > 0) pending.adopted = true;
+      if (first && this.toConfirm.has(generation)) pending.confirm = true;
       first = false;
       pending.parts.push(logged);
       // Text waits for the window; the rest (queued, start, finish, error) is written within this turn, so the
       // fleet knows at once that a key is taken, running or ended.
       const urgent = logged.part.type !== 'text-delta';
-      if (urgent && this.flushTimer) {
-        clearTimeout(this.flushTimer);
-        this.flushTimer = undefined;
-        this.flushScheduled = false;
-      }
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        if (urgent) setImmediate(() => this.flush());
-        else this.flushTimer = setTimeout(() => this.flush(), FLEET_WRITE_WINDOW_MS);
-      }
+      this.scheduleFlush(urgent ? 0 : this.followed.has(generation) ? FOLLOWED_WRITE_WINDOW_MS : FLEET_WRITE_WINDOW_MS);
     });
+  }
+
+  /** One flush at a time is scheduled, at the soonest any pending part needs (0: within this turn). */
+  private scheduleFlush(windowMs: number): void {
+    const at = Date.now() + windowMs;
+    if (this.flushScheduled && (this.flushTimer === undefined || this.flushAt <= at)) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flushScheduled = true;
+    this.flushAt = at;
+    if (windowMs === 0) setImmediate(() => this.flush());
+    else this.flushTimer = setTimeout(() => this.flush(), windowMs);
   }
 
   /** The fleet's queue writes this generation's copy while it waits (and a peer's while the peer runs it). */
@@ -162,10 +193,7 @@ export class FleetLog {
     if (!fields || fields['node'] === undefined || (base.byServerId && fields['id'] !== key)) return undefined;
     const remote = new RemoteGeneration(this.link, base.key, recordOf(fields), (entries ?? []) as never);
     // An owner that died mid-generation left it "running" until its log expires: a /check says how it ended.
-    if (!remote.log.ended && fields['node'] !== this.nodeId) {
-      const alive = await this.link.run((redis) => redis.exists(lifeKeys(remote.node)));
-      if (alive === 0) remote.ownerLost();
-    }
+    if (!remote.log.ended && fields['node'] !== this.nodeId && !(await remote.ownerAlive())) remote.ownerLost();
     return remote;
   }
 
@@ -190,8 +218,11 @@ export class FleetLog {
   /** After the node drained: its generations' last parts reach Redis before the link closes. */
   async close(): Promise<void> {
     logs.delete(this.link);
-    if (this.pending.size > 0) await this.flush();
-    await Promise.allSettled([...this.inFlight]);
+    // Twice at most: a taken job's first write is answered before its later parts go.
+    for (let round = 0; round < 2; round++) {
+      if (this.pending.size > 0) await this.flush();
+      await Promise.allSettled([...this.inFlight]);
+    }
     await this.link.subscriber.unsubscribe(fleetKeys.abortChannel, this.onAbort).catch(() => {});
     await this.link.subscriber.unsubscribe(fleetKeys.touchChannel, this.onTouch).catch(() => {});
   }
@@ -214,15 +245,18 @@ export class FleetLog {
     this.flushScheduled = false;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const batch = [...this.pending.entries()];
-    this.pending.clear();
+    // A taken job's later parts wait for its first write's answer: if the take was lost, they must not go in.
+    const batch = [...this.pending.entries()].filter(([base]) => !this.confirming.has(base));
+    for (const [base] of batch) this.pending.delete(base);
     if (batch.length === 0) return;
     if (!this.link.commands.isReady) {
       this.options.onWriteError?.(this.link.unavailable());
+      // A take this node cannot confirm is not its to run: the job stays taken until its record expires.
+      for (const [base, { generation, confirm }] of batch) if (confirm) this.fence(base, generation);
       return;
     }
     const multi = this.link.commands.multi();
-    for (const [base, { generation, parts, fresh, adopted }] of batch) {
+    for (const [base, { generation, parts, fresh, adopted, confirm }] of batch) {
       const log = fleetKeys.log(base);
       const record = fleetKeys.record(base);
       const ended = parts.some(({ part }) => part.type === 'finish' || part.type === 'error');
@@ -242,11 +276,15 @@ export class FleetLog {
       } else if (renew) {
         multi.pExpire(fleetKeys.serverId(generation.id), ttl);
       }
-      for (const { id, part } of parts) multi.xAdd(log, entryId(id), { p: encodePart(part) });
-      if (last?.status !== status) multi.hSet(record, 'status', status);
-      if (renew) {
-        multi.pExpire(log, ttl);
-        multi.pExpire(record, ttl);
+      if (confirm) {
+        this.confirmStart(base, generation, parts, status, ttl);
+      } else {
+        for (const { id, part } of parts) multi.xAdd(log, entryId(id), { p: encodePart(part) });
+        if (last?.status !== status) multi.hSet(record, 'status', status);
+        if (renew) {
+          multi.pExpire(log, ttl);
+          multi.pExpire(record, ttl);
+        }
       }
       if (ended) {
         this.owned.delete(base);
@@ -262,6 +300,45 @@ export class FleetLog {
     this.inFlight.add(write);
     await write;
     this.inFlight.delete(write);
+  }
+
+  /**
+   * A taken job's first write, through STARTED: its parts go in only while the job is still this node's. Sent in
+   * the same turn as the batch's MULTI, so it costs no round trip of its own.
+   */
+  private confirmStart(
+    base: string,
+    generation: Generation,
+    parts: readonly LoggedPart[],
+    status: string,
+    ttl: number,
+  ): void {
+    this.confirming.add(base);
+    const args = ['', base, this.nodeId, String(ttl), status, generation.id];
+    for (const { id, part } of parts) args.push(entryId(id), encodePart(part));
+    const write = this.link.commands.eval(STARTED, { arguments: args }).then(
+      (started) => {
+        this.confirming.delete(base);
+        if (Number(started) !== 1) this.fence(base, generation);
+        else if (this.pending.has(base)) this.scheduleFlush(0);
+      },
+      (error: unknown) => {
+        this.confirming.delete(base);
+        this.options.onWriteError?.(error);
+        this.fence(base, generation);
+      },
+    );
+    this.inFlight.add(write);
+    void write.finally(() => this.inFlight.delete(write));
+  }
+
+  /** The job went back to the queue before this node's first write (its heartbeat had expired): it stops here. */
+  private fence(base: string, generation: Generation): void {
+    this.fenced.add(generation);
+    this.pending.delete(base);
+    this.written.delete(base);
+    if (this.owned.get(base) === generation) this.owned.delete(base);
+    generation.abort('client');
   }
 }
 

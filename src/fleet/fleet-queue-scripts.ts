@@ -8,7 +8,10 @@
  *   generation's base key, so equal tags keep arrival order;
  * - `P:v`: the virtual time (the highest start tag taken); `P:f`: each principal's last finish tag; `P:n`: the
  *   arrival counter;
- * - `kindling:job:<base>`: a waiting job (its front node, data, tag, class, arrival time, prefix hashes);
+ * - `kindling:job:<base>`: a waiting job (its queue, front node, data, tag, class, arrival time, prefix hashes), and
+ *   once a node took it, until that node's first write (STARTED), its taker;
+ * - `kindling:taken-jobs`: the jobs taken and not started yet (score: when taken), every model's: a taker that
+ *   dies in that window leaves its job there, and any node puts it back in its place (`reclaim`);
  * - the generation's own log and record (fleet-part.ts), whose first part is its `queued` place.
  */
 
@@ -19,17 +22,59 @@ local function jobKey(base) return 'kindling:job:' .. base end
 local function logKey(base) return 'kindling:gen:' .. base .. ':log' end
 local function recKey(base) return 'kindling:gen:' .. base .. ':rec' end
 local function baseOf(member) return string.sub(member, 17) end
-local function placeOf(class, member)
+local TAKEN = 'kindling:taken-jobs'
+local function placeIn(queue, class, member)
   if class == 'batch' then
-    local rank = redis.call('ZRANK', qb, member)
+    local rank = redis.call('ZRANK', queue .. ':b', member)
     if not rank then return 0 end
-    return redis.call('ZCARD', qi) + rank + 1
+    return redis.call('ZCARD', queue .. ':i') + rank + 1
   end
-  local rank = redis.call('ZRANK', qi, member)
+  local rank = redis.call('ZRANK', queue .. ':i', member)
   if not rank then return 0 end
   return rank + 1
 end
+local function placeOf(class, member) return placeIn(P, class, member) end
 local function queuedPart(place) return '{"type":"queued","position":' .. place .. '}' end
+local function alive(node)
+  return node and (redis.call('EXISTS', 'kindling:alive:' .. node) == 1 or
+    redis.call('EXISTS', 'kindling:node:' .. node) == 1)
+end
+local function appendPart(base, part)
+  local log = logKey(base)
+  redis.call('XADD', log, '0-' .. (redis.call('XLEN', log) + 1), 'p', part)
+end
+-- An anonymous job whose front is gone: no one can read it, so it ends (its log says why) instead of running.
+local function dropOrphan(base, front)
+  redis.call('DEL', jobKey(base))
+  appendPart(base, '{"type":"error","error":{"code":"unavailable","message":"Fleet node ' .. front ..
+    ', which held this request\\'s connection, stopped while it waited in the queue; send it again."}}')
+  redis.call('HSET', recKey(base), 'status', 'done')
+end
+-- A job whose taker died before its first write goes back to its place (same tag, same arrival number), once
+-- for each such death; its record names its front again and its log gets its place. Returns what the job is now:
+-- 'waiting' (in a queue), 'taken' (by a live node), 'requeued', or 'gone' (started, ended, expired or dropped).
+local function reclaim(base)
+  local job = jobKey(base)
+  local taker = redis.call('HGET', job, 'taker')
+  if not taker then
+    redis.call('ZREM', TAKEN, base)
+    if redis.call('HEXISTS', job, 'member') == 1 then return 'waiting' end
+    return 'gone'
+  end
+  if alive(taker) then return 'taken' end
+  redis.call('ZREM', TAKEN, base)
+  local queue, member, tag, class, front, keyed = unpack(redis.call('HMGET', job, 'queue', 'member', 'tag', 'class',
+    'front', 'keyed'))
+  if not alive(front) and keyed ~= '1' then
+    dropOrphan(base, front)
+    return 'gone'
+  end
+  redis.call('HDEL', job, 'taker')
+  redis.call('ZADD', queue .. (class == 'batch' and ':b' or ':i'), tag, member)
+  redis.call('HSET', recKey(base), 'node', front, 'status', 'queued')
+  appendPart(base, queuedPart(placeIn(queue, class, member)))
+  return 'requeued'
+end
 `;
 
 /**
@@ -49,8 +94,8 @@ local member = string.format('%016d', redis.call('INCR', P .. ':n')) .. base
 redis.call('ZADD', class == 'batch' and qb or qi, start, member)
 local job = jobKey(base)
 redis.call('DEL', job)
-redis.call('HSET', job, 'front', front, 'data', ARGV[8], 'tag', tostring(start), 'class', class, 'at', now,
-  'member', member, 'px', ARGV[9], 'keyed', ARGV[13])
+redis.call('HSET', job, 'queue', P, 'front', front, 'data', ARGV[8], 'tag', tostring(start), 'class', class,
+  'at', now, 'member', member, 'px', ARGV[9], 'keyed', ARGV[13])
 redis.call('PEXPIRE', job, ttl)
 local log, rec = logKey(base), recKey(base)
 redis.call('DEL', log, rec)
@@ -114,26 +159,20 @@ for _ = 1, 64 do
   local job = jobKey(base)
   local front, data, keyed = field(member, 'front'), field(member, 'data'), field(member, 'keyed')
   redis.call('ZREM', zset, member)
-  redis.call('DEL', job)
-  local log, rec = logKey(base), recKey(base)
-  local alive = front and (redis.call('EXISTS', 'kindling:alive:' .. front) == 1 or
-    redis.call('EXISTS', 'kindling:node:' .. front) == 1)
-  if data and (alive or keyed == '1') then
+  if data and (alive(front) or keyed == '1') then
     redis.call('SET', P .. ':v', tostring(math.max(tonumber(redis.call('GET', P .. ':v') or '0'), tonumber(tag))))
-    redis.call('HSET', rec, 'node', taker)
+    redis.call('HSET', recKey(base), 'node', taker)
+    -- Not started until the taker's first write (STARTED): if the taker dies first, the job goes back (reclaim).
+    redis.call('HSET', job, 'taker', taker)
+    redis.call('ZADD', TAKEN, now, base)
     local reply = {base, front, data}
-    for _, entry in ipairs(redis.call('XRANGE', log, '-', '+')) do
+    for _, entry in ipairs(redis.call('XRANGE', logKey(base), '-', '+')) do
       reply[#reply + 1] = entry[1]
       reply[#reply + 1] = entry[2][2]
     end
     return reply
   end
-  if data then
-    local next = '0-' .. (redis.call('XLEN', log) + 1)
-    redis.call('XADD', log, next, 'p', '{"type":"error","error":{"code":"unavailable","message":"Fleet node ' ..
-      front .. ', which held this request\\'s connection, stopped while it waited in the queue; send it again."}}')
-    redis.call('HSET', rec, 'status', 'done')
-  end
+  if data then dropOrphan(base, front) else redis.call('DEL', job) end
 end
 return false
 `;
@@ -141,8 +180,8 @@ return false
 /** ARGV: P, base. Takes a job out while it still waits: 1, or 0 when a node took it (or it is gone). */
 export const WITHDRAW = `${COMMON}
 local job = jobKey(ARGV[2])
-local member, class = redis.call('HGET', job, 'member'), redis.call('HGET', job, 'class')
-if not member then return 0 end
+local member, class, taker = unpack(redis.call('HMGET', job, 'member', 'class', 'taker'))
+if not member or taker then return 0 end
 redis.call('DEL', job)
 return redis.call('ZREM', class == 'batch' and qb or qi, member)
 `;
@@ -150,15 +189,18 @@ return redis.call('ZREM', class == 'batch' and qb or qi, member)
 /**
  * ARGV: P, then base and the id of the last part this node logged for it, for each job it fronts. A job whose
  * place changed gets a new `queued` part, logged only while it still waits and only after that id, so the
- * front's copy and Redis's never differ. Returns {waiting, place or 0 (taken: then the taker's node), ...}.
+ * front's copy and Redis's never differ. First, puts back the jobs whose taker died before starting them (a
+ * live node's refresh is what finds them when no one follows them). Returns {waiting, place or 0 (taken: then
+ * the taker's node), ...}.
  */
 export const PLACES = `${COMMON}
+for _, base in ipairs(redis.call('ZRANGE', TAKEN, 0, 63)) do reclaim(base) end
 local reply = {redis.call('ZCARD', qi) + redis.call('ZCARD', qb)}
 for i = 2, #ARGV, 2 do
   local base, last = ARGV[i], tonumber(ARGV[i + 1])
   local job = jobKey(base)
-  local member = redis.call('HGET', job, 'member')
-  if member then
+  local member, taker = unpack(redis.call('HMGET', job, 'member', 'taker'))
+  if member and not taker then
     local place = placeOf(redis.call('HGET', job, 'class'), member)
     local log = logKey(base)
     local logged = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
@@ -174,4 +216,29 @@ for i = 2, #ARGV, 2 do
   end
 end
 return reply
+`;
+
+/** ARGV: P (unused), base. A reader found the job's node dead: puts the job back if it had not started (reclaim). */
+export const RECLAIM = `${COMMON}
+return reclaim(ARGV[2])
+`;
+
+/**
+ * ARGV: P (unused), base, taker, ttl ms, status, server id, then entry id/part pairs. A taken job's first write:
+ * it starts only if the job is still the taker's (not put back after its heartbeat expired), and then its parts
+ * go in with its record. Returns 1, or 0 when the taker lost it (it must not run: another node will).
+ */
+export const STARTED = `${COMMON}
+local base, taker, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local job = jobKey(base)
+if redis.call('HGET', job, 'taker') ~= taker then return 0 end
+redis.call('DEL', job)
+redis.call('ZREM', TAKEN, base)
+local log, rec = logKey(base), recKey(base)
+for i = 7, #ARGV, 2 do redis.call('XADD', log, ARGV[i], 'p', ARGV[i + 1]) end
+redis.call('HSET', rec, 'node', taker, 'status', ARGV[5])
+redis.call('PEXPIRE', log, ttl)
+redis.call('PEXPIRE', rec, ttl)
+redis.call('PEXPIRE', 'kindling:genid:' .. ARGV[6], ttl)
+return 1
 `;

@@ -176,12 +176,20 @@ export class FleetQueue implements SharedQueue {
     for (let i = 3; i + 1 < reply.length; i += 2) {
       if (partIdOf(reply[i] as string) > generation.log.lastId) generation.emit(decodePart(reply[i + 1] as string));
     }
-    this.log.publish(generation, { after: generation.log.lastId, queue: true });
+    this.log.publish(generation, { after: generation.log.lastId, queue: true, taken: true, followed: !own });
     if (own) return generation;
     this.link
       .run((redis) => redis.publish(TAKEN_CHANNEL, JSON.stringify({ base, node: this.options.nodeId })))
       .catch(() => {});
     return generation;
+  }
+
+  handBack(generation: Generation): void {
+    const base = this.baseOf(generation);
+    if (this.fronted.get(base)?.generation !== generation) return;
+    this.fronted.delete(base);
+    this.places.delete(generation);
+    this.log.release(generation);
   }
 
   /** Stops taking work; the jobs it fronts stay in Redis until the scheduler's drain withdraws them. */

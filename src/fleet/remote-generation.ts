@@ -3,6 +3,7 @@ import { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
 import { decodePart, fleetKeys, partIdOf } from './fleet-part.ts';
+import { RECLAIM } from './fleet-queue-scripts.ts';
 import { lifeKeys } from './membership.ts';
 import type { RedisConnection, RedisLink } from './redis-link.ts';
 
@@ -49,7 +50,8 @@ export class RemoteGeneration implements GenerationView {
   readonly promptTokens: readonly number[];
   readonly request: { logprobs: number };
   readonly protocol: string;
-  readonly node: string;
+  /** The node that runs it (or, while it waits in the fleet's queue, its front); a take or a reclaim moves it. */
+  node: string;
   readonly fingerprint: string;
   endDelivered = false;
   private readonly recordStatus: FleetRecord['status'];
@@ -149,13 +151,28 @@ export class RemoteGeneration implements GenerationView {
    * log's own TTL.
    */
   private async checkOwner(): Promise<void> {
-    const [log, alive] = await this.link.run((redis) =>
-      redis.multi().exists(fleetKeys.log(this.base)).exists(lifeKeys(this.node)).exec(),
+    const [log, node] = await this.link.run((redis) =>
+      redis.multi().exists(fleetKeys.log(this.base)).hGet(fleetKeys.record(this.base), 'node').exec(),
     );
     if (this.log.ended) return;
-    if (Number(log) === 0)
+    if (typeof node === 'string' && node) this.node = node;
+    if (Number(log) === 0) {
       this.fail(new KindlingError('unavailable', `The generation's log on node ${this.node} is gone from Redis.`));
-    else if (Number(alive) === 0) this.ownerLost();
+      return;
+    }
+    if (await this.ownerAlive()) return;
+    if (!this.log.ended) this.ownerLost();
+  }
+
+  /**
+   * Whether someone still answers for this generation: its node beats, or it is (back) in the fleet's queue: a
+   * job whose taker died before starting it goes back (RECLAIM), and a keyed one waits on when its front died.
+   */
+  async ownerAlive(): Promise<boolean> {
+    const alive = await this.link.run((redis) => redis.exists(lifeKeys(this.node)));
+    if (Number(alive) > 0) return true;
+    const now = await this.link.run((redis) => redis.eval(RECLAIM, { arguments: ['', this.base] }));
+    return now === 'waiting' || now === 'requeued' || now === 'taken';
   }
 
   /** Ends the copy with the lost-owner error (a follower, or a /check that found the owner gone). */

@@ -333,11 +333,18 @@ export class Scheduler {
    * ones finish for up to `graceMs`, then cuts the rest. What shutdown ends, ends with a `shutting_down` error (never
    * a normal finish reason). Resolves once the slots are empty, or `settleMs` after the cut if the engine holds
    * on (then `busySlots` is not 0, and the engine must not be freed under a running decode).
+   *
+   * In a fleet, a keyed request waiting in the fleet's queue is handed back instead: another node runs it and its
+   * client resumes it there by key (an anonymous one could not be found again, so it ends with the error).
    */
   async drain(graceMs = 0, settleMs = 2000): Promise<void> {
     this.draining = true;
     for (const generation of this.queue.items()) generation.abort('shutdown');
-    for (const generation of this.byId.values()) if (this.shared?.holds(generation)) generation.abort('shutdown');
+    for (const generation of [...this.byId.values()]) {
+      if (!this.shared?.holds(generation)) continue;
+      if (generation.clientKey) this.shared.handBack(generation);
+      else generation.abort('shutdown');
+    }
     const sleep = () => new Promise((resolve) => setTimeout(resolve, 5));
     const graceEnd = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < graceEnd) await sleep();

@@ -32,6 +32,11 @@ export interface SharedQueue {
    * `cached`: the tokens in this node's free slots, so a job whose prompt they begin may go first.
    */
   take(cached: ReadonlyArray<readonly number[]>): Promise<Generation | undefined>;
+  /**
+   * Shutdown: leaves a fronted generation waiting for another node to run (its client resumes it there, by key);
+   * this node no longer follows it, and its local copy never ends.
+   */
+  handBack(generation: Generation): void;
   /** Called whenever a job may be waiting somewhere in the fleet (one was queued, or a node came back). */
   onWork(listener: () => void): void;
   /** Jobs waiting fleet-wide, as last read. */
