@@ -23,11 +23,6 @@ export function findNginx(): string | undefined {
  * end. Runs in the foreground as one process with everything in a temp dir; throws "install nginx" without it.
  */
 export async function startNginxProxy(target: string, options: { gzip?: boolean } = {}): Promise<NginxProxy> {
-  const binary = findNginx();
-  if (binary === undefined) throw new Error('nginx is not installed: install nginx (apt-get install nginx)');
-  const dir = mkdtempSync(join(tmpdir(), 'kindling-nginx-'));
-  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
-  const port = await freePort();
   const upstream = new URL(target);
   // nginx's own gzip holds output until a deflate buffer fills; the upstream is then asked for plain bytes.
   const gzip = options.gzip
@@ -37,20 +32,8 @@ export async function startNginxProxy(target: string, options: { gzip?: boolean 
       gzip_types text/event-stream application/json;
 `
     : '';
-  const config = `
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  return startNginx(
+    (port) => `
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -65,7 +48,61 @@ http {
       proxy_read_timeout 300s;
 ${gzip}    }
   }
+`,
+  );
 }
+
+/**
+ * nginx as docs/fleet.md configures it in front of a fleet: round-robin over `targets`, no buffering, HTTP/1.1
+ * upstream keep-alive, and the next node tried on a refused connection or a 503.
+ */
+export async function startNginxFleetFront(targets: readonly string[]): Promise<NginxProxy> {
+  const servers = targets.map((target) => `    server ${new URL(target).host} max_fails=1 fail_timeout=5s;`).join('\n');
+  return startNginx(
+    (port) => `
+  upstream kindling {
+${servers}
+    keepalive 32;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://kindling;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 3600s;
+      proxy_next_upstream error timeout http_503 non_idempotent;
+      gzip off;
+    }
+  }
+`,
+  );
+}
+
+/** Runs nginx in the foreground, one process, with everything in a temp dir and `servers` as its http block. */
+async function startNginx(servers: (port: number) => string): Promise<NginxProxy> {
+  const binary = findNginx();
+  if (binary === undefined) throw new Error('nginx is not installed: install nginx (apt-get install nginx)');
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-nginx-'));
+  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
+  const port = await freePort();
+  const config = `
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+${servers(port)}}
 `;
   const configPath = join(dir, 'nginx.conf');
   writeFileSync(configPath, config);
