@@ -3,6 +3,7 @@ import { checkModelFile } from './config/model-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
 import type { ProtocolDescriptor } from './core/protocol.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
+import { reachableUrl } from './fleet/advertised-url.ts';
 import { FleetLog } from './fleet/fleet-log.ts';
 import { FleetQueue } from './fleet/fleet-queue.ts';
 import { Membership } from './fleet/membership.ts';
@@ -115,9 +116,10 @@ export async function startServer(
     );
   }
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
-  // Registered once it listens: the address it advertises is the one it answers on.
+  // Registered once it listens: the address it advertises is one it answers on.
+  const advertised = config.advertiseUrl ?? reachableUrl(url, config.host, port, config.tls !== undefined);
   const membership = redis
-    ? new Membership(redis, { id: nodeId, address: url, load: () => nodeLoadOf(context) })
+    ? new Membership(redis, { id: nodeId, address: advertised, load: () => nodeLoadOf(context) })
     : undefined;
   await membership?.start();
   let closing: Promise<void> | undefined;

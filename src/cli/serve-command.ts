@@ -41,6 +41,7 @@ interface ServeFlags {
   password?: string;
   apiKeys?: string;
   redis?: string;
+  advertise?: string;
   ratelimit: number;
   batchAging: number;
   parallel: number | 'auto';
@@ -214,6 +215,14 @@ export function registerServeCommand(
         .env('KINDLING_REDIS_URL')
         .argParser(redisUrl),
     )
+    .addOption(
+      new Option(
+        '--advertise <url>',
+        "in a fleet, the base URL the others list for this node (default: the address it listens on; behind --host 0.0.0.0, this machine's first network address)",
+      )
+        .env('KINDLING_ADVERTISE_URL')
+        .argParser(httpUrl),
+    )
     .option('--tls-cert <file>', 'serve HTTPS with HTTP/2 (and HTTP/1.1): the certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', "the certificate's private key (PEM); needs --tls-cert")
     .option('--quiet', 'log warnings and errors only')
@@ -261,6 +270,7 @@ export function registerServeCommand(
           ...(flags.password ? { password: flags.password } : {}),
           ...(flags.apiKeys ? { apiKeysPath: flags.apiKeys } : {}),
           ...(flags.redis ? { redisUrl: flags.redis } : {}),
+          ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
           ...tlsFlags(flags),
         };
@@ -286,6 +296,19 @@ function redisUrl(value: string): string {
       `"${value}" is not a Redis URL: give redis://host:port[/db] (or rediss:// for TLS).`,
     );
   return value;
+}
+
+/** `--advertise`: an http(s) base URL, without a trailing slash. */
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL: give http://host:port (how other nodes reach this one).`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError(`"${value}" is not an http:// or https:// URL.`);
+  return value.replace(/\/+$/, '');
 }
 
 /** `--tls-cert` and `--tls-key` come together or not at all. */

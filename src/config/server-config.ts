@@ -70,6 +70,12 @@ export interface ServerConfig {
    * this Redis. Absent: everything stays in this process, and no Redis is touched.
    */
   redisUrl?: string;
+  /**
+   * `--advertise` / `KINDLING_ADVERTISE_URL`: the base URL other nodes and `kindling fleet status` list for this
+   * node. Absent: the address it listens on, or, behind a wildcard host (0.0.0.0, ::), the machine's first
+   * non-loopback address.
+   */
+  advertiseUrl?: string;
   /** HTTPS with HTTP/2 (and HTTP/1.1) from a certificate and its key (`--tls-cert`, `--tls-key`). */
   tls?: { certPath: string; keyPath: string };
 }

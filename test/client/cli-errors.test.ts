@@ -37,13 +37,14 @@ test('a bad flag value is its error line and a pointer to --help, not the whole 
     runCli(FULL_ENTRY, ['serve', '--gpulayers', 'many']),
     runCli(FULL_ENTRY, ['serve', '--no-such-flag']),
     runCli(FULL_ENTRY, ['generate', 'x', '--max-tokens', 'lots']),
+    runCli(FULL_ENTRY, ['serve', '--advertise', 'node-b:5001']),
   ]);
-  const [port, gpu, unknown, generate] = runs;
+  const [port, gpu, unknown, generate, advertise] = runs;
   for (const run of runs) {
     assert.notEqual(run.code, 0);
     assert.equal(run.stdout, '');
   }
-  for (const run of [port, gpu, unknown]) {
+  for (const run of [port, gpu, unknown, advertise]) {
     const lines = run?.stderr.trimEnd().split('\n') ?? [];
     assert.equal(lines.length, 2, run?.stderr);
     assert.equal(lines[1], '(`kindling serve --help` lists every flag)');
@@ -52,6 +53,7 @@ test('a bad flag value is its error line and a pointer to --help, not the whole 
   assert.doesNotMatch(port?.stderr ?? '', /ERR_SOCKET_BAD_PORT|RangeError/);
   assert.match(gpu?.stderr ?? '', /--gpulayers must be auto or an integer ≥ 0/);
   assert.match(unknown?.stderr ?? '', /unknown option '--no-such-flag'/);
+  assert.match(advertise?.stderr ?? '', /"node-b:5001" is not an http:\/\/ or https:\/\/ URL/);
   assert.equal(generate?.stderr.trimEnd().split('\n')[1], '(`kindling generate --help` lists every flag)');
 });
 

@@ -83,6 +83,22 @@ describe('fleet membership', () => {
     assert.ok(operation.responses['200'].content['application/json'].schema.properties.nodes);
   });
 
+  it('lists --advertise as the address, and never a wildcard host', async () => {
+    const advertised = await startTestServer({ redisUrl: redis.url, advertiseUrl: 'http://node-c.example:5001' });
+    const wildcard = await startTestServer({ redisUrl: redis.url, host: '0.0.0.0' });
+    try {
+      const addresses = (await fleetOf(a)).body.nodes.map((node: { address: string }) => node.address);
+      assert.ok(addresses.includes('http://node-c.example:5001'), addresses.join(' '));
+      const port = new URL(wildcard.url).port;
+      const other = addresses.find((address: string) => address.endsWith(`:${port}`));
+      assert.ok(other, `the wildcard node is listed: ${addresses.join(' ')}`);
+      assert.doesNotMatch(other, /0\.0\.0\.0|\[::\]/, 'a wildcard names no machine another node can reach');
+      assert.equal((await fetch(`${other}/api/extra/version`)).status, 200, 'the listed address answers');
+    } finally {
+      await Promise.all([advertised.close(), wildcard.close()]);
+    }
+  });
+
   it('drops a SIGKILLed node within the heartbeat TTL', async () => {
     const child = await KindlingProcess.start({ args: ['--redis', redis.url] });
     try {
