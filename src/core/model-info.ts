@@ -6,6 +6,12 @@ export function servedModelId(model: Pick<ModelInfo, 'name'>): string {
   return `koboldcpp/${model.name}`;
 }
 
+/** Whether a client's model name means this model: its id (`koboldcpp/<name>`) or name, with Ollama's tag or not. */
+export function namesModel(requested: string, model: Pick<ModelInfo, 'name'>): boolean {
+  const bare = requested.endsWith(':latest') ? requested.slice(0, -':latest'.length) : requested;
+  return bare === servedModelId(model) || bare === model.name;
+}
+
 /** What every open route says instead of the model name to an anonymous caller of a protected server. */
 export const PROTECTED_MODEL_NAME = 'protected-model';
 

@@ -48,6 +48,11 @@ interface PlanBase {
   request: GenerationRequest;
   /** The encoder family recorded on the generation: only a generation of the same one is ever resumed. */
   protocol: string;
+  /**
+   * The model the client named, where its protocol has the field. One node answers whatever it is named (as
+   * KoboldCpp and llama-server do); a fleet node refuses a model no live node serves, with a 404 naming them.
+   */
+  model?: string | undefined;
 }
 
 /** Streamed as the log grows, through the protocol's encoder. */

@@ -1,6 +1,9 @@
 import type { FastifyReply } from 'fastify';
+import { KindlingError } from '../core/kindling-error.ts';
+import { namesModel, servedModelId } from '../core/model-info.ts';
 import type { GenerationPlan } from '../core/protocol.ts';
 import { FleetLog } from '../fleet/fleet-log.ts';
+import { membershipOf } from '../fleet/membership.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { readerOutcome } from './generation-outcome.ts';
 import { noteServedGeneration } from './observability/served-generation.ts';
@@ -22,6 +25,8 @@ export async function serveGeneration(
 ): Promise<unknown> {
   const { scheduler } = context;
   const fleet = FleetLog.of(context.redis);
+  if (fleet && plan.model !== undefined && !namesModel(plan.model, context.engine.model))
+    await assertServedInFleet(context, plan.model);
   // The key's place in the fair queue, and a fresh reservation of its quota, for this one submission.
   const origin = { principal, protocol: plan.protocol, qos: accessOf(context).qosOf(reply.request, principal) };
   // Joined only if a log line asks for it (`--log-prompts`): a prompt may be megabytes.
@@ -61,6 +66,28 @@ export async function serveGeneration(
   const outcome = await readerOutcome(reply, generation);
   if (!outcome.ok) throw outcome.error;
   return plan.respond(outcome, generation);
+}
+
+/**
+ * A fleet node asked for a model that is not its own: a 404 naming the models the live nodes serve (and, for one
+ * another node serves, where it is), since this node cannot run another model's request.
+ */
+async function assertServedInFleet(context: ServerContext, requested: string): Promise<void> {
+  const nodes =
+    (await membershipOf(context.redis)
+      ?.nodes()
+      .catch(() => undefined)) ?? [];
+  const elsewhere = nodes.filter((node) => node.models.some((model) => namesModel(requested, model)));
+  const models = [
+    ...new Set([servedModelId(context.engine.model), ...nodes.flatMap((node) => node.models.map((m) => m.id))]),
+  ];
+  throw new KindlingError(
+    'not_found',
+    elsewhere.length > 0
+      ? `The model '${requested}' is served by fleet node ${elsewhere.map((node) => `${node.id} (${node.address})`).join(', ')}, not this one (${servedModelId(context.engine.model)}): send the request there.`
+      : `The model '${requested}' is not served by any live node of this fleet; the models are: ${models.map((m) => `'${m}'`).join(', ')}.`,
+    { field: 'model' },
+  );
 }
 
 /** A new generation; on a fleet node only while Redis is reachable (the link's 503 otherwise). */

@@ -37,6 +37,32 @@ describe("the fleet's models on every node", () => {
     assert.match(remote.digest, /^[0-9a-f]{64}$/);
   });
 
+  it('refuses a model no live node serves with a 404 naming them, and points to the node of another one', async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${a.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify(body),
+      });
+    const chat = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 };
+    const unknown = await post('/v1/chat/completions', { ...chat, model: 'gpt-4o' });
+    assert.equal(unknown.status, 404);
+    const message = (await unknown.json()).error.message as string;
+    assert.match(message, /'gpt-4o' is not served by any live node/);
+    assert.ok(message.includes(`'${idOf(a)}'`) && message.includes(`'${idOf(b)}'`), message);
+    const elsewhere = await post('/v1/messages', { ...chat, model: idOf(b) });
+    assert.equal(elsewhere.status, 404);
+    assert.ok((await elsewhere.text()).includes(b.url), 'names the node that serves it');
+    const ollama = await post('/api/chat', { ...chat, model: 'llama3:8b', stream: false });
+    assert.equal(ollama.status, 404);
+    // Its own model, by id, name or Ollama tag, and no model at all, generate as on one node.
+    for (const model of [idOf(a), a.context.engine.model.name, `${idOf(a)}:latest`]) {
+      const ok = await post('/v1/chat/completions', { ...chat, model });
+      assert.equal(ok.status, 200, model);
+    }
+    assert.equal((await post('/v1/completions', { prompt: 'x', max_tokens: 2 })).status, 200);
+  });
+
   it('shows its own model alone while Redis is down, and the fleet again once it is back', async () => {
     await redis.kill();
     await waitUntil(() => !a.context.redis?.ready, 5000, 'node A to see Redis gone');

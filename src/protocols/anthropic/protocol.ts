@@ -49,6 +49,7 @@ function anthropicRoutes(services: ProtocolServices) {
           return {
             request: decodeAnthropicMessages(body, template, {}),
             protocol: PROTOCOL,
+            model: body.model,
             respond: ({ text, finish }, generation) => encodeAnthropicMessage(meta(generation, body), text, finish),
           };
         }
@@ -56,6 +57,7 @@ function anthropicRoutes(services: ProtocolServices) {
         return {
           request: decodeAnthropicMessages(body, template, key ? { key } : {}),
           protocol: PROTOCOL,
+          model: body.model,
           stream: {
             resumable: true,
             encoder: (generation, afterId) => {

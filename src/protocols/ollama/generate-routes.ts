@@ -44,7 +44,12 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
     ...(grammar ? { grammar } : {}),
   });
   /** Each response's meta is its own: `context` is bound to its generation once that exists. */
-  const plan = (request: GenerationRequest, kind: OllamaResponseMeta['kind'], stream: boolean): GenerationPlan => {
+  const plan = (
+    request: GenerationRequest,
+    kind: OllamaResponseMeta['kind'],
+    stream: boolean,
+    requested: string | undefined,
+  ): GenerationPlan => {
     const meta = (generation: GenerationView): OllamaResponseMeta => ({
       model: name,
       kind,
@@ -54,6 +59,7 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
       return {
         request,
         protocol: PROTOCOL,
+        model: requested,
         stream: {
           contentType: 'application/x-ndjson',
           resumable: false,
@@ -64,6 +70,7 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
     return {
       request,
       protocol: PROTOCOL,
+      model: requested,
       respond: ({ text, finish }, generation) => encodeOllamaResponse(meta(generation), text, finish),
     };
   };
@@ -91,7 +98,7 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
           ...decodeOptions(grammar),
           ...(contextText !== undefined ? { contextText } : {}),
         });
-        return plan(request, 'generate', stream);
+        return plan(request, 'generate', stream, body.model);
       },
     }),
     generationRoute<OllamaChatBody>({
@@ -102,7 +109,7 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
         const stream = body.stream !== false;
         if (!body.messages || body.messages.length === 0) return loaded('chat', stream);
         const grammar = await grammarOf(body.format);
-        return plan(decodeOllamaChat(body, template, decodeOptions(grammar)), 'chat', stream);
+        return plan(decodeOllamaChat(body, template, decodeOptions(grammar)), 'chat', stream, body.model);
       },
     }),
   ];

@@ -25,6 +25,7 @@ interface Options {
   intervalMs: number | undefined;
   includeUsage: boolean;
   topLogprobs: number | undefined;
+  model: string | undefined;
 }
 
 /** OpenAI's chat and legacy completions, streamed (SSE ending in `[DONE]`, resumable) or answered whole. */
@@ -53,6 +54,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
       return {
         request,
         protocol,
+        model: options.model,
         respond: ({ text, finish, logprobs }, generation) => {
           const m = meta(generation, kind, options, false);
           return kind === 'chat'
@@ -64,6 +66,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
     return {
       request,
       protocol,
+      model: options.model,
       stream: {
         resumable: true,
         intervalMs: options.intervalMs,
@@ -101,6 +104,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
           intervalMs: body.stream_interval_ms,
           includeUsage: body.stream_options?.include_usage === true,
           topLogprobs,
+          model: body.model,
         });
       },
     }),
@@ -127,6 +131,7 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
           intervalMs: body.stream_interval_ms,
           includeUsage: body.stream_options?.include_usage === true,
           topLogprobs,
+          model: body.model,
         });
       },
     }),
