@@ -40,7 +40,7 @@ export function checkUpstreamRequest(
   if (sampling.bannedStrings.length > 0 && !honours.phraseBans) throw refuse('banned_tokens', 'phrase bans');
   // The upstream ends its stream at EOS: there is nothing to bypass it with.
   if (request.bypassEos) throw refuse('bypass_eos', 'generating past the end-of-stream token');
-  if (request.banEos && (flavor === 'kindling' || flavor === 'openai') && eos === undefined)
+  if (request.banEos && flavor === 'openai' && eos === undefined)
     throw refuse('ban_eos_token', 'banning the end-of-stream token (its id is unknown)');
 }
 
@@ -98,10 +98,10 @@ export function completionBody(
         dry_sequence_breakers: s.dry.sequenceBreakers,
       });
     if (s.xtc) Object.assign(body, { xtc_probability: s.xtc.probability, xtc_threshold: s.xtc.threshold });
-    if (flavor === 'llama.cpp') {
+    if (flavor !== 'openai') {
       if (ignoreEos) body.ignore_eos = true;
-      body.cache_prompt = true;
     } else if (ignoreEos && context.eos !== undefined) logitBias[String(context.eos)] = -100;
+    if (flavor === 'llama.cpp') body.cache_prompt = true;
     if (flavor === 'kindling' && s.bannedStrings.length > 0) body.banned_tokens = s.bannedStrings;
   }
   if (Object.keys(logitBias).length > 0) body.logit_bias = logitBias;

@@ -89,7 +89,7 @@ function coreRequest(
     parseSpecialTokens: true,
     stopStrings: [...new Set(stopStrings)],
     trimStop: true,
-    banEos: false,
+    banEos: body.ignore_eos === true,
     bypassEos: false,
     renderSpecial: false,
     sampling,
