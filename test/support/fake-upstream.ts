@@ -82,7 +82,7 @@ export class FakeUpstream {
             .join(''),
         });
       case 'POST /v1/completions':
-        return this.complete(options, body, req, res);
+        return this.complete(options, body, res);
       default:
         return json(404, { error: 'not found' });
     }
@@ -91,7 +91,6 @@ export class FakeUpstream {
   private async complete(
     options: FakeUpstreamOptions,
     body: Record<string, unknown>,
-    req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
     this.bodies.push(body);
