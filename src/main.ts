@@ -2,7 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { checkModelFile } from './config/model-file.ts';
 import type { ServerConfig } from './config/server-config.ts';
 import type { ProtocolDescriptor } from './core/protocol.ts';
+import type { Engine } from './engine/engine.ts';
+import { jsonSchemaToGrammarWithoutModel } from './engine/llama/json-schema-grammar.ts';
 import { LlamaEngine } from './engine/llama/llama-engine.ts';
+import { UpstreamEngine } from './engine/upstream/upstream-engine.ts';
 import { reachableUrl } from './fleet/advertised-url.ts';
 import { FleetLog } from './fleet/fleet-log.ts';
 import { FleetQueue } from './fleet/fleet-queue.ts';
@@ -34,18 +37,18 @@ export interface RunningServer {
 /** How long shutdown waits for ended requests to write their last bytes before it closes their connections. */
 const FLUSH_MS = 500;
 
-/** The composition root: config → engine → scheduler → app → listen. */
-export async function startServer(
-  config: ServerConfig,
-  protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
-): Promise<RunningServer> {
-  checkModelFile(config.modelPath);
-  // Before the model loads: a bad key file is one line now, not after a minute of loading.
-  const access = new AccessControl(config);
-  await assertCanListen(config.host, config.port);
-  // Before the model loads too: a fleet node that cannot reach its Redis says so at once.
-  const redis = config.redisUrl ? await RedisLink.connect({ url: config.redisUrl }) : undefined;
-  const engine = await LlamaEngine.load({
+/** The local model (llama.cpp), or with `--upstream` the server that runs it: the only network it touches. */
+function createEngine(config: ServerConfig): Promise<Engine> {
+  if (config.upstream)
+    return UpstreamEngine.connect({
+      url: config.upstream.url,
+      ...(config.upstream.apiKey ? { apiKey: config.upstream.apiKey } : {}),
+      ...(config.upstream.contextSize !== undefined ? { contextSize: config.upstream.contextSize } : {}),
+      defaultContextSize: config.contextSize,
+      slots: config.parallel,
+      jsonSchemaToGrammar: jsonSchemaToGrammarWithoutModel,
+    });
+  return LlamaEngine.load({
     modelPath: config.modelPath,
     contextSize: config.contextSize,
     slots: config.parallel,
@@ -53,6 +56,20 @@ export async function startServer(
     gpuLayers: config.gpuLayers,
     placeholder: config.placeholderModel,
   });
+}
+
+/** The composition root: config → engine → scheduler → app → listen. */
+export async function startServer(
+  config: ServerConfig,
+  protocols: readonly ProtocolDescriptor[] = PROTOCOLS,
+): Promise<RunningServer> {
+  if (!config.upstream) checkModelFile(config.modelPath);
+  // Before the model loads: a bad key file is one line now, not after a minute of loading.
+  const access = new AccessControl(config);
+  await assertCanListen(config.host, config.port);
+  // Before the model loads too: a fleet node that cannot reach its Redis says so at once.
+  const redis = config.redisUrl ? await RedisLink.connect({ url: config.redisUrl }) : undefined;
+  const engine = await createEngine(config);
   const metrics = config.metrics ? new KindlingMetrics() : undefined;
   const scheduler = new Scheduler(
     engine,

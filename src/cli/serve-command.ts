@@ -42,6 +42,8 @@ interface ServeFlags {
   apiKeys?: string;
   redis?: string;
   advertise?: string;
+  upstream?: string;
+  upstreamKey?: string;
   ratelimit: number;
   batchAging: number;
   parallel: number | 'auto';
@@ -223,6 +225,19 @@ export function registerServeCommand(
         .env('KINDLING_ADVERTISE_URL')
         .argParser(httpUrl),
     )
+    .addOption(
+      new Option(
+        '--upstream <url>',
+        "drive this OpenAI-compatible server instead of loading a model: llama-server, vLLM, SGLang, TGI, Ollama's /v1 or another Kindling (http://host:port/v1; see docs/fleet.md)",
+      )
+        .env('KINDLING_UPSTREAM_URL')
+        .argParser(upstreamUrl),
+    )
+    .addOption(
+      new Option('--upstream-key <key>', "API key sent to the --upstream server (vLLM's --api-key)").env(
+        'KINDLING_UPSTREAM_KEY',
+      ),
+    )
     .option('--tls-cert <file>', 'serve HTTPS with HTTP/2 (and HTTP/1.1): the certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', "the certificate's private key (PEM); needs --tls-cert")
     .option('--quiet', 'log warnings and errors only')
@@ -233,7 +248,18 @@ export function registerServeCommand(
         command: Command,
       ) => {
         const explicit = flags.model ?? modelArgument;
-        const model = explicit ? { path: explicit, placeholder: false } : defaultModel();
+        const named = (key: string) => ['cli', 'env'].includes(command.getOptionValueSource(key) ?? '');
+        if (flags.upstream && explicit)
+          throw new InvalidArgumentError(
+            '--upstream and a model file exclude each other: the upstream server runs the model.',
+          );
+        if (flags.upstreamKey && !flags.upstream)
+          throw new InvalidArgumentError('--upstream-key needs --upstream (the server to send it to).');
+        const model = explicit
+          ? { path: explicit, placeholder: false }
+          : flags.upstream
+            ? { path: '', placeholder: false }
+            : defaultModel();
         const config: ServerConfig = {
           ...defaultServerConfig(model.path),
           placeholderModel: model.placeholder,
@@ -271,10 +297,20 @@ export function registerServeCommand(
           ...(flags.apiKeys ? { apiKeysPath: flags.apiKeys } : {}),
           ...(flags.redis ? { redisUrl: flags.redis } : {}),
           ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
+          ...(flags.upstream
+            ? {
+                upstream: {
+                  url: flags.upstream,
+                  ...(flags.upstreamKey ? { apiKey: flags.upstreamKey } : {}),
+                  ...(named('contextsize') || named('contextSize')
+                    ? { contextSize: flags.contextSize ?? flags.contextsize }
+                    : {}),
+                },
+              }
+            : {}),
           ...(flags.preloadstory ? { preloadStoryPath: flags.preloadstory } : {}),
           ...tlsFlags(flags),
         };
-        const named = (key: string) => ['cli', 'env'].includes(command.getOptionValueSource(key) ?? '');
         await start(config, {
           contextSize: named('contextsize') || named('contextSize'),
           threads: flags.threads !== undefined,
@@ -296,6 +332,21 @@ function redisUrl(value: string): string {
       `"${value}" is not a Redis URL: give redis://host:port[/db] (or rediss:// for TLS).`,
     );
   return value;
+}
+
+/** `--upstream`: an http(s) base URL (the OpenAI one, usually ending in /v1), without a trailing slash. */
+function upstreamUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(
+      `"${value}" is not a URL: give the server's OpenAI base, e.g. http://127.0.0.1:8080/v1.`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError(`"${value}" is not an http:// or https:// URL.`);
+  return value.replace(/\/+$/, '');
 }
 
 /** `--advertise`: an http(s) base URL, without a trailing slash. */

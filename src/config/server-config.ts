@@ -76,6 +76,12 @@ export interface ServerConfig {
    * non-loopback address.
    */
   advertiseUrl?: string;
+  /**
+   * `--upstream` / `KINDLING_UPSTREAM_URL`: no model is loaded; generations stream from this OpenAI-compatible
+   * server instead (llama-server, vLLM, SGLang, TGI, Ollama's `/v1`, another Kindling). `contextSize` is set
+   * only when `--contextsize` was given (it then caps the upstream's); `apiKey` is sent as a Bearer token.
+   */
+  upstream?: { url: string; apiKey?: string; contextSize?: number };
   /** HTTPS with HTTP/2 (and HTTP/1.1) from a certificate and its key (`--tls-cert`, `--tls-key`). */
   tls?: { certPath: string; keyPath: string };
 }

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'unavailable'
   | 'timeout'
   | 'not_supported'
+  /** A route this server cannot answer in its configuration (a tokenizer route over an upstream that has none). */
+  | 'not_implemented'
   | 'model_error'
   | 'internal';
 
@@ -34,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   unavailable: 503,
   timeout: 504,
   not_supported: 400,
+  not_implemented: 501,
   model_error: 500,
   internal: 500,
 };

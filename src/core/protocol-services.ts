@@ -59,13 +59,18 @@ export interface ProtocolServices {
   readonly quiet: boolean;
   readonly bosToken: number | undefined;
   readonly generations: GenerationDirectory;
+  /**
+   * True when the tokenizer is another server's (`--upstream`): `tokenize` then answers only the few texts learned
+   * at start-up, and `countTokens` and `detokenize` ask the upstream (a 501 where it has no tokenizer route).
+   */
+  readonly remoteTokens: boolean;
   /** Synchronous: for short texts only (a long one goes through `countTokens`). */
   tokenize(text: string, options: TokenizeOptions): number[];
   /** Every token of a text of any length, in slices that yield; stops when `signal` aborts. */
   countTokens(text: string, options: TokenizeOptions, signal: AbortSignal): Promise<TokenList>;
-  detokenize(tokens: readonly number[], options: { special: boolean }): string;
+  detokenize(tokens: readonly number[], options: { special: boolean }): Promise<string>;
   /** The text of a prompt given as token ids: only the ids that can still fit the context are detokenized. */
-  promptTextOfIds(ids: readonly number[]): string;
+  promptTextOfIds(ids: readonly number[]): Promise<string>;
   /** The chat rendered with the model's own template, when it has one. */
   formatChat?(messages: readonly ChatMessage[]): ChatPrompt | undefined;
   /** An embedding vector; a `not_supported` error when the model cannot embed. */

@@ -1,4 +1,5 @@
 import type { ChatMessage, ChatPrompt } from '../core/chat-message.ts';
+import type { GenerationRequest } from '../core/generation-request.ts';
 import type { ModelInfo } from '../core/model-info.ts';
 import type { SamplingParams } from '../core/sampling-params.ts';
 import type { TokenCuts } from './token-cuts.ts';
@@ -6,6 +7,11 @@ import type { TokenCuts } from './token-cuts.ts';
 /** One generation as the engine sees it: tokens in, tokens out. Text, stop strings and wire formats live above. */
 export interface EngineJob {
   promptTokens: readonly number[];
+  /**
+   * The prompt as text, where it could not be tokenized here (an upstream server without a tokenizer route):
+   * `promptTokens` is then empty and the engine sends the text as it is.
+   */
+  promptText?: string;
   sampling: SamplingParams;
   /** The seed actually used (the scheduler picks one when the request has none). */
   seed: number;
@@ -28,7 +34,21 @@ export interface TokenProbability {
 export type EngineEvent =
   /** The prompt is in the KV cache: `reused` tokens came from the slot's cache, `evaluated` were computed. */
   | { type: 'prompt-evaluated'; evaluated: number; reused: number }
-  | { type: 'token'; token: number; eog: boolean; logprob?: number; top?: TokenProbability[] };
+  | {
+      type: 'token';
+      token: number;
+      eog: boolean;
+      logprob?: number;
+      top?: TokenProbability[];
+      /**
+       * The token's text, where the engine has it already (an upstream server streams text): the caller uses it
+       * instead of detokenizing, and `tokens` are its ids when the upstream reported them (else empty).
+       */
+      text?: string;
+      tokens?: readonly number[];
+    }
+  /** What the engine's backend counted for this generation (an upstream's `usage`), before the stream ends. */
+  | { type: 'usage'; promptTokens: number; completionTokens: number; cachedPromptTokens?: number };
 
 /**
  * Sent back into `run()`'s iterator (`next(rewind)`) to take back the newest `rewind` tokens and sample
@@ -66,13 +86,23 @@ export interface Engine {
   threadPools?(): number;
   readonly bosToken: number | undefined;
   readonly eosToken: number | undefined;
-  /** Synchronous: a long text goes through token-cuts.ts (`tokenizeSliced`, `tokenizeTail`) instead. */
+  /**
+   * Synchronous: a long text goes through token-cuts.ts (`tokenizeSliced`, `tokenizeTail`) instead. An engine
+   * with a `remoteTokenizer` answers here only what it learned at start-up (`not_implemented` otherwise).
+   */
   tokenize(text: string, options: { special: boolean; addBos: boolean }): number[];
   /** Where a text can be split and each side tokenized alone with the same tokens (token-cuts.ts). */
   readonly tokenCuts?: TokenCuts | undefined;
   /** `context`: the tokens just before `tokens`, so leading spaces and partial characters come out right. */
   detokenize(tokens: readonly number[], options: { special: boolean; context?: readonly number[] }): string;
   isEog(token: number): boolean;
+  /**
+   * Present when tokens live on another server (`--upstream`): tokenizing and detokenizing take a request
+   * there. Callers that can wait use it instead of `tokenize`/`detokenize`.
+   */
+  readonly remoteTokenizer?: RemoteTokenizer | undefined;
+  /** Refuses, with the client's 4xx, a request this engine cannot honour (checked before it is queued). */
+  checkRequest?(request: GenerationRequest): void;
   /** Tokens currently in a slot's KV cache: what a new job's prompt can reuse. */
   cachedTokens(slot: number): readonly number[];
   /**
@@ -91,4 +121,15 @@ export interface Engine {
   /** Embedding vector for a text, when the model supports it. */
   embed?(text: string): Promise<number[]>;
   dispose(): Promise<void>;
+}
+
+/**
+ * A tokenizer reached over the network (an upstream server's own routes). Where the upstream has none, `tokenize`
+ * and `detokenize` throw `not_implemented` (501) naming the upstream; generation still works from text.
+ */
+export interface RemoteTokenizer {
+  /** False where the upstream offers no tokenizer route: prompts then go to it as text. */
+  readonly available: boolean;
+  tokenize(text: string, options: { special: boolean; addBos: boolean }, signal?: AbortSignal): Promise<number[]>;
+  detokenize(tokens: readonly number[], options: { special: boolean }, signal?: AbortSignal): Promise<string>;
 }

@@ -257,3 +257,30 @@ function* tailSlices(tokenizer: Tokenizer, text: string, special: boolean, count
     length *= 2;
   }
 }
+
+/** A tokenizer behind a request (an upstream server's route): each call is a round trip, so tails grow 4× at a time. */
+export type AsyncTokenize = (text: string, options: TokenizeOptions) => Promise<number[]>;
+
+/**
+ * `tokenizeTail` for a tokenizer that is reached over the network and has no known cuts: a tail of 8 characters
+ * per token wanted, growing 4× until it holds enough tokens, always cut inexactly and its first
+ * `INEXACT_MARGIN` tokens dropped. Most prompts fit at the first try, so this is one request.
+ */
+export async function tokenizeTailAsync(
+  tokenize: AsyncTokenize,
+  text: string,
+  special: boolean,
+  count: number,
+): Promise<TailTokens> {
+  const options = { special, addBos: false };
+  let length = Math.max(4096, count * 8);
+  while (true) {
+    if (length >= text.length)
+      return { tokens: await tokenize(text, options), whole: true, skippedChars: 0, exact: true };
+    const at = codePointBoundary(text, text.length - length);
+    const tokens = await tokenize(text.slice(at), options);
+    if (tokens.length >= count + INEXACT_MARGIN)
+      return { tokens: tokens.slice(INEXACT_MARGIN), whole: false, skippedChars: at, exact: false };
+    length *= 4;
+  }
+}

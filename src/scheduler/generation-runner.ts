@@ -39,7 +39,10 @@ export async function runGeneration(
     trimStop: request.trimStop,
     bannedPhrases: rewindable ? request.sampling.bannedStrings : [],
   });
-  const stopTokens = singleTokenStops(engine, request.stopStrings);
+  // Over an upstream the stream is text: a stop string is matched in the text (its special tokens are not known).
+  const stopTokens = engine.remoteTokenizer ? new Set<number>() : singleTokenStops(engine, request.stopStrings);
+  /** The engine's backend's own count (an upstream's `usage`), when it reports one. */
+  let usage: Extract<EngineEvent, { type: 'usage' }> | undefined;
   let promptMs = 0;
   let firstTokenAt = 0;
   /** For the observer's token gaps only (0: no token yet). */
@@ -71,10 +74,13 @@ export async function runGeneration(
   if (limit <= 0) {
     reason = limitReason;
   } else {
+    const promptText = generation.promptText;
+    generation.promptText = undefined;
     const events = engine.run(
       slot,
       {
         promptTokens: generation.promptTokens,
+        ...(promptText !== undefined ? { promptText } : {}),
         sampling: request.sampling,
         seed: generation.seed,
         banEos: request.banEos,
@@ -97,6 +103,14 @@ export async function runGeneration(
           reused = event.reused;
           continue;
         }
+        if (event.type === 'usage') {
+          usage = event;
+          if (event.cachedPromptTokens !== undefined) {
+            reused = event.cachedPromptTokens;
+            evaluated = Math.max(0, event.promptTokens - reused);
+          }
+          continue;
+        }
         if (generated === 0) {
           firstTokenAt = performance.now();
           promptMs = firstTokenAt - started;
@@ -111,10 +125,14 @@ export async function runGeneration(
         const isStopToken = stopTokens.has(event.token);
         if ((event.eog && !request.bypassEos) || isStopToken) {
           reason = isStopToken && !event.eog ? 'stop-token' : 'eos';
-          if (request.renderSpecial && !isStopToken) emit(pipeline.push(event.token));
+          if (request.renderSpecial && !isStopToken && event.text === undefined) emit(pipeline.push(event.token));
           break;
         }
-        const step = pipeline.push(event.token, logprobOf(engine, event));
+        // An engine that streams text (an upstream) hands it over; a local one's tokens are detokenized here.
+        const step =
+          event.text === undefined
+            ? pipeline.push(event.token, logprobOf(engine, event))
+            : pipeline.pushText(event.text, event.tokens ?? []);
         if (step.rewind) {
           generated -= step.rewind.count;
           rewind = { rewind: step.rewind.count, ban: step.rewind.ban };
@@ -169,9 +187,9 @@ export async function runGeneration(
       reason,
       ...(stopString !== undefined ? { stopString } : {}),
       usage: {
-        promptTokens: generation.promptTokens.length,
+        promptTokens: usage?.promptTokens ?? generation.promptTokens.length,
         cachedPromptTokens: reused,
-        completionTokens: generated,
+        completionTokens: usage?.completionTokens ?? generated,
         truncatedPromptTokens: generation.truncatedTokens,
       },
       timings: {

@@ -64,6 +64,11 @@ export class Generation {
   finishedAt?: number;
   slot?: number;
   seed = 0;
+  /**
+   * The prompt as text, only where the engine could not tokenize it (prompt-tokens.ts `text`); dropped once the
+   * engine has it, so a finished generation keeps no prompt text.
+   */
+  promptText?: string | undefined;
   /** Why the controller was aborted, so the finish part can say so. */
   abortCause?: 'client' | 'disconnect' | 'timeout' | 'shutdown';
   /** True once a reader has been handed the final part: a same-body request after that is a new request. */

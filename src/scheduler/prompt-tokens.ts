@@ -1,6 +1,6 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
 import type { Engine } from '../engine/engine.ts';
-import { type TailTokens, tokenizeTail } from '../engine/token-cuts.ts';
+import { type TailTokens, tokenizeTail, tokenizeTailAsync } from '../engine/token-cuts.ts';
 
 export interface PromptTokens {
   tokens: number[];
@@ -15,6 +15,11 @@ export interface PromptTokens {
    * counted at the tail's own tokens per character.
    */
   truncated: number;
+  /**
+   * The prompt as text (memory then prompt), untokenized and untrimmed, where the engine cannot tokenize it (an
+   * upstream server without a tokenizer route): `tokens` is then empty and the upstream trims or refuses it.
+   */
+  text?: string;
 }
 
 /** Room always left for the prompt: KoboldCpp keeps `min(ctx-4, 16)` tokens for it, so do we. */
@@ -44,17 +49,26 @@ export async function buildPromptTokens(
 ): Promise<PromptTokens> {
   const context = Math.max(8, Math.min(request.maxContextTokens ?? serverContext, serverContext));
   const maxTokens = Math.max(0, Math.min(request.maxTokens, context - promptReserve(context)));
+  engine.checkRequest?.(request);
   const special = request.parseSpecialTokens;
+  const remote = engine.remoteTokenizer;
+  if (remote && !remote.available)
+    return { tokens: [], maxTokens, truncated: 0, text: request.memory + request.prompt };
+  // Over an upstream, its own tokenizer route; locally, only the tail that can fit, in slices that yield.
+  const tail = (text: string, count: number) =>
+    remote
+      ? tokenizeTailAsync((slice, options) => remote.tokenize(slice, options), text, special, count)
+      : tokenizeTail(engine, text, special, count);
   const bos = engine.tokenize('', { special: true, addBos: true });
   const budget = Math.max(1, context - maxTokens);
   const memoryRoom = Math.max(0, budget - bos.length);
-  const memoryTail = request.memory ? await tokenizeTail(engine, request.memory, special, memoryRoom) : NO_TOKENS;
+  const memoryTail = request.memory ? await tail(request.memory, memoryRoom) : NO_TOKENS;
   const memory =
     memoryTail.tokens.length > memoryRoom
       ? memoryTail.tokens.slice(memoryTail.tokens.length - memoryRoom)
       : memoryTail.tokens;
   const room = Math.max(0, budget - bos.length - memory.length);
-  const promptTail = request.prompt ? await tokenizeTail(engine, request.prompt, special, room) : NO_TOKENS;
+  const promptTail = request.prompt ? await tail(request.prompt, room) : NO_TOKENS;
   const prompt = promptTail.tokens;
   const kept = prompt.length > room ? prompt.slice(prompt.length - room) : prompt;
   const truncated =

@@ -281,6 +281,7 @@ export class Scheduler {
       key ? requestFingerprint(request) : '',
     );
     generation.seed = request.sampling.seed ?? Math.floor(Math.random() * 1_000_000) + 1;
+    if (prompt.text !== undefined) generation.promptText = prompt.text;
     if (key) this.byKey.set(scoped(origin.principal, key), generation);
     this.byId.set(generation.id, generation);
     generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });

@@ -14,6 +14,9 @@ import { accessOf, type ServerContext } from './server-context.ts';
 export function protocolServices(context: ServerContext): ProtocolServices {
   const { engine, scheduler, config } = context;
   const model = engine.model;
+  const remote = engine.remoteTokenizer;
+  const detokenize = (ids: readonly number[], options: { special: boolean; context?: readonly number[] }) =>
+    remote ? remote.detokenize(ids, options) : Promise.resolve(engine.detokenize(ids, options));
   return {
     model,
     version: context.version,
@@ -23,24 +26,29 @@ export function protocolServices(context: ServerContext): ProtocolServices {
     bosToken: engine.bosToken,
     generations: generationDirectory(scheduler, FleetLog.of(context.redis)),
     ...(context.redis ? { fleetModels: () => fleetModelsOf(context) } : {}),
+    remoteTokens: remote !== undefined,
     tokenize: (text, options) => engine.tokenize(text, options),
     async countTokens(text, options, signal) {
       try {
+        if (remote) {
+          const tokens = await remote.tokenize(text, options, signal);
+          return { chunks: [tokens], count: tokens.length };
+        }
         return await tokenizeSliced(engine, text, options, signal);
       } catch (error) {
         if (signal.aborted) throw new KindlingError('bad_input', 'The client closed the request.');
         throw error;
       }
     },
-    detokenize: (tokens, options) => engine.detokenize(tokens, options),
+    detokenize: (tokens, options) => detokenize(tokens, options),
     promptTextOfIds(ids) {
       // Twice the context: the text is tokenized again and may come out in fewer tokens. The ids before the cut
       // are its context, so the first character and its leading space come out right; a body of millions of ids
       // then costs what its last few thousand cost.
       const keep = 2 * model.contextSize;
-      if (ids.length <= keep) return engine.detokenize(ids, { special: true });
+      if (ids.length <= keep) return detokenize(ids, { special: true });
       const cut = ids.length - keep;
-      return engine.detokenize(ids.slice(cut), { special: true, context: ids.slice(Math.max(0, cut - 8), cut) });
+      return detokenize(ids.slice(cut), { special: true, context: ids.slice(Math.max(0, cut - 8), cut) });
     },
     ...(engine.formatChat ? { formatChat: (messages) => engine.formatChat?.(messages) } : {}),
     async embed(text) {

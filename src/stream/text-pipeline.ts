@@ -69,6 +69,14 @@ export class TextPipeline {
     return this.release(hit ? [...release, ...hit.removed] : release);
   }
 
+  /**
+   * Text that arrived decoded already (an upstream server's stream), with its token ids where known: it skips
+   * the decoder and phrase bans (the upstream applies those) and goes through stop-string holdback alone.
+   */
+  pushText(text: string, tokens: readonly number[]): PipelineStep {
+    return this.release([{ text, tokens }]);
+  }
+
   /** The generation ended: everything still held is released (or cut at a stop string). */
   flush(): PipelineStep {
     const decoded = this.decoder.flush();

@@ -12,6 +12,8 @@ export interface ServerProcessOptions {
   /** Flags after `serve` (they follow the defaults below, so they override them). */
   args?: string[];
   modelPath?: string;
+  /** `--upstream <url>` instead of a model: the server drives that one. */
+  upstream?: string;
   /** SIGKILL the server once its resident memory passes this (default 1.5 GB). */
   rssLimitMb?: number;
   /** Sent with `alive()`'s probe, for a `--password` server. */
@@ -86,12 +88,13 @@ export class KindlingProcess {
   }
 
   static async start(options: ServerProcessOptions = {}): Promise<KindlingProcess> {
-    const model = options.modelPath ?? testModelPath();
+    const source = options.upstream
+      ? ['--upstream', options.upstream]
+      : ['--model', options.modelPath ?? testModelPath()];
     const args = [
       'bin/kindling.js',
       'serve',
-      '--model',
-      model,
+      ...source,
       '--port',
       '0',
       '--threads',

@@ -28,9 +28,9 @@ export function koboldTokenRoutes(services: ProtocolServices): ProtocolRoute[] {
       // Millions of numbers cost JSON.parse ~0.4 s for 31 MB (a string of that size costs a tenth of it); the most
       // ids this route takes fit in a few MB, so a bigger body is refused before it is parsed.
       maxBodyBytes: SAMPLING_LIMITS.tokenIds * 8 + 65536,
-      handle: ({ body }) => {
+      handle: async ({ body }) => {
         checkTokenIds('ids', body.ids, services.model.vocabularySize);
-        return { result: services.detokenize(body.ids, { special: body.special ?? true }), success: true };
+        return { result: await services.detokenize(body.ids, { special: body.special ?? true }), success: true };
       },
     }),
     infoRoute<unknown>({

@@ -20,6 +20,11 @@ import {
 
 const PROTOCOL = 'ollama';
 
+/** Over an upstream tokenizer the answer is not tokenized again: its parts' ids (those the upstream reported). */
+function answerIds(generation: GenerationView): number[] {
+  return generation.log.partsAfter(0).flatMap(({ part }) => (part.type === 'text-delta' ? part.tokens : []));
+}
+
 /** Ollama's generate and chat: NDJSON lines as tokens arrive (`stream` defaults to true), or one object. */
 export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[] {
   const { model } = services;
@@ -34,7 +39,9 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
    */
   const contextOf = (generation: GenerationView) => [
     ...stripBos(generation.promptTokens),
-    ...services.tokenize(generation.log.text, { special: false, addBos: false }),
+    ...(services.remoteTokens
+      ? answerIds(generation)
+      : services.tokenize(generation.log.text, { special: false, addBos: false })),
   ];
   const grammarOf = (format: OllamaGenerateBody['format']) =>
     formatGrammar(format, (schema) => services.jsonSchemaToGrammar(schema));
@@ -92,7 +99,7 @@ export function ollamaGenerateRoutes(services: ProtocolServices): ProtocolRoute[
         let contextText: string | undefined;
         if (body.context && body.context.length > 0) {
           checkTokenIds('context', body.context, model.vocabularySize);
-          contextText = services.promptTextOfIds(stripBos(body.context));
+          contextText = await services.promptTextOfIds(stripBos(body.context));
         }
         const request = decodeOllamaGenerate(body, template, {
           ...decodeOptions(grammar),

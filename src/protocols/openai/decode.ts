@@ -44,7 +44,8 @@ export function decodeOpenaiChat(
 /** `/v1/completions` → the core request: the prompt as raw text, as OpenAI's legacy endpoint does. */
 export function decodeOpenaiCompletion(
   body: OpenaiCompletionBody,
-  detokenize: (ids: number[]) => string,
+  /** The text of a token-id prompt (`promptIds`), detokenized by the caller. */
+  idsText: string | undefined,
   options: OpenaiDecodeOptions,
 ): GenerationRequest {
   rejectUnsupported(body);
@@ -58,7 +59,7 @@ export function decodeOpenaiCompletion(
     });
   if ((body.best_of ?? 1) !== 1)
     throw new KindlingError('not_supported', 'best_of: only 1 is supported.', { field: 'best_of' });
-  const prompt = completionPrompt(body.prompt, detokenize);
+  const prompt = idsText ?? completionPrompt(body.prompt);
   // `logprobs: 0` still asks for the chosen tokens' log probabilities, so at least one alternative is computed.
   const wanted = body.logprobs === undefined || body.logprobs === null ? 0 : Math.max(1, body.logprobs);
   return coreRequest(
@@ -88,7 +89,7 @@ function coreRequest(
     parseSpecialTokens: true,
     stopStrings: [...new Set(stopStrings)],
     trimStop: true,
-    banEos: false,
+    banEos: body.ignore_eos === true,
     bypassEos: false,
     renderSpecial: false,
     sampling,
@@ -104,17 +105,21 @@ function rejectUnsupported(body: { n?: number | null }): void {
     throw new KindlingError('not_supported', 'n: only one choice per request is supported (n = 1).', { field: 'n' });
 }
 
-function completionPrompt(prompt: unknown, detokenize: (ids: number[]) => string): string {
+/** A prompt given as token ids (checked against the limit), or undefined for any other prompt. */
+export function promptIds(prompt: unknown): number[] | undefined {
+  if (!Array.isArray(prompt) || prompt.length === 0) return undefined;
+  if (!prompt.every((item): item is number => Number.isInteger(item) && item >= 0)) return undefined;
+  if (prompt.length > SAMPLING_LIMITS.tokenIds)
+    throw KindlingError.badInput('prompt', `${prompt.length} token ids; at most ${SAMPLING_LIMITS.tokenIds}`);
+  return prompt;
+}
+
+function completionPrompt(prompt: unknown): string {
   if (prompt === undefined || prompt === null) return '';
   if (typeof prompt === 'string') return prompt;
   if (!Array.isArray(prompt))
     throw KindlingError.badInput('prompt', 'expected a string, a list of strings or a list of token ids');
   if (prompt.length === 0) return '';
-  if (prompt.every((item): item is number => Number.isInteger(item) && item >= 0)) {
-    if (prompt.length > SAMPLING_LIMITS.tokenIds)
-      throw KindlingError.badInput('prompt', `${prompt.length} token ids; at most ${SAMPLING_LIMITS.tokenIds}`);
-    return detokenize(prompt);
-  }
   if (!prompt.every((item) => typeof item === 'string'))
     throw KindlingError.badInput('prompt', 'expected a string, a list of strings or a list of token ids');
   if (prompt.length > 1)

@@ -7,7 +7,7 @@ import { chatTemplateSource } from '../common/chat-template-source.ts';
 import { derivedId, factDigest } from '../common/derived-id.ts';
 import { streamKey } from '../common/stream-key.ts';
 import { checkTokenIds } from '../common/token-ids.ts';
-import { decodeOpenaiChat, decodeOpenaiCompletion } from './decode.ts';
+import { decodeOpenaiChat, decodeOpenaiCompletion, promptIds } from './decode.ts';
 import { encodeOpenaiChatResponse, encodeOpenaiCompletionResponse } from './encode-response.ts';
 import { createOpenaiStreamEncoder } from './encode-stream.ts';
 import { responseFormatGrammar } from './response-format.ts';
@@ -116,11 +116,10 @@ export function openaiGenerateRoutes(services: ProtocolServices): ProtocolRoute[
         const stream = body.stream === true;
         const grammar = await grammarOf(body.response_format);
         const key = stream ? streamKey(headers) : undefined;
-        const detokenize = (ids: number[]) => {
-          checkTokenIds('prompt', ids, model.vocabularySize);
-          return services.promptTextOfIds(ids);
-        };
-        const request = decodeOpenaiCompletion(body, detokenize, {
+        const ids = promptIds(body.prompt);
+        if (ids) checkTokenIds('prompt', ids, model.vocabularySize);
+        const idsText = ids ? await services.promptTextOfIds(ids) : undefined;
+        const request = decodeOpenaiCompletion(body, idsText, {
           defaultMaxTokens: services.defaultMaxLength,
           ...(grammar ? { grammar } : {}),
           ...(key ? { key } : {}),

@@ -40,6 +40,9 @@ const samplingFields = {
     ),
   ),
   n: int('Only 1 is supported.', { minimum: 1 }),
+  ignore_eos: nullable(
+    Type.Boolean({ description: "llama.cpp's and vLLM's name: the end-of-stream token is never generated." }),
+  ),
   stream: nullable(Type.Boolean({ description: 'Server-Sent Events, ended by `data: [DONE]`.' })),
   stream_options: nullable(
     Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true }),
