@@ -50,7 +50,8 @@ interface PlanBase {
   protocol: string;
   /**
    * The model the client named, where its protocol has the field. One node answers whatever it is named (as
-   * KoboldCpp and llama-server do); a fleet node refuses a model no live node serves, with a 404 naming them.
+   * KoboldCpp and llama-server do), and so does a fleet of one model; in a fleet of several, a name no live node
+   * serves is a 404 naming them.
    */
   model?: string | undefined;
 }

@@ -69,8 +69,8 @@ export async function serveGeneration(
 }
 
 /**
- * A fleet node asked for a model that is not its own: a 404 naming the models the live nodes serve (and, for one
- * another node serves, where it is), since this node cannot run another model's request.
+ * A fleet node asked for a model that is not its own: where the live nodes serve several models, a 404 naming
+ * them (and, for one another node serves, where it is), since this node cannot run another model's request.
  */
 async function assertServedInFleet(context: ServerContext, requested: string): Promise<void> {
   const nodes =
@@ -81,6 +81,8 @@ async function assertServedInFleet(context: ServerContext, requested: string): P
   const models = [
     ...new Set([servedModelId(context.engine.model), ...nodes.flatMap((node) => node.models.map((m) => m.id))]),
   ];
+  // A fleet of one model answers any name, as one node does: the many clients that send a placeholder still work.
+  if (models.length === 1) return;
   throw new KindlingError(
     'not_found',
     elsewhere.length > 0
