@@ -20,7 +20,10 @@ export function testModelPath(type: GgmlTypeName = 'F16', options: RandomLlamaOp
   return path;
 }
 
-/** A larger random model (~2 ms per token on one thread) for tests that need a generation to still be running. */
+/**
+ * A larger random model for tests that need a generation to still be running: about 0.4 ms per token on one
+ * quiet thread and 2 ms under a full test run, so a test must not count on its pace.
+ */
 export function slowTestModelPath(): string {
   return testModelPath('F16', { hparams: SLOW_MODEL_HPARAMS });
 }
@@ -31,4 +34,17 @@ export const SLOW_MODEL_HPARAMS = {
   feedForwardLength: 1024,
   headCount: 4,
   headCountKv: 4,
+} as const;
+
+/**
+ * Slower still (about 3 ms per token on one quiet thread, with a 4k training context), for a test that watches a
+ * reply grow across several half-second polls: stop it once it has seen enough, rather than count on its pace.
+ */
+export const LONG_RUN_MODEL_HPARAMS = {
+  embeddingLength: 512,
+  blockCount: 8,
+  feedForwardLength: 2048,
+  headCount: 4,
+  headCountKv: 4,
+  contextLength: 4096,
 } as const;
