@@ -1,28 +1,20 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
 import { KindlingError, toKindlingError } from '../core/kindling-error.ts';
 import type { Engine } from '../engine/engine.ts';
+import { assertAdmissible } from './admission.ts';
 import { boundRequest } from './bound-sampling.ts';
-import { BATCH_AGING_MS, DEFAULT_QOS, FairQueue } from './fair-queue.ts';
+import { BATCH_AGING_MS, FairQueue } from './fair-queue.ts';
 import { Generation, type GenerationOrigin, INTERNAL_ORIGIN } from './generation.ts';
+import { GenerationRegistry } from './generation-registry.ts';
 import { runGeneration } from './generation-runner.ts';
 import { buildPromptTokens, type PromptTokens } from './prompt-tokens.ts';
 import { requestFingerprint } from './request-fingerprint.ts';
 import type { SchedulerObserver } from './scheduler-observer.ts';
 import { DEFAULT_SCHEDULER_OPTIONS, type SchedulerOptions } from './scheduler-options.ts';
 import { SchedulerStats } from './scheduler-stats.ts';
+import { SharedDispatch } from './shared-dispatch.ts';
 import type { SharedQueue } from './shared-queue.ts';
-
-/** Principals whose last generation is remembered for Kobold's key-less view; the oldest is forgotten first. */
-const MAX_REMEMBERED_PRINCIPALS = 1024;
-
-/** Protocol names as a user reads them, for the message of a cross-protocol key conflict. */
-const PROTOCOL_NAMES: Record<string, string> = {
-  kobold: 'KoboldAI',
-  'openai-chat': 'OpenAI chat',
-  'openai-completion': 'OpenAI completion',
-  anthropic: 'Anthropic',
-  ollama: 'Ollama',
-};
+import { type SlotState, slotState } from './slot-state.ts';
 
 /**
  * Owns the slots and the queue. The queue is weighted-fair across principals, interactive before batch with
@@ -30,39 +22,15 @@ const PROTOCOL_NAMES: Record<string, string> = {
  * the free slot whose cached tokens share the longest prefix with its prompt (so a resent story only evaluates
  * its new tail); aborted queued requests are dropped without running.
  */
-/** A slot for the admin status route (slotStates). */
-export type SlotState =
-  | { id: number; state: 'idle' }
-  | {
-      id: number;
-      state: 'prompt' | 'generating';
-      principal: string;
-      promptTokens: number;
-      generatedTokens: number;
-      elapsedMs: number;
-    };
-
 export class Scheduler {
   readonly stats = new SchedulerStats();
   private readonly queue: FairQueue<Generation>;
   private agingTimer: NodeJS.Timeout | undefined;
   private readonly running = new Map<number, Generation>();
-  /**
-   * Client-chosen keys, scoped to the principal that chose them (`principal NUL key`): one principal can
-   * neither see nor collide with another's genkey.
-   */
-  private readonly byKey = new Map<string, Generation>();
-  /** Every generation by its server-issued id, which finds it from any principal. */
-  private readonly byId = new Map<string, Generation>();
-  /** Each principal's most recently started generation: Kobold's key-less "single-user view", per user. */
-  private readonly lastByPrincipal = new Map<string, Generation>();
-  private lastStarted?: Generation;
+  private readonly registry: GenerationRegistry;
   private draining = false;
   /** The fleet's queue (`--redis`): requests that cannot start at once wait there, not in `queue`. */
-  private shared: SharedQueue | undefined;
-  /** Slots promised to a job being taken from the shared queue (a round trip): nothing else may start in them. */
-  private reserved = 0;
-  private taking = false;
+  private shared: SharedDispatch | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -71,6 +39,7 @@ export class Scheduler {
     private readonly observer?: SchedulerObserver,
   ) {
     this.queue = new FairQueue(options.batchAgingMs ?? BATCH_AGING_MS);
+    this.registry = new GenerationRegistry(options.graceMs);
   }
 
   get queueByPriority(): Record<'interactive' | 'batch', number> {
@@ -85,26 +54,32 @@ export class Scheduler {
    * there, and a free slot here takes the next job from there, whichever node took its request in.
    */
   useSharedQueue(shared: SharedQueue): void {
-    this.shared = shared;
-    shared.onWork(() => this.dispatch());
+    this.shared = new SharedDispatch(
+      shared,
+      {
+        unreservedFreeSlots: () => this.engine.slotCount - this.running.size,
+        isDraining: () => this.draining,
+        runningOf: (principal) => this.queue.runningOf(principal),
+        create: (request, origin, prompt) => this.create(request, origin, prompt),
+        forget: (generation) => this.forget(generation),
+        startHere: (generation) => {
+          this.queue.hold(generation.origin.principal);
+          this.start(generation, this.pickSlot(generation.promptTokens));
+        },
+        queueHere: (generation) => this.queueHere(generation),
+        limitQueueWait: (generation) => this.limitQueueWait(generation),
+        endQueued: (generation) => this.endQueued(generation),
+        adopt: (generation) => this.registry.add(generation),
+        freeSlotCaches: () => this.freeSlotCaches(),
+        dispatch: () => this.dispatch(),
+      },
+      this.options.maxQueue,
+    );
   }
+
   /** Each slot as it is now, for the admin status route: idle, or the generation it runs and how far it got. */
   slotStates(now = Date.now()): SlotState[] {
-    return Array.from({ length: this.slotCount }, (_, id) => {
-      const generation = this.running.get(id);
-      if (!generation) return { id, state: 'idle' as const };
-      let generated = 0;
-      for (const { part } of generation.log.partsAfter(0))
-        if (part.type === 'text-delta') generated += part.tokens.length;
-      return {
-        id,
-        state: generated > 0 ? ('generating' as const) : ('prompt' as const),
-        principal: generation.origin.principal,
-        promptTokens: generation.promptTokens.length,
-        generatedTokens: generated,
-        elapsedMs: now - (generation.startedAt ?? now),
-      };
-    });
+    return Array.from({ length: this.slotCount }, (_, id) => slotState(id, this.running.get(id), now));
   }
 
   get busySlots(): number {
@@ -134,13 +109,12 @@ export class Scheduler {
    * Another principal's key is not found, exactly like an unknown key.
    */
   find(principal: string, key: string): Generation | undefined {
-    this.forgetExpired();
-    return this.byId.get(key) ?? this.byKey.get(scoped(principal, key));
+    return this.registry.find(principal, key);
   }
 
   /** The most recently started generation of anyone (for tests and diagnostics, not for client lookups). */
   get last(): Generation | undefined {
-    return this.lastStarted;
+    return this.registry.last;
   }
 
   /** True once shutdown began: nothing new is admitted. */
@@ -153,7 +127,7 @@ export class Scheduler {
    * nothing else of the principal waits in the queue (KoboldCpp's rule, per user instead of global).
    */
   lastOf(principal: string): Generation | undefined {
-    const last = this.lastByPrincipal.get(principal);
+    const last = this.registry.lastStartedBy(principal);
     if (!last || last.clientKey) return undefined;
     return this.queue.queuedOf(principal) > 0 ? undefined : last;
   }
@@ -168,7 +142,7 @@ export class Scheduler {
     this.checkAdmission(request, origin);
     const prompt = await buildPromptTokens(this.engine, request, this.engine.model.contextSize);
     this.checkAdmission(request, origin);
-    if (this.shared) return this.enqueueShared(this.shared, request, origin, prompt);
+    if (this.shared) return this.shared.submit(request, origin, prompt);
     const generation = this.create(request, origin, prompt);
     this.queue.push(generation, origin.principal, origin.qos);
     this.dispatch();
@@ -179,87 +153,31 @@ export class Scheduler {
     return generation;
   }
 
-  /**
-   * On a fleet node: the request starts here at once when a slot is free and nothing waits anywhere in the fleet
-   * (so the fleet's order holds); else it waits in the shared queue for whichever node frees a slot first.
-   */
-  private async enqueueShared(
-    shared: SharedQueue,
-    request: GenerationRequest,
-    origin: GenerationOrigin,
-    prompt: PromptTokens,
-  ): Promise<Generation> {
-    const qos = origin.qos ?? DEFAULT_QOS;
-    const mayStart = () => this.freeSlots() > 0 && this.queue.runningOf(origin.principal) < qos.maxConcurrent;
-    if (mayStart() && (await shared.isEmpty()) && mayStart()) {
-      const generation = this.create(request, origin, prompt);
-      this.queue.hold(origin.principal);
-      this.start(generation, this.pickSlot(generation.promptTokens));
-      return generation;
-    }
-    if (this.queue.runningOf(origin.principal) >= qos.maxConcurrent) {
-      // Its max_concurrent is counted per node: past it, the request waits here, in the node's own fair queue.
-      const generation = this.create(request, origin, prompt);
-      this.queue.push(generation, origin.principal, origin.qos);
-      generation.emit({ type: 'queued', position: this.positionOf(generation) });
-      this.limitQueueWait(generation);
-      return generation;
-    }
-    const generation = this.create(request, origin, prompt);
-    try {
-      await shared.push(generation, this.options.maxQueue, (ended) => this.endedElsewhere(ended));
-    } catch (error) {
-      this.forget(generation);
-      throw error;
-    }
-    this.limitQueueWait(generation);
-    // A slot may have freed while the job was being queued: it takes the job (this one, or an older one).
-    this.dispatch();
-    return generation;
+  private checkAdmission(request: GenerationRequest, origin: GenerationOrigin): void {
+    this.registry.forgetExpired();
+    const existing = request.key ? this.registry.find(origin.principal, request.key) : undefined;
+    assertAdmissible(
+      {
+        draining: this.draining,
+        existing,
+        keyIsServerId: existing !== undefined && this.registry.isServerId(request.key ?? '', existing),
+        freeSlots: this.engine.slotCount - this.running.size,
+        running: this.running.size,
+        queueLength: this.queue.length,
+        maxQueue: this.options.maxQueue,
+        runningOf: (principal) => this.queue.runningOf(principal),
+        queuedOf: (principal) => this.queue.queuedOf(principal),
+      },
+      request,
+      origin,
+    );
   }
 
-  private checkAdmission(request: GenerationRequest, origin: GenerationOrigin): void {
-    if (this.draining) throw KindlingError.shuttingDown('not accepting new generations; retry once it is back');
-    this.forgetExpired();
-    const key = request.key;
-    const existing = key ? this.find(origin.principal, key) : undefined;
-    if (key && existing && existing.status !== 'done') {
-      const other = existing.origin.protocol !== origin.protocol;
-      throw new KindlingError(
-        'conflict',
-        other
-          ? `The key "${key}" names a running ${PROTOCOL_NAMES[existing.origin.protocol] ?? existing.origin.protocol} generation; a stream resumes only through the protocol that started it. Use a new key.`
-          : `A generation with key "${key}" is still running; resume it with Last-Event-ID (or re-send the same request), or use a new key.`,
-      );
-    }
-    if (key && existing && this.byId.get(key) === existing) {
-      // A server id names one generation for its whole life; reusing it for another would make it ambiguous.
-      throw new KindlingError(
-        'conflict',
-        `"${key}" is the server id of an existing generation: resume it with Last-Event-ID, or use a new key.`,
-      );
-    }
-    const freeSlots = this.engine.slotCount - this.running.size;
-    const qos = origin.qos ?? DEFAULT_QOS;
-    const mustWait = freeSlots <= 0 || this.queue.runningOf(origin.principal) >= qos.maxConcurrent;
-    const queued = this.queue.queuedOf(origin.principal);
-    if (mustWait && queued >= qos.maxQueued) {
-      throw new KindlingError(
-        'rate_limited',
-        `This key already has ${queued} request${queued === 1 ? '' : 's'} waiting (its max_queued); try again once one has started.`,
-        { retryAfterSeconds: 1 },
-      );
-    }
-    origin.qos?.quota?.check();
-    if (freeSlots <= 0 && this.queue.length >= this.options.maxQueue) {
-      throw new KindlingError(
-        'queue_full',
-        `Server is busy: ${this.running.size} generations running and ${this.queue.length} waiting. Try again shortly.`,
-        {
-          retryAfterSeconds: 2,
-        },
-      );
-    }
+  /** Waits in this node's own fair queue (a fleet node's request past its principal's max_concurrent here). */
+  private queueHere(generation: Generation): void {
+    this.queue.push(generation, generation.origin.principal, generation.origin.qos);
+    generation.emit({ type: 'queued', position: this.positionOf(generation) });
+    this.limitQueueWait(generation);
   }
 
   /** A new generation, registered by key and id, its quota reserved (settled when it ends, whichever way). */
@@ -282,17 +200,14 @@ export class Scheduler {
     );
     generation.seed = request.sampling.seed ?? Math.floor(Math.random() * 1_000_000) + 1;
     if (prompt.text !== undefined) generation.promptText = prompt.text;
-    if (key) this.byKey.set(scoped(origin.principal, key), generation);
-    this.byId.set(generation.id, generation);
+    this.registry.add(generation);
     generation.signal.addEventListener('abort', () => this.onAbort(generation), { once: true });
     return generation;
   }
 
   /** A generation that never got to wait (the shared queue refused it): as if it had never been submitted. */
   private forget(generation: Generation): void {
-    if (generation.key && this.byKey.get(scoped(generation.origin.principal, generation.key)) === generation)
-      this.byKey.delete(scoped(generation.origin.principal, generation.key));
-    this.byId.delete(generation.id);
+    this.registry.remove(generation);
     generation.origin.qos?.quota?.settle(0);
     generation.status = 'done';
   }
@@ -306,15 +221,8 @@ export class Scheduler {
     timer.unref();
   }
 
-  /** A generation fronted here that a peer ran has ended there: its quota is settled with what it used. */
-  private endedElsewhere(generation: Generation): void {
-    const last = generation.log.last;
-    const used = last?.type === 'finish' ? last.usage.promptTokens + last.usage.completionTokens : 0;
-    generation.origin.qos?.quota?.settle(used);
-  }
-
   private freeSlots(): number {
-    return this.engine.slotCount - this.running.size - this.reserved;
+    return this.shared ? this.shared.freeSlots() : this.engine.slotCount - this.running.size;
   }
 
   /**
@@ -341,11 +249,7 @@ export class Scheduler {
   async drain(graceMs = 0, settleMs = 2000): Promise<void> {
     this.draining = true;
     for (const generation of this.queue.items()) generation.abort('shutdown');
-    for (const generation of [...this.byId.values()]) {
-      if (!this.shared?.holds(generation)) continue;
-      if (generation.clientKey) this.shared.handBack(generation);
-      else generation.abort('shutdown');
-    }
+    this.shared?.drain(this.registry.all());
     const sleep = () => new Promise((resolve) => setTimeout(resolve, 5));
     const graceEnd = Date.now() + graceMs;
     while (this.running.size > 0 && Date.now() < graceEnd) await sleep();
@@ -356,18 +260,12 @@ export class Scheduler {
 
   private onAbort(generation: Generation): void {
     if (this.shared?.holds(generation)) {
-      void this.withdrawShared(this.shared, generation);
+      void this.shared.withdraw(generation);
       return;
     }
     // A queued generation that is aborted never runs: it finishes at once with nothing generated.
     if (!this.queue.remove(generation)) return;
     this.endQueued(generation);
-  }
-
-  /** Out of the fleet's queue; when a node took it meanwhile, the shared queue has sent it the abort instead. */
-  private async withdrawShared(shared: SharedQueue, generation: Generation): Promise<void> {
-    const withdrawn = await shared.withdraw(generation).catch(() => true);
-    if (withdrawn) this.endQueued(generation);
   }
 
   /** The end of a generation aborted while it waited: its finish (or error) part, with nothing generated. */
@@ -410,43 +308,7 @@ export class Scheduler {
       this.start(generation, this.pickSlot(generation.promptTokens));
     }
     this.announcePositions();
-    if (this.shared) void this.takeShared(this.shared);
-  }
-
-  /**
-   * Fills free slots from the fleet's queue, one job at a time (each take is a round trip to Redis). A take that
-   * fails (Redis away) leaves the job there for the next node, or for this one at the next sign of work.
-   */
-  private async takeShared(shared: SharedQueue): Promise<void> {
-    if (this.taking) return;
-    this.taking = true;
-    try {
-      // What is left in the node's own queue waits on its principal's max_concurrent, not on a slot.
-      while (!this.draining && this.freeSlots() > 0) {
-        this.reserved++;
-        let generation: Generation | undefined;
-        try {
-          generation = await shared.take(this.freeSlotCaches());
-        } finally {
-          this.reserved--;
-        }
-        if (!generation) break;
-        this.adopt(generation);
-        this.queue.hold(generation.origin.principal);
-        this.start(generation, this.pickSlot(generation.promptTokens));
-      }
-    } catch {
-      // Nothing was taken: the job is still in the shared queue.
-    } finally {
-      this.taking = false;
-    }
-  }
-
-  /** A job fronted by a peer becomes one of this node's generations: found by key and id, aborted like one. */
-  private adopt(generation: Generation): void {
-    if (this.byId.get(generation.id) === generation) return;
-    if (generation.clientKey) this.byKey.set(scoped(generation.origin.principal, generation.key), generation);
-    this.byId.set(generation.id, generation);
+    if (this.shared) void this.shared.fill();
   }
 
   private freeSlotCaches(): Array<readonly number[]> {
@@ -493,8 +355,7 @@ export class Scheduler {
     generation.slot = slot;
     generation.startedAt = Date.now();
     this.running.set(slot, generation);
-    this.lastStarted = generation;
-    this.rememberLast(generation);
+    this.registry.started(generation);
     let timer: NodeJS.Timeout | undefined;
     if (this.options.maxGenerationMs > 0) {
       timer = setTimeout(() => generation.abort('timeout'), this.options.maxGenerationMs);
@@ -521,28 +382,4 @@ export class Scheduler {
         this.dispatch();
       });
   }
-
-  private rememberLast(generation: Generation): void {
-    const principal = generation.origin.principal;
-    this.lastByPrincipal.delete(principal);
-    this.lastByPrincipal.set(principal, generation);
-    if (this.lastByPrincipal.size > MAX_REMEMBERED_PRINCIPALS) {
-      const oldest = this.lastByPrincipal.keys().next().value as string;
-      this.lastByPrincipal.delete(oldest);
-    }
-  }
-
-  private forgetExpired(): void {
-    const cutoff = Date.now() - this.options.graceMs;
-    const expired = (generation: Generation) =>
-      generation.status === 'done' &&
-      (generation.finishedAt ?? 0) < cutoff &&
-      this.lastByPrincipal.get(generation.origin.principal) !== generation;
-    for (const [key, generation] of this.byKey) if (expired(generation)) this.byKey.delete(key);
-    for (const [id, generation] of this.byId) if (expired(generation)) this.byId.delete(id);
-  }
-}
-
-function scoped(principal: string, key: string): string {
-  return `${principal}\u0000${key}`;
 }
