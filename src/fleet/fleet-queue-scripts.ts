@@ -12,6 +12,11 @@
  *   once a node took it, until that node's first write (STARTED), its taker;
  * - `kindling:taken-jobs`: the jobs taken and not started yet (score: when taken), every model's: a taker that
  *   dies in that window leaves its job there, and any node puts it back in its place (`reclaim`);
+ * - `P:w:<principal>`: that principal's waiting jobs (member: as in `P:i`/`P:b`; score: when the job expires), for
+ *   its `max_queued` across the fleet;
+ * - `kindling:run:<node>`: the slots each principal holds on that node (principal → count), counted up by a take
+ *   or claim here and rewritten from the node's own count at every refresh (RUNNING), expiring with the node;
+ *   `kindling:run-nodes` lists the nodes that have one. Their sum is a principal's `max_concurrent` count.
  * - the generation's own log and record (fleet-part.ts), whose first part is its `queued` place.
  */
 
@@ -34,6 +39,38 @@ local function placeIn(queue, class, member)
   return rank + 1
 end
 local function placeOf(class, member) return placeIn(P, class, member) end
+local function waitKey(principal) return P .. ':w:' .. principal end
+local function runKey(node) return 'kindling:run:' .. node end
+local RUN_NODES = 'kindling:run-nodes'
+local RUN_TTL = 5000
+local counted = {}
+-- The slots a principal holds across the fleet (each node's count; a node whose count expired holds none).
+local function runningOf(principal)
+  if counted[principal] then return counted[principal] end
+  local total = 0
+  for _, node in ipairs(redis.call('SMEMBERS', RUN_NODES)) do
+    local n = redis.call('HGET', runKey(node), principal)
+    if n then total = total + tonumber(n)
+    elseif redis.call('EXISTS', runKey(node)) == 0 then redis.call('SREM', RUN_NODES, node) end
+  end
+  counted[principal] = total
+  return total
+end
+local function holdSlot(node, principal)
+  local total = runningOf(principal)
+  redis.call('HINCRBY', runKey(node), principal, 1)
+  redis.call('PEXPIRE', runKey(node), RUN_TTL)
+  redis.call('SADD', RUN_NODES, node)
+  counted[principal] = total + 1
+end
+local function underCap(principal, cap)
+  return cap == nil or cap == '' or runningOf(principal) < tonumber(cap)
+end
+-- A job leaves its principal's waiting set (taken, withdrawn or dropped).
+local function unwait(job)
+  local principal, member = unpack(redis.call('HMGET', job, 'principal', 'member'))
+  if principal and member then redis.call('ZREM', waitKey(principal), member) end
+end
 local function queuedPart(place) return '{"type":"queued","position":' .. place .. '}' end
 local function alive(node)
   return node and (redis.call('EXISTS', 'kindling:alive:' .. node) == 1 or
@@ -45,6 +82,7 @@ local function appendPart(base, part)
 end
 -- An anonymous job whose front is gone: no one can read it, so it ends (its log says why) instead of running.
 local function dropOrphan(base, front)
+  unwait(jobKey(base))
   redis.call('DEL', jobKey(base))
   appendPart(base, '{"type":"error","error":{"code":"unavailable","message":"Fleet node ' .. front ..
     ', which held this request\\'s connection, stopped while it waited in the queue; send it again."}}')
@@ -71,6 +109,12 @@ local function reclaim(base)
   end
   redis.call('HDEL', job, 'taker')
   redis.call('ZADD', queue .. (class == 'batch' and ':b' or ':i'), tag, member)
+  local time = redis.call('TIME')
+  local principal = redis.call('HGET', job, 'principal')
+  if principal then
+    local expires = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + redis.call('PTTL', job)
+    redis.call('ZADD', queue .. ':w:' .. principal, expires, member)
+  end
   redis.call('HSET', recKey(base), 'node', front, 'status', 'queued')
   appendPart(base, queuedPart(placeIn(queue, class, member)))
   return 'requeued'
@@ -79,13 +123,19 @@ end
 
 /**
  * ARGV: P, base, front node, now, weight, class, max queue, job data, prefix hashes (",a,b,"), principal, ttl ms,
- * server id, keyed ('1' when the client chose the key), then the record's field/value pairs. Returns {place, waiting}, or {-1, waiting} when full.
+ * server id, keyed ('1' when the client chose the key), the principal's max_concurrent and max_queued ('' for no
+ * limit), then the record's field/value pairs. Returns {place, waiting}; {-1, waiting} when the queue is full;
+ * {-2, the principal's waiting jobs} when the principal has its max_queued waiting.
  */
 export const PUSH = `${COMMON}
 local base, front, now, weight, class = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local waiting = redis.call('ZCARD', qi) + redis.call('ZCARD', qb)
 if waiting >= tonumber(ARGV[7]) then return {-1, waiting} end
 local principal, ttl = ARGV[10], tonumber(ARGV[11])
+local wq = waitKey(principal)
+redis.call('ZREMRANGEBYSCORE', wq, '-inf', now)
+local mine = redis.call('ZCARD', wq)
+if ARGV[15] ~= '' and mine >= tonumber(ARGV[15]) then return {-2, mine} end
 local v = tonumber(redis.call('GET', P .. ':v') or '0')
 local start = math.max(v, tonumber(redis.call('HGET', P .. ':f', principal) or '0'))
 redis.call('HSET', P .. ':f', principal, tostring(start + 1 / weight))
@@ -95,12 +145,14 @@ redis.call('ZADD', class == 'batch' and qb or qi, start, member)
 local job = jobKey(base)
 redis.call('DEL', job)
 redis.call('HSET', job, 'queue', P, 'front', front, 'data', ARGV[8], 'tag', tostring(start), 'class', class,
-  'at', now, 'member', member, 'px', ARGV[9], 'keyed', ARGV[13])
+  'at', now, 'member', member, 'px', ARGV[9], 'keyed', ARGV[13], 'principal', principal, 'mc', ARGV[14])
 redis.call('PEXPIRE', job, ttl)
+redis.call('ZADD', wq, now + ttl, member)
+redis.call('PEXPIRE', wq, ttl)
 local log, rec = logKey(base), recKey(base)
 redis.call('DEL', log, rec)
 local fields = {}
-for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', rec, 'status', 'queued', unpack(fields))
 local place = placeOf(class, member)
 redis.call('XADD', log, '0-1', 'p', queuedPart(place))
@@ -112,8 +164,9 @@ return {place, waiting + 1}
 
 /**
  * ARGV: P, taker node, now, batch aging ms, prefix preference ms, window, the taker's free slots' prefix hashes
- * (",a,b,"). Takes the next job: the interactive head (or an aged batch head with an earlier tag, or the batch
- * head when no interactive job waits); while the interactive head is younger than the preference time, the job
+ * (",a,b,"). Takes the next job whose principal holds fewer slots fleet-wide than its max_concurrent: the
+ * interactive head (or an aged batch head with an earlier tag, or the batch head when no interactive job waits),
+ * among the first 64 of each class; while the interactive head is younger than the preference time, the job
  * among the first `window` whose prompt shares the longest prefix with a free slot goes first. A job whose front
  * died runs when its client chose its key (it may resume through any node); an anonymous one is dropped, its log
  * ending with an error, since no one is left to read it. Returns
@@ -134,9 +187,24 @@ local function matchLevel(member)
   end
   return best
 end
+-- The first 'want' jobs of a class whose principal may take a slot now ({member, tag, member, tag, ...}).
+local function eligible(zset, want)
+  local found = {}
+  local entries = redis.call('ZRANGE', zset, 0, 63, 'WITHSCORES')
+  for i = 1, #entries, 2 do
+    local job = jobKey(baseOf(entries[i]))
+    local principal, cap = unpack(redis.call('HMGET', job, 'principal', 'mc'))
+    if not principal or underCap(principal, cap) then
+      found[#found + 1] = entries[i]
+      found[#found + 1] = entries[i + 1]
+      if #found >= want * 2 then break end
+    end
+  end
+  return found
+end
 for _ = 1, 64 do
-  local heads = redis.call('ZRANGE', qi, 0, window - 1, 'WITHSCORES')
-  local batch = redis.call('ZRANGE', qb, 0, 0, 'WITHSCORES')
+  local heads = eligible(qi, window)
+  local batch = eligible(qb, 1)
   local zset, member, tag
   if #batch > 0 then
     local at = tonumber(field(batch[1], 'at') or now)
@@ -162,6 +230,9 @@ for _ = 1, 64 do
   if data and (alive(front) or keyed == '1') then
     redis.call('SET', P .. ':v', tostring(math.max(tonumber(redis.call('GET', P .. ':v') or '0'), tonumber(tag))))
     redis.call('HSET', recKey(base), 'node', taker)
+    unwait(job)
+    local principal = redis.call('HGET', job, 'principal')
+    if principal then holdSlot(taker, principal) end
     -- Not started until the taker's first write (STARTED): if the taker dies first, the job goes back (reclaim).
     redis.call('HSET', job, 'taker', taker)
     redis.call('ZADD', TAKEN, now, base)
@@ -182,6 +253,7 @@ export const WITHDRAW = `${COMMON}
 local job = jobKey(ARGV[2])
 local member, class, taker = unpack(redis.call('HMGET', job, 'member', 'class', 'taker'))
 if not member or taker then return 0 end
+unwait(job)
 redis.call('DEL', job)
 return redis.call('ZREM', class == 'batch' and qb or qi, member)
 `;
@@ -240,5 +312,40 @@ redis.call('HSET', rec, 'node', taker, 'status', ARGV[5])
 redis.call('PEXPIRE', log, ttl)
 redis.call('PEXPIRE', rec, ttl)
 redis.call('PEXPIRE', 'kindling:genid:' .. ARGV[6], ttl)
+return 1
+`;
+
+/**
+ * ARGV: P, node, principal, its max_concurrent ('' for none). A request that may start on this node at once: when
+ * nothing waits anywhere (the fleet's order holds) and its principal is under its max_concurrent fleet-wide, the
+ * slot is counted as the principal's and the reply is {1, waiting}; else {0, waiting}.
+ */
+export const CLAIM = `${COMMON}
+local waiting = redis.call('ZCARD', qi) + redis.call('ZCARD', qb)
+if waiting > 0 or not underCap(ARGV[3], ARGV[4]) then return {0, waiting} end
+holdSlot(ARGV[2], ARGV[3])
+return {1, 0}
+`;
+
+/**
+ * ARGV: P (unused), node, then principal/count pairs: this node's own count of the slots each principal holds
+ * here, which replaces what Redis has (a lost release or a claim whose answer never came is mended here).
+ */
+export const RUNNING = `${COMMON}
+local key = runKey(ARGV[2])
+redis.call('DEL', key)
+if #ARGV < 4 then return 0 end
+local counts = {}
+for i = 3, #ARGV do counts[#counts + 1] = ARGV[i] end
+redis.call('HSET', key, unpack(counts))
+redis.call('PEXPIRE', key, RUN_TTL)
+redis.call('SADD', RUN_NODES, ARGV[2])
+return 1
+`;
+
+/** ARGV: P (unused), node, principal. One of the principal's generations on this node ended. */
+export const RELEASE = `${COMMON}
+local key = runKey(ARGV[2])
+if tonumber(redis.call('HINCRBY', key, ARGV[3], -1)) <= 0 then redis.call('HDEL', key, ARGV[3]) end
 return 1
 `;

@@ -6,7 +6,7 @@ import type { SharedQueue } from '../scheduler/shared-queue.ts';
 import { decodeJob, encodeJob, prefixHashes } from './fleet-job.ts';
 import { type FleetLog, recordFields } from './fleet-log.ts';
 import { decodePart, encodePart, entryId, fleetKeys, partIdOf } from './fleet-part.ts';
-import { PLACES, PUSH, TAKE, WITHDRAW } from './fleet-queue-scripts.ts';
+import { CLAIM, PLACES, PUSH, RELEASE, RUNNING, TAKE, WITHDRAW } from './fleet-queue-scripts.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
@@ -45,6 +45,10 @@ export class FleetQueue implements SharedQueue {
   private waiting = 0;
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
+  /** The slots each principal holds on this node through a claim or a take (Redis's count is rewritten from it). */
+  private readonly held = new Map<string, number>();
+  /** Claims and takes awaiting their answer: Redis may count a slot this node does not know of yet. */
+  private counting = 0;
   private readonly onWorkMessage = () => this.signalWork();
   private readonly onTakenMessage = (message: string) => this.onTaken(message);
 
@@ -81,12 +85,32 @@ export class FleetQueue implements SharedQueue {
     return this.places.get(generation) ?? 0;
   }
 
-  async isEmpty(): Promise<boolean> {
-    const [interactive, batch] = await this.link.run((redis) =>
-      redis.multi().zCard(`${this.key}:i`).zCard(`${this.key}:b`).exec(),
-    );
-    this.waiting = Number(interactive) + Number(batch);
-    return this.waiting === 0;
+  async claim(principal: string, maxConcurrent: number): Promise<boolean> {
+    this.counting++;
+    try {
+      const [claimed, waiting] = (await this.link.run((redis) =>
+        redis.eval(CLAIM, { arguments: [this.key, this.options.nodeId, principal, limitArgument(maxConcurrent)] }),
+      )) as [number, number];
+      this.waiting = waiting;
+      if (claimed === 1) this.hold(principal);
+      return claimed === 1;
+    } finally {
+      this.counting--;
+    }
+  }
+
+  release(principal: string): void {
+    const left = (this.held.get(principal) ?? 0) - 1;
+    if (left > 0) this.held.set(principal, left);
+    else this.held.delete(principal);
+    this.link
+      .run((redis) => redis.eval(RELEASE, { arguments: [this.key, this.options.nodeId, principal] }))
+      .then(() => this.link.run((redis) => redis.publish(WORK_CHANNEL(this.key), '1')))
+      .catch(() => {});
+  }
+
+  private hold(principal: string): void {
+    this.held.set(principal, (this.held.get(principal) ?? 0) + 1);
   }
 
   async push(generation: Generation, maxQueue: number, ended: (generation: Generation) => void): Promise<void> {
@@ -114,6 +138,8 @@ export class FleetQueue implements SharedQueue {
             String(ttl),
             generation.id,
             generation.clientKey ? '1' : '0',
+            limitArgument(qos.maxConcurrent),
+            limitArgument(qos.maxQueued),
             ...fields,
           ],
         }),
@@ -123,6 +149,14 @@ export class FleetQueue implements SharedQueue {
         throw error;
       })) as [number, number];
     const [place, waiting] = reply;
+    if (place === -2) {
+      this.fronted.delete(base);
+      throw new KindlingError(
+        'rate_limited',
+        `This key already has ${waiting} request${waiting === 1 ? '' : 's'} waiting in the fleet (its max_queued); try again once one has started.`,
+        { retryAfterSeconds: 1 },
+      );
+    }
     this.waiting = waiting;
     if (place < 0) {
       this.fronted.delete(base);
@@ -151,19 +185,27 @@ export class FleetQueue implements SharedQueue {
 
   async take(cached: ReadonlyArray<readonly number[]>): Promise<Generation | undefined> {
     const mine = new Set(cached.flatMap((tokens) => prefixHashes(tokens)));
-    const reply = (await this.link.run((redis) =>
-      redis.eval(TAKE, {
-        arguments: [
-          this.key,
-          this.options.nodeId,
-          String(Date.now()),
-          String(this.options.batchAgingMs ?? BATCH_AGING_MS),
-          String(PREFER_MS),
-          String(PREFER_WINDOW),
-          `,${[...mine].join(',')},`,
-        ],
-      }),
-    )) as string[] | null;
+    // Counted until this node counts the slot itself (synchronously after the answer), so no refresh between
+    // the two rewrites Redis's count without it.
+    this.counting++;
+    let reply: string[] | null;
+    try {
+      reply = (await this.link.run((redis) =>
+        redis.eval(TAKE, {
+          arguments: [
+            this.key,
+            this.options.nodeId,
+            String(Date.now()),
+            String(this.options.batchAgingMs ?? BATCH_AGING_MS),
+            String(PREFER_MS),
+            String(PREFER_WINDOW),
+            `,${[...mine].join(',')},`,
+          ],
+        }),
+      )) as string[] | null;
+    } finally {
+      this.counting--;
+    }
     if (!reply) return undefined;
     const [base, front, data] = reply as [string, string, string];
     const own = front === this.options.nodeId ? this.fronted.get(base) : undefined;
@@ -172,6 +214,7 @@ export class FleetQueue implements SharedQueue {
       this.places.delete(own.generation);
     }
     const generation = own?.generation ?? decodeJob(data);
+    this.hold(generation.origin.principal);
     // The parts Redis has and this copy not yet (all of them, for a peer's job).
     for (let i = 3; i + 1 < reply.length; i += 2) {
       if (partIdOf(reply[i] as string) > generation.log.lastId) generation.emit(decodePart(reply[i + 1] as string));
@@ -287,10 +330,19 @@ export class FleetQueue implements SharedQueue {
         if (Number(answer) > 0) generation.emit({ type: 'queued', position: place });
       });
       if (this.waiting > 0) this.signalWork();
+      if (this.counting === 0) {
+        const counts = [...this.held].flatMap(([principal, n]) => [principal, String(n)]);
+        await this.link.run((redis) => redis.eval(RUNNING, { arguments: [this.key, this.options.nodeId, ...counts] }));
+      }
     } catch {
       // Redis away: the places stay as they were; the link logs the outage.
     } finally {
       this.refreshing = false;
     }
   }
+}
+
+/** A limit as the scripts read it: '' for none. */
+function limitArgument(limit: number): string {
+  return Number.isFinite(limit) ? String(limit) : '';
 }

@@ -66,7 +66,6 @@ export class Scheduler {
           this.queue.hold(generation.origin.principal);
           this.start(generation, this.pickSlot(generation.promptTokens));
         },
-        queueHere: (generation) => this.queueHere(generation),
         limitQueueWait: (generation) => this.limitQueueWait(generation),
         endQueued: (generation) => this.endQueued(generation),
         adopt: (generation) => this.registry.add(generation),
@@ -171,13 +170,6 @@ export class Scheduler {
       request,
       origin,
     );
-  }
-
-  /** Waits in this node's own fair queue (a fleet node's request past its principal's max_concurrent here). */
-  private queueHere(generation: Generation): void {
-    this.queue.push(generation, generation.origin.principal, generation.origin.qos);
-    generation.emit({ type: 'queued', position: this.positionOf(generation) });
-    this.limitQueueWait(generation);
   }
 
   /** A new generation, registered by key and id, its quota reserved (settled when it ends, whichever way). */
@@ -379,6 +371,7 @@ export class Scheduler {
         const cut = generation.abortCause === 'shutdown' && final.type === 'finish' && final.reason === 'abort';
         generation.emit(cut ? { type: 'error', error: KindlingError.shuttingDown() } : final);
         this.observer?.finished(generation);
+        this.shared?.ended(generation);
         this.dispatch();
       });
   }

@@ -17,8 +17,6 @@ export interface DispatchHost {
   forget(generation: Generation): void;
   /** Starts it here now, in the free slot that suits its prompt best. */
   startHere(generation: Generation): void;
-  /** Queues it in this node's own fair queue. */
-  queueHere(generation: Generation): void;
   limitQueueWait(generation: Generation): void;
   /** Ends a generation aborted while it waited. */
   endQueued(generation: Generation): void;
@@ -61,24 +59,30 @@ export class SharedDispatch {
   }
 
   /**
-   * The request starts here at once when a slot is free and nothing waits anywhere in the fleet (so the fleet's
-   * order holds); else it waits in the shared queue for whichever node frees a slot first.
+   * The request starts here at once when a slot is free, nothing waits anywhere in the fleet (so the fleet's
+   * order holds) and its principal is under its max_concurrent across the fleet; else it waits in the shared
+   * queue for whichever node frees a slot first, and for its principal to be under that cap.
    */
   async submit(request: GenerationRequest, origin: GenerationOrigin, prompt: PromptTokens): Promise<Generation> {
     const qos = origin.qos ?? DEFAULT_QOS;
-    const mayStart = () => this.freeSlots() > 0 && this.host.runningOf(origin.principal) < qos.maxConcurrent;
-    if (mayStart() && (await this.shared.isEmpty()) && mayStart()) {
-      const generation = this.host.create(request, origin, prompt);
-      this.host.startHere(generation);
-      return generation;
-    }
-    if (this.host.runningOf(origin.principal) >= qos.maxConcurrent) {
-      // Its max_concurrent is counted per node: past it, the request waits here, in the node's own fair queue.
-      const generation = this.host.create(request, origin, prompt);
-      this.host.queueHere(generation);
-      return generation;
-    }
     const generation = this.host.create(request, origin, prompt);
+    if (this.freeSlots() > 0 && this.host.runningOf(origin.principal) < qos.maxConcurrent) {
+      // The slot is promised to this request while Redis answers: nothing else may start in it meanwhile.
+      this.reserved++;
+      let claimed = false;
+      try {
+        claimed = await this.shared.claim(origin.principal, qos.maxConcurrent);
+      } catch (error) {
+        this.host.forget(generation);
+        throw error;
+      } finally {
+        this.reserved--;
+      }
+      if (claimed) {
+        this.host.startHere(generation);
+        return generation;
+      }
+    }
     try {
       await this.shared.push(generation, this.maxQueue, (ended) => endedElsewhere(ended));
     } catch (error) {
@@ -89,6 +93,11 @@ export class SharedDispatch {
     // A slot may have freed while the job was being queued: it takes the job (this one, or an older one).
     this.host.dispatch();
     return generation;
+  }
+
+  /** A generation that started here through the fleet's queue (or its claim) has ended. */
+  ended(generation: Generation): void {
+    this.shared.release(generation.origin.principal);
   }
 
   /** Out of the fleet's queue; when a node took it meanwhile, the shared queue has sent it the abort instead. */

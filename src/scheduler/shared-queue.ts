@@ -10,11 +10,18 @@ import type { Generation } from './generation.ts';
  * queue copies the peer's log into it and sends its abort to the peer.
  */
 export interface SharedQueue {
-  /** True when nothing waits anywhere: a request may then take a free slot here at once, keeping the order. */
-  isEmpty(): Promise<boolean>;
+  /**
+   * True when a request of `principal` may take a free slot here at once: nothing waits anywhere (so the order
+   * holds) and the principal holds fewer than `maxConcurrent` slots across the fleet. The slot is then counted as
+   * the principal's, until `release`.
+   */
+  claim(principal: string, maxConcurrent: number): Promise<boolean>;
+  /** A generation of `principal` that started here through `claim` or `take` has ended. */
+  release(principal: string): void;
   /**
    * Queues a generation this node fronts and logs its first `queued` part (its place in the whole queue);
-   * throws the `queue_full` error past `maxQueue` waiting jobs. `ended` is told when a peer ran it and it ended.
+   * throws the `queue_full` error past `maxQueue` waiting jobs, and `rate_limited` when its principal already has
+   * its `maxQueued` waiting across the fleet. `ended` is told when a peer ran it and it ended.
    */
   push(generation: Generation, maxQueue: number, ended: (generation: Generation) => void): Promise<void>;
   /** True while `generation` (fronted here) still waits in the shared queue. */
@@ -27,7 +34,8 @@ export interface SharedQueue {
    */
   withdraw(generation: Generation): Promise<boolean>;
   /**
-   * The next job for a free slot here, or undefined when none waits. It is either a generation this node fronts,
+   * The next job for a free slot here, or undefined when none waits whose principal is under its
+   * `maxConcurrent` fleet-wide (its slot is then counted, until `release`). It is either a generation this node fronts,
    * or one a peer fronts, rebuilt here with its id, key, request and the parts logged so far.
    * `cached`: the tokens in this node's free slots, so a job whose prompt they begin may go first.
    */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import type { KindlingError } from '../../src/core/kindling-error.ts';
 import type { ModelInfo } from '../../src/core/model-info.ts';
 import { FleetLog } from '../../src/fleet/fleet-log.ts';
 import { fleetKeys } from '../../src/fleet/fleet-part.ts';
@@ -25,6 +26,14 @@ function job(principal: string, prompt: readonly number[] = [1, 2, 3], qos: Part
     protocol: 'kobold',
     qos: { ...DEFAULT_QOS, ...qos },
   });
+}
+/** Polls `check` (a refresh or a published release may take a few hundred ms) until it holds. */
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
 }
 const keyOf = (generation: Generation | undefined) => generation?.request.key ?? generation?.id;
 
@@ -144,5 +153,48 @@ describe("the fleet queue's order, in Redis: fair across principals, interactive
     const lastPart = JSON.parse(entries?.at(-1)?.message['p'] ?? '{}');
     assert.equal(lastPart.type, 'error');
     assert.match(lastPart.error.message, /node-front.*stopped while it waited/);
+  });
+
+  test("max_concurrent counts a principal's slots on every node: a peer passes over its job until one ends", async () => {
+    const capped = { maxConcurrent: 1 };
+    const first = job('dora', [1], capped);
+    const second = job('dora', [2], capped);
+    const other = job('emil', [3]);
+    for (const generation of [first, second, other]) await queue.push(generation, 100, ended);
+    assert.equal(keyOf(await queue.take([])), keyOf(first), 'the front runs dora\'s first request');
+    assert.equal(keyOf(await peer.take([])), keyOf(other), "the peer passes over dora's second: she holds a slot");
+    assert.equal(await peer.take([]), undefined, 'nothing else may start while her first one runs');
+    assert.equal(await peer.claim('dora', 1), false, 'nor may a new request of hers start at once anywhere');
+    queue.release('dora');
+    await waitFor(async () => keyOf(await peer.take([])) === keyOf(second), "dora's second request on the peer");
+    assert.equal(await queue.claim('dora', 1), false, 'her second one now holds her one slot');
+    peer.release('dora');
+    await waitFor(() => queue.claim('dora', 1), 'a claim once she holds none');
+    assert.equal(await peer.claim('ezra', 1), true, 'another principal is not held back by her count');
+  });
+
+  test("max_queued counts a principal's waiting requests on every node, with a 429 that says so", async () => {
+    const capped = { maxQueued: 2 };
+    await queue.push(job('fay', [1], capped), 100, ended);
+    await peer.push(job('fay', [2], capped), 100, ended);
+    await assert.rejects(queue.push(job('fay', [3], capped), 100, ended), (error: KindlingError) => {
+      assert.equal(error.code, 'rate_limited');
+      assert.match(error.message, /already has 2 requests waiting in the fleet \(its max_queued\)/);
+      return true;
+    });
+    await queue.push(job('gus', [4], capped), 100, ended);
+    assert.ok(await peer.take([]));
+    await queue.push(job('fay', [5], capped), 100, ended);
+  });
+
+  test("each node's count of what it runs is rewritten at its refresh: a lost release holds nothing for long", async () => {
+    const capped = { maxConcurrent: 1 };
+    await queue.push(job('hana', [1], capped), 100, ended);
+    assert.ok(await queue.take([]));
+    // A release whose answer was lost, as Redis saw it: the front's count in Redis says she still runs two.
+    await link.commands.hSet('kindling:run:node-front', 'hana', '2');
+    queue.release('hana');
+    await waitFor(async () => (await link.commands.hGet('kindling:run:node-front', 'hana')) === null, 'the refresh');
+    assert.equal(await peer.claim('hana', 1), true);
   });
 });
