@@ -49,6 +49,7 @@ export class FleetQueue implements SharedQueue {
   private readonly held = new Map<string, number>();
   /** Claims and takes awaiting their answer: Redis may count a slot this node does not know of yet. */
   private counting = 0;
+  private countsWritten = true;
   private readonly onWorkMessage = () => this.signalWork();
   private readonly onTakenMessage = (message: string) => this.onTaken(message);
 
@@ -330,8 +331,11 @@ export class FleetQueue implements SharedQueue {
         if (Number(answer) > 0) generation.emit({ type: 'queued', position: place });
       });
       if (this.waiting > 0) this.signalWork();
-      if (this.counting === 0) {
+      // An idle node writes its (empty) count once, not at every refresh; a count left by a lost answer
+      // expires on its own.
+      if (this.counting === 0 && (this.held.size > 0 || this.countsWritten)) {
         const counts = [...this.held].flatMap(([principal, n]) => [principal, String(n)]);
+        this.countsWritten = counts.length > 0;
         await this.link.run((redis) => redis.eval(RUNNING, { arguments: [this.key, this.options.nodeId, ...counts] }));
       }
     } catch {
