@@ -349,3 +349,17 @@ local key = runKey(ARGV[2])
 if tonumber(redis.call('HINCRBY', key, ARGV[3], -1)) <= 0 then redis.call('HDEL', key, ARGV[3]) end
 return 1
 `;
+
+/**
+ * ARGV: P (unused), base, message. A taken job this node cannot run (its data does not decode here: another
+ * version wrote it): it ends with an error part naming the cause, rather than staying taken until it expires.
+ */
+export const UNRUNNABLE = `${COMMON}
+local base = ARGV[2]
+unwait(jobKey(base))
+redis.call('DEL', jobKey(base))
+redis.call('ZREM', TAKEN, base)
+appendPart(base, ARGV[3])
+redis.call('HSET', recKey(base), 'status', 'done')
+return 1
+`;

@@ -6,7 +6,7 @@ import type { SharedQueue } from '../scheduler/shared-queue.ts';
 import { decodeJob, encodeJob, prefixHashes } from './fleet-job.ts';
 import { type FleetLog, recordFields } from './fleet-log.ts';
 import { decodePart, encodePart, entryId, fleetKeys, partIdOf } from './fleet-part.ts';
-import { CLAIM, PLACES, PUSH, RELEASE, RUNNING, TAKE, WITHDRAW } from './fleet-queue-scripts.ts';
+import { CLAIM, PLACES, PUSH, RELEASE, RUNNING, TAKE, UNRUNNABLE, WITHDRAW } from './fleet-queue-scripts.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
@@ -214,7 +214,8 @@ export class FleetQueue implements SharedQueue {
       this.fronted.delete(base);
       this.places.delete(own.generation);
     }
-    const generation = own?.generation ?? decodeJob(data);
+    const generation = own?.generation ?? (await this.decodeOrEnd(base, data));
+    if (!generation) return undefined;
     this.hold(generation.origin.principal);
     // The parts Redis has and this copy not yet (all of them, for a peer's job).
     for (let i = 3; i + 1 < reply.length; i += 2) {
@@ -226,6 +227,21 @@ export class FleetQueue implements SharedQueue {
       .run((redis) => redis.publish(TAKEN_CHANNEL, JSON.stringify({ base, node: this.options.nodeId })))
       .catch(() => {});
     return generation;
+  }
+
+  /**
+   * A peer's job as this node rebuilds it; one it cannot read (written by another version) ends with an error
+   * its client sees, instead of staying taken until it expires.
+   */
+  private async decodeOrEnd(base: string, data: string): Promise<Generation | undefined> {
+    try {
+      return decodeJob(data);
+    } catch (error) {
+      const message = `Fleet node ${this.options.nodeId} took this request from the queue but could not read it (${error instanceof Error ? error.message : String(error)}); are the nodes running different versions? Send it again.`;
+      const part = JSON.stringify({ type: 'error', error: { code: 'unavailable', message } });
+      await this.link.run((redis) => redis.eval(UNRUNNABLE, { arguments: [this.key, base, part] })).catch(() => {});
+      return undefined;
+    }
   }
 
   handBack(generation: Generation): void {

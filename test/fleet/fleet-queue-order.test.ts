@@ -197,4 +197,18 @@ describe("the fleet queue's order, in Redis: fair across principals, interactive
     await waitFor(async () => (await link.commands.hGet('kindling:run:node-front', 'hana')) === null, 'the refresh');
     assert.equal(await peer.claim('hana', 1), true);
   });
+
+  test('a taken job a node cannot read (another version wrote it) ends with an error, not taken until it expires', async () => {
+    const unreadable = job('iris', [1]);
+    await queue.push(unreadable, 100, ended);
+    const base = fleetKeys.base('iris', unreadable.key);
+    await link.commands.hSet(`kindling:job:${base}`, 'data', '{"written by": "another version"');
+    assert.equal(await peer.take([]), undefined);
+    const entries = await link.commands.xRange(fleetKeys.log(base), '-', '+');
+    const lastPart = JSON.parse(entries?.at(-1)?.message['p'] ?? '{}');
+    assert.equal(lastPart.type, 'error');
+    assert.match(lastPart.error.message, /node-peer took this request .* could not read it .*different versions/);
+    assert.equal(await link.commands.zScore('kindling:taken-jobs', base), null, 'nobody holds it as taken');
+    assert.equal(await link.commands.hGet(fleetKeys.record(base), 'status'), 'done');
+  });
 });
