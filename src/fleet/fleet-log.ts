@@ -1,9 +1,10 @@
 import type { LoggedPart } from '../core/logged-part.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import { encodePart, entryId, fleetKeys } from './fleet-part.ts';
-import { STARTED } from './fleet-queue-scripts.ts';
+import { FRESH, STARTED } from './fleet-queue-scripts.ts';
+import { keyHeldElsewhere, recordFields, recordOf } from './fleet-record.ts';
 import type { RedisLink } from './redis-link.ts';
-import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
+import { RemoteGeneration } from './remote-generation.ts';
 
 export interface FleetLogOptions {
   /** This node's id (node-id.ts), written as each generation's owner. */
@@ -44,20 +45,6 @@ interface Pending {
   adopted: boolean;
   /** Its first write must confirm the take (the STARTED script): until then the job is not this node's to run. */
   confirm: boolean;
-}
-
-/** A generation's record as this node writes it (remote-generation.ts reads it back as a FleetRecord). */
-export function recordFields(generation: Generation, nodeId: string): Record<string, string> {
-  return {
-    node: nodeId,
-    id: generation.id,
-    protocol: generation.origin.protocol,
-    createdAt: String(generation.createdAt),
-    promptTokens: JSON.stringify(generation.promptTokens),
-    logprobs: String(generation.request.logprobs ?? 0),
-    fingerprint: generation.fingerprint,
-    resumeWindowMs: String(generation.resumeWindowMs),
-  };
 }
 
 const logs = new WeakMap<RedisLink, FleetLog>();
@@ -265,7 +252,10 @@ export class FleetLog {
       const now = Date.now();
       const last = fresh ? undefined : this.written.get(base);
       const renew = ended || last === undefined || now - last.renewedAt >= REFRESH_TTL_MS;
-      if (fresh) {
+      if (fresh && generation.clientKey && !confirm) {
+        // The key must be free fleet-wide (FRESH): its later parts wait for the answer, as a taken job's do.
+        this.confirmFresh(base, generation, parts, status, ttl);
+      } else if (fresh) {
         // A client key reused after its generation ended: the new generation's log starts again at 0-1.
         multi.del([log, record]);
         multi.hSet(record, recordFields(generation, this.nodeId));
@@ -278,6 +268,8 @@ export class FleetLog {
       }
       if (confirm) {
         this.confirmStart(base, generation, parts, status, ttl);
+      } else if (fresh && generation.clientKey) {
+        // Written by FRESH above.
       } else {
         for (const { id, part } of parts) multi.xAdd(log, entryId(id), { p: encodePart(part) });
         if (last?.status !== status) multi.hSet(record, 'status', status);
@@ -332,27 +324,53 @@ export class FleetLog {
     void write.finally(() => this.inFlight.delete(write));
   }
 
+  /**
+   * A keyed generation's first write, through FRESH: it goes in only while no other live node holds the key (two
+   * requests with one key started on two nodes at the same moment). Sent in the batch's turn, like STARTED.
+   */
+  private confirmFresh(
+    base: string,
+    generation: Generation,
+    parts: readonly LoggedPart[],
+    status: string,
+    ttl: number,
+  ): void {
+    this.confirming.add(base);
+    const fields = Object.entries(recordFields(generation, this.nodeId)).flat();
+    const args = ['', base, this.nodeId, String(ttl), status, generation.id, String(fields.length), ...fields];
+    for (const { id, part } of parts) args.push(entryId(id), encodePart(part));
+    const write = this.link.commands.eval(FRESH, { arguments: args }).then(
+      (answer) => {
+        this.confirming.delete(base);
+        if (answer === 1) {
+          if (this.pending.has(base)) this.scheduleFlush(0);
+          return;
+        }
+        this.stopHere(base, generation);
+        generation.fail(keyHeldElsewhere(generation.key, String(answer)));
+      },
+      (error: unknown) => {
+        // Redis did not answer: the generation runs on as any whose write failed (readers elsewhere see a gap).
+        this.confirming.delete(base);
+        this.options.onWriteError?.(error);
+        if (this.pending.has(base)) this.scheduleFlush(0);
+      },
+    );
+    this.inFlight.add(write);
+    void write.finally(() => this.inFlight.delete(write));
+  }
+
   /** The job went back to the queue before this node's first write (its heartbeat had expired): it stops here. */
   private fence(base: string, generation: Generation): void {
+    this.stopHere(base, generation);
+    generation.abort('client');
+  }
+
+  /** Nothing more of this generation goes to Redis: its key's log there is another node's. */
+  private stopHere(base: string, generation: Generation): void {
     this.fenced.add(generation);
     this.pending.delete(base);
     this.written.delete(base);
     if (this.owned.get(base) === generation) this.owned.delete(base);
-    generation.abort('client');
   }
-}
-
-function recordOf(fields: Record<string, string>): FleetRecord {
-  const status = fields['status'];
-  return {
-    node: fields['node'] ?? '',
-    id: fields['id'] ?? '',
-    protocol: fields['protocol'] ?? '',
-    status: status === 'running' || status === 'done' ? status : 'queued',
-    createdAt: Number(fields['createdAt'] ?? 0),
-    promptTokens: JSON.parse(fields['promptTokens'] ?? '[]') as number[],
-    logprobs: Number(fields['logprobs'] ?? 0),
-    fingerprint: fields['fingerprint'] ?? '',
-    resumeWindowMs: Number(fields['resumeWindowMs'] ?? 10_000),
-  };
 }

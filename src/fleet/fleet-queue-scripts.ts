@@ -76,6 +76,12 @@ local function alive(node)
   return node and (redis.call('EXISTS', 'kindling:alive:' .. node) == 1 or
     redis.call('EXISTS', 'kindling:node:' .. node) == 1)
 end
+-- The node of another live generation under this base (a client key that is queued or running elsewhere), if any.
+local function liveHolder(base, node, id)
+  local holder, status, holderId = unpack(redis.call('HMGET', recKey(base), 'node', 'status', 'id'))
+  if status and status ~= 'done' and holderId ~= id and holder ~= node and alive(holder) then return holder end
+  return nil
+end
 local function appendPart(base, part)
   local log = logKey(base)
   redis.call('XADD', log, '0-' .. (redis.call('XLEN', log) + 1), 'p', part)
@@ -125,10 +131,15 @@ end
  * ARGV: P, base, front node, now, weight, class, max queue, job data, prefix hashes (",a,b,"), principal, ttl ms,
  * server id, keyed ('1' when the client chose the key), the principal's max_concurrent and max_queued ('' for no
  * limit), then the record's field/value pairs. Returns {place, waiting}; {-1, waiting} when the queue is full;
- * {-2, the principal's waiting jobs} when the principal has its max_queued waiting.
+ * {-2, the principal's waiting jobs} when the principal has its max_queued waiting; {-3, node} when the client's
+ * key names a generation still queued or running on that (live) node.
  */
 export const PUSH = `${COMMON}
 local base, front, now, weight, class = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+if ARGV[13] == '1' then
+  local holder = liveHolder(base, front, ARGV[12])
+  if holder then return {-3, holder} end
+end
 local waiting = redis.call('ZCARD', qi) + redis.call('ZCARD', qb)
 if waiting >= tonumber(ARGV[7]) then return {-1, waiting} end
 local principal, ttl = ARGV[10], tonumber(ARGV[11])
@@ -361,5 +372,27 @@ redis.call('DEL', jobKey(base))
 redis.call('ZREM', TAKEN, base)
 appendPart(base, ARGV[3])
 redis.call('HSET', recKey(base), 'status', 'done')
+return 1
+`;
+
+/**
+ * ARGV: P (unused), base, node, ttl ms, status, server id, n, then n record field/value strings, then entry
+ * id/part pairs. The first write of a generation with a client key that started on this node: it goes in only
+ * when no other live node holds the key (two requests with one key that started on two nodes at once run only
+ * once; the later one stops). A key whose generation ended starts again at 0-1. Returns 1, or the holder's node.
+ */
+export const FRESH = `${COMMON}
+local base, node, ttl, status, id, n = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
+local holder = liveHolder(base, node, id)
+if holder then return holder end
+local log, rec = logKey(base), recKey(base)
+redis.call('DEL', log, rec)
+local fields = {}
+for i = 8, 7 + n do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', rec, 'status', status, unpack(fields))
+for i = 8 + n, #ARGV, 2 do redis.call('XADD', log, ARGV[i], 'p', ARGV[i + 1]) end
+redis.call('PEXPIRE', log, ttl)
+redis.call('PEXPIRE', rec, ttl)
+redis.call('SET', 'kindling:genid:' .. id, base, 'PX', ttl)
 return 1
 `;

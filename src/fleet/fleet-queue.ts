@@ -4,9 +4,10 @@ import { BATCH_AGING_MS, DEFAULT_QOS } from '../scheduler/fair-queue.ts';
 import type { Generation } from '../scheduler/generation.ts';
 import type { SharedQueue } from '../scheduler/shared-queue.ts';
 import { decodeJob, encodeJob, prefixHashes } from './fleet-job.ts';
-import { type FleetLog, recordFields } from './fleet-log.ts';
+import type { FleetLog } from './fleet-log.ts';
 import { decodePart, encodePart, entryId, fleetKeys, partIdOf } from './fleet-part.ts';
 import { CLAIM, PLACES, PUSH, RELEASE, RUNNING, TAKE, UNRUNNABLE, WITHDRAW } from './fleet-queue-scripts.ts';
+import { keyHeldElsewhere, recordFields } from './fleet-record.ts';
 import type { RedisLink } from './redis-link.ts';
 import { type FleetRecord, RemoteGeneration } from './remote-generation.ts';
 
@@ -150,6 +151,10 @@ export class FleetQueue implements SharedQueue {
         throw error;
       })) as [number, number];
     const [place, waiting] = reply;
+    if (place === -3) {
+      this.fronted.delete(base);
+      throw keyHeldElsewhere(generation.key, String(waiting));
+    }
     if (place === -2) {
       this.fronted.delete(base);
       throw new KindlingError(

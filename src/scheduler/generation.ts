@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { GenerationRequest } from '../core/generation-request.ts';
+import type { KindlingError } from '../core/kindling-error.ts';
 import type { StopReason } from '../core/stop-reason.ts';
 import type { StreamPart } from '../core/stream-part.ts';
 import { GenerationLog } from '../stream/generation-log.ts';
@@ -70,7 +71,9 @@ export class Generation {
    */
   promptText?: string | undefined;
   /** Why the controller was aborted, so the finish part can say so. */
-  abortCause?: 'client' | 'disconnect' | 'timeout' | 'shutdown';
+  abortCause?: 'client' | 'disconnect' | 'timeout' | 'shutdown' | 'failed';
+  /** Set by `fail`: the error its end reports instead of an aborted finish. */
+  failure?: KindlingError;
   /** True once a reader has been handed the final part: a same-body request after that is a new request. */
   endDelivered = false;
   private readers = 0;
@@ -110,6 +113,13 @@ export class Generation {
     if (this.status === 'done' || this.controller.signal.aborted) return;
     this.abortCause = cause;
     this.controller.abort();
+  }
+
+  /** Stops it with an error its readers are told (it was not this node's to run, say), not an aborted finish. */
+  fail(error: KindlingError): void {
+    if (this.status === 'done' || this.controller.signal.aborted) return;
+    this.failure = error;
+    this.abort('failed');
   }
 
   emit(part: StreamPart): void {

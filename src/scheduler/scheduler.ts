@@ -368,8 +368,10 @@ export class Scheduler {
         generation.finishedAt = Date.now();
         if (figures) this.stats.record(figures, generation.seed);
         // Cut by shutdown: the text is incomplete, and saying so as a finish reason would read as a normal ending.
-        const cut = generation.abortCause === 'shutdown' && final.type === 'finish' && final.reason === 'abort';
-        generation.emit(cut ? { type: 'error', error: KindlingError.shuttingDown() } : final);
+        const aborted = final.type === 'finish' && final.reason === 'abort';
+        const cut = aborted && generation.abortCause === 'shutdown';
+        if (aborted && generation.failure) generation.emit({ type: 'error', error: generation.failure });
+        else generation.emit(cut ? { type: 'error', error: KindlingError.shuttingDown() } : final);
         this.observer?.finished(generation);
         this.shared?.ended(generation);
         this.dispatch();

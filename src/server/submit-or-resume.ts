@@ -1,6 +1,7 @@
 import type { GenerationRequest } from '../core/generation-request.ts';
-import { KindlingError } from '../core/kindling-error.ts';
+import type { KindlingError } from '../core/kindling-error.ts';
 import { FLEET_WRITE_WINDOW_MS, type FleetLog } from '../fleet/fleet-log.ts';
+import { keyHeldElsewhere } from '../fleet/fleet-record.ts';
 import type { RemoteGeneration } from '../fleet/remote-generation.ts';
 import type { Generation, GenerationOrigin } from '../scheduler/generation.ts';
 import { requestFingerprint } from '../scheduler/request-fingerprint.ts';
@@ -95,10 +96,7 @@ async function reached(remote: RemoteGeneration, lastEventId: number): Promise<v
 
 /** The scheduler's 409 for a live key, for a generation on another node. */
 export function remoteConflict(remote: RemoteGeneration, key: string): KindlingError {
-  return new KindlingError(
-    'conflict',
-    `A generation with key "${key}" is still running on fleet node ${remote.node}; resume it with Last-Event-ID (or re-send the same request through the protocol that started it), or use a new key.`,
-  );
+  return keyHeldElsewhere(key, remote.node);
 }
 
 /**

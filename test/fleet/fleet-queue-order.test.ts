@@ -211,4 +211,17 @@ describe("the fleet queue's order, in Redis: fair across principals, interactive
     assert.equal(await link.commands.zScore('kindling:taken-jobs', base), null, 'nobody holds it as taken');
     assert.equal(await link.commands.hGet(fleetKeys.record(base), 'status'), 'done');
   });
+
+  test('a client key queued on one node is a 409 naming that node when another node queues it too', async () => {
+    const first = job('jill', [1]);
+    await queue.push(first, 100, ended);
+    const { prompt: _p, memory: _m, ...settled } = generationRequest('', { key: first.key });
+    const again = new Generation(settled, [2], 5, 0, { principal: 'jill', protocol: 'kobold', qos: DEFAULT_QOS });
+    await assert.rejects(peer.push(again, 100, ended), (error: KindlingError) => {
+      assert.equal(error.code, 'conflict');
+      assert.match(error.message, new RegExp(`key "${first.key}" is still running on fleet node node-front`));
+      return true;
+    });
+    assert.equal(keyOf(await peer.take([])), keyOf(first), 'the first one still waits, untouched');
+  });
 });
