@@ -7,6 +7,7 @@ import {
   type TextClient,
   type TextRequest,
 } from '../client/index.ts';
+import { createNodeFetch } from '../client-node/node-fetch.ts';
 
 /** Flags shared by the commands that talk to a server (`generate`, `chat`), parsed by commander. */
 export interface ClientFlags {
@@ -45,9 +46,14 @@ export function addClientOptions(command: Command): Command {
     .option('--verbose', 'report queue position and reconnects on stderr');
 }
 
+/** One connection pool for the whole command: HTTP/2 to an HTTPS server that offers it, kept-alive sockets else. */
+let nodeFetch: typeof fetch | undefined;
+
 export function clientFromFlags(flags: ClientFlags): TextClient {
+  nodeFetch ??= createNodeFetch().fetch;
   return createClient(flags.api, {
     baseUrl: flags.url.length === 1 ? (flags.url[0] as string) : flags.url,
+    fetch: nodeFetch,
     ...(flags.key ? { apiKey: flags.key } : {}),
     ...(flags.model ? { model: flags.model } : {}),
   });

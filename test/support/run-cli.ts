@@ -19,6 +19,8 @@ export interface CliOptions {
   deadlineMs?: number;
   /** Sees the whole stdout so far after each chunk, and may signal the process. */
   onStdout?: (text: string, kill: (signal: NodeJS.Signals) => void) => void;
+  /** Added to the environment (e.g. `NODE_EXTRA_CA_CERTS`). */
+  env?: Record<string, string>;
 }
 
 /** Runs the `kindling` CLI from `entry` in the repository root, with no API key from the environment. */
@@ -27,7 +29,7 @@ export function runCli(entry: string, args: string[], options: CliOptions = {}):
     const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
       cwd: ROOT,
-      env: { ...process.env, KINDLING_API_KEY: '' },
+      env: { ...process.env, KINDLING_API_KEY: '', ...options.env },
       stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -112,6 +112,19 @@ const RULES: ImportRule[] = [
     reason: 'the SDK is published and bundled into the web client on its own; it cannot carry the server with it',
   },
   {
+    name: "the SDK's Node transport imports only itself, the SDK and core",
+    files: ['src/client-node/'],
+    onlyRepo: ['src/client-node/', 'src/client/', 'src/core/'],
+    reason: 'it is the SDK for Node users (HTTP/2, kept-alive connections); like the SDK it cannot carry the server',
+  },
+  {
+    name: "undici only in the SDK's Node transport",
+    files: ['src/', 'web/', 'bin/'],
+    except: ['src/client-node/'],
+    forbid: ['package:undici'],
+    reason: "the server and the browser SDK use the platform's fetch; only the Node SDK needs undici's HTTP/2 agent",
+  },
+  {
     name: 'the web client imports only itself, the SDK index and core',
     files: ['web/src/'],
     onlyRepo: ['web/src/', 'src/client/index.ts', 'src/core/'],
