@@ -15,6 +15,7 @@ import type {
   TextRequest,
   TextStream,
 } from './client-types.ts';
+import { Endpoints } from './endpoints.ts';
 import { toKoboldBody } from './kobold-client.ts';
 import { backoffDelay, resolveRetryPolicy } from './retry-policy.ts';
 import { TextStreamImpl } from './text-stream.ts';
@@ -32,8 +33,13 @@ export interface WebSocketLike {
 export type WebSocketConstructorLike = new (url: string) => WebSocketLike;
 
 export interface KindlingWsClientOptions {
-  /** Server root, e.g. `http://127.0.0.1:5001`; the client connects to `/api/extra/generate/ws` on it. */
-  baseUrl: string;
+  /**
+   * Server root, e.g. `http://127.0.0.1:5001`; the client connects to `/api/extra/generate/ws` on it. Several
+   * (nodes of a fleet) fail over: when the connection drops or cannot be made, or a node answers a start with
+   * 503, the client connects to the next URL, at once the first time round, and resumes every generation there
+   * from its last event id (the fleet's shared log has it).
+   */
+  baseUrl: string | readonly string[];
   apiKey?: string;
   /** Defaults to the global `WebSocket`. */
   WebSocket?: WebSocketConstructorLike;
@@ -63,8 +69,11 @@ const OPEN = 1;
  */
 export class KindlingWsClient {
   readonly #options: KindlingWsClientOptions;
+  readonly #endpoints: Endpoints;
   readonly #pending = new Map<string, Pending>();
   #socket: WebSocketLike | undefined;
+  /** The base URL the current socket went to. */
+  #socketUrl = '';
   #failures = 0;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #pinger: ReturnType<typeof setInterval> | undefined;
@@ -73,6 +82,7 @@ export class KindlingWsClient {
 
   constructor(options: KindlingWsClientOptions) {
     this.#options = options;
+    this.#endpoints = new Endpoints(typeof options.baseUrl === 'string' ? [options.baseUrl] : options.baseUrl);
   }
 
   stream(request: TextRequest, options: StreamCallOptions = {}): TextStream {
@@ -163,7 +173,8 @@ export class KindlingWsClient {
     if (this.#socket || this.#closed || this.#reconnectTimer) return;
     const Ctor = this.#options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
     if (!Ctor) throw new ProtocolError('no WebSocket implementation: pass one as the WebSocket option');
-    const url = new URL('/api/extra/generate/ws', this.#options.baseUrl.replace(/^http/, 'ws'));
+    this.#socketUrl = this.#endpoints.current;
+    const url = new URL('/api/extra/generate/ws', this.#socketUrl.replace(/^http/, 'ws'));
     if (this.#options.apiKey) url.searchParams.set('apikey', this.#options.apiKey);
     const socket = new Ctor(url.toString());
     this.#socket = socket;
@@ -231,6 +242,12 @@ export class KindlingWsClient {
         return;
       case 'error': {
         const status = message.status ?? 500;
+        if (status === 503 && this.#endpoints.size > 1) {
+          // This node cannot run it now (shutting down, lost Redis, queue full): move every stream to the next
+          // node, where each resumes from its last event id.
+          this.#socket?.close();
+          return;
+        }
         if (isRetryableStatus(status) && status !== 409) {
           // Busy or failed to start: try this generation again after a backoff, on the same connection.
           const delay = backoffDelay(++this.#failures, resolveRetryPolicy(this.#options.retry));
@@ -249,20 +266,24 @@ export class KindlingWsClient {
     if (this.#closed || this.#pending.size === 0) return;
     const policy = resolveRetryPolicy(this.#options.retry);
     this.#failures += 1;
-    if (this.#failures > policy.maxRetries) {
-      this.#failAll(new NetworkError(`WebSocket closed ${this.#failures} times in a row`));
+    // The first hop to each other node is immediate; once every node has failed in a row, the backoff is the
+    // one a single URL gets (as the HTTP clients do, stream-driver.ts).
+    const hops = this.#endpoints.size - 1;
+    if (this.#failures > policy.maxRetries + hops) {
+      this.#failAll(
+        new NetworkError(`WebSocket closed ${this.#failures} times in a row (${this.#endpoints.urls.join(', ')})`),
+      );
       return;
     }
+    this.#endpoints.failed(this.#socketUrl);
+    const delayMs = this.#failures <= hops ? 0 : backoffDelay(this.#failures - hops, policy);
     for (const pending of this.#pending.values()) {
-      pending.push({ type: 'status', status: 'reconnecting', detail: { attempt: this.#failures } });
+      pending.push({ type: 'status', status: 'reconnecting', detail: { attempt: this.#failures, delayMs } });
     }
-    this.#reconnectTimer = setTimeout(
-      () => {
-        this.#reconnectTimer = undefined;
-        this.#ensureConnected();
-      },
-      backoffDelay(this.#failures, policy),
-    );
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#ensureConnected();
+    }, delayMs);
   }
 
   #failAll(error: unknown): void {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { KindlingWsClient, type WebSocketConstructorLike } from '../../src/client/index.ts';
 import type { RunningServer } from '../../src/main.ts';
-import { waitUntil } from '../support/deadline.ts';
+import { waitUntil, within } from '../support/deadline.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
 import { banEndTokens, LOCAL_PRINCIPAL, postJson, startTestServer } from '../support/test-server.ts';
@@ -64,5 +67,46 @@ describe('the WebSocket bridge across two nodes (real nodes, real Redis)', () =>
     await waitUntil(() => nodeA.context.scheduler.busySlots === 0, 5000, "A's slot to be free");
     onA.socket.close();
     onB.socket.close();
+  });
+
+  test("KindlingWsClient with both nodes: cut on the way to A, it moves to B at once and resumes A's generation there", async () => {
+    const toA = await startFaultProxy({ target: nodeA.url, minBytes: 3000, maxBytes: 4000, maxCuts: 1, mode: 'reset' });
+    let upgradesOnB = 0;
+    const countUpgrade = () => {
+      upgradesOnB++;
+    };
+    nodeB.app.server.on('upgrade', countUpgrade);
+    const client = new KindlingWsClient({
+      baseUrl: [toA.url, nodeB.url],
+      WebSocket: WebSocket as unknown as WebSocketConstructorLike,
+      retry: { baseDelayMs: 5000 }, // a hop that waited for the backoff would miss the deadline below
+    });
+    try {
+      const stream = client.stream({
+        prompt: 'Once upon a time',
+        maxTokens: 400,
+        seed: 6,
+        genkey: 'FLEETWSHOP',
+        extra: { logit_bias: ban },
+      });
+      const statuses: string[] = [];
+      let text = '';
+      for await (const event of within(stream, 30_000, 'the stream to end')) {
+        if (event.type === 'text') text += event.text;
+        if (event.type === 'status') statuses.push(`${event.status}:${event.detail?.delayMs}`);
+      }
+      assert.equal(toA.cuts, 1, 'the connection through A was cut once');
+      assert.ok(upgradesOnB >= 1, 'the client connected to B');
+      assert.ok(statuses.includes('reconnecting:0'), `an immediate hop: ${statuses.join(', ')}`);
+      assert.equal(nodeB.context.scheduler.find(LOCAL_PRINCIPAL, 'FLEETWSHOP'), undefined, 'B ran nothing itself');
+      const check = await postJson(`${nodeA.url}/api/extra/generate/check`, { genkey: 'FLEETWSHOP' });
+      assert.equal(check.body.results[0].status, 'done');
+      assert.equal(text, check.body.results[0].text, 'no token lost or twice across the hop');
+      assert.equal((await stream.result).text, text);
+    } finally {
+      nodeB.app.server.off('upgrade', countUpgrade);
+      client.close();
+      await toA.close();
+    }
   });
 });
