@@ -161,7 +161,7 @@ describe("the fleet queue's order, in Redis: fair across principals, interactive
     const second = job('dora', [2], capped);
     const other = job('emil', [3]);
     for (const generation of [first, second, other]) await queue.push(generation, 100, ended);
-    assert.equal(keyOf(await queue.take([])), keyOf(first), 'the front runs dora\'s first request');
+    assert.equal(keyOf(await queue.take([])), keyOf(first), "the front runs dora's first request");
     assert.equal(keyOf(await peer.take([])), keyOf(other), "the peer passes over dora's second: she holds a slot");
     assert.equal(await peer.take([]), undefined, 'nothing else may start while her first one runs');
     assert.equal(await peer.claim('dora', 1), false, 'nor may a new request of hers start at once anywhere');

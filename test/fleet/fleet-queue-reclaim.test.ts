@@ -5,17 +5,11 @@ import { PREFER_MS } from '../../src/fleet/fleet-queue.ts';
 import { STARTED, TAKE } from '../../src/fleet/fleet-queue-scripts.ts';
 import type { RunningServer } from '../../src/main.ts';
 import { BATCH_AGING_MS } from '../../src/scheduler/fair-queue.ts';
-import { waitUntil, withDeadline } from '../support/deadline.ts';
+import { waitUntil } from '../support/deadline.ts';
+import { finished, keyedBody, oneSlotNode, streamTo, tokensOf } from '../support/fleet-streams.ts';
 import { koboldEvents } from '../support/from-address.ts';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
-import { openStream, type StreamCapture } from '../support/sse-capture.ts';
-import { slowTestModelPath } from '../support/test-model.ts';
 import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
-
-const tokensOf = (text: string) =>
-  koboldEvents(text)
-    .map((e) => e.data?.token ?? '')
-    .join('');
 
 /**
  * A node that takes a job and dies before its first write: played here by a client that runs the same TAKE
@@ -29,12 +23,7 @@ describe('fleet queue: a job whose taker died before starting it goes back and r
   let probe: ReturnType<typeof createClient>;
   before(async () => {
     redis = await startRedisServer();
-    node = await startTestServer({
-      redisUrl: redis.url,
-      modelPath: slowTestModelPath(),
-      contextSize: 2048,
-      parallel: 1,
-    });
+    node = await startTestServer(oneSlotNode(redis.url));
     ban = banEndTokens(node);
     probe = createClient({ url: redis.url });
     await probe.connect();
@@ -45,14 +34,7 @@ describe('fleet queue: a job whose taker died before starting it goes back and r
     await redis?.close();
   });
   const streamOn = (genkey: string, maxLength: number, seed: number, prompt: string) =>
-    openStream(`${node.url}/api/extra/generate/stream`, {
-      prompt,
-      max_length: maxLength,
-      sampler_seed: seed,
-      genkey,
-      logit_bias: ban,
-    });
-  const finished = (stream: StreamCapture) => withDeadline(stream.done, 60_000, 'a stream to end').then(() => stream);
+    streamTo(node, keyedBody(ban)(genkey, maxLength, seed, prompt));
 
   test('the ghost taker loses it when its heartbeat expires; the live node runs it and the ghost cannot start it', async () => {
     // The reference, from a slot whose cache shares only the first token with the prompt (as it will below).

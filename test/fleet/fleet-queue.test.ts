@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
-import { waitUntil, withDeadline } from '../support/deadline.ts';
+import { waitUntil } from '../support/deadline.ts';
+import { finished, keyedBody, oneSlotNode, streamTo, tokensOf } from '../support/fleet-streams.ts';
 import { koboldEvents } from '../support/from-address.ts';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
-import { openStream, type StreamCapture } from '../support/sse-capture.ts';
-import { slowTestModelPath } from '../support/test-model.ts';
 import { banEndTokens, postJson, startTestServer } from '../support/test-server.ts';
 
-const tokensOf = (text: string) =>
-  koboldEvents(text)
-    .map((e) => e.data?.token ?? '')
-    .join('');
 const queuedPlaces = (text: string) => [...text.matchAll(/^: queued (\d+)$/gm)].map((m) => Number(m[1]));
 
 describe('one fleet-wide queue: a free slot on any node takes the next waiting request', () => {
@@ -23,7 +18,7 @@ describe('one fleet-wide queue: a free slot on any node takes the next waiting r
     redis = await startRedisServer();
     // One slot a node, and the slower model (~2 ms a token), so generations overlap long enough to see where
     // each runs.
-    const config = { redisUrl: redis.url, modelPath: slowTestModelPath(), contextSize: 2048, parallel: 1 };
+    const config = oneSlotNode(redis.url);
     nodeA = await startTestServer({ ...config, maxQueue: 3 });
     nodeB = await startTestServer({ ...config, maxQueue: 3 });
     ban = banEndTokens(nodeA);
@@ -33,14 +28,7 @@ describe('one fleet-wide queue: a free slot on any node takes the next waiting r
     await redis?.close();
   });
   const streamOn = (node: RunningServer, genkey: string, maxLength: number, seed = 7, prompt = 'Once upon a time') =>
-    openStream(`${node.url}/api/extra/generate/stream`, {
-      prompt,
-      max_length: maxLength,
-      sampler_seed: seed,
-      genkey,
-      logit_bias: ban,
-    });
-  const finished = (stream: StreamCapture) => withDeadline(stream.done, 60_000, 'a stream to end').then(() => stream);
+    streamTo(node, keyedBody(ban)(genkey, maxLength, seed, prompt));
 
   test('two long generations sent to one node run at once, one on each node, with the text a lone node makes', async () => {
     // The text node B alone makes for each seed, as the reference.

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../../src/main.ts';
-import { waitUntil, withDeadline } from '../support/deadline.ts';
+import { waitUntil } from '../support/deadline.ts';
+import { finished, keyedBody, oneSlotNode, tokensOf } from '../support/fleet-streams.ts';
 import { koboldEvents } from '../support/from-address.ts';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
 import { KindlingProcess } from '../support/server-process.ts';
-import { openStream, type StreamCapture } from '../support/sse-capture.ts';
+import { openStream } from '../support/sse-capture.ts';
 import { slowTestModelPath } from '../support/test-model.ts';
 import { banEndTokens, getJson, postJson, startTestServer } from '../support/test-server.ts';
 
-const tokensOf = (text: string) =>
-  koboldEvents(text)
-    .map((e) => e.data?.token ?? '')
-    .join('');
 /** Every SSE block's event name and data, `event: error` blocks included. */
 const eventNames = (text: string) =>
   text
@@ -26,26 +23,15 @@ describe('fleet shutdown: a SIGTERMed node finishes what it runs and hands back 
   let ban: Record<string, number>;
   before(async () => {
     redis = await startRedisServer();
-    nodeB = await startTestServer({
-      redisUrl: redis.url,
-      modelPath: slowTestModelPath(),
-      contextSize: 2048,
-      parallel: 1,
-    });
+    nodeB = await startTestServer(oneSlotNode(redis.url));
     ban = banEndTokens(nodeB);
   });
   after(async () => {
     await nodeB?.close();
     await redis?.close();
   });
-  const body = (genkey: string, maxLength: number, seed: number, prompt: string) => ({
-    prompt,
-    max_length: maxLength,
-    sampler_seed: seed,
-    genkey,
-    logit_bias: ban,
-  });
-  const finished = (stream: StreamCapture) => withDeadline(stream.done, 60_000, 'a stream to end').then(() => stream);
+  const body = (genkey: string, maxLength: number, seed: number, prompt: string) =>
+    keyedBody(ban)(genkey, maxLength, seed, prompt);
 
   test('its running generation ends normally, its waiting keyed job runs on a peer, and it exits 0', async () => {
     // The reference: the text B alone makes, from a slot whose cache shares only the first token (as below).
