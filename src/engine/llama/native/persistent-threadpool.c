@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llama-batch.h"
@@ -118,6 +119,14 @@ static struct {
 } pools[MAX_CONTEXTS];
 static uint32_t attached_count;
 
+static uint32_t poll_level(void) {
+  const char *text = getenv("KINDLING_THREADPOOL_POLL");
+  if (!text || !*text) return 1;
+  char *end = NULL;
+  long level = strtol(text, &end, 10);
+  return (*end == '\0' && level >= 0 && level <= 100) ? (uint32_t)level : 1;
+}
+
 static void ensure_pool(struct llama_context *context) {
   if (!resolve()) return;
   int threads = n_threads_of(context);
@@ -133,11 +142,14 @@ static void ensure_pool(struct llama_context *context) {
   if (free_entry < 0) return;
   struct ggml_threadpool_params params = threadpool_defaults(threads);
   if (params.n_threads != threads) return; /* the struct's layout is not what we declared */
-  /* No spinning between decodes (ggml's default, 50, spins for a long while after each one): on 2 cores the
-   * spinning threads took the cores from the event loop and from other processes, and a 149-token prompt took
-   * twice as long to reach its first token, while decoding was no faster (bench/single-stream.ts). To measure
-   * another level, change it here: the library is cached by a hash of this source, so the next start rebuilds it. */
-  params.poll = 0;
+  /* Spin about 3 ms after each graph (poll 1: 131,072 PAUSEs, about 23 ns each on this Zen 4, about 40 on Intel
+   * since Skylake), then sleep. The gap between two decodes at one client (the sampled token's trip through
+   * JavaScript and back) is well under that, so the pool's worker is awake for the next graph: waking it from
+   * its condition variable on a VM took so long that one client decoded 16-25 % slower (bench/server-ab.ts with
+   * KINDLING_THREADPOOL_POLL, docs/benchmarks.md). ggml's own default (50) spins 150-300 ms after every graph,
+   * which on 2 cores took a core from the event loop and doubled the time to first token of the next request.
+   * KINDLING_THREADPOOL_POLL (0-100) sets another level for one server, to measure it. */
+  params.poll = poll_level();
   struct ggml_threadpool *pool = threadpool_new(&params);
   if (!pool) return;
   attach_threadpool(context, pool, pool);
