@@ -43,7 +43,7 @@ export function createNodeFetch(options: NodeFetchOptions = {}): NodeFetch {
   const multiplexed = http2.compose(
     (dispatch) => (opts, handler) => dispatch({ ...opts, idempotent: true } as Dispatcher.DispatchOptions, handler),
   );
-  const protocols = new Map<string, Promise<'h2' | 'http/1.1'>>();
+  const protocols = new Map<string, Promise<'h2' | 'http/1.1' | undefined>>();
   const dispatcherFor = async (url: URL | undefined): Promise<Dispatcher> => {
     if (url?.protocol !== 'https:' || options.http2 === false) return http1;
     let protocol = protocols.get(url.origin);
@@ -73,7 +73,7 @@ export function createNodeFetch(options: NodeFetchOptions = {}): NodeFetch {
 }
 
 /** The protocol the server picks in ALPN; undefined when the handshake fails (the request then says why). */
-function negotiated(url: URL, ca: NodeFetchOptions['ca']): Promise<'h2' | 'http/1.1'> {
+function negotiated(url: URL, ca: NodeFetchOptions['ca']): Promise<'h2' | 'http/1.1' | undefined> {
   return new Promise((resolve) => {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const socket = tlsConnect({
@@ -86,7 +86,7 @@ function negotiated(url: URL, ca: NodeFetchOptions['ca']): Promise<'h2' | 'http/
     });
     const answer = (protocol: 'h2' | 'http/1.1' | undefined) => {
       socket.destroy();
-      resolve(protocol as 'h2' | 'http/1.1');
+      resolve(protocol);
     };
     socket.once('secureConnect', () => answer(socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1'));
     socket.once('error', () => answer(undefined));

@@ -1,5 +1,6 @@
 import { ConnectionRefusedError, HttpStatusError, type KindlingClientError, NetworkError } from './client-errors.ts';
 import { type HttpRequest, requestJson, toClientError } from './http-request.ts';
+import { backoffDelay, type RetryPolicy } from './retry-policy.ts';
 
 /**
  * The base URLs one client may use (several nodes of a fleet), and which of them is in use now. Every client of
@@ -41,6 +42,15 @@ export class Endpoints {
  */
 export function isFailoverError(error: KindlingClientError): boolean {
   return error instanceof NetworkError || (error instanceof HttpStatusError && error.status === 503);
+}
+
+/**
+ * The delay before failover attempt `failures` (1-based, counted since the last progress) with `hops` other
+ * URLs to try: the first hop to each other node is immediate (a delay hint was the failed node's), and once
+ * every node has failed in a row the backoff is the one a single URL gets.
+ */
+export function failoverDelay(failures: number, hops: number, policy: RetryPolicy, serverHintMs?: number): number {
+  return failures <= hops ? 0 : backoffDelay(failures - hops, policy, serverHintMs);
 }
 
 /** One refusal for all the URLs that refused, so the message names every node that was tried. */

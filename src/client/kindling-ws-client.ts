@@ -15,7 +15,7 @@ import type {
   TextRequest,
   TextStream,
 } from './client-types.ts';
-import { Endpoints } from './endpoints.ts';
+import { Endpoints, failoverDelay } from './endpoints.ts';
 import { toKoboldBody } from './kobold-client.ts';
 import { backoffDelay, resolveRetryPolicy } from './retry-policy.ts';
 import { TextStreamImpl } from './text-stream.ts';
@@ -266,8 +266,6 @@ export class KindlingWsClient {
     if (this.#closed || this.#pending.size === 0) return;
     const policy = resolveRetryPolicy(this.#options.retry);
     this.#failures += 1;
-    // The first hop to each other node is immediate; once every node has failed in a row, the backoff is the
-    // one a single URL gets (as the HTTP clients do, stream-driver.ts).
     const hops = this.#endpoints.size - 1;
     if (this.#failures > policy.maxRetries + hops) {
       this.#failAll(
@@ -276,7 +274,7 @@ export class KindlingWsClient {
       return;
     }
     this.#endpoints.failed(this.#socketUrl);
-    const delayMs = this.#failures <= hops ? 0 : backoffDelay(this.#failures - hops, policy);
+    const delayMs = failoverDelay(this.#failures, hops, policy);
     for (const pending of this.#pending.values()) {
       pending.push({ type: 'status', status: 'reconnecting', detail: { attempt: this.#failures, delayMs } });
     }

@@ -8,7 +8,7 @@ import {
   ProtocolError,
 } from './client-errors.ts';
 import type { GenerationResult, StreamEvent, Usage } from './client-types.ts';
-import { type Endpoints, isFailoverError, refusedByAll } from './endpoints.ts';
+import { type Endpoints, failoverDelay, isFailoverError, refusedByAll } from './endpoints.ts';
 import { HeartbeatTimer } from './heartbeat-timer.ts';
 import { HeldBackWatch } from './held-back-watch.ts';
 import { sendRequest, toClientError } from './http-request.ts';
@@ -333,10 +333,9 @@ export async function* driveStream(
       // else nothing was delivered yet, so sending the request again cannot duplicate text.
 
       const hint = error instanceof HttpStatusError ? error.retryAfterMs : serverRetryMs;
-      // The first hop to each other node is immediate (its delay hint was the failed node's); once every node
-      // has failed in a row, the backoff is the one a single URL gets.
-      const delayMs =
-        failover && failures <= hops ? 0 : backoffDelay(failover ? failures - hops : failures, config.retry, hint);
+      const delayMs = failover
+        ? failoverDelay(failures, hops, config.retry, hint)
+        : backoffDelay(failures, config.retry, hint);
       yield { type: 'status', status: 'reconnecting', detail: { attempt: failures, delayMs, error } };
       lastStatusKey = 'reconnecting:';
       await sleep(delayMs, signal);
